@@ -1,0 +1,34 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+
+.PHONY: run test setup system-deps clean
+
+$(STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory system-deps
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# WeasyPrint is 4-5x faster with HarfBuzz's subsetter; DejaVu has the narrow no-break
+# space Babel puts in French amounts. Installed when we are root, hinted otherwise.
+system-deps:
+	@if dpkg -s libharfbuzz-subset0 fonts-dejavu-core >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get install -y -qq libharfbuzz-subset0 fonts-dejavu-core >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y -qq libharfbuzz-subset0 fonts-dejavu-core)) ; \
+	else echo "hint: install Debian's libharfbuzz-subset0 and fonts-dejavu-core (WeasyPrint is 4-5x faster with it)"; fi
+
+run: $(STAMP)
+	$(BIN)/relance dev
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .relance
