@@ -1,0 +1,234 @@
+"""The three steps of every email: prepare (decide, render, log as pending), render the
+attached documents, deliver. Each is an activity so each retries on its own.
+
+Exactly-once rests on the email log: `prepare_email` writes the row (keyed by the
+idempotency key the workflow derives from invoice, kind and occurrence) before anything
+is sent, and `deliver_email` does nothing for a row that is already final.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from datetime import timedelta
+
+from sqlalchemy.engine import Engine
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.context import email_context, recipients, time_zone_for
+from activities.transports.base import PermanentDeliveryError, RetryableDeliveryError, Transport
+from relance.account import AccountSettings
+from relance.config import Config
+from relance.events import Invoice
+from relance.i18n import resolve_locale
+from relance.kinds import DocumentKind, EmailKind
+from relance.messages import Attachment, OutgoingEmail
+from relance.models import (
+    DeliveryRequest,
+    DeliveryResult,
+    DocumentRequest,
+    EmailRequest,
+    FailureRecord,
+    PreparedEmail,
+    StoredAttachment,
+)
+from relance.schedule import local_due_date
+from relance.storage import email_log
+from relance.storage.customers import get_customer
+from relance.storage.database import session_scope
+from relance.storage.documents import get_document, has_document, put_document
+from relance.storage.invoices import load_invoice_document
+from relance.storage.settings_store import load_settings
+from relance.storage.tables import InvoiceRecord
+
+# Which PDFs go with which email (when the account attaches PDFs at all).
+ATTACHMENTS: dict[EmailKind, tuple[DocumentKind, ...]] = {
+    EmailKind.invoice_finalized: (DocumentKind.invoice,),
+    EmailKind.invoice_reminder: (DocumentKind.invoice,),
+    EmailKind.receipt: (DocumentKind.invoice, DocumentKind.receipt),
+}
+
+
+def message_id_for(key: str, from_email: str) -> str:
+    """Stable across retries, so a resend after a crash is recognisable as the same email."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    domain = from_email.rsplit("@", 1)[-1]
+    return f"<{digest}@{domain}>"
+
+
+def sender_for(settings: AccountSettings, config: Config) -> tuple[str, str | None, str | None]:
+    """The custom domain's address only once that domain is verified."""
+    s = settings.sender
+    from_email = config.default_from_email
+    if s.from_email and s.domain and s.domain_verified and s.from_email.lower().endswith("@" + s.domain.lower()):
+        from_email = s.from_email
+    from_name = s.from_name or settings.branding.business_name or config.default_from_name
+    reply_to = s.reply_to or settings.branding.support_email
+    return from_email, from_name, reply_to
+
+
+def document_filename(kind: DocumentKind, inv: Invoice) -> str:
+    label = inv.number or inv.id
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in label)[:80]
+    return f"{kind.value}-{safe}.pdf"
+
+
+class EmailActivities:
+    def __init__(self, engine: Engine, config: Config, transport: Transport) -> None:
+        self.engine = engine
+        self.config = config
+        self.transport = transport
+
+    # ---- prepare -------------------------------------------------------------------
+
+    @activity.defn
+    def prepare_email(self, req: EmailRequest) -> PreparedEmail:
+        from activities.render import render_email  # heavy (jinja2, css-inline): worker-side only
+
+        with session_scope(self.engine) as session:
+            entry = email_log.get_entry(session, req.idempotency_key)
+            if entry is not None:
+                if entry.status in email_log.FINAL_STATUSES:
+                    return PreparedEmail(status="done", reason=f"already {entry.status}")
+                # Rendered by an earlier attempt that did not finish delivering: reuse it.
+                return PreparedEmail(status="ready", documents=[DocumentRequest(**d) for d in entry.attachments])
+
+            settings, _ = load_settings(session)
+            log = dict(key=req.idempotency_key, kind=req.kind.value, customer_id=req.customer_id,
+                       invoice_id=req.invoice_id, scheduled_at=req.scheduled_at)
+            if not settings.email_enabled(req.kind):
+                email_log.new_entry(session, status=email_log.SKIPPED, error="turned off in settings", **log)
+                return PreparedEmail(status="skipped", reason="turned off in settings")
+
+            customer = get_customer(session, req.customer_id)
+            invoice_rec = session.get(InvoiceRecord, req.invoice_id) if req.invoice_id else None
+            inv = None
+            if req.invoice_id and req.invoice_revision:
+                inv = load_invoice_document(session, req.invoice_id, req.invoice_revision)
+            to, cc = recipients(customer, invoice_rec)
+            if not to:
+                email_log.new_entry(session, status=email_log.FAILED, error="the customer has no email address", **log)
+                return PreparedEmail(status="skipped", reason="no recipient")
+
+            locale = resolve_locale(customer.preferred_locales if customer else [], settings.default_locale)
+            if req.manual and inv is not None and inv.due_date is not None and req.reminder_days_from_due is None:
+                tz = time_zone_for(settings, customer)
+                days = (local_due_date(req.scheduled_at, tz) - local_due_date(inv.due_date, tz)).days
+                req = req.model_copy(update={"reminder_days_from_due": days})
+            content = render_email(req.kind, email_context(settings, req, customer, inv), locale)
+            from_email, from_name, reply_to = sender_for(settings, self.config)
+            message = OutgoingEmail(
+                message_id=message_id_for(req.idempotency_key, from_email),
+                from_email=from_email, from_name=from_name, reply_to=reply_to,
+                to=to, cc=cc, subject=content.subject, html=content.html, text=content.text,
+                tags={"kind": req.kind.value, "email_key": hashlib.sha256(req.idempotency_key.encode()).hexdigest()[:32]},
+            )
+            documents = []
+            if settings.attach_pdf and inv is not None and req.invoice_revision:
+                documents = [
+                    DocumentRequest(kind=k, invoice_id=inv.id, revision=req.invoice_revision, locale=locale,
+                                    filename=document_filename(k, inv))
+                    for k in ATTACHMENTS.get(req.kind, ())
+                ]
+            entry = email_log.new_entry(
+                session, status=email_log.PENDING, to=to, cc=cc, from_email=from_email,
+                subject=content.subject, locale=locale,
+                attachments=[d.model_dump(mode="json") for d in documents], **log,
+            )
+            entry.message_ref = put_document(session, f"msg:{entry.id}", message.model_dump_json().encode(), "application/json")
+            return PreparedEmail(status="ready", documents=documents)
+
+    # ---- documents -----------------------------------------------------------------
+
+    @activity.defn
+    def render_document(self, req: DocumentRequest) -> StoredAttachment:
+        from activities.pdf import DocumentContext
+        from activities.pdf_pool import render_pdf_in_pool
+        from activities.context import customer_view, invoice_view
+
+        with session_scope(self.engine) as session:
+            settings, version = load_settings(session)
+            # Rendered once per invoice revision, locale and settings version, then reused
+            # by every email that attaches it.
+            key = f"pdf:{req.kind.value}:{req.invoice_id}:{req.revision[:24]}:{req.locale}:s{version}"
+            if has_document(session, key):
+                return StoredAttachment(ref=key, filename=req.filename)
+            inv = load_invoice_document(session, req.invoice_id, req.revision)
+            customer = get_customer(session, inv.customer)
+            ctx = DocumentContext(
+                branding=settings.branding,
+                customer=customer_view(customer, inv.customer, inv),
+                invoice=invoice_view(inv),
+                timezone=time_zone_for(settings, customer),
+            )
+        pdf = render_pdf_in_pool(req.kind, ctx, req.locale)
+        with session_scope(self.engine) as session:
+            put_document(session, key, pdf, "application/pdf")
+        return StoredAttachment(ref=key, filename=req.filename)
+
+    # ---- deliver -------------------------------------------------------------------
+
+    def _load_outgoing(self, req: DeliveryRequest) -> tuple[str, OutgoingEmail | None, DeliveryResult | None]:
+        with session_scope(self.engine) as session:
+            entry = email_log.get_entry(session, req.idempotency_key)
+            if entry is None:
+                raise ApplicationError(f"no email log entry for {req.idempotency_key}", non_retryable=True)
+            if entry.status in email_log.FINAL_STATUSES:
+                return entry.status, None, DeliveryResult(
+                    status=entry.status, provider=entry.provider,
+                    provider_message_id=entry.provider_message_id, error=entry.error)
+            message = OutgoingEmail.model_validate_json(get_document(session, entry.message_ref))
+            message.attachments = [
+                Attachment(filename=a.filename, content_type=a.content_type, content=get_document(session, a.ref))
+                for a in req.attachments
+            ]
+            return entry.status, message, None
+
+    def _record(self, key: str, outcome: str, *, provider: str | None = None,
+                provider_message_id: str | None = None, error: str | None = None) -> None:
+        with session_scope(self.engine) as session:
+            entry = email_log.get_entry(session, key)
+            assert entry is not None
+            if outcome == "sent":
+                email_log.mark_sent(session, entry, provider or "", provider_message_id)
+            elif outcome == "failed":
+                email_log.mark_failed(session, entry, error or "failed", provider)
+            else:
+                email_log.note_attempt(session, entry, error, provider)
+
+    @activity.defn
+    async def deliver_email(self, req: DeliveryRequest) -> DeliveryResult:
+        _, message, done = await asyncio.to_thread(self._load_outgoing, req)
+        if done is not None:
+            return done
+        assert message is not None
+        provider = self.transport.name
+        try:
+            outcome = await self.transport.send(message)
+        except RetryableDeliveryError as exc:
+            await asyncio.to_thread(self._record, req.idempotency_key, "retry", provider=provider, error=str(exc))
+            delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
+            raise ApplicationError(str(exc), type="RetryableDeliveryError", next_retry_delay=delay) from None
+        except (PermanentDeliveryError, ValueError) as exc:
+            # ValueError: an address or header refused when the message was built.
+            await asyncio.to_thread(self._record, req.idempotency_key, "failed", provider=provider, error=str(exc))
+            return DeliveryResult(status="failed", provider=provider, error=str(exc))
+        await asyncio.to_thread(self._record, req.idempotency_key, "sent", provider=outcome.provider,
+                                provider_message_id=outcome.provider_message_id)
+        return DeliveryResult(status="sent", provider=outcome.provider, provider_message_id=outcome.provider_message_id)
+
+    @activity.defn
+    def record_delivery_failure(self, failure: FailureRecord) -> None:
+        """Retries ran out (the provider stayed down) or the email could not be prepared:
+        the log says so instead of staying 'pending' or showing nothing."""
+        req = failure.request
+        with session_scope(self.engine) as session:
+            entry = email_log.get_entry(session, req.idempotency_key)
+            if entry is None:
+                email_log.new_entry(session, key=req.idempotency_key, kind=req.kind.value,
+                                    customer_id=req.customer_id, invoice_id=req.invoice_id,
+                                    scheduled_at=req.scheduled_at, status=email_log.FAILED,
+                                    error=failure.error[:2000])
+            elif entry.status not in email_log.FINAL_STATUSES:
+                email_log.mark_failed(session, entry, failure.error)

@@ -1,0 +1,38 @@
+"""Invoice state and reminder planning: database reads and writes for the invoice workflow."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+from temporalio import activity
+
+from relance.models import InvoiceState, PlanRemindersRequest, RecordInvoiceRequest, ReminderPlan
+from relance.schedule import plan_reminders as compute_plan
+from relance.storage.customers import get_customer
+from relance.storage.database import session_scope
+from relance.storage.invoices import load_invoice_state, record_invoice_event
+from relance.storage.settings_store import load_settings
+
+
+class InvoiceActivities:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @activity.defn
+    def record_invoice(self, req: RecordInvoiceRequest) -> InvoiceState:
+        with session_scope(self.engine) as session:
+            return record_invoice_event(session, req.signal)
+
+    @activity.defn
+    def load_invoice(self, invoice_id: str) -> InvoiceState | None:
+        with session_scope(self.engine) as session:
+            return load_invoice_state(session, invoice_id)
+
+    @activity.defn
+    def plan_reminders(self, req: PlanRemindersRequest) -> ReminderPlan:
+        # The schedule is read once per due date: a running invoice keeps the plan it was
+        # given, a changed schedule applies to due dates set after the change.
+        with session_scope(self.engine) as session:
+            settings, _ = load_settings(session)
+            customer = get_customer(session, req.customer_id)
+        tz = (customer.timezone if customer and customer.timezone else None) or settings.timezone
+        return compute_plan(req.due_date, settings.reminders, tz, settings.send_hour)

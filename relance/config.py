@@ -1,0 +1,77 @@
+"""Process configuration (environment `RELANCE_*`, or a `.env` file).
+
+This is how a process connects to things. What an account *wants* (which emails,
+the reminder schedule, branding) lives in the database: see `relance.account`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class TransportName(StrEnum):
+    outbox = "outbox"
+    smtp = "smtp"
+    sendgrid = "sendgrid"
+
+
+class Config(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RELANCE_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    # Where the embedded stack keeps everything it writes.
+    state_dir: Path = Path(".relance")
+
+    # Temporal connection. The defaults are the embedded dev server.
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "relance"
+    temporal_tls: bool = False
+    temporal_api_key: SecretStr | None = None
+    temporal_tls_client_cert: Path | None = None
+    temporal_tls_client_key: Path | None = None
+    temporal_tls_server_ca: Path | None = None
+    temporal_ui_url: str = "http://localhost:8233"
+
+    # Application database; SQLite under state_dir unless a URL is given.
+    database_url: str | None = None
+
+    # Delivery.
+    transport: TransportName = TransportName.outbox
+    outbox_dir: Path | None = None
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_use_tls: bool = False
+    smtp_timeout: float = 30.0
+    sendgrid_api_key: SecretStr | None = None
+    sendgrid_base_url: str = "https://api.sendgrid.com"
+    sendgrid_timeout: float = 30.0
+
+    # Default sender when the account has no verified domain of its own.
+    default_from_email: str = "billing@relance.localhost"
+    default_from_name: str = "Billing"
+
+    # PDF rendering runs in this many worker processes (WeasyPrint is CPU-bound).
+    pdf_processes: int = Field(default=0, description="0 means one per core")
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.state_dir / 'relance.db').resolve()}"
+
+    def resolved_outbox_dir(self) -> Path:
+        return self.outbox_dir or (self.state_dir / "outbox")
+
+
+@lru_cache(maxsize=1)
+def get_config() -> Config:
+    return Config()

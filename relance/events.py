@@ -1,0 +1,258 @@
+"""Events in: Stripe's envelope and object shapes, parsed and validated.
+
+A Stripe webhook payload works as is; other backends send the same shape. Fields
+Relance does not use are ignored, so real Stripe objects parse unchanged. A bad event is
+refused with an `InvalidEvent` naming the field, before anything is started.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+
+def _unix_to_datetime(value: Any) -> Any:
+    # Stripe sends unix seconds; ISO strings are accepted for hand-written events.
+    if isinstance(value, bool):
+        raise ValueError("expected a unix timestamp")
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    return value
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_unix_to_datetime)]
+
+
+def _id_of(value: Any) -> Any:
+    # Expanded objects (`"customer": {"id": "cus_..."}`) count as their id.
+    if isinstance(value, dict):
+        return value.get("id")
+    return value
+
+
+ObjectId = Annotated[str, BeforeValidator(_id_of)]
+
+
+class StripeObject(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Period(StripeObject):
+    start: Timestamp | None = None
+    end: Timestamp | None = None
+
+
+class InvoiceLine(StripeObject):
+    id: str | None = None
+    description: str | None = None
+    amount: int = 0
+    currency: str | None = None
+    quantity: int | None = None
+    period: Period | None = None
+
+
+class LineList(StripeObject):
+    data: list[InvoiceLine] = Field(default_factory=list)
+    has_more: bool = False
+
+
+class StatusTransitions(StripeObject):
+    finalized_at: Timestamp | None = None
+    paid_at: Timestamp | None = None
+    voided_at: Timestamp | None = None
+    marked_uncollectible_at: Timestamp | None = None
+
+
+class Address(StripeObject):
+    line1: str | None = None
+    line2: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    state: str | None = None
+    country: str | None = None
+
+    def lines(self) -> list[str]:
+        city = " ".join(p for p in (self.postal_code, self.city) if p)
+        return [p for p in (self.line1, self.line2, city, self.state, self.country) if p]
+
+
+InvoiceStatus = Literal["draft", "open", "paid", "uncollectible", "void"]
+CollectionMethod = Literal["send_invoice", "charge_automatically"]
+
+
+class Invoice(StripeObject):
+    id: str = Field(min_length=1, max_length=255)
+    object: Literal["invoice"] = "invoice"
+    customer: ObjectId = Field(min_length=1, max_length=255)
+    number: str | None = None
+    customer_email: str | None = None
+    customer_name: str | None = None
+    customer_address: Address | None = None
+    currency: str = Field(min_length=3, max_length=3)
+    amount_due: int = 0
+    amount_paid: int = 0
+    amount_remaining: int = 0
+    subtotal: int | None = None
+    total: int | None = None
+    tax: int | None = None
+    created: Timestamp | None = None
+    due_date: Timestamp | None = None
+    collection_method: CollectionMethod = "charge_automatically"
+    status: InvoiceStatus | None = None
+    lines: LineList = Field(default_factory=LineList)
+    hosted_invoice_url: str | None = None
+    attempt_count: int = 0
+    next_payment_attempt: Timestamp | None = None
+    payment_intent: ObjectId | None = None
+    description: str | None = None
+    footer: str | None = None
+    receipt_number: str | None = None
+    status_transitions: StatusTransitions | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, v: str) -> str:
+        if not v.isalpha():
+            raise ValueError("must be a three-letter ISO 4217 code")
+        return v.lower()
+
+
+class Customer(StripeObject):
+    id: str = Field(min_length=1, max_length=255)
+    object: Literal["customer"] = "customer"
+    email: str | None = None
+    name: str | None = None
+    preferred_locales: list[str] = Field(default_factory=list)
+    address: Address | None = None
+    # Relance's own fields (Stripe's API has no per-customer To/CC lists for billing email).
+    invoice_emails: list[str] | None = None
+    cc_emails: list[str] | None = None
+    timezone: str | None = None
+
+
+INVOICE_EVENT_TYPES = frozenset(
+    {
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.updated",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+        "invoice.payment_failed",
+        "invoice.payment_action_required",
+        "invoice.voided",
+        "invoice.marked_uncollectible",
+        "invoice.sent",
+    }
+)
+CUSTOMER_EVENT_TYPES = frozenset({"customer.created", "customer.updated"})
+SUPPORTED_EVENT_TYPES = INVOICE_EVENT_TYPES | CUSTOMER_EVENT_TYPES
+
+
+class InvalidEvent(ValueError):
+    """The event cannot be used. `field` is a dotted path into the event."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class UnsupportedEventType(InvalidEvent):
+    """A well-formed event of a type Relance does not handle (a webhook receiver ignores it)."""
+
+
+class EventEnvelope(StripeObject):
+    id: str = Field(min_length=1, max_length=255)
+    type: str = Field(min_length=1)
+    created: Timestamp
+    data: dict[str, Any]
+
+
+class InvoiceEvent(StripeObject):
+    id: str
+    type: str
+    created: datetime
+    invoice: Invoice
+
+
+class CustomerEvent(StripeObject):
+    id: str
+    type: str
+    created: datetime
+    customer: Customer
+
+
+Event = InvoiceEvent | CustomerEvent
+
+
+def _field_path(prefix: str, loc: tuple[Any, ...]) -> str:
+    parts = [prefix] if prefix else []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]}[{item}]" if parts else f"[{item}]"
+        else:
+            parts.append(str(item))
+    return ".".join(parts)
+
+
+def _raise_from(error: ValidationError, prefix: str) -> None:
+    first = error.errors()[0]
+    raise InvalidEvent(_field_path(prefix, tuple(first["loc"])), first["msg"]) from None
+
+
+def parse_event(payload: Any) -> Event:
+    """Validate one event (a decoded JSON object) and return its typed form."""
+    if not isinstance(payload, dict):
+        raise InvalidEvent("event", "expected a JSON object")
+    try:
+        envelope = EventEnvelope.model_validate(payload)
+    except ValidationError as exc:
+        _raise_from(exc, "")
+    obj = envelope.data.get("object")
+    if not isinstance(obj, dict):
+        raise InvalidEvent("data.object", "expected a JSON object")
+    if envelope.type not in SUPPORTED_EVENT_TYPES:
+        raise UnsupportedEventType("type", f"unsupported event type {envelope.type!r}")
+    created = _aware(envelope.created)
+    assert created is not None
+    try:
+        if envelope.type in INVOICE_EVENT_TYPES:
+            return InvoiceEvent(
+                id=envelope.id, type=envelope.type, created=created,
+                invoice=Invoice.model_validate(obj),
+            )
+        return CustomerEvent(
+            id=envelope.id, type=envelope.type, created=created,
+            customer=Customer.model_validate(obj),
+        )
+    except ValidationError as exc:
+        _raise_from(exc, "data.object")
+    raise AssertionError("unreachable")
+
+
+def parse_events(payload: Any) -> list[Event]:
+    """One event or a JSON list of events; a bad one names its index."""
+    if isinstance(payload, list):
+        events = []
+        for i, item in enumerate(payload):
+            try:
+                events.append(parse_event(item))
+            except InvalidEvent as exc:
+                raise type(exc)(f"[{i}].{exc.field}", exc.message) from None
+        return events
+    return [parse_event(payload)]

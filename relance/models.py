@@ -1,0 +1,159 @@
+"""Typed inputs and outputs of workflows and activities.
+
+Kept out of workflow modules on purpose: the workflow sandbox re-imports workflow
+modules, and models defined there with `datetime` fields fail to decode. Workflows
+import this module passed through. Payloads carry references, never PDFs or HTML.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from relance.events import Customer, Invoice
+from relance.kinds import DocumentKind, EmailKind
+
+TERMINAL_STATUSES = frozenset({"paid", "void"})
+
+
+class InvoiceSignal(BaseModel):
+    """One invoice event as delivered to its workflow."""
+
+    event_id: str
+    type: str
+    created: datetime
+    invoice: Invoice
+
+
+class CustomerSignal(BaseModel):
+    event_id: str
+    type: str
+    created: datetime
+    customer: Customer
+
+
+class CustomerWorkflowInput(BaseModel):
+    customer_id: str
+    pending: list[CustomerSignal] = Field(default_factory=list)
+
+
+class ManualReminder(BaseModel):
+    """'Send a reminder now'. request_id makes a retried request send once."""
+
+    request_id: str
+
+
+class InvoiceWorkflowInput(BaseModel):
+    invoice_id: str
+    customer_id: str
+    # Seconds the workflow clock runs ahead of business time. Always 0 in production; the
+    # simulator runs scenarios dated in the past on a test server whose clock starts now.
+    clock_offset_seconds: float = 0.0
+    # State carried across continue-as-new.
+    carried: InvoiceCarriedState | None = None
+
+
+class ReminderSlot(BaseModel):
+    days_from_due: int
+    at: datetime  # the send instant (account send hour, local date, as UTC)
+
+
+class ReminderPlan(BaseModel):
+    due_date: datetime
+    slots: list[ReminderSlot] = Field(default_factory=list)
+
+
+class InvoiceState(BaseModel):
+    """What the database knows of an invoice after an event is applied."""
+
+    invoice_id: str
+    customer_id: str
+    status: str
+    collection_method: str
+    due_date: datetime | None = None
+    attempt_count: int = 0
+    revision: str
+    duplicate: bool = False  # the event id had been applied before
+
+
+class InvoiceCarriedState(BaseModel):
+    state: InvoiceState | None = None
+    plan: ReminderPlan | None = None
+    seen_event_ids: list[str] = Field(default_factory=list)
+    pending_signals: list[InvoiceSignal] = Field(default_factory=list)
+    pending_manual: list[ManualReminder] = Field(default_factory=list)
+    handled_offsets: list[int] = Field(default_factory=list)
+
+
+class RecordInvoiceRequest(BaseModel):
+    signal: InvoiceSignal
+
+
+class PlanRemindersRequest(BaseModel):
+    invoice_id: str
+    customer_id: str
+    due_date: datetime
+
+
+class EmailRequest(BaseModel):
+    kind: EmailKind
+    idempotency_key: str
+    customer_id: str
+    invoice_id: str | None = None
+    invoice_revision: str | None = None
+    scheduled_at: datetime  # business time at which the workflow decided to send
+    reminder_days_from_due: int | None = None
+    manual: bool = False
+    attempt: int | None = None
+
+
+class DocumentRequest(BaseModel):
+    kind: DocumentKind
+    invoice_id: str
+    revision: str
+    locale: str
+    filename: str
+
+
+class StoredAttachment(BaseModel):
+    ref: str
+    filename: str
+    content_type: str = "application/pdf"
+
+
+class InvoiceWorkflowStatus(BaseModel):
+    """Answer to the invoice workflow's `status` query (ops, the simulator, tests)."""
+
+    status: str | None
+    busy: bool
+    due_date: datetime | None = None
+    pending_reminders: list[ReminderSlot] = Field(default_factory=list)
+
+
+class PreparedEmail(BaseModel):
+    """ready: render the documents, then deliver. done: already handled, nothing to do."""
+
+    status: str  # ready | done | skipped
+    reason: str | None = None
+    documents: list[DocumentRequest] = Field(default_factory=list)
+
+
+class DeliveryRequest(BaseModel):
+    idempotency_key: str
+    attachments: list[StoredAttachment] = Field(default_factory=list)
+
+
+class DeliveryResult(BaseModel):
+    status: str  # sent | failed
+    provider: str | None = None
+    provider_message_id: str | None = None
+    error: str | None = None
+
+
+class FailureRecord(BaseModel):
+    request: EmailRequest
+    error: str
+
+
+InvoiceWorkflowInput.model_rebuild()

@@ -1,0 +1,29 @@
+"""Stored documents (rendered messages, PDFs) addressed by key, in the application
+database so every worker of a deployment sees them."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from relance.storage.tables import StoredDocument
+
+
+def put_document(session: Session, key: str, content: bytes, media_type: str) -> str:
+    row = session.get(StoredDocument, key)
+    if row is None:
+        session.add(StoredDocument(key=key, content=content, media_type=media_type, size=len(content)))
+    else:
+        row.content, row.media_type, row.size = content, media_type, len(content)
+    session.flush()
+    return key
+
+
+def get_document(session: Session, key: str) -> bytes:
+    row = session.get(StoredDocument, key)
+    if row is None:
+        raise LookupError(f"document {key!r} is not stored")
+    return row.content
+
+
+def has_document(session: Session, key: str) -> bool:
+    return session.get(StoredDocument, key) is not None

@@ -1,0 +1,116 @@
+"""Invoices: events merged into one record, whatever order they arrive in.
+
+The status only moves forward (draft -> open -> uncollectible -> paid | void), so a late
+`invoice.finalized` cannot reopen a paid invoice; every other field comes from the newest
+event. Documents are kept per revision (content hash) so PDFs render once per revision.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from sqlmodel import Session
+
+from relance.events import Invoice
+from relance.models import TERMINAL_STATUSES, InvoiceSignal, InvoiceState
+from relance.storage.tables import InvoiceRecord, InvoiceRevision, ProcessedEvent, as_utc, utcnow
+
+STATUS_RANK = {"draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3}
+
+# The event type says what happened even when the object's status lags behind it.
+STATUS_IMPLIED_BY_TYPE = {
+    "invoice.finalized": "open",
+    "invoice.paid": "paid",
+    "invoice.payment_succeeded": "paid",
+    "invoice.voided": "void",
+    "invoice.marked_uncollectible": "uncollectible",
+}
+
+
+def _event_status(signal: InvoiceSignal) -> str:
+    candidates = [s for s in (signal.invoice.status, STATUS_IMPLIED_BY_TYPE.get(signal.type)) if s]
+    return max(candidates, key=STATUS_RANK.__getitem__, default="draft")
+
+
+def merge_status(current: str, incoming: str) -> str:
+    if current in TERMINAL_STATUSES:
+        return current
+    return incoming if STATUS_RANK[incoming] > STATUS_RANK[current] else current
+
+
+def revision_of(invoice: Invoice) -> str:
+    canonical = json.dumps(invoice.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _state(rec: InvoiceRecord, duplicate: bool) -> InvoiceState:
+    return InvoiceState(
+        invoice_id=rec.id,
+        customer_id=rec.customer_id,
+        status=rec.status,
+        collection_method=rec.collection_method,
+        due_date=as_utc(rec.due_date),
+        attempt_count=rec.attempt_count,
+        revision=rec.revision,
+        duplicate=duplicate,
+    )
+
+
+def _apply_snapshot(rec: InvoiceRecord, inv: Invoice, revision: str) -> None:
+    rec.customer_id = inv.customer
+    rec.collection_method = inv.collection_method
+    rec.currency = inv.currency
+    rec.number = inv.number
+    rec.amount_due = inv.amount_due
+    rec.amount_paid = inv.amount_paid
+    rec.amount_remaining = inv.amount_remaining
+    rec.due_date = inv.due_date
+    rec.attempt_count = inv.attempt_count
+    rec.next_payment_attempt = inv.next_payment_attempt
+    rec.hosted_invoice_url = inv.hosted_invoice_url
+    rec.customer_email = inv.customer_email
+    rec.customer_name = inv.customer_name
+    rec.revision = revision
+
+
+def record_invoice_event(session: Session, signal: InvoiceSignal) -> InvoiceState:
+    inv = signal.invoice
+    if session.get(ProcessedEvent, signal.event_id) is not None:
+        rec = session.get(InvoiceRecord, inv.id)
+        if rec is not None:
+            return _state(rec, duplicate=True)
+    revision = revision_of(inv)
+    if session.get(InvoiceRevision, (inv.id, revision)) is None:
+        session.add(InvoiceRevision(invoice_id=inv.id, revision=revision, document=inv.model_dump(mode="json")))
+    rec = session.get(InvoiceRecord, inv.id)
+    status = _event_status(signal)
+    if rec is None:
+        rec = InvoiceRecord(
+            id=inv.id, customer_id=inv.customer, status=status, collection_method=inv.collection_method,
+            currency=inv.currency, revision=revision, last_event_at=signal.created,
+        )
+        _apply_snapshot(rec, inv, revision)
+        session.add(rec)
+    else:
+        rec.status = merge_status(rec.status, status)
+        if signal.created >= as_utc(rec.last_event_at):
+            _apply_snapshot(rec, inv, revision)
+            rec.last_event_at = signal.created
+        rec.updated_at = utcnow()
+    if session.get(ProcessedEvent, signal.event_id) is None:
+        session.add(ProcessedEvent(id=signal.event_id, type=signal.type, object_id=inv.id))
+    session.flush()
+    return _state(rec, duplicate=False)
+
+
+def load_invoice_state(session: Session, invoice_id: str) -> InvoiceState | None:
+    rec = session.get(InvoiceRecord, invoice_id)
+    return _state(rec, duplicate=False) if rec else None
+
+
+def load_invoice_document(session: Session, invoice_id: str, revision: str) -> Invoice:
+    row = session.get(InvoiceRevision, (invoice_id, revision))
+    if row is None:
+        raise LookupError(f"invoice {invoice_id} revision {revision[:12]} is not stored")
+    return Invoice.model_validate(row.document)

@@ -1,0 +1,129 @@
+"""Tables. Times are stored as UTC; SQLite drops the zone, so readers use `as_utc`."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, Column, LargeBinary, Text
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class InvoiceRecord(SQLModel, table=True):
+    """The invoice as Relance knows it: the merge of every event received, in any order."""
+
+    __tablename__ = "invoices"
+
+    id: str = Field(primary_key=True, max_length=255)
+    customer_id: str = Field(index=True, max_length=255)
+    status: str = Field(max_length=20)
+    collection_method: str = Field(max_length=30)
+    currency: str = Field(max_length=3)
+    number: str | None = None
+    amount_due: int = 0
+    amount_paid: int = 0
+    amount_remaining: int = 0
+    due_date: datetime | None = None
+    attempt_count: int = 0
+    next_payment_attempt: datetime | None = None
+    hosted_invoice_url: str | None = Field(default=None, sa_column=Column(Text))
+    customer_email: str | None = None
+    customer_name: str | None = None
+    revision: str = Field(max_length=64)  # sha256 of the newest document
+    last_event_at: datetime
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class InvoiceRevision(SQLModel, table=True):
+    """Each distinct invoice document received, so a PDF is rendered once per revision."""
+
+    __tablename__ = "invoice_revisions"
+
+    invoice_id: str = Field(primary_key=True, max_length=255)
+    revision: str = Field(primary_key=True, max_length=64)
+    document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """Event ids already applied: duplicates are recognised even after a workflow ended."""
+
+    __tablename__ = "processed_events"
+
+    id: str = Field(primary_key=True, max_length=255)
+    type: str = Field(max_length=100)
+    object_id: str = Field(index=True, max_length=255)
+    received_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class CustomerRecord(SQLModel, table=True):
+    __tablename__ = "customers"
+
+    id: str = Field(primary_key=True, max_length=255)
+    email: str | None = None
+    name: str | None = None
+    preferred_locales: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    invoice_emails: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    cc_emails: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    timezone: str | None = None
+    address_lines: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    last_event_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SettingsRecord(SQLModel, table=True):
+    __tablename__ = "account_settings"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = 1
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class EmailLogEntry(SQLModel, table=True):
+    """One row per email Relance decided to send (or skip), keyed by its idempotency key."""
+
+    __tablename__ = "email_log"
+
+    id: str = Field(primary_key=True, max_length=32)
+    idempotency_key: str = Field(unique=True, index=True, max_length=400)
+    kind: str = Field(max_length=40)
+    customer_id: str = Field(index=True, max_length=255)
+    invoice_id: str | None = Field(default=None, index=True, max_length=255)
+    status: str = Field(max_length=20)  # pending | sent | failed | skipped
+    scheduled_at: datetime  # when the workflow decided to send (its clock)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    sent_at: datetime | None = None
+    to: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    cc: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    from_email: str | None = None
+    subject: str | None = Field(default=None, sa_column=Column(Text))
+    locale: str | None = None
+    message_ref: str | None = None
+    attachments: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    provider: str | None = None
+    provider_message_id: str | None = Field(default=None, index=True)
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    attempts: int = 0
+
+
+class StoredDocument(SQLModel, table=True):
+    """Rendered bodies and PDFs, by reference: workflow payloads carry only the key."""
+
+    __tablename__ = "documents"
+
+    key: str = Field(primary_key=True, max_length=400)
+    media_type: str = Field(max_length=100)
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    size: int = 0
+    created_at: datetime = Field(default_factory=utcnow, index=True)

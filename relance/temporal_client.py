@@ -1,0 +1,35 @@
+"""Connecting to Temporal the same way everywhere (client, worker, CLI, simulator):
+same data converter, same TLS / API-key handling."""
+
+from __future__ import annotations
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import TLSConfig
+
+from relance.config import Config
+
+DATA_CONVERTER = pydantic_data_converter
+
+
+def tls_config(config: Config) -> TLSConfig | bool:
+    if not (config.temporal_tls or config.temporal_tls_client_cert or config.temporal_api_key):
+        return False
+    read = lambda p: p.read_bytes() if p else None  # noqa: E731
+    if not (config.temporal_tls_client_cert or config.temporal_tls_server_ca):
+        return True  # system roots, e.g. Temporal Cloud with an API key
+    return TLSConfig(
+        server_root_ca_cert=read(config.temporal_tls_server_ca),
+        client_cert=read(config.temporal_tls_client_cert),
+        client_private_key=read(config.temporal_tls_client_key),
+    )
+
+
+async def connect(config: Config) -> Client:
+    return await Client.connect(
+        config.temporal_address,
+        namespace=config.temporal_namespace,
+        api_key=config.temporal_api_key.get_secret_value() if config.temporal_api_key else None,
+        tls=tls_config(config),
+        data_converter=DATA_CONVERTER,
+    )

@@ -1,0 +1,1 @@
+"""The Relance worker: every workflow and activity on one task queue."""

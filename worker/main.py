@@ -1,0 +1,90 @@
+"""Build and run the worker. Sync activities (database, rendering) run in a thread pool;
+PDFs go further, to a process pool (see activities/pdf_pool.py), so WeasyPrint's CPU work
+never starves the workflow worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy.engine import Engine
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.customers import CustomerActivities
+from activities.emails import EmailActivities
+from activities.invoices import InvoiceActivities
+from activities.transports.base import Transport
+from relance import search_attributes as sa
+from relance.config import Config
+from relance.storage.database import get_engine
+from workflows.customer import CustomerWorkflow
+from workflows.invoice import InvoiceWorkflow
+
+log = logging.getLogger("relance.worker")
+
+WORKFLOWS = [InvoiceWorkflow, CustomerWorkflow]
+
+_INDEXED = {
+    "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "DATETIME": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+}
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> None:
+    """Register Relance's search attributes if the server lacks them (idempotent). On a
+    server that does not allow it (Temporal Cloud), register them in its console."""
+    existing = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    missing = {
+        key.name: _INDEXED[key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_")]
+        for key in sa.ALL
+        if key.name not in existing.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+
+
+def activities_for(engine: Engine, config: Config, transport: Transport) -> list:
+    invoices = InvoiceActivities(engine)
+    customers = CustomerActivities(engine)
+    emails = EmailActivities(engine, config, transport)
+    return [
+        invoices.record_invoice, invoices.load_invoice, invoices.plan_reminders,
+        customers.record_customer,
+        emails.prepare_email, emails.render_document, emails.deliver_email, emails.record_delivery_failure,
+    ]
+
+
+def build_worker(client: Client, config: Config, *, engine: Engine | None = None,
+                 transport: Transport | None = None, executor: ThreadPoolExecutor | None = None) -> Worker:
+    from activities.transports.factory import build_transport
+
+    engine = engine or get_engine(config.resolved_database_url())
+    transport = transport or build_transport(config)
+    return Worker(
+        client,
+        task_queue=config.task_queue,
+        workflows=WORKFLOWS,
+        activities=activities_for(engine, config, transport),
+        activity_executor=executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="relance-activity"),
+        max_concurrent_activities=16,
+    )
+
+
+async def run_worker(config: Config, stop: asyncio.Event | None = None) -> None:
+    from relance.temporal_client import connect
+
+    client = await connect(config)
+    try:
+        await ensure_search_attributes(client, config.temporal_namespace)
+    except Exception as exc:  # e.g. no operator permission on Temporal Cloud
+        log.warning("could not register search attributes (%s); register them on the server", exc)
+    worker = build_worker(client, config)
+    log.info("worker polling %s on %s", config.task_queue, config.temporal_address)
+    async with worker:
+        await (stop.wait() if stop else asyncio.Event().wait())

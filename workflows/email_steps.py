@@ -1,0 +1,59 @@
+"""The sequence every email follows, shared by all workflows: prepare, render its PDFs
+(concurrently), deliver. A delivery that exhausts its retries is recorded as failed."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.emails import EmailActivities
+    from relance.models import DeliveryRequest, DeliveryResult, EmailRequest, FailureRecord
+
+# Bugs and missing data do not fix themselves by retrying; outages do.
+_PERMANENT = ["ValueError", "LookupError", "ValidationError", "TemplateError", "UndefinedError"]
+
+PREPARE = dict(
+    start_to_close_timeout=timedelta(minutes=1),
+    retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5), non_retryable_error_types=_PERMANENT),
+)
+RENDER = dict(
+    start_to_close_timeout=timedelta(minutes=5),
+    retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5), non_retryable_error_types=_PERMANENT),
+)
+# A provider outage is retried with back-off for up to 3 days, then the email is failed.
+DELIVER = dict(
+    start_to_close_timeout=timedelta(minutes=2),
+    schedule_to_close_timeout=timedelta(days=3),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0,
+                             maximum_interval=timedelta(minutes=30)),
+)
+RECORD = dict(start_to_close_timeout=timedelta(seconds=30))
+
+
+async def send_email(req: EmailRequest) -> DeliveryResult | None:
+    """Returns None when nothing had to be sent (already sent, turned off, no recipient)."""
+    try:
+        prepared = await workflow.execute_activity_method(EmailActivities.prepare_email, req, **PREPARE)
+        if prepared.status != "ready":
+            return None
+        attachments = await asyncio.gather(
+            *(workflow.execute_activity_method(EmailActivities.render_document, doc, **RENDER)
+              for doc in prepared.documents)
+        )
+        return await workflow.execute_activity_method(
+            EmailActivities.deliver_email,
+            DeliveryRequest(idempotency_key=req.idempotency_key, attachments=list(attachments)),
+            **DELIVER,
+        )
+    except ActivityError as err:
+        reason = str(err.cause) if err.cause else str(err)
+        workflow.logger.warning("email %s failed: %s", req.idempotency_key, reason)
+        await workflow.execute_activity_method(
+            EmailActivities.record_delivery_failure, FailureRecord(request=req, error=reason), **RECORD
+        )
+        return DeliveryResult(status="failed", error=reason)

@@ -1,0 +1,225 @@
+"""One durable workflow per invoice: the emails it owes its customer, at the right time.
+
+Events arrive as signals (signal-with-start creates the workflow on the first one, of any
+type). Each is first applied to the database, which merges out-of-order and duplicate
+events into one truth (status only moves forward); the workflow then acts on the merged
+state: invoice email, failure notices, 3D Secure, receipt, and reminder timers that an
+`invoice.updated` with a new due date re-plans and a payment cancels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.invoices import InvoiceActivities
+    from relance import search_attributes as sa
+    from relance.kinds import EmailKind
+    from relance.models import (
+        TERMINAL_STATUSES,
+        EmailRequest,
+        InvoiceCarriedState,
+        InvoiceSignal,
+        InvoiceState,
+        InvoiceWorkflowInput,
+        InvoiceWorkflowStatus,
+        ManualReminder,
+        PlanRemindersRequest,
+        RecordInvoiceRequest,
+        ReminderPlan,
+        ReminderSlot,
+    )
+    from workflows.email_steps import RECORD, send_email
+
+PAID_TYPES = frozenset({"invoice.paid", "invoice.payment_succeeded"})
+MAX_SEEN_IDS = 500  # duplicates older than this are caught by the database instead
+
+
+@workflow.defn
+class InvoiceWorkflow:
+    def __init__(self) -> None:
+        self._inbox: list[InvoiceSignal] = []
+        self._manual: list[ManualReminder] = []
+        self._seen: list[str] = []
+        self._state: InvoiceState | None = None
+        self._plan: ReminderPlan | None = None
+        self._handled: set[int] = set()  # offsets of the current plan already sent or skipped
+        self._busy = True
+        self._offset = timedelta(0)
+
+    # ---- messages ------------------------------------------------------------------
+
+    @workflow.signal
+    def invoice_event(self, signal: InvoiceSignal) -> None:
+        if signal.event_id in self._seen:
+            return
+        self._seen.append(signal.event_id)
+        del self._seen[:-MAX_SEEN_IDS]
+        self._inbox.append(signal)
+
+    @workflow.signal
+    def send_reminder_now(self, request: ManualReminder) -> None:
+        key = f"manual:{request.request_id}"
+        if key in self._seen:
+            return
+        self._seen.append(key)
+        self._manual.append(request)
+
+    @workflow.query
+    def status(self) -> InvoiceWorkflowStatus:
+        return InvoiceWorkflowStatus(
+            status=self._state.status if self._state else None,
+            busy=self._busy or bool(self._inbox or self._manual),
+            due_date=self._state.due_date if self._state else None,
+            pending_reminders=self._pending_slots(),
+        )
+
+    # ---- main loop -----------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: InvoiceWorkflowInput) -> str:
+        self._offset = timedelta(seconds=inp.clock_offset_seconds)
+        if inp.carried:
+            self._restore(inp.carried)
+        workflow.upsert_search_attributes(
+            [sa.INVOICE_ID.value_set(inp.invoice_id), sa.CUSTOMER_ID.value_set(inp.customer_id)]
+        )
+        while True:
+            self._busy = True
+            if self._inbox:
+                await self._handle_event(self._inbox.pop(0))
+                continue
+            if self._manual:
+                await self._handle_manual(self._manual.pop(0), inp.invoice_id)
+                continue
+            if self._state is not None and self._state.status in TERMINAL_STATUSES:
+                return self._state.status
+            due = [s for s in self._pending_slots() if s.at <= self._now()]
+            if due:
+                await self._send_reminders(due)
+                continue
+            if workflow.info().is_continue_as_new_suggested():
+                workflow.continue_as_new(inp.model_copy(update={"carried": self._carry()}))
+            self._busy = False
+            upcoming = self._pending_slots()
+            timeout = (upcoming[0].at - self._now()).total_seconds() if upcoming else None
+            try:
+                await workflow.wait_condition(lambda: bool(self._inbox or self._manual), timeout=timeout)
+            except asyncio.TimeoutError:
+                pass  # a reminder is due: the next turn of the loop sends it
+
+    # ---- handlers ------------------------------------------------------------------
+
+    async def _handle_event(self, signal: InvoiceSignal) -> None:
+        state = await workflow.execute_activity_method(
+            InvoiceActivities.record_invoice, RecordInvoiceRequest(signal=signal), **RECORD
+        )
+        self._state = state
+        if state.duplicate:
+            return
+        self._upsert_status()
+        final = state.status in TERMINAL_STATUSES
+        attempt = signal.invoice.attempt_count or 0
+        if signal.type == "invoice.finalized" and state.status == "open" and state.collection_method == "send_invoice":
+            await self._email(EmailKind.invoice_finalized, "finalized")
+        elif signal.type == "invoice.payment_failed" and not final:
+            await self._email(EmailKind.payment_failed, f"attempt-{attempt or signal.event_id}", attempt=attempt)
+        elif signal.type == "invoice.payment_action_required" and not final:
+            await self._email(EmailKind.payment_action_required, f"attempt-{attempt or signal.event_id}", attempt=attempt)
+        elif signal.type in PAID_TYPES and state.status == "paid":
+            self._plan = None  # cancel pending reminders before anything else
+            await self._email(EmailKind.receipt, "paid")
+        await self._replan()
+
+    async def _handle_manual(self, request: ManualReminder, invoice_id: str) -> None:
+        if self._state is None:
+            self._state = await workflow.execute_activity_method(
+                InvoiceActivities.load_invoice, invoice_id, **RECORD
+            )
+            await self._replan()
+        if self._state is None or self._state.status != "open":
+            workflow.logger.info("manual reminder ignored: invoice is %s", self._state.status if self._state else "unknown")
+            return
+        await self._email(EmailKind.invoice_reminder, f"manual:{request.request_id}", manual=True)
+
+    async def _send_reminders(self, due: list[ReminderSlot]) -> None:
+        # After an outage several slots can be due at once: one reminder, the latest, not a burst.
+        for slot in due:
+            self._handled.add(slot.days_from_due)
+        latest = due[-1]
+        assert self._plan is not None
+        occurrence = f"due-{int(self._plan.due_date.timestamp())}:{latest.days_from_due:+d}"
+        await self._email(EmailKind.invoice_reminder, occurrence, days_from_due=latest.days_from_due)
+
+    async def _replan(self) -> None:
+        state = self._state
+        wants = (
+            state is not None
+            and state.status == "open"
+            and state.collection_method == "send_invoice"
+            and state.due_date is not None
+        )
+        if not wants:
+            self._plan = None
+            return
+        assert state is not None and state.due_date is not None
+        if self._plan is not None and self._plan.due_date == state.due_date:
+            return
+        self._plan = await workflow.execute_activity_method(
+            InvoiceActivities.plan_reminders,
+            PlanRemindersRequest(invoice_id=state.invoice_id, customer_id=state.customer_id, due_date=state.due_date),
+            **RECORD,
+        )
+        # Slots already past when the plan is made are skipped, not sent late.
+        now = self._now()
+        self._handled = {s.days_from_due for s in self._plan.slots if s.at < now}
+        workflow.upsert_search_attributes([sa.DUE_AT.value_set(state.due_date)])
+
+    # ---- helpers -------------------------------------------------------------------
+
+    async def _email(self, kind: EmailKind, occurrence: str, *, days_from_due: int | None = None,
+                     manual: bool = False, attempt: int | None = None) -> None:
+        state = self._state
+        assert state is not None
+        await send_email(
+            EmailRequest(
+                kind=kind,
+                idempotency_key=f"{state.invoice_id}:{kind.value}:{occurrence}",
+                customer_id=state.customer_id,
+                invoice_id=state.invoice_id,
+                invoice_revision=state.revision,
+                scheduled_at=self._now(),
+                reminder_days_from_due=days_from_due,
+                manual=manual,
+                attempt=attempt,
+            )
+        )
+
+    def _pending_slots(self) -> list[ReminderSlot]:
+        if self._plan is None:
+            return []
+        return [s for s in self._plan.slots if s.days_from_due not in self._handled]
+
+    def _now(self) -> datetime:
+        return workflow.now() - self._offset
+
+    def _upsert_status(self) -> None:
+        if self._state is not None:
+            workflow.upsert_search_attributes([sa.INVOICE_STATUS.value_set(self._state.status)])
+
+    def _carry(self) -> InvoiceCarriedState:
+        return InvoiceCarriedState(
+            state=self._state, plan=self._plan, seen_event_ids=self._seen,
+            pending_signals=self._inbox, pending_manual=self._manual,
+            handled_offsets=sorted(self._handled),
+        )
+
+    def _restore(self, carried: InvoiceCarriedState) -> None:
+        self._state, self._plan = carried.state, carried.plan
+        self._seen = list(carried.seen_event_ids)
+        self._inbox = list(carried.pending_signals) + self._inbox
+        self._manual = list(carried.pending_manual) + self._manual
+        self._handled = set(carried.handled_offsets)
