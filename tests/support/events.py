@@ -1,0 +1,81 @@
+"""Stripe-shaped events for tests, built on Stripe's own fixture objects
+(../shared/specs/stripe/fixtures3.json) so tests exercise real shapes."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+SPECS = Path(__file__).resolve().parents[3] / "shared" / "specs"
+_ids = itertools.count(1)
+
+
+@lru_cache(maxsize=1)
+def stripe_fixtures() -> dict[str, Any]:
+    return json.loads((SPECS / "stripe" / "fixtures3.json").read_text())["resources"]
+
+
+def ts(dt: datetime) -> int:
+    return int(dt.timestamp())
+
+
+def invoice(
+    invoice_id: str,
+    customer_id: str = "cus_test",
+    *,
+    status: str = "open",
+    collection_method: str = "send_invoice",
+    due: datetime | None = None,
+    amount: int = 123450,
+    currency: str = "eur",
+    number: str | None = None,
+    attempt_count: int = 0,
+    next_payment_attempt: datetime | None = None,
+    email: str | None = "billing@customer.test",
+    lines: int = 1,
+    **extra: Any,
+) -> dict[str, Any]:
+    obj = copy.deepcopy(stripe_fixtures()["invoice"])
+    line = obj["lines"]["data"][0]
+    obj["lines"]["data"] = []
+    per_line = amount // max(lines, 1)
+    for i in range(lines):
+        item = copy.deepcopy(line)
+        item.update(id=f"il_{invoice_id}_{i}", amount=per_line, currency=currency,
+                    description=f"Consulting, item {i + 1}", invoice=invoice_id)
+        obj["lines"]["data"].append(item)
+    paid = amount if status == "paid" else 0
+    obj.update(
+        id=invoice_id, customer=customer_id, status=status, collection_method=collection_method,
+        due_date=ts(due) if due else None, currency=currency, amount_due=amount, amount_paid=paid,
+        amount_remaining=amount - paid, subtotal=amount, total=amount, number=number or f"INV-{invoice_id[-6:]}",
+        attempt_count=attempt_count, next_payment_attempt=ts(next_payment_attempt) if next_payment_attempt else None,
+        customer_email=email, customer_name="Ada Lovelace", hosted_invoice_url=f"https://pay.example.test/{invoice_id}",
+    )
+    obj.update(extra)
+    return obj
+
+
+def customer(customer_id: str = "cus_test", *, email: str | None = "ada@customer.test",
+             locales: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+    obj = copy.deepcopy(stripe_fixtures()["customer"])
+    obj.update(id=customer_id, email=email, name="Ada Lovelace", preferred_locales=locales or [])
+    obj.update(extra)
+    return obj
+
+
+def event(event_type: str, obj: dict[str, Any], created: datetime | None = None,
+          event_id: str | None = None) -> dict[str, Any]:
+    created = created or datetime.now(timezone.utc)
+    return {
+        "id": event_id or f"evt_test_{next(_ids)}",
+        "object": "event",
+        "type": event_type,
+        "created": ts(created),
+        "data": {"object": obj},
+    }

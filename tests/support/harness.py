@@ -1,0 +1,76 @@
+"""A Relance stack in a test: a real worker (all workflows and activities) on a Temporal
+test environment, a real database and a real transport. Only the clock is the test's."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from relance.account import AccountSettings
+from relance.client import RelanceClient
+from relance.clock import advance, settle
+from relance.config import Config
+from relance.storage import email_log
+from relance.storage.database import session_scope
+from relance.storage.settings_store import save_settings
+from relance.storage.tables import EmailLogEntry
+
+
+@dataclass
+class Harness:
+    env: WorkflowEnvironment
+    client: RelanceClient
+    engine: Engine
+    outbox: Path
+    config: Config
+    worker: Worker
+    workflow_ids: set[str] = field(default_factory=set)
+
+    @property
+    def temporal(self) -> Client:
+        return self.env.client
+
+    async def now(self) -> datetime:
+        return await self.env.get_current_time()
+
+    def save_settings(self, **values: Any) -> None:
+        with session_scope(self.engine) as session:
+            save_settings(session, AccountSettings.model_validate(values))
+
+    async def send(self, *events: dict[str, Any]) -> None:
+        for ev in events:
+            for accepted in await self.client.send(ev):
+                self.workflow_ids.add(accepted.workflow_id)
+        await self.settle()
+
+    async def settle(self) -> None:
+        await settle(self.temporal, self.workflow_ids)
+
+    async def advance(self, delta: timedelta, step: timedelta = timedelta(hours=12)) -> None:
+        await advance(self.env, self.workflow_ids, delta, step)
+
+    def log(self) -> list[EmailLogEntry]:
+        with session_scope(self.engine) as session:
+            return email_log.all_entries(session)
+
+    def sent(self, kind: str | None = None) -> list[EmailLogEntry]:
+        return [e for e in self.log() if e.status == "sent" and (kind is None or e.kind == kind)]
+
+    def outbox_messages(self) -> list[EmailMessage]:
+        files = sorted(self.outbox.rglob("*.eml"))
+        return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in files]  # type: ignore[misc]
+
+
+def unique_queue() -> str:
+    return f"relance-test-{uuid.uuid4().hex[:8]}"

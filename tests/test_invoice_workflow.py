@@ -1,0 +1,211 @@
+"""The invoice lifecycle end to end on the time-skipping server: real workflows, real
+activities (SQLite, Jinja2, WeasyPrint, the outbox transport). Weeks pass in seconds."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from relance.events import InvalidEvent
+from tests.support.events import customer, event, invoice
+from tests.support.harness import Harness
+
+DAY = timedelta(days=1)
+
+
+def at_hour(day: datetime, hour: int, tz: str = "UTC") -> datetime:
+    local = day.astimezone(ZoneInfo(tz)).date()
+    return datetime.combine(local, time(hour), tzinfo=ZoneInfo(tz)).astimezone(timezone.utc)
+
+
+async def finalize(h: Harness, inv_id: str, due: datetime, **kw) -> dict:
+    obj = invoice(inv_id, due=due, **kw)
+    await h.send(event("customer.created", customer(obj["customer"])),
+                 event("invoice.finalized", obj, created=await h.now()))
+    return obj
+
+
+async def test_reminders_before_on_and_after_due_date_at_send_hour(harness: Harness) -> None:
+    h = harness
+    h.save_settings(timezone="UTC", send_hour=9, reminders=[-3, 0, 7])
+    now = await h.now()
+    due = at_hour(now + 10 * DAY, 17)
+    await finalize(h, "in_rem1", due)
+
+    first = h.sent()
+    assert [e.kind for e in first] == ["invoice_finalized"]
+    assert first[0].to == ["ada@customer.test"]
+    assert [a["kind"] for a in first[0].attachments] == ["invoice"]
+
+    await h.advance(20 * DAY)
+    reminders = h.sent("invoice_reminder")
+    expected = [at_hour(due + d * DAY, 9) for d in (-3, 0, 7)]
+    assert [r.scheduled_at.replace(tzinfo=timezone.utc) for r in reminders] == expected
+    # Each reminder is also a real .eml with the PDF attached.
+    messages = h.outbox_messages()
+    assert len(messages) == 4
+    pdfs = [p for m in messages for p in m.iter_attachments() if p.get_content_type() == "application/pdf"]
+    assert len(pdfs) == 4
+
+
+async def test_payment_between_reminders_cancels_the_rest_and_sends_a_receipt(harness: Harness) -> None:
+    h = harness
+    h.save_settings(reminders=[-3, 0, 7])
+    now = await h.now()
+    due = now + 5 * DAY
+    obj = await finalize(h, "in_paid1", due)
+    await h.advance(3 * DAY)  # the -3 reminder went out
+    assert len(h.sent("invoice_reminder")) == 1
+
+    paid = dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0)
+    await h.send(event("invoice.paid", paid, created=await h.now()))
+    await h.advance(15 * DAY)
+
+    assert len(h.sent("invoice_reminder")) == 1
+    receipts = h.sent("receipt")
+    assert len(receipts) == 1
+    assert sorted(a["kind"] for a in receipts[0].attachments) == ["invoice", "receipt"]
+    desc = await h.temporal.get_workflow_handle("invoice-in_paid1").describe()
+    assert desc.status.name == "COMPLETED"
+
+
+async def test_due_date_change_reschedules_reminders(harness: Harness) -> None:
+    h = harness
+    h.save_settings(reminders=[-1, 0])
+    now = await h.now()
+    due = at_hour(now + 4 * DAY, 12)
+    obj = await finalize(h, "in_move1", due)
+    await h.advance(DAY)
+    new_due = at_hour(now + 14 * DAY, 12)
+    await h.send(event("invoice.updated", dict(obj, due_date=int(new_due.timestamp())), created=await h.now()))
+    await h.advance(16 * DAY)
+    times = [r.scheduled_at.replace(tzinfo=timezone.utc) for r in h.sent("invoice_reminder")]
+    assert times == [at_hour(new_due - DAY, 9), at_hour(new_due, 9)]
+
+
+async def test_duplicates_and_paid_before_finalized(harness: Harness) -> None:
+    h = harness
+    now = await h.now()
+    obj = invoice("in_ooo1", due=now + 5 * DAY)
+    finalized = event("invoice.finalized", obj, created=now)
+    paid = event("invoice.paid", dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0),
+                 created=now + timedelta(minutes=5))
+    await h.send(event("customer.created", customer("cus_test")))
+    await h.send(paid, paid, finalized, finalized, paid)
+    await h.advance(10 * DAY)
+    assert [e.kind for e in h.sent()] == ["receipt"]
+
+
+async def test_charge_automatically_failures_action_required_and_receipt(harness: Harness) -> None:
+    h = harness
+    now = await h.now()
+    base = invoice("in_auto1", collection_method="charge_automatically", due=None)
+    await h.send(event("customer.created", customer("cus_test")))
+    await h.send(event("invoice.finalized", base, created=now))
+    fail1 = dict(base, attempt_count=1, next_payment_attempt=int((now + 3 * DAY).timestamp()))
+    await h.send(event("invoice.payment_failed", fail1, created=now + timedelta(seconds=1)))
+    await h.send(event("invoice.payment_action_required", dict(base, attempt_count=2), created=now + timedelta(seconds=2)))
+    fail2 = dict(base, attempt_count=2, next_payment_attempt=None)
+    failed_event = event("invoice.payment_failed", fail2, created=now + timedelta(seconds=3))
+    await h.send(failed_event, failed_event)
+    await h.send(event("invoice.paid", dict(base, status="paid", amount_paid=base["amount_due"], amount_remaining=0),
+                       created=now + timedelta(seconds=4)))
+    await h.advance(10 * DAY)
+    kinds = [e.kind for e in h.sent()]
+    assert kinds == ["payment_failed", "payment_action_required", "payment_failed", "receipt"]
+    texts = [m.get_body(("plain",)).get_content() for m in h.outbox_messages()]
+    assert any("https://pay.example.test/in_auto1" in t for t in texts)
+
+
+async def test_voided_invoice_gets_no_more_reminders(harness: Harness) -> None:
+    h = harness
+    h.save_settings(reminders=[0, 3])
+    now = await h.now()
+    obj = await finalize(h, "in_void1", now + 2 * DAY)
+    await h.send(event("invoice.voided", dict(obj, status="void"), created=await h.now()))
+    await h.advance(10 * DAY)
+    assert [e.kind for e in h.sent()] == ["invoice_finalized"]
+
+
+async def test_slot_already_past_at_finalization_is_skipped(harness: Harness) -> None:
+    h = harness
+    h.save_settings(reminders=[-7, -3, 1])
+    now = await h.now()
+    due = at_hour(now + 2 * DAY, 12)
+    await finalize(h, "in_late1", due)
+    await h.advance(5 * DAY)
+    reminders = h.sent("invoice_reminder")
+    assert [r.scheduled_at.replace(tzinfo=timezone.utc) for r in reminders] == [at_hour(due + DAY, 9)]
+
+
+async def test_manual_reminder_now(harness: Harness) -> None:
+    h = harness
+    h.save_settings(reminders=[])
+    now = await h.now()
+    await finalize(h, "in_man1", now + 30 * DAY)
+    await h.client.send_reminder_now("in_man1", "cus_test", request_id="req-1")
+    await h.client.send_reminder_now("in_man1", "cus_test", request_id="req-1")  # a retried request
+    await h.settle()
+    manual = h.sent("invoice_reminder")
+    assert len(manual) == 1
+    assert manual[0].idempotency_key.endswith("manual:req-1")
+
+
+async def test_turned_off_receipt_is_not_sent_but_logged(harness: Harness) -> None:
+    h = harness
+    h.save_settings(emails={"receipt": False})
+    now = await h.now()
+    obj = invoice("in_norc1", collection_method="charge_automatically")
+    await h.send(event("customer.created", customer("cus_test")),
+                 event("invoice.paid", dict(obj, status="paid"), created=now))
+    assert h.sent() == []
+    assert [(e.kind, e.status) for e in h.log()] == [("receipt", "skipped")]
+
+
+async def test_recipients_and_locale_from_customer(harness: Harness) -> None:
+    h = harness
+    now = await h.now()
+    cust = customer("cus_fr", locales=["fr-FR"], invoice_emails=["compta@client.test", "dg@client.test"],
+                    cc_emails=["cc@client.test"])
+    await h.send(event("customer.created", cust, created=now))
+    await h.send(event("invoice.finalized", invoice("in_fr1", "cus_fr", due=now + 40 * DAY), created=now))
+    [entry] = h.sent()
+    assert entry.to == ["compta@client.test", "dg@client.test"]
+    assert entry.cc == ["cc@client.test"]
+    assert entry.locale == "fr"
+    [msg] = h.outbox_messages()
+    assert "compta@client.test" in msg["To"] and "cc@client.test" in msg["Cc"]
+    assert "1\u202f234,50\u00a0€" in msg.get_body(("plain",)).get_content()
+
+
+async def test_reminders_follow_local_time_across_dst(harness: Harness) -> None:
+    h = harness
+    tz = "Europe/Paris"
+    h.save_settings(timezone=tz, send_hour=9, reminders=[-7, 7])
+    now = await h.now()
+    # Put the due date on the next DST change in Paris, so the two reminders straddle it.
+    probe = now
+    while ZoneInfo(tz).utcoffset(probe.replace(tzinfo=None)) == ZoneInfo(tz).utcoffset((probe + DAY).replace(tzinfo=None)):
+        probe += DAY
+    due = probe
+    if due - 8 * DAY < now:
+        pytest.skip("DST change too close to the test clock")
+    await h.env.sleep(due - 8 * DAY - now)
+    await finalize(h, "in_dst1", due)
+    await h.advance(16 * DAY, step=DAY)
+    local = [r.scheduled_at.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(tz)) for r in h.sent("invoice_reminder")]
+    assert [t.hour for t in local] == [9, 9]
+    assert local[0].utcoffset() != local[1].utcoffset()
+
+
+async def test_invalid_event_is_refused_and_starts_nothing(harness: Harness) -> None:
+    h = harness
+    bad = event("invoice.finalized", invoice("in_bad1"))
+    bad["data"]["object"]["amount_due"] = "lots"
+    with pytest.raises(InvalidEvent) as err:
+        await h.client.send(bad)
+    assert err.value.field == "data.object.amount_due"
+    with pytest.raises(Exception):
+        await h.temporal.get_workflow_handle("invoice-in_bad1").describe()
