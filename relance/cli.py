@@ -46,10 +46,13 @@ def _setup(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
 @app.command()
 def dev() -> None:
     """Run the embedded stack: Temporal dev server, worker, local outbox (what `make run` starts)."""
-    from relance.dev import run_dev
+    from relance.dev import DevServerError, run_dev
 
     logging.getLogger().setLevel(logging.INFO)
-    _run(run_dev(get_config()))
+    try:
+        _run(run_dev(get_config()))
+    except DevServerError as exc:
+        _fail(str(exc), 1)
     _finish(0)
 
 

@@ -13,6 +13,9 @@ import logging
 import signal
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 from relance import search_attributes as sa
 from relance.binaries import dev_server_path
@@ -38,22 +41,35 @@ def dev_server_command(config: Config, db_file: Path, port: int = 7233, ui_port:
     return cmd
 
 
-async def wait_for_server(config: Config, timeout: float = 60.0) -> None:
+class DevServerError(RuntimeError):
+    pass
+
+
+async def wait_for_server(config: Config, server: subprocess.Popen | None = None, timeout: float = 60.0) -> None:
     from relance.temporal_client import connect
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
+        if server is not None and server.poll() is not None:
+            log_file = config.state_dir / "temporal.log"
+            tail = log_file.read_text(errors="replace").strip().splitlines()[-5:] if log_file.exists() else []
+            raise DevServerError("the Temporal dev server exited: " + (" | ".join(tail) or f"rc {server.returncode}"))
         try:
             client = await connect(config)
-            await client.workflow_service.get_system_info(
-                __import__("temporalio.api.workflowservice.v1", fromlist=["GetSystemInfoRequest"]).GetSystemInfoRequest()
-            )
+            await client.workflow_service.get_system_info(GetSystemInfoRequest())
             return
         except Exception:
             if loop.time() > deadline:
                 raise
             await asyncio.sleep(0.3)
+
+
+def _ports(config: Config) -> tuple[int, int]:
+    """The dev server listens where the settings say Temporal is, so one variable moves both."""
+    port = int(config.temporal_address.rsplit(":", 1)[1])
+    ui_port = urlsplit(config.temporal_ui_url).port or 8233
+    return port, ui_port
 
 
 async def run_dev(config: Config) -> None:
@@ -64,7 +80,7 @@ async def run_dev(config: Config) -> None:
     config.resolved_outbox_dir().mkdir(parents=True, exist_ok=True)
     server_log = (state / "temporal.log").open("ab")
     server = subprocess.Popen(
-        dev_server_command(config, state / "temporal.db"), stdout=server_log, stderr=subprocess.STDOUT,
+        dev_server_command(config, state / "temporal.db", *_ports(config)), stdout=server_log, stderr=subprocess.STDOUT,
         start_new_session=True,  # Ctrl-C reaches us, and we stop the server in order
     )
     stop = asyncio.Event()
@@ -72,7 +88,7 @@ async def run_dev(config: Config) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await wait_for_server(config)
+        await wait_for_server(config, server)
         print(f"Relance is running.\n  Temporal UI:  {config.temporal_ui_url}\n"
               f"  Outbox:       {config.resolved_outbox_dir().resolve()}\n"
               f"  Database:     {config.resolved_database_url()}\n"

@@ -208,54 +208,42 @@ def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:  # noqa: N802
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            status = self._answer(body)
+            reply = self._answer(body)
+            # Recorded before replying: a test reads .requests as soon as its send returns.
             fake.requests.append(
-                RecordedRequest("POST", self.path, dict(self.headers.items()), body, status)
+                RecordedRequest("POST", self.path, dict(self.headers.items()), body, reply.status)
             )
+            if reply.delay and fake._stopping.wait(reply.delay):
+                return
+            self._send(reply)
 
-        def _answer(self, body: bytes) -> int:
+        def _answer(self, body: bytes) -> _Reply:
             if self.path != MAIL_SEND_PATH:
-                return self._send(404, errors=[{"field": None, "message": "not found"}])
+                return _Reply(404, errors=[{"field": None, "message": "not found"}])
             if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
-                return self._send(
-                    401,
-                    errors=[
-                        {
-                            "field": None,
-                            "message": "The provided authorization grant is invalid, "
-                            "expired, or revoked",
-                        }
-                    ],
-                )
+                message = "The provided authorization grant is invalid, expired, or revoked"
+                return _Reply(401, errors=[{"field": None, "message": message}])
             try:
                 payload = json.loads(body)
             except ValueError:
-                return self._send(400, errors=[{"field": None, "message": "Bad Request"}])
+                return _Reply(400, errors=[{"field": None, "message": "Bad Request"}])
             if problems := validate_mail_send(payload):
-                return self._send(400, errors=problems)
+                return _Reply(400, errors=problems)
 
             reply = fake._next_reply()
-            if reply.delay and fake._stopping.wait(reply.delay):
-                return reply.status
             if 200 <= reply.status < 300:
                 message_id = secrets.token_urlsafe(16)
                 fake.payloads.append(payload)
                 fake.message_ids.append(message_id)
-                return self._send(reply.status, {"X-Message-Id": message_id, **reply.headers})
+                return _Reply(reply.status, {"X-Message-Id": message_id, **reply.headers}, None, reply.delay)
             errors = reply.errors or [{"field": None, "message": HTTPStatus(reply.status).phrase}]
-            return self._send(reply.status, reply.headers, errors=errors)
+            return _Reply(reply.status, reply.headers, errors, reply.delay)
 
-        def _send(
-            self,
-            status: int,
-            headers: dict[str, str] | None = None,
-            *,
-            errors: list[dict[str, Any]] | None = None,
-        ) -> int:
-            data = json.dumps({"errors": errors}).encode() if errors else b""
+        def _send(self, reply: _Reply) -> None:
+            data = json.dumps({"errors": reply.errors}).encode() if reply.errors else b""
             try:
-                self.send_response(status)
-                for name, value in (headers or {}).items():
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
                     self.send_header(name, value)
                 if data:
                     self.send_header("Content-Type", "application/json")
@@ -264,6 +252,5 @@ def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(data)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (timeout tests)
-            return status
 
     return Handler
