@@ -145,6 +145,121 @@ class Customer(StripeObject):
     timezone: str | None = None
 
 
+class CardDetails(StripeObject):
+    brand: str | None = None
+    last4: str | None = None
+    exp_month: int = Field(ge=1, le=12)
+    exp_year: int = Field(ge=2000, le=2200)
+
+
+class PaymentMethod(StripeObject):
+    """A card payment method, or a legacy card source (`customer.source.expiring`)."""
+
+    id: str = Field(min_length=1, max_length=255)
+    object: Literal["payment_method", "card"] = "payment_method"
+    customer: ObjectId | None = None
+    type: str | None = None
+    card: CardDetails | None = None
+    # Legacy card sources carry the details at the top level.
+    brand: str | None = None
+    last4: str | None = None
+    exp_month: int | None = None
+    exp_year: int | None = None
+
+    def card_details(self) -> CardDetails | None:
+        if self.card is not None:
+            return self.card
+        if self.exp_month is not None and self.exp_year is not None:
+            return CardDetails(brand=self.brand, last4=self.last4, exp_month=self.exp_month, exp_year=self.exp_year)
+        return None
+
+
+class Price(StripeObject):
+    nickname: str | None = None
+    product: ObjectId | None = None
+
+
+class SubscriptionItem(StripeObject):
+    price: Price | None = None
+    plan: Price | None = None
+
+
+class SubscriptionItems(StripeObject):
+    data: list[SubscriptionItem] = Field(default_factory=list)
+
+
+class Subscription(StripeObject):
+    id: str = Field(min_length=1, max_length=255)
+    object: Literal["subscription"] = "subscription"
+    customer: ObjectId = Field(min_length=1, max_length=255)
+    status: str | None = None
+    trial_end: Timestamp | None = None
+    canceled_at: Timestamp | None = None
+    ended_at: Timestamp | None = None
+    cancel_at_period_end: bool = False
+    items: SubscriptionItems = Field(default_factory=SubscriptionItems)
+
+    def plan_name(self) -> str | None:
+        for item in self.items.data:
+            for p in (item.price, item.plan):
+                if p is not None and p.nickname:
+                    return p.nickname
+        return None
+
+
+class CreditNoteLine(StripeObject):
+    description: str | None = None
+    amount: int = 0
+    quantity: int | None = None
+
+
+class CreditNoteLines(StripeObject):
+    data: list[CreditNoteLine] = Field(default_factory=list)
+
+
+class CreditNote(StripeObject):
+    id: str = Field(min_length=1, max_length=255)
+    object: Literal["credit_note"] = "credit_note"
+    customer: ObjectId = Field(min_length=1, max_length=255)
+    invoice: ObjectId | None = None
+    number: str | None = None
+    currency: str = Field(min_length=3, max_length=3)
+    amount: int = 0
+    total: int | None = None
+    reason: str | None = None
+    memo: str | None = None
+    created: Timestamp | None = None
+    status: str | None = None
+    lines: CreditNoteLines = Field(default_factory=CreditNoteLines)
+
+
+class Refund(StripeObject):
+    id: str = Field(min_length=1, max_length=255)
+    object: Literal["refund"] = "refund"
+    amount: int = 0
+    currency: str = Field(min_length=3, max_length=3)
+    charge: ObjectId | None = None
+    customer: ObjectId | None = None
+    created: Timestamp | None = None
+    reason: str | None = None
+    status: str | None = None
+
+
+class RefundList(StripeObject):
+    data: list[Refund] = Field(default_factory=list)
+
+
+class Charge(StripeObject):
+    id: str = Field(min_length=1, max_length=255)
+    object: Literal["charge"] = "charge"
+    customer: ObjectId | None = None
+    invoice: ObjectId | None = None
+    currency: str = Field(min_length=3, max_length=3)
+    amount: int = 0
+    amount_refunded: int = 0
+    refunds: RefundList | None = None
+
+
 INVOICE_EVENT_TYPES = frozenset(
     {
         "invoice.created",
@@ -160,7 +275,33 @@ INVOICE_EVENT_TYPES = frozenset(
     }
 )
 CUSTOMER_EVENT_TYPES = frozenset({"customer.created", "customer.updated"})
-SUPPORTED_EVENT_TYPES = INVOICE_EVENT_TYPES | CUSTOMER_EVENT_TYPES
+CARD_EVENT_TYPES = frozenset(
+    {
+        "payment_method.attached",
+        "payment_method.updated",
+        "payment_method.detached",
+        "payment_method.automatically_updated",
+        "customer.source.expiring",
+    }
+)
+SUBSCRIPTION_EVENT_TYPES = frozenset(
+    {
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "customer.subscription.trial_will_end",
+    }
+)
+CREDIT_NOTE_EVENT_TYPES = frozenset({"credit_note.created"})
+REFUND_EVENT_TYPES = frozenset({"refund.created", "charge.refunded"})
+SUPPORTED_EVENT_TYPES = (
+    INVOICE_EVENT_TYPES
+    | CUSTOMER_EVENT_TYPES
+    | CARD_EVENT_TYPES
+    | SUBSCRIPTION_EVENT_TYPES
+    | CREDIT_NOTE_EVENT_TYPES
+    | REFUND_EVENT_TYPES
+)
 
 
 class InvalidEvent(ValueError):
@@ -197,7 +338,53 @@ class CustomerEvent(StripeObject):
     customer: Customer
 
 
-Event = InvoiceEvent | CustomerEvent
+class CardEvent(StripeObject):
+    id: str
+    type: str
+    created: datetime
+    payment_method: PaymentMethod
+
+
+class SubscriptionEvent(StripeObject):
+    id: str
+    type: str
+    created: datetime
+    subscription: Subscription
+
+
+class CreditNoteEvent(StripeObject):
+    id: str
+    type: str
+    created: datetime
+    credit_note: CreditNote
+
+
+class RefundEvent(StripeObject):
+    """`refund.created` (refund set) or `charge.refunded` (charge set)."""
+
+    id: str
+    type: str
+    created: datetime
+    refund: Refund | None = None
+    charge: Charge | None = None
+
+    @property
+    def charge_id(self) -> str | None:
+        return self.charge.id if self.charge else (self.refund.charge if self.refund else None)
+
+
+Event = InvoiceEvent | CustomerEvent | CardEvent | SubscriptionEvent | CreditNoteEvent | RefundEvent
+
+# Which typed event, and which field of it, carries each type's object.
+_SHAPES: list[tuple[frozenset[str], type, str, type]] = [
+    (INVOICE_EVENT_TYPES, InvoiceEvent, "invoice", Invoice),
+    (CUSTOMER_EVENT_TYPES, CustomerEvent, "customer", Customer),
+    (CARD_EVENT_TYPES, CardEvent, "payment_method", PaymentMethod),
+    (SUBSCRIPTION_EVENT_TYPES, SubscriptionEvent, "subscription", Subscription),
+    (CREDIT_NOTE_EVENT_TYPES, CreditNoteEvent, "credit_note", CreditNote),
+    (frozenset({"refund.created"}), RefundEvent, "refund", Refund),
+    (frozenset({"charge.refunded"}), RefundEvent, "charge", Charge),
+]
 
 
 def _field_path(prefix: str, loc: tuple[Any, ...]) -> str:
@@ -230,19 +417,16 @@ def parse_event(payload: Any) -> Event:
         raise UnsupportedEventType("type", f"unsupported event type {envelope.type!r}")
     created = _aware(envelope.created)
     assert created is not None
+    event_cls, field_name, object_cls = next((e, f, o) for types, e, f, o in _SHAPES if envelope.type in types)
     try:
-        if envelope.type in INVOICE_EVENT_TYPES:
-            return InvoiceEvent(
-                id=envelope.id, type=envelope.type, created=created,
-                invoice=Invoice.model_validate(obj),
-            )
-        return CustomerEvent(
-            id=envelope.id, type=envelope.type, created=created,
-            customer=Customer.model_validate(obj),
-        )
+        obj_model = object_cls.model_validate(obj)
     except ValidationError as exc:
         _raise_from(exc, "data.object")
-    raise AssertionError("unreachable")
+    if isinstance(obj_model, PaymentMethod) and obj_model.card_details() is None:
+        raise InvalidEvent("data.object.card", "a card payment method is required")
+    if isinstance(obj_model, Refund) and obj_model.charge is None and obj_model.customer is None:
+        raise InvalidEvent("data.object.charge", "a refund needs its charge or customer")
+    return event_cls(id=envelope.id, type=envelope.type, created=created, **{field_name: obj_model})
 
 
 def parse_events(payload: Any) -> list[Event]:

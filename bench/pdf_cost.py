@@ -1,0 +1,124 @@
+"""What Relance adds to WeasyPrint's own cost for an invoice PDF.
+
+For invoices of about 1, 8 and 50 pages, times (median of a few runs, warm process):
+- relance_ms: `render_document_pdf` (Jinja2 + locked fetcher + cached CSS + PDF/A-3b);
+- html_ms: the Jinja2 part alone;
+- no_pdfa_ms: the same without PDF/A-3b;
+- bare_ms: WeasyPrint's defaults on the same HTML and CSS (CSS parsed each time, no
+  PDF/A, default fetcher): what a naive integration would pay.
+
+    .venv/bin/python bench/pdf_cost.py [--runs 3]
+
+Prints JSON. Not a test: numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import platform
+import statistics
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pypdf import PdfReader  # noqa: E402
+from weasyprint import CSS, HTML  # noqa: E402
+
+import activities.pdf as pdf_module  # noqa: E402
+from activities.pdf import PDF_TEMPLATES_DIR, PDF_VARIANT, DocumentContext, render_document_html, render_document_pdf, warm  # noqa: E402
+from relance.email_context import Branding, CustomerView, InvoiceView, LineItem  # noqa: E402
+from relance.kinds import DocumentKind  # noqa: E402
+
+START = datetime(2026, 3, 1, tzinfo=timezone.utc)
+
+
+def invoice(n_lines: int) -> DocumentContext:
+    lines = [
+        LineItem(description=f"Usage, project {i}", quantity=i % 9 + 1, amount=1999 * (i + 1), currency="eur",
+                 period_start=START, period_end=START + timedelta(days=30))
+        for i in range(n_lines)
+    ]
+    total = sum(line.amount for line in lines)
+    return DocumentContext(
+        branding=Branding(business_name="Acme SAS", address_lines=["1 rue de la Paix", "75002 Paris"],
+                          support_email="billing@acme.test", footer="Thank you.", legal_text="SIREN 123 456 789"),
+        customer=CustomerView(id="cus_1", name="Zoé Martin", address_lines=["3 av. Foch", "69006 Lyon"]),
+        invoice=InvoiceView(id="in_1", number="INV-0001", currency="eur", subtotal=total, tax=0, total=total,
+                            amount_due=total, amount_remaining=total, created=START,
+                            due_date=START + timedelta(days=30), lines=lines),
+    )
+
+
+def pages(pdf: bytes) -> int:
+    return len(PdfReader(io.BytesIO(pdf)).pages)
+
+
+def lines_for(target_pages: int) -> int:
+    """The smallest line count that reaches `target_pages`, from a straight-line fit of
+    pages against lines (the first page holds fewer rows than the others)."""
+    def count(n: int) -> int:
+        return pages(render_document_pdf(DocumentKind.invoice, invoice(n), "fr"))
+
+    if target_pages == 1:
+        return 8
+    p1, p2 = count(40), count(200)
+    per_page = 160 / (p2 - p1)
+    n = max(1, int(40 + (target_pages - p1) * per_page) - 2)
+    while count(n) < target_pages:
+        n += 1
+    while n > 1 and count(n - 1) >= target_pages:
+        n -= 1
+    return n
+
+
+def median_ms(fn, runs: int) -> float:
+    samples = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t)
+    return round(statistics.median(samples) * 1000, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+
+    warm(["fr"])
+    css_text = (PDF_TEMPLATES_DIR / "pdf.css").read_text("utf-8")
+    results = []
+    for target in (1, 8, 50):
+        n = lines_for(target)
+        ctx = invoice(n)
+        html = render_document_html(DocumentKind.invoice, ctx, "fr")
+        relance_pdf = render_document_pdf(DocumentKind.invoice, ctx, "fr")
+        bare_pdf = HTML(string=html).write_pdf(stylesheets=[CSS(string=css_text)])
+        relance = median_ms(lambda: render_document_pdf(DocumentKind.invoice, ctx, "fr"), args.runs)
+        pdf_module.PDF_VARIANT = None
+        no_pdfa = median_ms(lambda: render_document_pdf(DocumentKind.invoice, ctx, "fr"), args.runs)
+        pdf_module.PDF_VARIANT = PDF_VARIANT
+        bare = median_ms(lambda: HTML(string=html).write_pdf(stylesheets=[CSS(string=css_text)]), args.runs)
+        results.append({
+            "target_pages": target,
+            "lines": n,
+            "pages": pages(relance_pdf),
+            "bare_pages": pages(bare_pdf),
+            "relance_ms": relance,
+            "no_pdfa_ms": no_pdfa,
+            "html_ms": median_ms(lambda: render_document_html(DocumentKind.invoice, ctx, "fr"), args.runs),
+            "bare_ms": bare,
+            "overhead_pct": round(100 * (relance - bare) / bare, 1),
+            "relance_bytes": len(relance_pdf),
+            "bare_bytes": len(bare_pdf),
+        })
+    print(json.dumps({"python": platform.python_version(), "runs": args.runs, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
