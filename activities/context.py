@@ -107,5 +107,9 @@ def email_context(settings: AccountSettings, req: EmailRequest, customer: Custom
         invoice=invoice_view(inv) if inv else None,
         links=links_for(settings, req.customer_id, inv),
         reminder=reminder,
+        card=req.card,
+        subscription=req.subscription,
+        credit_note=req.credit_note,
+        refund=req.refund,
         timezone=time_zone_for(settings, customer),
     )

@@ -68,10 +68,35 @@ def sender_for(settings: AccountSettings, config: Config) -> tuple[str, str | No
     return from_email, from_name, reply_to
 
 
-def document_filename(kind: DocumentKind, inv: Invoice) -> str:
-    label = inv.number or inv.id
+def document_filename(kind: DocumentKind, label: str) -> str:
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in label)[:80]
     return f"{kind.value}-{safe}.pdf"
+
+
+def _documents_for(req: EmailRequest, inv: Invoice | None, locale: str) -> list[DocumentRequest]:
+    if req.kind == EmailKind.credit_note_created and req.credit_note is not None:
+        cn = req.credit_note
+        return [DocumentRequest(kind=DocumentKind.credit_note, locale=locale, customer_id=req.customer_id,
+                                credit_note=cn, filename=document_filename(DocumentKind.credit_note, cn.number or cn.id))]
+    if inv is None or not req.invoice_revision:
+        return []
+    return [
+        DocumentRequest(kind=k, invoice_id=inv.id, revision=req.invoice_revision, locale=locale,
+                        customer_id=req.customer_id, filename=document_filename(k, inv.number or inv.id))
+        for k in ATTACHMENTS.get(req.kind, ())
+    ]
+
+
+def _with_invoice_numbers(session, req: EmailRequest) -> EmailRequest:
+    """Credit notes and refunds name their invoice by number when Relance knows it."""
+    updates = {}
+    for field in ("credit_note", "refund"):
+        view = getattr(req, field)
+        if view is not None and view.invoice_id and not view.invoice_number:
+            rec = session.get(InvoiceRecord, view.invoice_id)
+            if rec is not None and rec.number:
+                updates[field] = view.model_copy(update={"invoice_number": rec.number})
+    return req.model_copy(update=updates) if updates else req
 
 
 class EmailActivities:
@@ -111,6 +136,7 @@ class EmailActivities:
                 email_log.new_entry(session, status=email_log.FAILED, error="the customer has no email address", **log)
                 return PreparedEmail(status="skipped", reason="no recipient")
 
+            req = _with_invoice_numbers(session, req)
             locale = resolve_locale(customer.preferred_locales if customer else [], settings.default_locale)
             if req.manual and inv is not None and inv.due_date is not None and req.reminder_days_from_due is None:
                 tz = time_zone_for(settings, customer)
@@ -124,13 +150,7 @@ class EmailActivities:
                 to=to, cc=cc, subject=content.subject, html=content.html, text=content.text,
                 tags={"kind": req.kind.value, "email_key": hashlib.sha256(req.idempotency_key.encode()).hexdigest()[:32]},
             )
-            documents = []
-            if settings.attach_pdf and inv is not None and req.invoice_revision:
-                documents = [
-                    DocumentRequest(kind=k, invoice_id=inv.id, revision=req.invoice_revision, locale=locale,
-                                    filename=document_filename(k, inv))
-                    for k in ATTACHMENTS.get(req.kind, ())
-                ]
+            documents = _documents_for(req, inv, locale) if settings.attach_pdf else []
             entry = email_log.new_entry(
                 session, status=email_log.PENDING, to=to, cc=cc, from_email=from_email,
                 subject=content.subject, locale=locale,
@@ -149,17 +169,26 @@ class EmailActivities:
 
         with session_scope(self.engine) as session:
             settings, version = load_settings(session)
-            # Rendered once per invoice revision, locale and settings version, then reused
-            # by every email that attaches it.
-            key = f"pdf:{req.kind.value}:{req.invoice_id}:{req.revision[:24]}:{req.locale}:s{version}"
+            if req.credit_note is not None:
+                digest = hashlib.sha256(req.credit_note.model_dump_json().encode()).hexdigest()[:24]
+                key = f"pdf:credit_note:{req.credit_note.id}:{digest}:{req.locale}:s{version}"
+            else:
+                assert req.invoice_id and req.revision
+                # Rendered once per invoice revision, locale and settings version, then reused
+                # by every email that attaches it.
+                key = f"pdf:{req.kind.value}:{req.invoice_id}:{req.revision[:24]}:{req.locale}:s{version}"
             if has_document(session, key):
                 return StoredAttachment(ref=key, filename=req.filename)
-            inv = load_invoice_document(session, req.invoice_id, req.revision)
-            customer = get_customer(session, inv.customer)
+            inv = None
+            if req.invoice_id and req.revision:
+                inv = load_invoice_document(session, req.invoice_id, req.revision)
+            customer_id = req.customer_id or (inv.customer if inv else "")
+            customer = get_customer(session, customer_id)
             ctx = DocumentContext(
                 branding=settings.branding,
-                customer=customer_view(customer, inv.customer, inv),
-                invoice=invoice_view(inv),
+                customer=customer_view(customer, customer_id, inv),
+                invoice=invoice_view(inv) if inv else None,
+                credit_note=req.credit_note,
                 timezone=time_zone_for(settings, customer),
             )
         pdf = render_pdf_in_pool(req.kind, ctx, req.locale)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 import threading
-from functools import lru_cache
 from datetime import date, datetime, timezone
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context

@@ -61,6 +61,10 @@ class AccountSettings(BaseModel):
     branding: Branding = Field(default_factory=Branding)
     sender: Sender = Field(default_factory=Sender)
     links: LinkTemplates = Field(default_factory=LinkTemplates)
+    # Card expiry notice: on the 1st of the expiry month (None), or this many days before
+    # the end of that month.
+    card_expiring_days_before_month_end: int | None = Field(default=None, ge=0, le=60)
+    trial_ending_days_before: int = Field(default=7, ge=1, le=30)
 
     @field_validator("timezone")
     @classmethod

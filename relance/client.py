@@ -17,20 +17,59 @@ from typing import Any
 from temporalio.client import Client
 
 from relance.config import Config
-from relance.events import CustomerEvent, Event, InvoiceEvent, parse_events
+from relance.events import (
+    CardEvent,
+    CreditNoteEvent,
+    CustomerEvent,
+    Event,
+    InvoiceEvent,
+    RefundEvent,
+    SubscriptionEvent,
+    parse_events,
+)
 from relance.models import (
     CustomerSignal,
     CustomerWorkflowInput,
     InvoiceSignal,
     InvoiceWorkflowInput,
     ManualReminder,
+    ObjectSignal,
+    ObjectWorkflowInput,
 )
 from relance.temporal_client import connect
-from workflows.ids import customer_workflow_id, invoice_workflow_id
+from workflows.ids import (
+    card_workflow_id,
+    credit_note_workflow_id,
+    customer_workflow_id,
+    invoice_workflow_id,
+    refund_workflow_id,
+    subscription_workflow_id,
+)
 
 # By name, so importing the client does not pull in workflow and activity code.
 INVOICE_WORKFLOW = "InvoiceWorkflow"
 CUSTOMER_WORKFLOW = "CustomerWorkflow"
+
+
+def _object_route(event: Event) -> tuple[str, str, str, str, ObjectSignal]:
+    """(workflow type, workflow id, object id, signal name, signal) for customer-level events."""
+    common = dict(event_id=event.id, type=event.type, created=event.created)
+    if isinstance(event, CardEvent):
+        pm = event.payment_method
+        return ("CardWorkflow", card_workflow_id(pm.id), pm.id, "card_event",
+                ObjectSignal(**common, payment_method=pm))
+    if isinstance(event, SubscriptionEvent):
+        sub = event.subscription
+        return ("SubscriptionWorkflow", subscription_workflow_id(sub.id), sub.id, "subscription_event",
+                ObjectSignal(**common, subscription=sub))
+    if isinstance(event, CreditNoteEvent):
+        cn = event.credit_note
+        return ("CreditNoteWorkflow", credit_note_workflow_id(cn.id), cn.id, "credit_note_event",
+                ObjectSignal(**common, credit_note=cn))
+    assert isinstance(event, RefundEvent)
+    wf_id = refund_workflow_id(event.charge_id, event.refund.id if event.refund else None)
+    return ("RefundWorkflow", wf_id, wf_id, "refund_event",
+            ObjectSignal(**common, refund=event.refund, charge=event.charge))
 
 
 @dataclass(frozen=True)
@@ -68,8 +107,7 @@ class RelanceClient:
                 start_signal="invoice_event",
                 start_signal_args=[InvoiceSignal(event_id=event.id, type=event.type, created=event.created, invoice=inv)],
             )
-        else:
-            assert isinstance(event, CustomerEvent)
+        elif isinstance(event, CustomerEvent):
             wf_id = customer_workflow_id(event.customer.id)
             await self.temporal.start_workflow(
                 CUSTOMER_WORKFLOW,
@@ -79,6 +117,16 @@ class RelanceClient:
                 start_signal="customer_event",
                 start_signal_args=[CustomerSignal(event_id=event.id, type=event.type, created=event.created,
                                                   customer=event.customer)],
+            )
+        else:
+            workflow_type, wf_id, object_id, signal_name, signal = _object_route(event)
+            await self.temporal.start_workflow(
+                workflow_type,
+                ObjectWorkflowInput(object_id=object_id, clock_offset_seconds=self._clock_offset),
+                id=wf_id,
+                task_queue=self.task_queue,
+                start_signal=signal_name,
+                start_signal_args=[signal],
             )
         return Accepted(event_id=event.id, type=event.type, workflow_id=wf_id)
 

@@ -85,6 +85,7 @@ class CardView(BaseModel):
 
 class CreditNoteView(BaseModel):
     id: str
+    invoice_id: str | None = None
     number: str | None = None
     currency: str
     amount: int
@@ -97,6 +98,7 @@ class CreditNoteView(BaseModel):
 
 class RefundView(BaseModel):
     id: str
+    invoice_id: str | None = None
     currency: str
     amount: int
     created: datetime | None = None

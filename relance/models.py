@@ -11,7 +11,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from relance.events import Customer, Invoice
+from relance.email_context import CardView, CreditNoteView, RefundView, SubscriptionView
+from relance.events import Charge, Customer, Invoice, PaymentMethod, Refund, Subscription
+from relance.events import CreditNote as CreditNoteObject
 from relance.kinds import DocumentKind, EmailKind
 
 TERMINAL_STATUSES = frozenset({"paid", "void"})
@@ -106,14 +108,21 @@ class EmailRequest(BaseModel):
     reminder_days_from_due: int | None = None
     manual: bool = False
     attempt: int | None = None
+    # The object a customer-level email is about (small views, carried inline).
+    card: CardView | None = None
+    subscription: SubscriptionView | None = None
+    credit_note: CreditNoteView | None = None
+    refund: RefundView | None = None
 
 
 class DocumentRequest(BaseModel):
     kind: DocumentKind
-    invoice_id: str
-    revision: str
+    invoice_id: str | None = None
+    revision: str | None = None
     locale: str
     filename: str
+    customer_id: str | None = None
+    credit_note: CreditNoteView | None = None  # for credit note PDFs
 
 
 class StoredAttachment(BaseModel):
@@ -154,6 +163,39 @@ class DeliveryResult(BaseModel):
 class FailureRecord(BaseModel):
     request: EmailRequest
     error: str
+
+
+class ObjectSignal(BaseModel):
+    """A customer-level event for the workflow of the object it is about."""
+
+    event_id: str
+    type: str
+    created: datetime
+    payment_method: PaymentMethod | None = None
+    subscription: Subscription | None = None
+    credit_note: CreditNoteObject | None = None
+    refund: Refund | None = None
+    charge: Charge | None = None
+
+
+class ObjectWorkflowInput(BaseModel):
+    object_id: str
+    clock_offset_seconds: float = 0.0
+
+
+class NoticeTimeRequest(BaseModel):
+    """When to send a card-expiry or trial-ending notice for this customer."""
+
+    kind: EmailKind
+    customer_id: str
+    reference: datetime  # the trial end, or the first instant of the card's expiry month (UTC)
+    card_exp_month: int | None = None
+    card_exp_year: int | None = None
+
+
+class NoticeTime(BaseModel):
+    at: datetime
+    expires_at: datetime  # after this, the notice is pointless (card expired, trial over)
 
 
 InvoiceWorkflowInput.model_rebuild()

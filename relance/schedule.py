@@ -7,7 +7,7 @@ Local dates are computed with zoneinfo, so "3 days before, at 09:00 Paris time" 
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from relance.models import ReminderPlan, ReminderSlot
@@ -32,3 +32,24 @@ def plan_reminders(due: datetime, offsets: list[int], tz: str, send_hour: int) -
     ]
     slots.sort(key=lambda s: s.at)
     return ReminderPlan(due_date=due, slots=slots)
+
+
+def _month_end(year: int, month: int):
+    from calendar import monthrange
+
+    return date(year, month, monthrange(year, month)[1])
+
+
+def card_notice(exp_month: int, exp_year: int, days_before_month_end: int | None, tz: str,
+                send_hour: int) -> tuple[datetime, datetime]:
+    """(send at, pointless after): the 1st of the expiry month, or N days before its end;
+    a card works until the end of its expiry month, local time."""
+    last = _month_end(exp_year, exp_month)
+    day = date(exp_year, exp_month, 1) if days_before_month_end is None else last - timedelta(days=days_before_month_end)
+    return send_instant(day, send_hour, tz), send_instant(last + timedelta(days=1), 0, tz)
+
+
+def trial_notice(trial_end: datetime, days_before: int, tz: str, send_hour: int) -> tuple[datetime, datetime]:
+    day = local_due_date(trial_end - timedelta(days=days_before), tz)
+    at = send_instant(day, send_hour, tz)
+    return min(at, trial_end), trial_end

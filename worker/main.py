@@ -18,16 +18,21 @@ from temporalio.worker import Worker
 from activities.customers import CustomerActivities
 from activities.emails import EmailActivities
 from activities.invoices import InvoiceActivities
+from activities.notices import NoticeActivities
 from activities.transports.base import Transport
 from relance import search_attributes as sa
 from relance.config import Config
 from relance.storage.database import get_engine
+from workflows.card import CardWorkflow
+from workflows.credit_note import CreditNoteWorkflow
 from workflows.customer import CustomerWorkflow
 from workflows.invoice import InvoiceWorkflow
+from workflows.refund import RefundWorkflow
+from workflows.subscription import SubscriptionWorkflow
 
 log = logging.getLogger("relance.worker")
 
-WORKFLOWS = [InvoiceWorkflow, CustomerWorkflow]
+WORKFLOWS = [InvoiceWorkflow, CustomerWorkflow, CardWorkflow, SubscriptionWorkflow, CreditNoteWorkflow, RefundWorkflow]
 
 _INDEXED = {
     "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
@@ -64,8 +69,10 @@ def activities_for(engine: Engine, config: Config, transport: Transport) -> list
     invoices = InvoiceActivities(engine)
     customers = CustomerActivities(engine)
     emails = EmailActivities(engine, config, transport)
+    notices = NoticeActivities(engine)
     return [
         invoices.record_invoice, invoices.load_invoice, invoices.plan_reminders,
+        notices.notice_time,
         customers.record_customer,
         emails.prepare_email, emails.render_document, emails.deliver_email, emails.record_delivery_failure,
     ]

@@ -7,3 +7,20 @@ def invoice_workflow_id(invoice_id: str) -> str:
 
 def customer_workflow_id(customer_id: str) -> str:
     return f"customer-{customer_id}"
+
+
+def card_workflow_id(payment_method_id: str) -> str:
+    return f"card-{payment_method_id}"
+
+
+def subscription_workflow_id(subscription_id: str) -> str:
+    return f"subscription-{subscription_id}"
+
+
+def credit_note_workflow_id(credit_note_id: str) -> str:
+    return f"credit-note-{credit_note_id}"
+
+
+def refund_workflow_id(charge_id: str | None, refund_id: str | None) -> str:
+    # Both reports of a refund (refund.created, charge.refunded) meet in the charge's workflow.
+    return f"charge-{charge_id}" if charge_id else f"refund-{refund_id}"

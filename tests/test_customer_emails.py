@@ -1,0 +1,137 @@
+"""Customer-level lifecycles on the time-skipping server: card expiring, trial ending,
+subscription canceled, credit notes, refunds (one email per refund, not two)."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from tests.support.events import customer, event, stripe_fixtures
+from tests.support.harness import Harness
+
+DAY = timedelta(days=1)
+
+
+def card_pm(pm_id: str, exp_month: int, exp_year: int, customer_id: str = "cus_test") -> dict:
+    obj = copy.deepcopy(stripe_fixtures()["payment_method"])
+    obj.update(id=pm_id, customer=customer_id)
+    obj["card"].update(exp_month=exp_month, exp_year=exp_year, last4="4242", brand="visa")
+    return obj
+
+
+def subscription(sub_id: str, trial_end: datetime | None, status: str = "trialing") -> dict:
+    obj = copy.deepcopy(stripe_fixtures()["subscription"])
+    obj.update(id=sub_id, customer="cus_test", status=status,
+               trial_end=int(trial_end.timestamp()) if trial_end else None)
+    obj["items"]["data"][0]["price"]["nickname"] = "Pro plan"
+    return obj
+
+
+def next_month(now: datetime, months: int = 1) -> tuple[int, int]:
+    m = now.month - 1 + months
+    return now.year + m // 12, m % 12 + 1
+
+
+async def with_customer(h: Harness) -> None:
+    await h.send(event("customer.created", customer("cus_test"), created=await h.now() - DAY))
+
+
+async def test_card_expiring_on_first_of_expiry_month(harness: Harness) -> None:
+    h = harness
+    h.save_settings(timezone="UTC", send_hour=9)
+    await with_customer(h)
+    now = await h.now()
+    year, month = next_month(now, 2)
+    await h.send(event("payment_method.attached", card_pm("pm_exp1", month, year), created=now))
+    await h.advance(timedelta(days=70), step=timedelta(days=5))
+    [sent] = h.sent("card_expiring")
+    assert sent.scheduled_at.replace(tzinfo=timezone.utc) == datetime(year, month, 1, 9, tzinfo=timezone.utc)
+    [msg] = h.outbox_messages()
+    assert "4242" in msg.get_body(("plain",)).get_content()
+
+
+async def test_card_notice_cancelled_by_detach_and_moved_by_new_expiry(harness: Harness) -> None:
+    h = harness
+    await with_customer(h)
+    now = await h.now()
+    y1, m1 = next_month(now, 1)
+    y2, m2 = next_month(now, 3)
+    await h.send(event("payment_method.attached", card_pm("pm_det1", m1, y1), created=now))
+    await h.send(event("payment_method.detached", dict(card_pm("pm_det1", m1, y1), customer=None),
+                       created=now + timedelta(seconds=1)))
+    await h.send(event("payment_method.attached", card_pm("pm_upd1", m1, y1), created=now))
+    await h.send(event("payment_method.updated", card_pm("pm_upd1", m2, y2), created=now + timedelta(seconds=1)))
+    await h.advance(timedelta(days=100), step=timedelta(days=5))
+    sent = h.sent("card_expiring")
+    assert [e.idempotency_key for e in sent] == [f"pm_upd1:card_expiring:{y2}-{m2:02d}"]
+
+
+async def test_trial_ending_seven_days_before_and_rescheduled(harness: Harness) -> None:
+    h = harness
+    h.save_settings(timezone="UTC", send_hour=9)
+    await with_customer(h)
+    now = await h.now()
+    trial_end = datetime.combine((now + 20 * DAY).date(), time(15), tzinfo=timezone.utc)
+    await h.send(event("customer.subscription.created", subscription("sub_t1", trial_end), created=now))
+    await h.advance(5 * DAY)
+    moved = trial_end + 10 * DAY
+    await h.send(event("customer.subscription.updated", subscription("sub_t1", moved), created=await h.now()))
+    await h.advance(30 * DAY, step=DAY)
+    [sent] = h.sent("trial_ending")
+    expected = datetime.combine((moved - 7 * DAY).date(), time(9), tzinfo=timezone.utc)
+    assert sent.scheduled_at.replace(tzinfo=timezone.utc) == expected
+
+
+async def test_no_trial_email_when_canceled_first_and_canceled_email_sent(harness: Harness) -> None:
+    h = harness
+    await with_customer(h)
+    now = await h.now()
+    sub = subscription("sub_c1", now + 30 * DAY)
+    await h.send(event("customer.subscription.created", sub, created=now))
+    await h.send(event("customer.subscription.deleted", dict(sub, status="canceled"), created=now + DAY))
+    await h.advance(40 * DAY, step=5 * DAY)
+    assert [e.kind for e in h.sent()] == ["subscription_canceled"]
+
+
+async def test_credit_note_with_pdf(harness: Harness) -> None:
+    h = harness
+    await with_customer(h)
+    cn = dict(stripe_fixtures()["credit_note"], customer="cus_test", id="cn_t1")
+    created = event("credit_note.created", cn, created=await h.now())
+    await h.send(created, created)
+    [sent] = h.sent("credit_note_created")
+    assert [a["kind"] for a in sent.attachments] == ["credit_note"]
+    [msg] = h.outbox_messages()
+    [pdf] = [p for p in msg.iter_attachments()]
+    assert pdf.get_content().startswith(b"%PDF")
+
+
+async def test_refund_reported_twice_is_emailed_once(harness: Harness) -> None:
+    h = harness
+    await with_customer(h)
+    now = await h.now()
+    refund = dict(stripe_fixtures()["refund"], id="re_t1", charge="ch_t1", customer=None, amount=500, currency="eur")
+    charge = dict(stripe_fixtures()["charge"], id="ch_t1", customer="cus_test", amount_refunded=500, currency="eur",
+                  refunds={"object": "list", "data": [], "has_more": False})
+    await h.send(event("refund.created", refund, created=now), event("charge.refunded", charge, created=now))
+    await h.advance(DAY)
+    # A second refund on the same charge, reported charge first this time.
+    refund2 = dict(refund, id="re_t2", amount=300)
+    await h.send(event("charge.refunded", dict(charge, amount_refunded=800), created=await h.now()))
+    await h.send(event("refund.created", refund2, created=await h.now()))
+    await h.advance(2 * DAY)
+    sent = h.sent("refund_issued")
+    assert sorted(e.idempotency_key for e in sent) == ["refund:re_t1:refund_issued", "refund:re_t2:refund_issued"]
+
+
+async def test_refund_known_only_from_charge_is_emailed_after_pairing_window(harness: Harness) -> None:
+    h = harness
+    await with_customer(h)
+    charge = dict(stripe_fixtures()["charge"], id="ch_t3", customer="cus_test", amount_refunded=250, currency="usd",
+                  refunds=None)
+    await h.send(event("charge.refunded", charge, created=await h.now()))
+    assert h.sent("refund_issued") == []
+    await h.advance(DAY, step=timedelta(minutes=30))
+    [sent] = h.sent("refund_issued")
+    assert "2.50" in h.outbox_messages()[0].get_body(("plain",)).get_content()

@@ -1,0 +1,73 @@
+"""One workflow per card: the "card about to expire" email, once, at the configured time.
+
+A new expiry date re-plans it; detaching the card, or the network updating it
+automatically, cancels it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.notices import NoticeActivities
+    from relance.kinds import EmailKind
+    from relance.models import EmailRequest, NoticeTime, NoticeTimeRequest, ObjectSignal, ObjectWorkflowInput
+    from relance.views import card_view
+    from workflows.email_steps import RECORD, send_email
+    from workflows.object_inbox import ObjectInbox
+
+CANCELLING = frozenset({"payment_method.detached", "payment_method.automatically_updated"})
+IDLE = timedelta(days=400)
+
+
+@workflow.defn
+class CardWorkflow:
+    def __init__(self) -> None:
+        self.inbox = ObjectInbox()
+
+    @workflow.signal
+    def card_event(self, signal: ObjectSignal) -> None:
+        self.inbox.accept(signal)
+
+    @workflow.query
+    def busy(self) -> bool:
+        return self.inbox.is_busy()
+
+    @workflow.run
+    async def run(self, inp: ObjectWorkflowInput) -> str:
+        self.inbox.offset = timedelta(seconds=inp.clock_offset_seconds)
+        latest: ObjectSignal | None = None
+        customer_id: str | None = None
+        notice: NoticeTime | None = None
+        planned_for: tuple[int, int] | None = None
+        while True:
+            while (sig := self.inbox.pop()) is not None:
+                if sig.type in CANCELLING:
+                    return "cancelled"
+                if latest is not None and sig.created < latest.created:
+                    continue  # an older state of the card
+                latest = sig
+                assert sig.payment_method is not None
+                customer_id = sig.payment_method.customer or customer_id
+                card = card_view(sig.payment_method)
+                if planned_for != (card.exp_year, card.exp_month) and customer_id:
+                    notice = await workflow.execute_activity_method(
+                        NoticeActivities.notice_time,
+                        NoticeTimeRequest(kind=EmailKind.card_expiring, customer_id=customer_id,
+                                          reference=self.inbox.now(), card_exp_month=card.exp_month,
+                                          card_exp_year=card.exp_year),
+                        **RECORD,
+                    )
+                    planned_for = (card.exp_year, card.exp_month)
+            if notice is not None and self.inbox.now() >= notice.at:
+                if self.inbox.now() >= notice.expires_at or latest is None or not customer_id:
+                    return "expired"
+                card = card_view(latest.payment_method)  # type: ignore[arg-type]
+                await send_email(EmailRequest(
+                    kind=EmailKind.card_expiring,
+                    idempotency_key=f"{inp.object_id}:card_expiring:{card.exp_year}-{card.exp_month:02d}",
+                    customer_id=customer_id, scheduled_at=self.inbox.now(), card=card,
+                ))
+                return "sent"
+            await self.inbox.wait(notice.at if notice else None, idle=IDLE)
