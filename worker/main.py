@@ -104,7 +104,15 @@ async def run_worker(config: Config, stop: asyncio.Event | None = None) -> None:
         await ensure_search_attributes(client, config.temporal_namespace)
     except Exception as exc:  # e.g. no operator permission on Temporal Cloud
         log.warning("could not register search attributes (%s); register them on the server", exc)
+    from activities.pdf_pool import configure_pool, shutdown_pool
+
+    configure_pool(config.pdf_processes)
+    # A refused fetch in a PDF (a hostile URL in customer text) is expected, not an error.
+    logging.getLogger("weasyprint").setLevel(logging.CRITICAL)
     worker = build_worker(client, config)
     log.info("worker polling %s on %s", config.task_queue, config.temporal_address)
-    async with worker:
-        await (stop.wait() if stop else asyncio.Event().wait())
+    try:
+        async with worker:
+            await (stop.wait() if stop else asyncio.Event().wait())
+    finally:
+        shutdown_pool()
