@@ -4,30 +4,36 @@ Each kind has three templates under `templates/email/`: `<kind>.subject.txt`,
 `<kind>.html` and `<kind>.txt`. The text part has its own template rather than being
 derived from the HTML, so links are spelled out and nothing depends on how a converter
 reads a table layout. Sentences that branch (reminder timing, next attempt...) live
-once in `_phrases.txt` and are shared by all three.
+once in `_phrases.jinja` and are shared by all three.
 
-Customer and account text reaches these templates, so: autoescape for everything but
-`.txt` templates, colours and the logo are validated before they go into `<style>` or
-`src`, links must be http(s), and the subject is forced onto one header-safe line.
+Customer and account text reaches these templates, so: HTML is rendered by an
+environment that always autoescapes, colours and the logo are validated before they go
+into `<style>` or `src`, links must be http(s), and the subject is forced onto one
+header-safe line.
+
+There are two environments per locale, one for HTML and one for text, rather than one
+that picks autoescape by file name: Jinja marks a macro's output safe according to the
+*caller's* mode, so a plain-text macro imported into an HTML template would print
+customer text unescaped. With one mode per environment, a shared partial is compiled
+twice, each time with the right escaping.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-import unicodedata
 from collections.abc import Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import css_inline
 from babel.dates import format_skeleton
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
 
 from relance.email_context import Branding, EmailContext
 from relance.formatting import babel_locale, format_date, format_datetime, format_money
-from relance.i18n import TEMPLATES_DIR, get_translations, resolve_locale
+from relance.i18n import TEMPLATES_DIR, get_translations, resolve_locale, supported_locales
 from relance.kinds import EmailKind
 from relance.messages import RenderedContent
 
@@ -67,9 +73,10 @@ CARD_BRANDS = {
 _DEFAULT_BRAND = Branding()
 _COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
 _LOGO = re.compile(r"data:image/(?:png|jpeg|gif|webp|svg\+xml)[;,]", re.IGNORECASE)
-# A logo rides in every email; a multi-megabyte one would bloat each message and the
-# stored copy of it, so past this it is left out (the business name shows instead).
-MAX_LOGO_CHARS = 200_000
+# A logo rides inline in every email, and Gmail clips a message past 102 KB of HTML
+# (hiding the footer and links below the cut), so a larger one is left out and the
+# business name shows instead. 60,000 characters is a ~45 KB image.
+MAX_LOGO_CHARS = 60_000
 _HTTP_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f]+", re.IGNORECASE)
 _LANG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
 
@@ -79,15 +86,10 @@ _LANG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
 _INLINER = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
 
 _lock = threading.Lock()
-_environments: dict[str, Environment] = {}
+_environments: dict[tuple[str, bool], Environment] = {}
 
 
 # ---- environment -------------------------------------------------------------------
-
-
-def _autoescape(name: str | None) -> bool:
-    # Escaping is the default; only plain-text templates opt out.
-    return not (name or "").endswith(".txt")
 
 
 def _month_year(month: int, year: int, locale: str) -> str:
@@ -102,16 +104,17 @@ def _card_brand(code: str | None) -> str | None:
     return CARD_BRANDS.get(code.lower(), code.replace("_", " ").title())
 
 
-def _build_environment(locale: str) -> Environment:
+def _build_environment(locale: str, html: bool) -> Environment:
     env = Environment(
         loader=FileSystemLoader(EMAIL_TEMPLATES_DIR),
-        autoescape=_autoescape,
+        # The text environment still escapes an .html template, should one be loaded
+        # there by mistake.
+        autoescape=True if html else select_autoescape(enabled_extensions=("html",), default=False),
         undefined=StrictUndefined,
         extensions=["jinja2.ext.i18n"],
         auto_reload=False,
         trim_blocks=True,
         lstrip_blocks=True,
-        keep_trailing_newline=False,
     )
     env.policies["ext.i18n.trimmed"] = True
     # "fr-CA" reads the "fr" catalog but keeps its own number and date conventions.
@@ -138,23 +141,34 @@ def _build_environment(locale: str) -> Environment:
     return env
 
 
-def email_environment(locale: str) -> Environment:
-    """The Jinja2 environment for `locale`, built once per process."""
+def _environment(locale: str, html: bool) -> Environment:
     with _lock:
-        env = _environments.get(locale)
+        env = _environments.get((locale, html))
         if env is None:
-            env = _environments[locale] = _build_environment(locale)
+            env = _environments[(locale, html)] = _build_environment(locale, html)
         return env
+
+
+def email_environment(locale: str) -> Environment:
+    """The environment for HTML parts in `locale` (autoescape always on), built once per
+    process."""
+    return _environment(locale, html=True)
+
+
+def text_environment(locale: str) -> Environment:
+    """The environment for subjects and text parts in `locale` (no autoescape)."""
+    return _environment(locale, html=False)
 
 
 def warm(locales: Sequence[str] | None = None) -> None:
     """Compile every email template ahead of the first send (e.g. at worker start)."""
-    from relance.i18n import supported_locales
-
     for locale in locales or supported_locales():
-        env = email_environment(locale)
-        for name in env.list_templates():
-            env.get_template(name)
+        html, text = email_environment(locale), text_environment(locale)
+        for name in html.list_templates():
+            if not name.endswith(".txt"):
+                html.get_template(name)
+            if not name.endswith(".html"):
+                text.get_template(name)
 
 
 # ---- context -----------------------------------------------------------------------
@@ -199,7 +213,9 @@ def _text_on(background: str) -> str:
 
 def _template_vars(kind: EmailKind, ctx: EmailContext, locale: str, attachments: Sequence[str]) -> dict:
     b = ctx.branding
+    brand = _color(b.brand_color, _DEFAULT_BRAND.brand_color)
     accent = _color(b.accent_color, _DEFAULT_BRAND.accent_color)
+    on_accent = _text_on(accent)
     logo = b.logo_data_uri
     lang = locale.replace("_", "-")
     return dict(
@@ -220,9 +236,11 @@ def _template_vars(kind: EmailKind, ctx: EmailContext, locale: str, attachments:
         support_url=_http_url(b.support_url),
         support_tel=re.sub(r"[^0-9+]", "", b.support_phone or "") or None,
         timezone=_tz(ctx.timezone),
-        brand_color=_color(b.brand_color, _DEFAULT_BRAND.brand_color),
+        brand_color=brand,
         accent_color=accent,
-        button_text_color=_text_on(accent),
+        button_text_color=on_accent,
+        # A light accent makes a fine button but unreadable link text on white.
+        link_color=accent if on_accent == "#ffffff" else brand,
         logo=logo if logo and len(logo) <= MAX_LOGO_CHARS and _LOGO.match(logo) else None,
         attachments=list(attachments),
         max_lines=MAX_EMAIL_LINES,
@@ -232,15 +250,18 @@ def _template_vars(kind: EmailKind, ctx: EmailContext, locale: str, attachments:
 # ---- output ------------------------------------------------------------------------
 
 
+# Control characters (C0, DEL, C1 with NEL) and the Unicode line separators mail
+# libraries fold on. Not \s: French subjects keep their no-break spaces ("50,00\u00a0€").
+_HEADER_BREAKS = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029]+")
+
+
 def one_line(text: str) -> str:
     """A header-safe subject: one line, no control characters, no RFC 2047 lookalikes.
 
-    str.split() also breaks on U+2028/U+2029/U+0085, which mail libraries fold on.
     "=?" is split apart because the transport refuses anything shaped like an encoded
     word (CVE-2024-6923), and a business name should not make an email undeliverable.
     """
-    cleaned = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
-    return " ".join(cleaned.split()).replace("=?", "= ?")
+    return _HEADER_BREAKS.sub(" ", text).strip().replace("=?", "= ?")
 
 
 def _tidy_text(text: str) -> str:
@@ -258,12 +279,12 @@ def render_email(
     """
     kind = EmailKind(kind)
     check_context(kind, ctx)
-    env = email_environment(locale)
+    text_env = text_environment(locale)
     variables = _template_vars(kind, ctx, locale, attachments)
-    subject = one_line(env.get_template(f"{kind.value}.subject.txt").render(variables))
+    subject = one_line(text_env.get_template(f"{kind.value}.subject.txt").render(variables))
     if not subject:
         raise ValueError(f"the {kind.value} subject template rendered nothing")
     variables["subject"] = subject
-    html = _INLINER.inline(env.get_template(f"{kind.value}.html").render(variables))
-    text = _tidy_text(env.get_template(f"{kind.value}.txt").render(variables))
+    html = _INLINER.inline(email_environment(locale).get_template(f"{kind.value}.html").render(variables))
+    text = _tidy_text(text_env.get_template(f"{kind.value}.txt").render(variables))
     return RenderedContent(subject=subject, html=html, text=text)

@@ -27,7 +27,7 @@ async def _busy(client: Client, workflow_id: str) -> bool:
         return True  # not started yet, or its task is being processed
 
 
-async def settle(client: Client, workflow_ids: Iterable[str], timeout: float = 120.0) -> None:
+async def settle(client: Client, workflow_ids: Iterable[str], timeout: float = 30.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     ids = list(workflow_ids)

@@ -183,6 +183,17 @@ class ObjectWorkflowInput(BaseModel):
     clock_offset_seconds: float = 0.0
 
 
+class RefundLedger(BaseModel):
+    """What a charge's refund emails already cover; kept in the database so a later run of
+    the refund workflow (after it ended idle) does not email a refund twice."""
+
+    key: str
+    emailed: list[str] = Field(default_factory=list)  # refund ids
+    covered: int = 0
+    unpaired: list[int] = Field(default_factory=list)
+    customer_id: str | None = None
+
+
 class NoticeTimeRequest(BaseModel):
     """When to send a card-expiry or trial-ending notice for this customer."""
 

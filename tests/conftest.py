@@ -72,5 +72,9 @@ async def harness(time_env: WorkflowEnvironment, config: Config, sqlite_url: str
     worker = build_worker(time_env.client, config, engine=engine, transport=OutboxTransport(outbox),
                           executor=ThreadPoolExecutor(max_workers=8))
     async with worker:
-        yield Harness(env=time_env, client=RelanceClient(time_env.client, config.task_queue), engine=engine,
-                      outbox=outbox, config=config, worker=worker)
+        h = Harness(env=time_env, client=RelanceClient(time_env.client, config.task_queue), engine=engine,
+                    outbox=outbox, config=config, worker=worker)
+        yield h
+        # The server outlives the test: end this test's workflows so the next test's
+        # signals to the same ids start fresh runs on its own task queue.
+        await h.terminate_all()

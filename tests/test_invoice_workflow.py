@@ -145,9 +145,8 @@ async def test_manual_reminder_now(harness: Harness) -> None:
     h.save_settings(reminders=[])
     now = await h.now()
     await finalize(h, "in_man1", now + 30 * DAY)
-    await h.client.send_reminder_now("in_man1", "cus_test", request_id="req-1")
-    await h.client.send_reminder_now("in_man1", "cus_test", request_id="req-1")  # a retried request
-    await h.settle()
+    await h.remind("in_man1", "cus_test", request_id="req-1")
+    await h.remind("in_man1", "cus_test", request_id="req-1")  # a retried request
     manual = h.sent("invoice_reminder")
     assert len(manual) == 1
     assert manual[0].idempotency_key.endswith("manual:req-1")

@@ -19,6 +19,7 @@ from activities.customers import CustomerActivities
 from activities.emails import EmailActivities
 from activities.invoices import InvoiceActivities
 from activities.notices import NoticeActivities
+from activities.refunds import RefundActivities
 from activities.transports.base import Transport
 from relance import search_attributes as sa
 from relance.config import Config
@@ -70,9 +71,10 @@ def activities_for(engine: Engine, config: Config, transport: Transport) -> list
     customers = CustomerActivities(engine)
     emails = EmailActivities(engine, config, transport)
     notices = NoticeActivities(engine)
+    refunds = RefundActivities(engine)
     return [
         invoices.record_invoice, invoices.load_invoice, invoices.plan_reminders,
-        notices.notice_time,
+        notices.notice_time, refunds.load_refund_ledger, refunds.save_refund_ledger,
         customers.record_customer,
         emails.prepare_email, emails.render_document, emails.deliver_email, emails.record_delivery_failure,
     ]

@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from relance.models import EmailRequest, NoticeTime, NoticeTimeRequest, ObjectSignal, ObjectWorkflowInput
     from relance.views import card_view
     from workflows.email_steps import RECORD, send_email
-    from workflows.object_inbox import ObjectInbox
+    from workflows.object_inbox import ObjectInbox, planned as _planned
 
 CANCELLING = frozenset({"payment_method.detached", "payment_method.automatically_updated"})
 IDLE = timedelta(days=400)
@@ -67,7 +67,7 @@ class CardWorkflow:
                 await send_email(EmailRequest(
                     kind=EmailKind.card_expiring,
                     idempotency_key=f"{inp.object_id}:card_expiring:{card.exp_year}-{card.exp_month:02d}",
-                    customer_id=customer_id, scheduled_at=self.inbox.now(), card=card,
+                    customer_id=customer_id, scheduled_at=_planned(notice.at, self.inbox.now()), card=card,
                 ))
                 return "sent"
             await self.inbox.wait(notice.at if notice else None, idle=IDLE)

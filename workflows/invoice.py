@@ -152,7 +152,8 @@ class InvoiceWorkflow:
         latest = due[-1]
         assert self._plan is not None
         occurrence = f"due-{int(self._plan.due_date.timestamp())}:{latest.days_from_due:+d}"
-        await self._email(EmailKind.invoice_reminder, occurrence, days_from_due=latest.days_from_due)
+        await self._email(EmailKind.invoice_reminder, occurrence, days_from_due=latest.days_from_due,
+                          scheduled_at=latest.at)
 
     async def _replan(self) -> None:
         state = self._state
@@ -181,7 +182,8 @@ class InvoiceWorkflow:
     # ---- helpers -------------------------------------------------------------------
 
     async def _email(self, kind: EmailKind, occurrence: str, *, days_from_due: int | None = None,
-                     manual: bool = False, attempt: int | None = None) -> None:
+                     manual: bool = False, attempt: int | None = None,
+                     scheduled_at: datetime | None = None) -> None:
         state = self._state
         assert state is not None
         await send_email(
@@ -191,7 +193,7 @@ class InvoiceWorkflow:
                 customer_id=state.customer_id,
                 invoice_id=state.invoice_id,
                 invoice_revision=state.revision,
-                scheduled_at=self._now(),
+                scheduled_at=scheduled_at or self._now(),
                 reminder_days_from_due=days_from_due,
                 manual=manual,
                 attempt=attempt,

@@ -53,3 +53,9 @@ class ObjectInbox:
             return False
         finally:
             self.busy = True
+
+
+def planned(at: datetime, now: datetime) -> datetime:
+    """The time to report for a timed email: its slot when the timer fired on time (the
+    callback runs a few ms later), the real time when it fired late (after an outage)."""
+    return at if now - at < timedelta(minutes=1) else now

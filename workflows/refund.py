@@ -4,7 +4,9 @@ Stripe reports a refund twice: `refund.created` (the refund, maybe without its c
 and `charge.refunded` (the charge, with the customer, and with its refund list only in
 some API versions). Both go to the charge's workflow, which emails each refund id once.
 When a `charge.refunded` shows more refunded than the refunds it knows, it waits a short
-pairing window for the matching `refund.created` before emailing the difference."""
+pairing window for the matching `refund.created` before emailing the difference. What
+is covered lives in a ledger in the database, so a later run continues where the last
+one stopped."""
 
 from __future__ import annotations
 
@@ -13,11 +15,13 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.refunds import RefundActivities
     from relance.email_context import RefundView
+    from relance.events import Charge
     from relance.kinds import EmailKind
-    from relance.models import EmailRequest, ObjectSignal, ObjectWorkflowInput
+    from relance.models import EmailRequest, ObjectSignal, ObjectWorkflowInput, RefundLedger
     from relance.views import refund_view, uncovered_refund_view
-    from workflows.email_steps import send_email
+    from workflows.email_steps import RECORD, send_email
     from workflows.object_inbox import ObjectInbox
 
 PAIRING_WINDOW = timedelta(minutes=2)
@@ -28,6 +32,7 @@ IDLE_BEFORE_EXIT = timedelta(days=1)
 class RefundWorkflow:
     def __init__(self) -> None:
         self.inbox = ObjectInbox()
+        self.ledger: RefundLedger | None = None
 
     @workflow.signal
     def refund_event(self, signal: ObjectSignal) -> None:
@@ -40,48 +45,52 @@ class RefundWorkflow:
     @workflow.run
     async def run(self, inp: ObjectWorkflowInput) -> str:
         self.inbox.offset = timedelta(seconds=inp.clock_offset_seconds)
+        ledger = await workflow.execute_activity_method(RefundActivities.load_refund_ledger, inp.object_id, **RECORD)
+        self.ledger = ledger
         refunds: dict[str, RefundView] = {}
-        emailed: set[str] = set()
-        customer_id: str | None = None
-        charge = None
-        covered = 0  # amount refunded that some email already covers
-        unpaired: list[int] = []  # amounts emailed from a charge alone, awaiting their refund.created
+        charge: Charge | None = None
         pair_deadline: datetime | None = None
         while True:
             while (sig := self.inbox.pop()) is not None:
-                if sig.refund is not None:
-                    refunds.setdefault(sig.refund.id, refund_view(sig.refund, charge))
-                    customer_id = sig.refund.customer or customer_id
                 if sig.charge is not None:
                     if charge is None or sig.charge.amount_refunded >= charge.amount_refunded:
                         charge = sig.charge
-                    customer_id = sig.charge.customer or customer_id
+                    ledger.customer_id = sig.charge.customer or ledger.customer_id
                     for r in sig.charge.refunds.data if sig.charge.refunds else []:
                         refunds.setdefault(r.id, refund_view(r, sig.charge))
-            if customer_id:
+                if sig.refund is not None:
+                    refunds.setdefault(sig.refund.id, refund_view(sig.refund, charge))
+                    ledger.customer_id = sig.refund.customer or ledger.customer_id
+            if ledger.customer_id:
                 for refund_id, view in refunds.items():
-                    if refund_id not in emailed:
-                        emailed.add(refund_id)
-                        if view.amount in unpaired:
-                            unpaired.remove(view.amount)  # already emailed from the charge
-                            continue
-                        covered += view.amount
-                        await self._send(customer_id, view)
-            uncovered = (charge.amount_refunded - covered) if charge is not None else 0
-            if uncovered > 0 and customer_id and charge is not None:
+                    if refund_id in ledger.emailed:
+                        continue
+                    ledger.emailed.append(refund_id)
+                    if view.amount in ledger.unpaired:
+                        ledger.unpaired.remove(view.amount)  # already emailed from the charge alone
+                    else:
+                        ledger.covered += view.amount
+                        await self._send(ledger.customer_id, view)
+                    await self._save(ledger)
+            uncovered = (charge.amount_refunded - ledger.covered) if charge is not None else 0
+            if uncovered > 0 and ledger.customer_id and charge is not None:
                 if pair_deadline is None:
                     pair_deadline = self.inbox.now() + PAIRING_WINDOW
                 elif self.inbox.now() >= pair_deadline:
-                    covered += uncovered
-                    unpaired.append(uncovered)
+                    ledger.covered += uncovered
+                    ledger.unpaired.append(uncovered)
                     pair_deadline = None
-                    await self._send(customer_id, uncovered_refund_view(charge, uncovered))
+                    await self._send(ledger.customer_id, uncovered_refund_view(charge, uncovered))
+                    await self._save(ledger)
                     continue
             else:
                 pair_deadline = None
             if not await self.inbox.wait(pair_deadline, idle=IDLE_BEFORE_EXIT):
                 if pair_deadline is None and not self.inbox.signals:
-                    return f"{len(emailed)} refund(s)"
+                    return f"{len(ledger.emailed)} refund(s)"
+
+    async def _save(self, ledger: RefundLedger) -> None:
+        await workflow.execute_activity_method(RefundActivities.save_refund_ledger, ledger, **RECORD)
 
     async def _send(self, customer_id: str, view: RefundView) -> None:
         await send_email(EmailRequest(

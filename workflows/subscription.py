@@ -14,7 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from relance.models import EmailRequest, NoticeTime, NoticeTimeRequest, ObjectSignal, ObjectWorkflowInput
     from relance.views import subscription_view
     from workflows.email_steps import RECORD, send_email
-    from workflows.object_inbox import ObjectInbox
+    from workflows.object_inbox import ObjectInbox, planned as _planned
 
 IDLE_BEFORE_EXIT = timedelta(days=1)
 
@@ -70,7 +70,7 @@ class SubscriptionWorkflow:
                     await send_email(EmailRequest(
                         kind=EmailKind.trial_ending,
                         idempotency_key=f"{sub.id}:trial_ending:{int(notice.expires_at.timestamp())}",
-                        customer_id=sub.customer, scheduled_at=self.inbox.now(),
+                        customer_id=sub.customer, scheduled_at=_planned(notice.at, self.inbox.now()),
                         subscription=subscription_view(sub),
                     ))
                 notice = None

@@ -182,10 +182,10 @@ class LoopbackDNS:
                 )
             )
             failure = self._failures.get(question.name) or self._failures.get(None)
-            response = dns.message.make_response(query)
-            response.flags |= dns.flags.AA
             if failure == "timeout":
                 return None
+            response = dns.message.make_response(query)
+            response.flags |= dns.flags.AA
             if failure is not None:
                 response.set_rcode(_RCODES[failure])
             else:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -54,11 +55,25 @@ class Harness:
                 self.workflow_ids.add(accepted.workflow_id)
         await self.settle()
 
+    async def remind(self, invoice_id: str, customer_id: str, request_id: str) -> None:
+        await self.client.send_reminder_now(invoice_id, customer_id, request_id)
+        self.workflow_ids.add(f"invoice-{invoice_id}")
+        await self.settle()
+
     async def settle(self) -> None:
         await settle(self.temporal, self.workflow_ids)
 
     async def advance(self, delta: timedelta, step: timedelta = timedelta(hours=12)) -> None:
         await advance(self.env, self.workflow_ids, delta, step)
+
+    async def terminate_all(self) -> None:
+        for wf_id in self.workflow_ids:
+            handle = self.temporal.get_workflow_handle(wf_id)
+            try:
+                if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+                    await handle.terminate("test finished")
+            except RPCError:
+                pass
 
     def log(self) -> list[EmailLogEntry]:
         with session_scope(self.engine) as session:
