@@ -142,7 +142,9 @@ class EmailActivities:
                 tz = time_zone_for(settings, customer)
                 days = (local_due_date(req.scheduled_at, tz) - local_due_date(inv.due_date, tz)).days
                 req = req.model_copy(update={"reminder_days_from_due": days})
-            content = render_email(req.kind, email_context(settings, req, customer, inv), locale)
+            documents = _documents_for(req, inv, locale) if settings.attach_pdf else []
+            content = render_email(req.kind, email_context(settings, req, customer, inv), locale,
+                                   attachments=[d.filename for d in documents])
             from_email, from_name, reply_to = sender_for(settings, self.config)
             message = OutgoingEmail(
                 message_id=message_id_for(req.idempotency_key, from_email),
@@ -150,7 +152,6 @@ class EmailActivities:
                 to=to, cc=cc, subject=content.subject, html=content.html, text=content.text,
                 tags={"kind": req.kind.value, "email_key": hashlib.sha256(req.idempotency_key.encode()).hexdigest()[:32]},
             )
-            documents = _documents_for(req, inv, locale) if settings.attach_pdf else []
             entry = email_log.new_entry(
                 session, status=email_log.PENDING, to=to, cc=cc, from_email=from_email,
                 subject=content.subject, locale=locale,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import psycopg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from activities.transports.base import Transport
+from activities.transports.outbox import OutboxTransport
 from relance.binaries import test_server_path
 from relance.client import RelanceClient
 from relance.config import Config
@@ -63,18 +66,26 @@ def config(tmp_path: Path) -> Config:
     return Config(state_dir=tmp_path / "state", task_queue=unique_queue(), _env_file=None)
 
 
-@pytest.fixture
-async def harness(time_env: WorkflowEnvironment, config: Config, sqlite_url: str) -> AsyncIterator[Harness]:
-    from activities.transports.outbox import OutboxTransport
-
-    engine = get_engine(sqlite_url)
-    outbox = config.resolved_outbox_dir()
-    worker = build_worker(time_env.client, config, engine=engine, transport=OutboxTransport(outbox),
+@asynccontextmanager
+async def running_harness(env: WorkflowEnvironment, config: Config, database_url: str,
+                          transport: Transport) -> AsyncIterator[Harness]:
+    """A real worker with the given database and transport on the session's test server."""
+    engine = get_engine(database_url)
+    worker = build_worker(env.client, config, engine=engine, transport=transport,
                           executor=ThreadPoolExecutor(max_workers=8))
     async with worker:
-        h = Harness(env=time_env, client=RelanceClient(time_env.client, config.task_queue), engine=engine,
-                    outbox=outbox, config=config, worker=worker)
+        h = Harness(env=env, client=RelanceClient(env.client, config.task_queue), engine=engine,
+                    outbox=config.resolved_outbox_dir(), config=config, worker=worker)
+        try:
+            yield h
+        finally:
+            # The server outlives the test: end this test's workflows so the next test's
+            # signals to the same ids start fresh runs on its own task queue.
+            await h.terminate_all()
+
+
+@pytest.fixture
+async def harness(time_env: WorkflowEnvironment, config: Config, sqlite_url: str) -> AsyncIterator[Harness]:
+    """The embedded default: SQLite and the outbox."""
+    async with running_harness(time_env, config, sqlite_url, OutboxTransport(config.resolved_outbox_dir())) as h:
         yield h
-        # The server outlives the test: end this test's workflows so the next test's
-        # signals to the same ids start fresh runs on its own task queue.
-        await h.terminate_all()
