@@ -30,6 +30,11 @@ def _run(coro: Any) -> Any:
         return asyncio.run(coro)
     except KeyboardInterrupt:
         _finish(130)
+    except RuntimeError as exc:
+        if "Failed client connect" not in str(exc):
+            raise
+        config = get_config()
+        _fail(f"cannot reach Temporal at {config.temporal_address} (is `make run` running?)", 1)
 
 
 def _fail(message: str, code: int = 2) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
@@ -43,10 +43,14 @@ async def settle(client: Client, workflow_ids: Iterable[str], timeout: float = 3
 async def advance(env: WorkflowEnvironment, workflow_ids: Iterable[str], delta: timedelta,
                   step: timedelta = timedelta(hours=12)) -> None:
     """Move the test server's clock by `delta`, settling workflows after every step."""
+    await advance_to(env, workflow_ids, await env.get_current_time() + delta, step)
+
+
+async def advance_to(env: WorkflowEnvironment, workflow_ids: Iterable[str], target: datetime,
+                     step: timedelta = timedelta(hours=12)) -> None:
+    """Move the clock to `target`. Between jumps the server's clock also runs in real time,
+    so each step is measured from the server's current time, not added up."""
     ids = list(workflow_ids)
-    remaining = delta
-    while remaining > timedelta(0):
-        chunk = min(step, remaining)
-        await env.sleep(chunk)
+    while (remaining := target - await env.get_current_time()) > timedelta(0):
+        await env.sleep(min(step, remaining))
         await settle(env.client, ids)
-        remaining -= chunk

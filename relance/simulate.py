@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from relance.account import AccountSettings, merge_settings
 from relance.binaries import test_server_path
-from relance.clock import advance, settle
+from relance.clock import advance_to, settle
 from relance.config import Config
 from relance.events import parse_event
 from relance.messages import OutgoingEmail
@@ -32,7 +32,7 @@ from relance.storage import email_log
 from relance.storage.database import dispose_engine, get_engine, session_scope
 from relance.storage.documents import get_document
 from relance.storage.settings_store import save_settings
-from relance.temporal_client import DATA_CONVERTER
+from relance.temporal_client import DATA_CONVERTER, runtime
 
 
 class ScenarioEvent(BaseModel):
@@ -119,7 +119,7 @@ async def run_scenario(scenario: Scenario) -> list[SimulatedEmail]:
         with session_scope(engine) as session:
             save_settings(session, settings)
         env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=test_server_path(), data_converter=DATA_CONVERTER
+            test_server_existing_path=test_server_path(), data_converter=DATA_CONVERTER, runtime=runtime()
         )
         try:
             await ensure_search_attributes(env.client, "default")
@@ -133,7 +133,6 @@ async def run_scenario(scenario: Scenario) -> list[SimulatedEmail]:
                                   executor=ThreadPoolExecutor(max_workers=8))
             ids: set[str] = set()
             async with worker:
-                business_now = scenario.start
                 for i, cust in enumerate(scenario.customers):
                     created = int(scenario.start.timestamp())
                     ev = {"id": f"evt_sim_customer_{i}", "type": "customer.created", "created": created,
@@ -141,15 +140,16 @@ async def run_scenario(scenario: Scenario) -> list[SimulatedEmail]:
                     ids.update(a.workflow_id for a in await client.send(ev))
                 await settle(env.client, ids)
                 for item in sorted(scenario.events, key=lambda e: e.at):
-                    if item.at > business_now:
-                        await advance(env, ids, item.at - business_now)
-                        business_now = item.at
+                    await advance_to(env, ids, item.at + offset)
                     ids.update(a.workflow_id for a in await client.send(item.event))
                     await settle(env.client, ids)
-                if end > business_now:
-                    await advance(env, ids, end - business_now)
+                await advance_to(env, ids, end + offset)
                 return _collect(engine)
         finally:
+            from activities.pdf_pool import shutdown_pool
+
+            # PDF processes inherit our stdout: a caller reading it to EOF would wait on them.
+            shutdown_pool()
             await env.shutdown()
             dispose_engine(url)
 
@@ -162,7 +162,8 @@ def _collect(engine) -> list[SimulatedEmail]:
                 continue
             message = OutgoingEmail.model_validate_json(get_document(session, entry.message_ref))
             out.append(SimulatedEmail(
-                at=email_log.entry_times(entry)[0], kind=entry.kind, to=entry.to, cc=entry.cc,
+                # To the second: the instant the workflow took the event, give or take a few ms.
+                at=email_log.entry_times(entry)[0].replace(microsecond=0), kind=entry.kind, to=entry.to, cc=entry.cc,
                 from_=entry.from_email, subject=entry.subject, locale=entry.locale, invoice=entry.invoice_id,
                 customer=entry.customer_id, attachments=[a["filename"] for a in entry.attachments],
                 text=message.text, status=entry.status,

@@ -3,13 +3,34 @@ same data converter, same TLS / API-key handling."""
 
 from __future__ import annotations
 
+import logging
+
 from temporalio.client import Client
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 
 from relance.config import Config
 
 DATA_CONVERTER = pydantic_data_converter
+
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    """The SDK core logs to stdout by default, which would corrupt `--json` output: forward
+    its logs to Python logging (stderr) instead, warnings and up."""
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime(
+            telemetry=TelemetryConfig(
+                logging=LoggingConfig(
+                    filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+                    forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+                )
+            )
+        )
+    return _runtime
 
 
 def tls_config(config: Config) -> TLSConfig | bool:
@@ -32,4 +53,5 @@ async def connect(config: Config) -> Client:
         api_key=config.temporal_api_key.get_secret_value() if config.temporal_api_key else None,
         tls=tls_config(config),
         data_converter=DATA_CONVERTER,
+        runtime=runtime(),
     )

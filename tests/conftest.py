@@ -18,7 +18,7 @@ from relance.binaries import test_server_path
 from relance.client import RelanceClient
 from relance.config import Config
 from relance.storage.database import dispose_engine, get_engine
-from relance.temporal_client import DATA_CONVERTER
+from relance.temporal_client import DATA_CONVERTER, runtime
 from tests.support.harness import Harness, unique_queue
 from worker.main import build_worker, ensure_search_attributes
 
@@ -31,7 +31,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     # own task queue and database; the clock only moves forward, and tests work relative
     # to its current time.
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server_path(), data_converter=DATA_CONVERTER
+        test_server_existing_path=test_server_path(), data_converter=DATA_CONVERTER, runtime=runtime()
     )
     await ensure_search_attributes(env.client, "default")
     yield env

@@ -114,6 +114,9 @@ class InvoiceWorkflow:
     # ---- handlers ------------------------------------------------------------------
 
     async def _handle_event(self, signal: InvoiceSignal) -> None:
+        # Emails an event triggers are dated when the workflow took the event, not after
+        # the activities that precede them.
+        at = self._now()
         state = await workflow.execute_activity_method(
             InvoiceActivities.record_invoice, RecordInvoiceRequest(signal=signal), **RECORD
         )
@@ -124,14 +127,16 @@ class InvoiceWorkflow:
         final = state.status in TERMINAL_STATUSES
         attempt = signal.invoice.attempt_count or 0
         if signal.type == "invoice.finalized" and state.status == "open" and state.collection_method == "send_invoice":
-            await self._email(EmailKind.invoice_finalized, "finalized")
+            await self._email(EmailKind.invoice_finalized, "finalized", scheduled_at=at)
         elif signal.type == "invoice.payment_failed" and not final:
-            await self._email(EmailKind.payment_failed, f"attempt-{attempt or signal.event_id}", attempt=attempt)
+            await self._email(EmailKind.payment_failed, f"attempt-{attempt or signal.event_id}", attempt=attempt,
+                              scheduled_at=at)
         elif signal.type == "invoice.payment_action_required" and not final:
-            await self._email(EmailKind.payment_action_required, f"attempt-{attempt or signal.event_id}", attempt=attempt)
+            await self._email(EmailKind.payment_action_required, f"attempt-{attempt or signal.event_id}",
+                              attempt=attempt, scheduled_at=at)
         elif signal.type in PAID_TYPES and state.status == "paid":
             self._plan = None  # cancel pending reminders before anything else
-            await self._email(EmailKind.receipt, "paid")
+            await self._email(EmailKind.receipt, "paid", scheduled_at=at)
         await self._replan()
 
     async def _handle_manual(self, request: ManualReminder, invoice_id: str) -> None:

