@@ -47,6 +47,11 @@ class Sender(BaseModel):
     reply_to: str | None = None
     domain: str | None = None
     domain_verified: bool = False
+    verification_token: str | None = None
+    # The sending provider's records to ask for (e.g. SendGrid: "sendgrid.net" and its
+    # "s1.domainkey.uNNN.wl.sendgrid.net" target); unset means ownership only.
+    spf_include: str | None = None
+    dkim_target: str | None = None
 
 
 class AccountSettings(BaseModel):

@@ -60,6 +60,10 @@ class Config(BaseSettings):
     default_from_email: str = "billing@relance.localhost"
     default_from_name: str = "Billing"
 
+    # DNS server used to verify sender domains (default: the system resolver).
+    dns_nameserver: str | None = None
+    dns_port: int = 53
+
     # PDF rendering runs in this many worker processes (WeasyPrint is CPU-bound).
     pdf_processes: int = Field(default=0, description="0 means one per core")
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -18,6 +20,8 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+
+from relance.addresses import normalize_address, normalize_addresses
 
 
 def _unix_to_datetime(value: Any) -> Any:
@@ -143,6 +147,27 @@ class Customer(StripeObject):
     invoice_emails: list[str] | None = None
     cc_emails: list[str] | None = None
     timezone: str | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        return normalize_address(v, allow_special_use=True) if v else v
+
+    @field_validator("invoice_emails", "cc_emails")
+    @classmethod
+    def _lists(cls, v: list[str] | None) -> list[str] | None:
+        # Each address checked (the error names it), duplicates dropped, order kept.
+        return normalize_addresses(v, allow_special_use=True) if v is not None else None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                ZoneInfo(v)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {v!r}") from None
+        return v
 
 
 class CardDetails(StripeObject):
