@@ -11,6 +11,7 @@ from relance.storage.customers import get_customer
 from relance.storage.database import session_scope
 from relance.storage.invoices import load_invoice_state, record_invoice_event
 from relance.storage.settings_store import load_settings
+from relance.storage.templates_store import current_versions
 
 
 class InvoiceActivities:
@@ -36,3 +37,10 @@ class InvoiceActivities:
             customer = get_customer(session, req.customer_id)
         tz = (customer.timezone if customer and customer.timezone else None) or settings.timezone
         return compute_plan(req.due_date, settings.reminders, tz, settings.send_hour)
+
+    @activity.defn
+    def pin_templates(self) -> dict[str, int]:
+        """The template versions an invoice keeps for its whole life (a template changed
+        later applies to invoices finalized after the change)."""
+        with session_scope(self.engine) as session:
+            return current_versions(session)

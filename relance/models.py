@@ -86,6 +86,7 @@ class InvoiceCarriedState(BaseModel):
     pending_signals: list[InvoiceSignal] = Field(default_factory=list)
     pending_manual: list[ManualReminder] = Field(default_factory=list)
     handled_offsets: list[int] = Field(default_factory=list)
+    template_pins: dict[str, int] | None = None
 
 
 class RecordInvoiceRequest(BaseModel):
@@ -108,6 +109,9 @@ class EmailRequest(BaseModel):
     reminder_days_from_due: int | None = None
     manual: bool = False
     attempt: int | None = None
+    # The custom template version pinned by the invoice (None: the newest at send time; 0:
+    # Relance's default).
+    template_version: int | None = None
     # The object a customer-level email is about (small views, carried inline).
     card: CardView | None = None
     subscription: SubscriptionView | None = None

@@ -14,6 +14,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.customers import CustomerActivities
 from activities.emails import EmailActivities
@@ -32,6 +33,13 @@ from workflows.refund import RefundWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
 log = logging.getLogger("relance.worker")
+
+# Event models validate addresses when signals are decoded inside the sandbox; the
+# validator imports parts of itself lazily, which the sandbox would otherwise re-import
+# for every workflow run.
+SANDBOX = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("email_validator", "idna", "dns")
+)
 
 WORKFLOWS = [InvoiceWorkflow, CustomerWorkflow, CardWorkflow, SubscriptionWorkflow, CreditNoteWorkflow, RefundWorkflow]
 
@@ -73,7 +81,7 @@ def activities_for(engine: Engine, config: Config, transport: Transport) -> list
     notices = NoticeActivities(engine)
     refunds = RefundActivities(engine)
     return [
-        invoices.record_invoice, invoices.load_invoice, invoices.plan_reminders,
+        invoices.record_invoice, invoices.load_invoice, invoices.plan_reminders, invoices.pin_templates,
         notices.notice_time, refunds.load_refund_ledger, refunds.save_refund_ledger,
         customers.record_customer,
         emails.prepare_email, emails.render_document, emails.deliver_email, emails.record_delivery_failure,
@@ -91,6 +99,7 @@ def build_worker(client: Client, config: Config, *, engine: Engine | None = None
         client,
         task_queue=config.task_queue,
         workflows=WORKFLOWS,
+        workflow_runner=SANDBOX,
         activities=activities_for(engine, config, transport),
         activity_executor=executor,
         # Sync activities each hold a thread: never accept more than the pool can run.

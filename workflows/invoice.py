@@ -49,6 +49,7 @@ class InvoiceWorkflow:
         self._handled: set[int] = set()  # offsets of the current plan already sent or skipped
         self._busy = True
         self._offset = timedelta(0)
+        self._pins: dict[str, int] | None = None  # custom template versions, fixed at first event
 
     # ---- messages ------------------------------------------------------------------
 
@@ -121,6 +122,8 @@ class InvoiceWorkflow:
             InvoiceActivities.record_invoice, RecordInvoiceRequest(signal=signal), **RECORD
         )
         self._state = state
+        if self._pins is None:
+            self._pins = await workflow.execute_activity_method(InvoiceActivities.pin_templates, **RECORD)
         if state.duplicate:
             return
         self._upsert_status()
@@ -202,6 +205,7 @@ class InvoiceWorkflow:
                 reminder_days_from_due=days_from_due,
                 manual=manual,
                 attempt=attempt,
+                template_version=self._pins.get(kind.value, 0) if self._pins is not None else None,
             )
         )
 
@@ -221,7 +225,7 @@ class InvoiceWorkflow:
         return InvoiceCarriedState(
             state=self._state, plan=self._plan, seen_event_ids=self._seen,
             pending_signals=self._inbox, pending_manual=self._manual,
-            handled_offsets=sorted(self._handled),
+            handled_offsets=sorted(self._handled), template_pins=self._pins,
         )
 
     def _restore(self, carried: InvoiceCarriedState) -> None:
@@ -230,3 +234,4 @@ class InvoiceWorkflow:
         self._inbox = list(carried.pending_signals) + self._inbox
         self._manual = list(carried.pending_manual) + self._manual
         self._handled = set(carried.handled_offsets)
+        self._pins = carried.template_pins

@@ -127,3 +127,18 @@ class StoredDocument(SQLModel, table=True):
     content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     size: int = 0
     created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class CustomTemplateRecord(SQLModel, table=True):
+    """Versions of a user's template for one email kind. The newest version is the one
+    new invoices pin; `is_default` marks a return to Relance's own template."""
+
+    __tablename__ = "custom_templates"
+
+    kind: str = Field(primary_key=True, max_length=40)
+    version: int = Field(primary_key=True)
+    subject: str = Field(default="", sa_column=Column(Text, nullable=False))
+    html: str = Field(default="", sa_column=Column(Text, nullable=False))
+    text: str | None = Field(default=None, sa_column=Column(Text))
+    is_default: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
