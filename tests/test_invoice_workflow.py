@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from relance import search_attributes as sa
 from relance.events import InvalidEvent
 from tests.support.events import customer, event, invoice
 from tests.support.harness import Harness
@@ -38,6 +39,11 @@ async def test_reminders_before_on_and_after_due_date_at_send_hour(harness: Harn
     assert [e.kind for e in first] == ["invoice_finalized"]
     assert first[0].to == ["ada@customer.test"]
     assert [a["kind"] for a in first[0].attachments] == ["invoice"]
+
+    desc = await h.temporal.get_workflow_handle("invoice-in_rem1").describe()
+    attrs = desc.typed_search_attributes
+    assert attrs.get(sa.INVOICE_ID) == "in_rem1" and attrs.get(sa.CUSTOMER_ID) == "cus_test"
+    assert attrs.get(sa.INVOICE_STATUS) == "open" and attrs.get(sa.DUE_AT) == due
 
     await h.advance(20 * DAY)
     reminders = h.sent("invoice_reminder")
@@ -119,14 +125,20 @@ async def test_charge_automatically_failures_action_required_and_receipt(harness
     assert any("https://pay.example.test/in_auto1" in t for t in texts)
 
 
-async def test_voided_invoice_gets_no_more_reminders(harness: Harness) -> None:
+@pytest.mark.parametrize(("event_type", "status"), [("invoice.voided", "void"),
+                                                     ("invoice.marked_uncollectible", "uncollectible")])
+async def test_void_or_uncollectible_invoice_gets_no_more_reminders(harness: Harness, event_type: str,
+                                                                     status: str) -> None:
     h = harness
     h.save_settings(reminders=[0, 3])
     now = await h.now()
-    obj = await finalize(h, "in_void1", now + 2 * DAY)
-    await h.send(event("invoice.voided", dict(obj, status="void"), created=await h.now()))
+    inv_id = f"in_{status[:4]}1"
+    obj = await finalize(h, inv_id, now + 2 * DAY)
+    await h.send(event(event_type, dict(obj, status=status), created=await h.now()))
     await h.advance(10 * DAY)
     assert [e.kind for e in h.sent()] == ["invoice_finalized"]
+    desc = await h.temporal.get_workflow_handle(f"invoice-{inv_id}").describe()
+    assert desc.typed_search_attributes.get(sa.INVOICE_STATUS) == status
 
 
 async def test_slot_already_past_at_finalization_is_skipped(harness: Harness) -> None:

@@ -1,0 +1,107 @@
+"""The email activities on their own (Temporal's ActivityEnvironment, real SQLite, real SMTP
+sink): an email is never sent twice, whatever is retried."""
+
+from __future__ import annotations
+
+import inspect
+from datetime import datetime, timezone
+
+import pytest
+from temporalio.testing import ActivityEnvironment
+
+from activities.emails import EmailActivities
+from activities.transports.smtp import SmtpTransport
+from relance.config import Config
+from relance.events import parse_event
+from relance.kinds import EmailKind
+from relance.models import DeliveryRequest, EmailRequest, InvoiceSignal
+from relance.storage import email_log
+from relance.storage.customers import record_customer_event
+from relance.storage.database import get_engine, session_scope
+from relance.storage.invoices import record_invoice_event
+from tests.support.events import customer, event, invoice
+from tests.support.smtp_sink import SmtpSink
+
+NOW = datetime(2026, 3, 1, 9, tzinfo=timezone.utc)
+
+
+async def run(env: ActivityEnvironment, fn, arg):
+    """Sync activities return their result, async ones a coroutine."""
+    result = env.run(fn, arg)
+    return await result if inspect.isawaitable(result) else result
+
+
+@pytest.fixture
+def stored_invoice(sqlite_url):
+    engine = get_engine(sqlite_url)
+    inv = parse_event(event("invoice.paid", invoice("in_act1", status="paid"), created=NOW))
+    cus = parse_event(event("customer.created", customer("cus_test"), created=NOW))
+    with session_scope(engine) as s:
+        record_customer_event(s, cus.id, cus.type, cus.created, cus.customer)
+        state = record_invoice_event(s, InvoiceSignal(event_id=inv.id, type=inv.type, created=inv.created,
+                                                      invoice=inv.invoice))
+    return engine, state
+
+
+async def test_prepare_and_deliver_retried_send_once(stored_invoice) -> None:
+    engine, state = stored_invoice
+    env = ActivityEnvironment()
+    req = EmailRequest(kind=EmailKind.receipt, idempotency_key="in_act1:receipt:paid", customer_id="cus_test",
+                       invoice_id="in_act1", invoice_revision=state.revision, scheduled_at=NOW)
+    with SmtpSink() as sink:
+        acts = EmailActivities(engine, Config(_env_file=None), SmtpTransport(sink.host, sink.port))
+        first = await run(env, acts.prepare_email, req)
+        again = await run(env, acts.prepare_email, req)  # a retry after a crash before delivery
+        assert first.status == again.status == "ready"
+        assert first.documents == again.documents
+        attachments = [await run(env, acts.render_document, d) for d in first.documents]
+        delivery = DeliveryRequest(idempotency_key=req.idempotency_key, attachments=attachments)
+        sent = await run(env, acts.deliver_email, delivery)
+        replayed = await run(env, acts.deliver_email, delivery)  # retried after the provider accepted
+        assert sent.status == replayed.status == "sent"
+        assert (await run(env, acts.prepare_email, req)).status == "done"
+        assert len(sink.messages) == 1
+    with session_scope(engine) as s:
+        [entry] = email_log.all_entries(s)
+    assert entry.status == "sent" and entry.provider == "smtp"
+    assert entry.provider_message_id and entry.sent_at is not None
+
+
+async def test_pdf_rendered_once_per_revision(stored_invoice) -> None:
+    engine, state = stored_invoice
+    env = ActivityEnvironment()
+    with SmtpSink() as sink:
+        acts = EmailActivities(engine, Config(_env_file=None), SmtpTransport(sink.host, sink.port))
+        reqs = [EmailRequest(kind=EmailKind.receipt, idempotency_key=f"in_act1:receipt:{i}", customer_id="cus_test",
+                             invoice_id="in_act1", invoice_revision=state.revision, scheduled_at=NOW) for i in (1, 2)]
+        docs = [(await run(env, acts.prepare_email, r)).documents for r in reqs]
+        refs = [[(await run(env, acts.render_document, d)).ref for d in ds] for ds in docs]
+    assert refs[0] == refs[1]
+    with session_scope(engine) as s:
+        from sqlmodel import select
+
+        from relance.storage.tables import StoredDocument
+
+        pdfs = s.exec(select(StoredDocument).where(StoredDocument.media_type == "application/pdf")).all()
+    assert len(pdfs) == 2  # invoice + receipt, not four
+
+
+async def test_smtp_refusal_is_final_and_logged(stored_invoice) -> None:
+    engine, state = stored_invoice
+    env = ActivityEnvironment()
+    req = EmailRequest(kind=EmailKind.receipt, idempotency_key="in_act1:receipt:x", customer_id="cus_test",
+                       invoice_id="in_act1", invoice_revision=state.revision, scheduled_at=NOW)
+    with SmtpSink() as sink:
+        sink.refuse_recipient("ada@customer.test")
+        acts = EmailActivities(engine, Config(_env_file=None), SmtpTransport(sink.host, sink.port))
+        await run(env, acts.prepare_email, req)
+        result = await run(env, acts.deliver_email, DeliveryRequest(idempotency_key=req.idempotency_key))
+    assert result.status == "failed" and "550" in (result.error or "")
+    with session_scope(engine) as s:
+        assert email_log.get_entry(s, req.idempotency_key).status == "failed"
+
+
+def test_secrets_never_in_reprs() -> None:
+    config = Config(sendgrid_api_key="SG.super-secret", smtp_password="hunter2", _env_file=None)
+    text = repr(config) + str(config) + config.model_dump_json()
+    assert "SG.super-secret" not in text and "hunter2" not in text
