@@ -60,6 +60,13 @@ class Config(BaseSettings):
     default_from_email: str = "billing@relance.localhost"
     default_from_name: str = "Billing"
 
+    # HTTP API (relance api, also started by `make run`).
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_key: SecretStr | None = None  # every route but the signed webhook receivers needs it
+    stripe_webhook_secret: SecretStr | None = None
+    sendgrid_webhook_public_key: str | None = None
+
     # DNS server used to verify sender domains (default: the system resolver).
     dns_nameserver: str | None = None
     dns_port: int = 53
