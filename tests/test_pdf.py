@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from relance.i18n import supported_locales
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from pypdf import PdfReader
@@ -371,9 +373,11 @@ def test_the_pool_renders_what_a_direct_call_renders(invoice_fr: bytes) -> None:
 # ---- translations ------------------------------------------------------------------
 
 
-def test_french_catalog_is_complete() -> None:
-    with (LOCALES_DIR / "fr" / "LC_MESSAGES" / "pdf.po").open("rb") as fh:
-        catalog = read_po(fh, locale="fr")
+@pytest.mark.parametrize("locale", [loc for loc in supported_locales() if loc != "en"])
+def test_pdf_catalog_is_complete(locale: str) -> None:
+    """Every string of every PDF template translated in every shipped locale."""
+    with (LOCALES_DIR / locale / "LC_MESSAGES" / "pdf.po").open("rb") as fh:
+        catalog = read_po(fh, locale=locale)
     extracted = {
         msg
         for _, _, msg, _, _ in extract_from_dir(
@@ -392,7 +396,7 @@ def test_french_catalog_is_complete() -> None:
         strings = entry.string if isinstance(entry.string, tuple) else (entry.string,)
         assert all(strings), f"untranslated: {msgid!r}"
         if isinstance(msg, tuple):
-            assert entry.pluralizable and len(strings) == catalog.num_plurals == 2, msgid
+            assert entry.pluralizable and len(strings) == catalog.num_plurals, msgid
     assert {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id} == ids, "stale entries in pdf.po"
     problems = [(m.id, errs) for m, errs in catalog.check()]
     assert problems == []

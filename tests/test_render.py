@@ -552,3 +552,21 @@ def test_email_catalog_is_complete(locale: str) -> None:
     problems += [f"stale (no longer in any template): {msgid!r}" for msgid in sorted(stale)]
     problems += [f"{m.id!r}: {errors}" for m, errors in catalog.check()]
     assert problems == []
+
+
+@pytest.mark.parametrize("locale", [loc for loc in supported_locales() if loc != SOURCE_LOCALE])
+@pytest.mark.parametrize("kind", list(EmailKind))
+def test_every_kind_in_every_shipped_locale(kind: EmailKind, locale: str) -> None:
+    """Each kind renders in each locale, translated (not the English text), with the amount
+    formatted for that locale in both parts and no markup left in the text part."""
+    ctx = make_ctx()
+    english = render_email(kind, ctx, SOURCE_LOCALE)
+    rendered = render_email(kind, ctx, locale)
+    assert rendered.subject and "\n" not in rendered.subject
+    assert rendered.subject != english.subject
+    assert rendered.text != english.text
+    assert "<" not in rendered.text
+    if kind in (EmailKind.invoice_finalized, EmailKind.invoice_reminder, EmailKind.receipt):
+        amount = money(ctx.invoice.amount_due if kind != EmailKind.receipt else ctx.invoice.amount_paid,
+                       ctx.invoice.currency, locale)
+        assert amount in rendered.text and amount in visible(rendered.html)

@@ -1,0 +1,125 @@
+"""Record the histories replayed by tests/test_replay.py.
+
+    .venv/bin/python -m tests.histories.record
+
+Runs one canonical scenario per workflow path on the time-skipping server with a real
+worker, then writes each workflow's history as JSON next to this file. Record again only
+when a change is *meant* to alter what workflows do, behind `workflow.patched(...)`, and
+keep the old files too: running workflows recorded with the old code must still replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import tempfile
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import WorkflowHistory
+from temporalio.testing import WorkflowEnvironment
+
+from activities.transports.outbox import OutboxTransport
+from relance.binaries import test_server_path
+from relance.client import RelanceClient
+from relance.clock import advance, settle
+from relance.config import Config
+from relance.storage.database import get_engine
+from relance.temporal_client import DATA_CONVERTER, runtime
+from tests.support.events import customer, event, invoice, stripe_fixtures
+from worker.main import build_worker, ensure_search_attributes
+
+HERE = Path(__file__).resolve().parent
+DAY = timedelta(days=1)
+
+
+def paid(obj: dict) -> dict:
+    return dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0)
+
+
+async def scenarios(env: WorkflowEnvironment, client: RelanceClient) -> dict[str, str]:
+    """Returns {file stem: workflow id}."""
+    ids: set[str] = set()
+
+    async def send(*events):
+        for ev in events:
+            ids.update(a.workflow_id for a in await client.send(ev))
+        await settle(env.client, ids)
+
+    now = await env.get_current_time()
+    await send(event("customer.created", customer("cus_rec"), created=now))
+    # send_invoice: invoice email, reminders before and on the due date, a moved due date, paid.
+    inv = invoice("in_rec_reminders", "cus_rec", due=now + 5 * DAY)
+    await send(event("invoice.finalized", inv, created=now))
+    await advance(env, ids, 2 * DAY)
+    await send(event("invoice.updated", dict(inv, due_date=int((now + 6 * DAY).timestamp())), created=now + 2 * DAY))
+    await advance(env, ids, 4 * DAY)
+    await client.send_reminder_now("in_rec_reminders", "cus_rec", "manual-1")
+    await settle(env.client, ids)
+    await send(event("invoice.paid", paid(inv), created=now + 7 * DAY))
+    # charge_automatically: failure, 3D Secure, paid.
+    auto = invoice("in_rec_auto", "cus_rec", collection_method="charge_automatically")
+    t = await env.get_current_time()
+    await send(event("invoice.finalized", auto, created=t),
+               event("invoice.payment_failed", dict(auto, attempt_count=1), created=t + timedelta(seconds=1)),
+               event("invoice.payment_action_required", dict(auto, attempt_count=2), created=t + timedelta(seconds=2)),
+               event("invoice.paid", paid(auto), created=t + timedelta(seconds=3)))
+    void = invoice("in_rec_void", "cus_rec", due=t + 3 * DAY)
+    await send(event("invoice.finalized", void, created=t), event("invoice.voided", dict(void, status="void"), created=t))
+    # Customer-level lifecycles.
+    pm = copy.deepcopy(stripe_fixtures()["payment_method"])
+    pm.update(id="pm_rec", customer="cus_rec")
+    month = (t + 40 * DAY)
+    pm["card"].update(exp_month=month.month, exp_year=month.year)
+    await send(event("payment_method.attached", pm, created=t))
+    sub = copy.deepcopy(stripe_fixtures()["subscription"])
+    sub.update(id="sub_rec", customer="cus_rec", status="trialing", trial_end=int((t + 10 * DAY).timestamp()))
+    await send(event("customer.subscription.created", sub, created=t))
+    cn = dict(stripe_fixtures()["credit_note"], id="cn_rec", customer="cus_rec")
+    await send(event("credit_note.created", cn, created=t))
+    charge = dict(stripe_fixtures()["charge"], id="ch_rec", customer="cus_rec", amount_refunded=300, refunds=None)
+    await send(event("charge.refunded", charge, created=t))
+    await advance(env, ids, 45 * DAY, step=DAY)
+    await send(event("customer.subscription.deleted", dict(sub, status="canceled"), created=t + 45 * DAY))
+    return {
+        "InvoiceWorkflow-send_invoice_reminders_paid": "invoice-in_rec_reminders",
+        "InvoiceWorkflow-charge_automatically": "invoice-in_rec_auto",
+        "InvoiceWorkflow-voided": "invoice-in_rec_void",
+        "CustomerWorkflow-created": "customer-cus_rec",
+        "CardWorkflow-expiring": "card-pm_rec",
+        "SubscriptionWorkflow-trial_then_canceled": "subscription-sub_rec",
+        "CreditNoteWorkflow-created": "credit-note-cn_rec",
+        "RefundWorkflow-charge_only": "charge-ch_rec",
+    }
+
+
+async def run_scenarios() -> dict[str, WorkflowHistory]:
+    """Every canonical scenario, on a fresh time-skipping server: {file stem: history}."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=test_server_path(), data_converter=DATA_CONVERTER, runtime=runtime())
+    try:
+        await ensure_search_attributes(env.client, "default")
+        with tempfile.TemporaryDirectory() as tmp:
+            config = Config(state_dir=Path(tmp), task_queue=f"record-{uuid.uuid4().hex[:6]}", _env_file=None)
+            engine = get_engine(config.resolved_database_url())
+            worker = build_worker(env.client, config, engine=engine,
+                                  transport=OutboxTransport(config.resolved_outbox_dir()),
+                                  executor=ThreadPoolExecutor(max_workers=8))
+            async with worker:
+                files = await scenarios(env, RelanceClient(env.client, config.task_queue))
+                return {stem: await env.client.get_workflow_handle(wf_id).fetch_history()
+                        for stem, wf_id in files.items()}
+    finally:
+        await env.shutdown()
+
+
+async def main() -> None:
+    for stem, history in (await run_scenarios()).items():
+        (HERE / f"{stem}.json").write_text(history.to_json())
+        print(f"recorded {stem}.json ({len(history.events)} events)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
