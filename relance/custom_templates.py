@@ -118,6 +118,11 @@ STOP_GRACE_SECONDS = 1.0
 MAX_CSS_CHAR_ELEMENTS = 8_000_000
 MAX_CSS_DECL_ELEMENTS = 400_000
 MAX_CSS_DECLARATIONS = 2_000
+# css-inline 0.24 overflows its stack (SIGSEGV, the whole worker dies) on documents
+# nested ~11,000 elements deep, which 150 KB of <div> reaches. Nesting can at most be
+# about twice the number of tags (implied tbody/tr, re-opened formatting elements), so
+# this keeps the depth under ~5,000. A billing email has a few hundred.
+MAX_INLINE_ELEMENTS = 2_500
 # An inlined HTML part past this is sent without inlining (validation refuses it).
 MAX_INLINED_CHARS = 1024 * 1024
 
@@ -641,7 +646,9 @@ _REFUSED_NODES: tuple[tuple[type[nodes.Node], str], ...] = (
 )
 
 
-@lru_cache(maxsize=256)
+# Compiled code for a 100 KB template can weigh megabytes: a few dozen are plenty for
+# the kinds x locales one deployment sends.
+@lru_cache(maxsize=64)
 def _compiled(locale: str, part: Part, source: str) -> Template:
     env = _sandbox(locale, part == "html")
     filename = f"<{part}>"
@@ -729,18 +736,17 @@ _STYLE = re.compile(r"<style[\s/>](.*?)(?:</style|\Z)", re.IGNORECASE | re.DOTAL
 _ELEMENT = re.compile(r"<[A-Za-z]")
 
 
-def _css_cost(html: str) -> str | None:
-    """Why inlining this HTML would be too costly, or None.
+def _css_cost(html: str, css: str) -> str | None:
+    """Why inlining this HTML would be too costly or unsafe, or None.
 
-    css-inline copies every matching declaration onto every element, holding the GIL
-    throughout (no deadline can stop it): CSS size x elements bounds its output, and
-    declarations x elements its time. Overestimates (every ':' counts as a declaration,
-    every '<' + letter as an element).
+    css-inline holds the GIL throughout (no deadline can stop it) and copies every
+    matching declaration onto every element: CSS size x elements bounds its output,
+    declarations x elements its time. Overestimates: every ':' counts as a
+    declaration, every '<' followed by a letter as an element.
     """
-    css = "".join(_STYLE.findall(html))
-    if not css:
-        return None
     elements = len(_ELEMENT.findall(html))
+    if elements > MAX_INLINE_ELEMENTS:
+        return f"too many elements to inline CSS ({elements}; at most {MAX_INLINE_ELEMENTS})"
     declarations = css.count(":")
     if declarations > MAX_CSS_DECLARATIONS:
         return f"too many CSS declarations ({declarations}; at most {MAX_CSS_DECLARATIONS})"
@@ -751,7 +757,10 @@ def _css_cost(html: str) -> str | None:
 
 
 def _inline_css(html: str, strict: bool) -> str:
-    reason = _css_cost(html)
+    css = "".join(_STYLE.findall(html))
+    if not css.strip():
+        return html  # nothing to inline; css-inline would only re-serialize it
+    reason = _css_cost(html, css)
     if reason is None:
         inlined = _INLINER.inline(html)
         if len(inlined) <= MAX_INLINED_CHARS:
@@ -875,8 +884,8 @@ def render_custom(kind: EmailKind, template: CustomTemplate, ctx: EmailContext, 
 def validate_template(kind: EmailKind, template: CustomTemplate) -> None:
     """Refuse a template that does not compile, is too large, or fails a trial render.
 
-    Two trial renders: a realistic context for the kind, then the same with every
-    optional field empty (no customer name, no invoice number, no lines, no links), so
+    Two trial renders: a realistic context for the kind, then the same without what
+    real data may lack (no customer name, no due date, no lines, no links), so
     `{{ customer.name.upper() }}` is caught now rather than on the first customer
     without a name.
     """
@@ -989,19 +998,27 @@ def sample_context(kind: EmailKind) -> EmailContext:
 
 
 def _sparse_context(kind: EmailKind) -> EmailContext:
-    """The parts `kind` needs, with every optional field empty."""
+    """The sample for `kind` without what real data may lack: a customer with no name
+    or address, an invoice with no due date (charged automatically), description or
+    lines, no links, no branding details. Identifiers, amounts and creation dates stay:
+    Stripe always has them."""
     ctx = sample_context(kind)
-    empty = EmailContext(customer=CustomerView(id="cus_sample"), timezone="UTC")
+    update: dict[str, Any] = {
+        "branding": Branding(),
+        "customer": CustomerView(id=ctx.customer.id),
+        "links": Links(),
+    }
     if ctx.invoice is not None:
-        empty.invoice = InvoiceView(id="in_sample", currency="eur")
-    if ctx.reminder is not None:
-        empty.reminder = ReminderView(days_from_due=0)
+        update["invoice"] = ctx.invoice.model_copy(update=dict(
+            due_date=None, paid_at=None, description=None, footer=None, receipt_number=None,
+            next_payment_attempt=None, subtotal=None, tax=None, total=None, lines=[]))
     if ctx.card is not None:
-        empty.card = CardView(exp_month=4, exp_year=2026)
+        update["card"] = ctx.card.model_copy(update=dict(brand=None, last4=None))
     if ctx.credit_note is not None:
-        empty.credit_note = CreditNoteView(id="cn_sample", currency="eur", amount=5000)
+        update["credit_note"] = ctx.credit_note.model_copy(update=dict(
+            invoice_id=None, invoice_number=None, reason=None, memo=None, lines=[]))
     if ctx.refund is not None:
-        empty.refund = RefundView(id="re_sample", currency="eur", amount=4200)
+        update["refund"] = ctx.refund.model_copy(update=dict(invoice_id=None, invoice_number=None, reason=None))
     if ctx.subscription is not None:
-        empty.subscription = SubscriptionView(id="sub_sample")
-    return empty
+        update["subscription"] = ctx.subscription.model_copy(update=dict(plan_name=None, ended_at=None))
+    return ctx.model_copy(update=update)

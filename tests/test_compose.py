@@ -1,0 +1,51 @@
+"""docker-compose.yml cannot run here (no Docker engine): check it against the Compose
+Specification's JSON schema and against the code it starts."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from relance.config import Config
+from relance.search_attributes import ALL
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT.parent / "shared" / "specs" / "compose" / "compose-spec.json"
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_file_is_valid_against_the_spec() -> None:
+    jsonschema.validate(compose(), json.loads(SCHEMA.read_text()))
+
+
+def test_every_relance_variable_exists_in_the_settings() -> None:
+    fields = {f"RELANCE_{name.upper()}" for name in Config.model_fields}
+    used = set()
+    for service in compose()["services"].values():
+        used.update(k for k in (service.get("environment") or {}) if k.startswith("RELANCE_"))
+    used.update(re.findall(r"^(RELANCE_[A-Z0-9_]+)=", (ROOT / "relance.env.example").read_text(), re.M))
+    assert used and used <= fields, sorted(used - fields)
+
+
+def test_commands_ports_and_search_attributes_match_the_code() -> None:
+    from relance.cli import app
+
+    services = compose()["services"]
+    commands = {c.name or c.callback.__name__ for c in app.registered_commands}
+    assert services["worker"]["command"] == ["worker"] and "worker" in commands
+    assert services["api"]["command"] == ["api"]
+    assert services["api"]["environment"]["RELANCE_API_PORT"] == "8000"
+    assert "8000:8000" in services["api"]["ports"]
+    setup = " ".join(services["temporal-setup"]["command"])
+    for key in ALL:
+        assert f"--name {key.name} --type" in setup
+    assert not any("auto-setup" in str(s.get("image", "")) for s in services.values())
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "libharfbuzz-subset0" in dockerfile and "USER relance" in dockerfile
