@@ -23,7 +23,7 @@ from relance.config import Config
 from relance.events import Invoice
 from relance.i18n import resolve_locale
 from relance.kinds import DocumentKind, EmailKind
-from relance.messages import Attachment, OutgoingEmail
+from relance.messages import Attachment, OutgoingEmail, RenderedContent
 from relance.models import (
     DeliveryRequest,
     DeliveryResult,
@@ -41,6 +41,7 @@ from relance.storage.documents import get_document, has_document, put_document
 from relance.storage.invoices import load_invoice_document
 from relance.storage.settings_store import load_settings
 from relance.storage.tables import InvoiceRecord
+from relance.storage.templates_store import get_version as get_template_version
 
 # Which PDFs go with which email (when the account attaches PDFs at all).
 ATTACHMENTS: dict[EmailKind, tuple[DocumentKind, ...]] = {
@@ -87,6 +88,24 @@ def _documents_for(req: EmailRequest, inv: Invoice | None, locale: str) -> list[
     ]
 
 
+def _render(session, req: EmailRequest, ctx, locale: str, attachments: list[str]) -> tuple[RenderedContent, str | None]:
+    """The account's custom template for this kind (the version the invoice pinned), else
+    Relance's own. A custom template that fails at send time (it passed validation, but
+    real data can differ) falls back to the default rather than sending nothing."""
+    from activities.render import render_email
+    from relance.custom_templates import CustomTemplate, TemplateProblem, render_custom
+
+    row = get_template_version(session, req.kind.value, req.template_version)
+    if row is not None:
+        custom = CustomTemplate(subject=row.subject, html=row.html, text=row.text)
+        try:
+            return render_custom(req.kind, custom, ctx, locale), None
+        except TemplateProblem as exc:
+            note = f"custom template v{row.version} failed ({exc}); sent Relance's default"
+            return render_email(req.kind, ctx, locale, attachments=attachments), note
+    return render_email(req.kind, ctx, locale, attachments=attachments), None
+
+
 def _with_invoice_numbers(session, req: EmailRequest) -> EmailRequest:
     """Credit notes and refunds name their invoice by number when Relance knows it."""
     updates = {}
@@ -109,8 +128,6 @@ class EmailActivities:
 
     @activity.defn
     def prepare_email(self, req: EmailRequest) -> PreparedEmail:
-        from activities.render import render_email  # heavy (jinja2, css-inline): worker-side only
-
         with session_scope(self.engine) as session:
             entry = email_log.get_entry(session, req.idempotency_key)
             if entry is not None:
@@ -143,8 +160,8 @@ class EmailActivities:
                 days = (local_due_date(req.scheduled_at, tz) - local_due_date(inv.due_date, tz)).days
                 req = req.model_copy(update={"reminder_days_from_due": days})
             documents = _documents_for(req, inv, locale) if settings.attach_pdf else []
-            content = render_email(req.kind, email_context(settings, req, customer, inv), locale,
-                                   attachments=[d.filename for d in documents])
+            ctx = email_context(settings, req, customer, inv)
+            content, template_note = _render(session, req, ctx, locale, [d.filename for d in documents])
             from_email, from_name, reply_to = sender_for(settings, self.config)
             message = OutgoingEmail(
                 message_id=message_id_for(req.idempotency_key, from_email),
@@ -154,7 +171,7 @@ class EmailActivities:
             )
             entry = email_log.new_entry(
                 session, status=email_log.PENDING, to=to, cc=cc, from_email=from_email,
-                subject=content.subject, locale=locale,
+                subject=content.subject, locale=locale, note=template_note,
                 attachments=[d.model_dump(mode="json") for d in documents], **log,
             )
             entry.message_ref = put_document(session, f"msg:{entry.id}", message.model_dump_json().encode(), "application/json")

@@ -337,6 +337,80 @@ def recipients(customer_id: str,
     _finish(0)
 
 
+# ---- templates and preview -----------------------------------------------------------
+
+template_app = typer.Typer(no_args_is_help=True, help="Custom email templates (sandboxed Jinja2).")
+app.add_typer(template_app, name="template")
+
+
+def _kind(value: str):
+    from relance.kinds import EmailKind
+
+    try:
+        return EmailKind(value)
+    except ValueError:
+        _fail(f"unknown kind {value!r}; one of: {', '.join(k.value for k in EmailKind)}")
+
+
+@template_app.command("set")
+def template_set(kind: str, html_file: Path = typer.Option(..., "--html"), subject: str = typer.Option(...),
+                 text_file: Optional[Path] = typer.Option(None, "--text")) -> None:
+    """Upload a template for KIND; it applies to invoices finalized from now on."""
+    from relance.custom_templates import CustomTemplate
+    from relance.templates_service import TemplateProblem, save_template
+
+    template = CustomTemplate(subject=subject, html=html_file.read_text(),
+                              text=text_file.read_text() if text_file else None)
+    try:
+        with _session() as session:
+            version = save_template(session, _kind(kind), template)
+    except TemplateProblem as exc:
+        _fail(f"template refused: {exc}")
+    typer.echo(f"{kind}: version {version} saved")
+    _finish(0)
+
+
+@template_app.command("reset")
+def template_reset(kind: str) -> None:
+    """Back to Relance's own template for KIND (for invoices finalized from now on)."""
+    from relance.templates_service import reset_template
+
+    with _session() as session:
+        version = reset_template(session, _kind(kind))
+    typer.echo(f"{kind}: version {version} is Relance's default")
+    _finish(0)
+
+
+@template_app.command("show")
+def template_show(kind: str) -> None:
+    """The active template of KIND."""
+    from relance.templates_service import active_template
+
+    with _session() as session:
+        version, template = active_template(session, _kind(kind))
+    if template is None:
+        typer.echo(f"{kind}: Relance's default template (version {version})")
+    else:
+        typer.echo(json.dumps({"version": version, **template.model_dump()}, indent=2, ensure_ascii=False))
+    _finish(0)
+
+
+@app.command()
+def preview(kind: str, locale: str = typer.Option("en", "--locale"),
+            out: Optional[Path] = typer.Option(None, "--out", help="Folder (default .relance/preview).")) -> None:
+    """Write KIND's email (HTML, text) and its PDFs for a sample invoice to files."""
+    from relance.preview import write_preview
+
+    try:
+        with _session() as session:
+            files = write_preview(session, _kind(kind), locale, out or get_config().state_dir / "preview")
+    except ValueError as exc:
+        _fail(str(exc))
+    for f in files:
+        typer.echo(str(f))
+    _finish(0)
+
+
 def main() -> None:
     try:
         app()

@@ -51,7 +51,7 @@ import re
 import threading
 import time
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, ItemsView, KeysView, Sequence, ValuesView
 from datetime import date, datetime, timezone
 from functools import lru_cache, wraps
 from typing import Any, Literal
@@ -92,8 +92,8 @@ Part = Literal["subject", "html", "text"]
 
 # ---- limits ------------------------------------------------------------------------
 
-# Relance's own invoice email is ~7 KB of template; 100 KB leaves room for a designer's
-# table layout and keeps a stored version small.
+# Relance's own invoice email is ~19 KB of template, layout and macros included; 100 KB
+# leaves room for a designer's table layout and keeps a stored version small.
 MAX_SOURCE_BYTES = 100 * 1024
 # Per part, as rendered. Gmail clips HTML past 102 KB anyway; this only stops abuse.
 MAX_OUTPUT_CHARS = 512 * 1024
@@ -102,7 +102,7 @@ MAX_VALUE_CHARS = MAX_OUTPUT_CHARS
 # Everything one part builds along the way (buffers, joins, filter results...). Bounds
 # what a render can allocate in total, whatever it discards.
 MAX_WORK_CHARS = 8 * 1024 * 1024
-# Widths and precisions in printf formats and |center: "%999999999d" is a 1 GB string.
+# Widths and precisions in printf formats: "%999999999d" is a 1 GB string.
 MAX_FORMAT_WIDTH = 1000
 # Integers a template computes: money needs a few dozen bits; 10 ** 10**9 needs a
 # billion-digit number. 4096 bits is ~1,230 digits.
@@ -118,10 +118,11 @@ STOP_GRACE_SECONDS = 1.0
 MAX_CSS_CHAR_ELEMENTS = 8_000_000
 MAX_CSS_DECL_ELEMENTS = 400_000
 MAX_CSS_DECLARATIONS = 2_000
-# css-inline 0.24 overflows its stack (SIGSEGV, the whole worker dies) on documents
-# nested ~11,000 elements deep, which 150 KB of <div> reaches. Nesting can at most be
-# about twice the number of tags (implied tbody/tr, re-opened formatting elements), so
-# this keeps the depth under ~5,000. A billing email has a few hundred.
+# css-inline 0.24 overflows its stack (SIGSEGV: the whole worker dies) on documents
+# nested ~11,000 elements deep with an 8 MB stack, which 60 KB of unclosed <div> reach.
+# Nesting stayed under 1.25x the number of tags in every trick tried (implied tbody and
+# tr, re-opened formatting elements, misnesting); 2,500 tags leaves a wide margin. A
+# billing email has a few hundred.
 MAX_INLINE_ELEMENTS = 2_500
 # An inlined HTML part past this is sent without inlining (validation refuses it).
 MAX_INLINED_CHARS = 1024 * 1024
@@ -218,6 +219,9 @@ def _weight(value: Any, cap: int = MAX_VALUE_CHARS) -> int:
             total += 2 + 2 * len(v)
             stack.extend(v.keys())
             stack.extend(v.values())
+        elif isinstance(v, (KeysView, ValuesView, ItemsView)):
+            total += 14 + len(v)  # printed in full: dict_items([...])
+            stack.extend(v)
         elif isinstance(v, BaseModel):
             total += len(type(v).__name__) + 2
             for name in type(v).model_fields:
@@ -533,6 +537,23 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             return _method_allowed(obj, attr)
         return True
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, BaseModel) and attribute not in type(obj).model_fields:
+            return self._not_a_field(obj, attribute)
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if isinstance(obj, BaseModel) and isinstance(argument, str) and argument not in type(obj).model_fields:
+            return self._not_a_field(obj, argument)
+        return super().getitem(obj, argument)
+
+    def _not_a_field(self, obj: BaseModel, name: str) -> Any:
+        # Decided on the class, without evaluating the attribute: some of pydantic's
+        # instance attributes do work or warn when read.
+        if hasattr(type(obj), name):
+            return self.unsafe_undefined(obj, name)
+        return self.undefined(obj=obj, name=name)
+
     def wrap_str_format(self, value: Any) -> Any:
         # The sandbox would hand back a sandboxed str.format; refusing it removes the
         # whole family of format-string escapes, however the method was reached
@@ -662,7 +683,9 @@ def _compiled(locale: str, part: Part, source: str) -> Template:
         code = env.compile(tree, filename=filename)
     except TemplateSyntaxError as exc:
         raise TemplateProblem(part, exc.message or "syntax error", exc.lineno) from None
-    except RecursionError:
+    except (RecursionError, SyntaxError):
+        # Jinja's parser recurses per nesting level, and Python refuses more than 20
+        # nested blocks in the code Jinja generates.
         raise TemplateProblem(part, "the template is nested too deeply") from None
     return env.template_class.from_code(env, code, env.make_globals(None))
 
@@ -775,6 +798,21 @@ def _inline_css(html: str, strict: bool) -> str:
 
 
 _TEXT_CONFIG = ParserConfig(display_links=True)
+# inscriptis collapses no-break spaces like ordinary ones, which would let a text
+# client wrap "1 234,50 €" across lines; they ride through as private-use characters.
+_NO_BREAK = {"\u00a0": "\ue000", "\u202f": "\ue001"}
+_NBSP_ENTITY = re.compile(r"&(?:nbsp|#0*160|#[xX]0*[aA]0);")
+_NNBSP_ENTITY = re.compile(r"&(?:#0*8239|#[xX]0*202[fF]);")
+
+
+def _html_to_text(html: str) -> str:
+    html = _NNBSP_ENTITY.sub("\u202f", _NBSP_ENTITY.sub("\u00a0", html))
+    for char, stand_in in _NO_BREAK.items():
+        html = html.replace(char, stand_in)
+    text = get_text(html, _TEXT_CONFIG)
+    for char, stand_in in _NO_BREAK.items():
+        text = text.replace(stand_in, char)
+    return text
 
 
 def _tidy_text(text: str) -> str:
@@ -794,7 +832,7 @@ def _render_all(kind: EmailKind, template: CustomTemplate, ctx: EmailContext, lo
     raw_html = _render_part(locale, "html", template.html, variables)
     html = _inline_css(raw_html, strict)
     if template.text is None:
-        text = get_text(raw_html, _TEXT_CONFIG)
+        text = _html_to_text(raw_html)
     else:
         progress.part = "text"
         text = _render_part(locale, "text", template.text, variables)

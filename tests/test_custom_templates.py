@@ -72,7 +72,8 @@ def hang_guard() -> Iterator[None]:
     faulthandler.cancel_dump_traceback_later()
 
 
-def problem(html: str, *, kind: EmailKind = INVOICE, subject: str = "Hello", text: str | None = None) -> TemplateProblem:
+def problem(html: str, *, kind: EmailKind = INVOICE, subject: str = "Hello",
+            text: str | None = None) -> TemplateProblem:
     with pytest.raises(TemplateProblem) as info:
         validate_template(kind, CustomTemplate(subject=subject, html=html, text=text))
     return info.value
@@ -140,7 +141,8 @@ def test_customer_text_is_escaped_in_html() -> None:
     ctx = sample_context(INVOICE).model_copy(update={
         "customer": CustomerView(id="cus_1", name="<script>alert(1)</script>"),
     })
-    template = CustomTemplate(subject="For {{ customer.name }}", html="<p>{{ customer.name }}</p><a title='{{ customer.name }}'>x</a>")
+    template = CustomTemplate(subject="For {{ customer.name }}",
+                              html="<p>{{ customer.name }}</p><a title='{{ customer.name }}'>x</a>")
     out = render_custom(INVOICE, template, ctx, "en")
     assert "<script>" not in out.html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out.html
@@ -156,7 +158,8 @@ def test_unsafe_links_never_reach_the_template() -> None:
 
 
 def test_subject_is_one_line() -> None:
-    template = CustomTemplate(subject="Invoice\r\n{{ invoice.number }}\nBcc: x@evil.example =?utf-8?q?x?=", html="<p>x</p>")
+    template = CustomTemplate(subject="Invoice\r\n{{ invoice.number }}\nBcc: x@evil.example =?utf-8?q?x?=",
+                              html="<p>x</p>")
     out = render_custom(INVOICE, template, sample_context(INVOICE), "en")
     assert out.subject == "Invoice INV-2026-0042 Bcc: x@evil.example = ?utf-8?q?x?="
 
@@ -180,7 +183,7 @@ def test_ordinary_jinja_features_still_work() -> None:
 <p>{{ ns.total|money("eur") }} / {{ invoice.lines|sum(attribute="amount") }} / {{ invoice.lines|length }} lines</p>
 <p>{{ invoice.lines|map(attribute="description")|join(", ") }}</p>
 <p>{{ "%s: %05.1f"|format("rate", 7.25) }} {{ "%d%%" % 20 }} {{ (customer.name or "").split(" ")|first }}</p>
-<p>{{ invoice.due_date|date("short") }} {{ card_brand if card_brand is defined }}{{ "visa"|card_brand }} {{ 4|month_year(2026) }}</p>
+<p>{{ invoice.due_date|date("short") }} {{ "visa"|card_brand }} {{ 4|month_year(2026) }}</p>
 <p>{{ {"b": 2, "a": 1}|dictsort|map("first")|join }} {{ range(3)|list }} {{ invoice.created.year }}</p>
 {% block footer %}<p>{{ business|truncate(9, true, "") }}</p>{% endblock %}
 """
@@ -401,44 +404,77 @@ def test_cve_2024_56201_crafted_names_cannot_run_code(tmp_path: Path) -> None:
 
 # ---- size and time -----------------------------------------------------------------
 
+# name: (template, the refusal expected). The refusal names the check that fired:
+# none of these may be left to the clock, by which time the memory would be gone.
 BOMBS = {
-    "str-repeat": "{{ 'a' * 10**9 }}",
-    "list-repeat": "{{ [1] * 10**9 }}",
-    "power": "{{ 10 ** (10 ** 9) }}",
-    # Jinja's ** is left-associative: 10 ** 10 ** 9 is (10**10)**9, which is small.
-    "power-chain": "{{ 2 ** 2 ** 2 ** 2 ** 2 ** 2 ** 2 }}",
-    "int-squaring": "{% set ns = namespace(x=10**100) %}{% for i in range(40) %}{% set ns.x = ns.x * ns.x %}{% endfor %}",
-    "concat-doubling": "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
-    "plus-doubling": "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
-    "macro-doubling": "{% macro f(s, n) %}{{ f(s ~ s, n - 1) if n else s|length }}{% endmacro %}{{ f('ab', 40) }}",
-    "printed-list": "{% set s = 'a' * 500000 %}{{ [s, s, s, s, s, s, s, s] }}",
-    "macro-buffer": "{% macro m() %}{% for i in range(10000) %}{% for j in range(10000) %}{{ '' }}xxxxxxxxxx{% endfor %}{% endfor %}{% endmacro %}{{ m()|length }}",
-    "set-block-buffer": "{% set x %}{% for i in range(10000) %}{% for j in range(10000) %}x{% endfor %}{% endfor %}{% endset %}{{ x|length }}",
-    "output": "{% for i in range(10000) %}{% for j in range(10000) %}x{% endfor %}{% endfor %}",
-    "range": "{% for i in range(10**9) %}{% endfor %}",
-    "center": "{{ 'x'|center(10**9) }}",
-    "replace": "{{ ('a' * 400000)|replace('', 'bb') }}",
-    "indent": "{{ ('a\\n' * 100000)|indent(1000) }}",
-    "wordwrap": "{{ ('a ' * 100000)|wordwrap(1, wrapstring='x' * 100) }}",
-    "join": "{{ range(10000)|join('x' * 1000) }}",
-    "map-center": "{{ range(10000)|map('center', 500000)|join }}",
-    "batch": "{{ [1]|batch(10**9, 'x')|list }}",
-    "slice": "{{ [1]|slice(10**9)|list }}",
-    "sum-lists": "{% set l = [1] * 50000 %}{{ [l, l, l, l, l, l, l, l, l, l]|sum(start=[]) }}",
-    "tojson-indent": "{{ {'a': [1, [2]]}|tojson(indent=10**8) }}",
-    "printf-width": "{{ '%999999999d'|format(1) }}",
-    "printf-width-op": "{{ '%999999999d' % 1 }}",
-    "printf-precision": "{{ '%.999999999f' % 1.5 }}",
-    "printf-star": "{{ '%*d' % (999999999, 1) }}",
-    "printf-nested-key": "{{ '%(a(b))999999999s' % {'a(b)': 1} }}",
-    "date-pattern": "{{ invoice.due_date|date('y' * 100000) }}",
+    "str-repeat": ("{{ 'a' * 10**9 }}", "'*' would make too large a value"),
+    "list-repeat": ("{{ [1] * 10**9 }}", "'*' would make too large a value"),
+    # Parenthesized: Jinja's ** is left-associative, 10 ** 10 ** 9 is (10**10)**9.
+    "power": ("{{ 10 ** (10 ** 9) }}", "'**' would make too large a number"),
+    "power-of-power": ("{{ (10 ** 100) ** 100 }}", "'**' would make too large a number"),
+    "int-squaring": (
+        "{% set ns = namespace(x=10**100) %}{% for i in range(40) %}{% set ns.x = ns.x * ns.x %}{% endfor %}",
+        "'*' would make too large a number",
+    ),
+    "concat-doubling": (
+        "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+        "'~' would make too large",
+    ),
+    "plus-doubling": (
+        "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
+        "'+' would make too large",
+    ),
+    "macro-doubling": (
+        "{% macro f(s, n) %}{{ f(s ~ s, n - 1) if n else s|length }}{% endmacro %}{{ f('ab', 40) }}",
+        "'~' would make too large",
+    ),
+    "printed-list": ("{% set s = 'a' * 500000 %}{{ [s, s, s, s, s, s, s, s] }}", "printed value is too large"),
+    "printed-dict-view": (
+        "{% set s = 'a' * 400000 %}{% set d = {'a': s, 'b': s} %}{{ d.values() }}",
+        "printed value is too large",
+    ),
+    "printed-namespace": ("{% set s = 'a' * 400000 %}{{ namespace(a=s, b=s) }}", "printed value is too large"),
+    # Literal text written 10^8 times into a macro's or a {% set %} block's buffer.
+    "macro-buffer": (
+        "{% macro m() %}{% for i in range(10000) %}{% for j in range(10000) %}" + "x" * 100 +
+        "{% endfor %}{% endfor %}{% endmacro %}{{ m()|length }}",
+        "builds too much text",
+    ),
+    "set-block-buffer": (
+        "{% set x %}{% for i in range(10000) %}{% for j in range(10000) %}" + "x" * 100 +
+        "{% endfor %}{% endfor %}{% endset %}{{ x|length }}",
+        "builds too much text",
+    ),
+    "output": (
+        "{% for i in range(10000) %}{% for j in range(10000) %}x{% endfor %}{% endfor %}",
+        "output is larger than 512 KB",
+    ),
+    "range": ("{% for i in range(10**9) %}{% endfor %}", "range() is limited"),
+    "center": ("{{ 'x'|center(10**9) }}", "|center"),
+    "replace": ("{{ ('a' * 400000)|replace('', 'bb') }}", "|replace"),
+    "indent": ("{{ ('a\\n' * 100000)|indent(1000) }}", "|indent"),
+    "wordwrap": ("{{ ('a ' * 100000)|wordwrap(1, wrapstring='x' * 100) }}", "|wordwrap"),
+    "join": ("{{ range(10000)|join('x' * 1000) }}", "|join"),
+    "map-center": ("{{ range(10000)|map('center', 500000)|join }}", "builds too much text"),
+    "batch": ("{{ [1]|batch(10**9, 'x')|list }}", "|batch"),
+    "slice": ("{{ [1]|slice(10**9)|list }}", "|slice"),
+    "sum-lists": ("{% set l = [1] * 50000 %}{{ [l, l, l, l, l, l, l, l, l, l]|sum(start=[]) }}", "|sum"),
+    "tojson-indent": ("{{ {'a': [1, [2]]}|tojson(indent=10**8) }}", "|tojson"),
+    "printf-width": ("{{ '%999999999d'|format(1) }}", "format width"),
+    "printf-width-op": ("{{ '%999999999d' % 1 }}", "format width"),
+    "printf-precision": ("{{ '%.999999999f' % 1.5 }}", "format precision"),
+    "printf-star": ("{{ '%*d' % (999999999, 1) }}", "'*' width"),
+    "printf-nested-key": ("{{ '%(a(b))999999999s' % {'a(b)': 1} }}", "format width"),
+    "date-pattern": ("{{ invoice.due_date|date('y' * 100000) }}", "date format patterns"),
 }
 
 
-@pytest.mark.parametrize("source", list(BOMBS.values()), ids=list(BOMBS))
-def test_size_bombs_are_refused(source: str) -> None:
+@pytest.mark.parametrize("source, refusal", list(BOMBS.values()), ids=list(BOMBS))
+def test_size_bombs_are_refused_before_they_are_built(source: str, refusal: str) -> None:
     found = problem("<p>x</p>\n" + source)
     assert found.part == "html"
+    assert refusal in found.message
+    assert found.line == (None if refusal.startswith("output") else 2)
 
 
 def test_the_output_cap_applies_to_every_part() -> None:
@@ -455,7 +491,8 @@ def render_threads() -> list[threading.Thread]:
 
 @pytest.mark.parametrize("source", [
     "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}",
-    "{% for i in range(10000) %}{% for j in range(10000) %}{% for k in range(10000) %}{% endfor %}{% endfor %}{% endfor %}",
+    "{% for i in range(10000) %}{% for j in range(10000) %}{% for k in range(10000) %}"
+    "{% endfor %}{% endfor %}{% endfor %}",
     "{% for i in range(10000) %}{% for j in range(10000) %}{% if i * j == -1 %}x{% endif %}{% endfor %}{% endfor %}",
     "{% macro f(n) %}{% for i in range(10000) %}{{ f(n - 1) if n }}{% endfor %}{% endmacro %}{{ f(3) }}",
 ], ids=["nested-loops", "triple-loops", "loops-with-work", "macro-fanout"])
@@ -479,8 +516,12 @@ def test_unbounded_recursion_is_refused() -> None:
     assert found.part == "html" and "recursion" in found.message
 
 
-def test_deeply_nested_source_is_refused() -> None:
-    found = problem("{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}")
+@pytest.mark.parametrize("source", [
+    "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}",
+    "{% for i in range(2) %}" * 25 + "x" + "{% endfor %}" * 25,
+], ids=["expression", "blocks"])
+def test_deeply_nested_source_is_refused(source: str) -> None:
+    found = problem(source)
     assert found.part == "html" and "nested too deeply" in found.message
 
 
@@ -522,7 +563,8 @@ USES = {
     "card": "{{ card.brand|card_brand }} {{ card.last4 }} {{ card.exp_month|month_year(card.exp_year) }}",
     "credit_note": "{{ credit_note.number }} {{ credit_note.amount|money(credit_note.currency) }}",
     "refund": "{{ refund.amount|money(refund.currency) }} {{ refund.created|date }}",
-    "subscription": "{{ subscription.plan_name }} {{ subscription.trial_end|date }} {{ subscription.canceled_at|date }}",
+    "subscription": "{{ subscription.plan_name }} {{ subscription.trial_end|date }} "
+                    "{{ subscription.canceled_at|date }}",
 }
 
 
@@ -542,7 +584,7 @@ def test_every_kind_has_a_sample_context_and_renders(kind: EmailKind) -> None:
     template = CustomTemplate(subject=f"{kind.value}: {uses}", html=f"<p>{uses}</p>", text=uses)
     validate_template(kind, template)
     out = render_custom(kind, template, ctx, "en")
-    assert "None" not in out.subject.replace("None ", "", 0) or kind == EmailKind.subscription_canceled
+    assert "None" not in out.subject
     assert out.text.strip() and "\n" not in out.subject
 
 

@@ -114,6 +114,7 @@ class EmailLogEntry(SQLModel, table=True):
     provider: str | None = None
     provider_message_id: str | None = Field(default=None, index=True)
     error: str | None = Field(default=None, sa_column=Column(Text))
+    note: str | None = Field(default=None, sa_column=Column(Text))  # e.g. a custom template fell back
     attempts: int = 0
 
 

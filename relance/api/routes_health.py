@@ -1,0 +1,34 @@
+"""GET /healthz: for load balancers and `make run`; no key needed, nothing revealed."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import text
+
+from relance.api.app import Services, services
+from relance.api.schemas import ApiError, Health, error_responses
+
+router = APIRouter(tags=["health"])
+log = logging.getLogger("relance.api")
+
+
+@router.get("/healthz", response_model=Health, responses={503: error_responses(503)[503] | {
+    "description": "The database does not answer."}},
+    summary="Liveness and database check")
+async def healthz(svc: Services = Depends(services)) -> Health:
+    """200 `{"status": "ok"}` when the application database answers a trivial query.
+    Temporal is not checked: routes that need it answer 503 on their own."""
+
+    def ping() -> None:
+        with svc.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    try:
+        await run_in_threadpool(ping)
+    except Exception as exc:  # any driver error means "not healthy", and says nothing more
+        log.warning("health check failed: %s", exc)
+        raise ApiError(503, "unavailable", "the database does not answer") from None
+    return Health()

@@ -1,0 +1,46 @@
+"""Actions on one invoice."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Path
+from fastapi.concurrency import run_in_threadpool
+
+from relance.api.app import Services, services
+from relance.api.schemas import ApiError, ReminderAccepted, error_responses
+from relance.storage.database import session_scope
+from relance.storage.invoices import load_invoice_state
+from workflows.ids import invoice_workflow_id
+
+router = APIRouter(tags=["invoices"])
+
+
+@router.post(
+    "/v1/invoices/{invoice_id}/send_reminder", status_code=202, response_model=ReminderAccepted,
+    summary="Send a reminder for an open invoice now",
+    responses=error_responses(400, 401, 409, 503),
+)
+async def send_reminder(
+    invoice_id: Annotated[str, Path(min_length=1, max_length=255)],
+    idempotency_key: Annotated[str | None, Header(
+        min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
+        description="Retrying with the same key sends the reminder once.")] = None,
+    svc: Services = Depends(services),
+) -> ReminderAccepted:
+    """409 `invoice_not_open` when Relance does not know the invoice or it is not open
+    (draft, paid, void, uncollectible). The workflow checks again before sending, so a
+    payment arriving meanwhile still wins."""
+
+    def load():
+        with session_scope(svc.engine) as session:
+            return load_invoice_state(session, invoice_id)
+
+    state = await run_in_threadpool(load)
+    if state is None:
+        raise ApiError(409, "invoice_not_open", f"invoice {invoice_id!r} is unknown to Relance")
+    if state.status != "open":
+        raise ApiError(409, "invoice_not_open", f"invoice {invoice_id!r} is {state.status}")
+    request_id = await svc.send_reminder_now(invoice_id, state.customer_id, idempotency_key)
+    return ReminderAccepted(invoice_id=invoice_id, request_id=request_id,
+                            workflow_id=invoice_workflow_id(invoice_id))
