@@ -99,7 +99,7 @@ def _render(session, req: EmailRequest, ctx, locale: str, attachments: list[str]
     if row is not None:
         custom = CustomTemplate(subject=row.subject, html=row.html, text=row.text)
         try:
-            return render_custom(req.kind, custom, ctx, locale), None
+            return render_custom(req.kind, custom, ctx, locale, attachments=attachments), None
         except TemplateProblem as exc:
             note = f"custom template v{row.version} failed ({exc}); sent Relance's default"
             return render_email(req.kind, ctx, locale, attachments=attachments), note

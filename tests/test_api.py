@@ -294,6 +294,8 @@ async def test_customer_put_get_and_lists_apply_to_the_next_email(api: Api) -> N
     r = await a.http.put("/v1/customers/cus_api1", json={"emails": ["typo@customer.test"]})
     assert (r.status_code, r.json()["error"]) == (400, {"type": "invalid_request", "field": "emails",
                                                         "message": "Extra inputs are not permitted"})
+    r = await a.http.put("/v1/customers/cus_api1", content=b"{", headers={"content-type": "application/json"})
+    assert (r.status_code, r.json()["error"]["type"]) == (400, "invalid_json")
     assert (await a.http.get("/v1/customers/cus_api1")).json()["cc_emails"] == []
 
 
@@ -348,6 +350,8 @@ async def test_send_reminder_then_email_log_pages_and_one_email_with_its_pdf(api
         assert r.status_code == 202, r.text
         assert r.json() == {"status": "accepted", "invoice_id": "in_log1", "request_id": "rem-1",
                             "workflow_id": "invoice-in_log1"}
+    r = await a.http.post("/v1/invoices/in_log1/send_reminder", headers={"Idempotency-Key": "two words"})
+    assert (r.status_code, r.json()["error"]["field"]) == (400, "header.idempotency-key")
     await h.settle()
     assert len(h.sent("invoice_reminder")) == 1
 

@@ -102,7 +102,7 @@ def test_custom_invoice_email_renders_in_french_with_babel_amounts() -> None:
     assert out.subject == f"Invoice INV-2026-0042 from Northwind Studio: {amount}"
     page = visible(out.html)
     assert f"Amount due: {amount}" in page
-    assert f"1. Studio Pro plan" in page and f"900,00{NBSP}€" in page
+    assert "1. Studio Pro plan" in page and f"900,00{NBSP}€" in page
     assert "Due 15 mars 2026" in page
     assert 'href="https://pay.northwind.example/i/in_sample"' in out.html
     # CSS inlined onto the element, and the <style> block kept for @media.
@@ -191,7 +191,7 @@ def test_ordinary_jinja_features_still_work() -> None:
     assert "STUDIO PRO PLAN" in page and "€900.00 (odd)" in page and "€128.75 (even)" in page
     assert "€1,028.75 / 102875 / 2 lines" in page
     assert "Studio Pro plan, Extra storage (50 GB)" in page
-    assert "rate: 007.2 20% Camille" in page or "rate: 007.3 20% Camille" in page
+    assert "rate: 007.2 20% Camille" in page
     assert "3/15/26" in page and "Visa April 2026" in page
     assert "ab [0, 1, 2] 2026" in page
     assert "Northwind" in page
