@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import create_engine
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -105,6 +106,13 @@ async def test_healthz_and_openapi_need_no_key(harness: Harness) -> None:
     assert {"200", "202", "400", "401", "503"} <= set(events["responses"])
     assert "422" not in json.dumps(spec["paths"])
     assert "security" not in spec["paths"]["/v1/webhooks/stripe"]["post"]
+
+    # A database that does not answer makes the check fail, without saying more.
+    dead = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/relance")
+    async with http_for(create_app(harness.config, dead, harness.client), key=None) as http:
+        r = await http.get("/healthz")
+    assert (r.status_code, r.json()["error"]["type"]) == (503, "unavailable")
+    assert "127.0.0.1" not in r.text
 
 
 AUTHENTICATED = [

@@ -9,15 +9,14 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import text
 
 from relance.api.app import Services, services
-from relance.api.schemas import ApiError, Health, error_responses
+from relance.api.schemas import ApiError, ErrorResponse, Health
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger("relance.api")
 
 
-@router.get("/healthz", response_model=Health, responses={503: error_responses(503)[503] | {
-    "description": "The database does not answer."}},
-    summary="Liveness and database check")
+@router.get("/healthz", response_model=Health, summary="Liveness and database check",
+            responses={503: {"model": ErrorResponse, "description": "The database does not answer."}})
 async def healthz(svc: Services = Depends(services)) -> Health:
     """200 `{"status": "ok"}` when the application database answers a trivial query.
     Temporal is not checked: routes that need it answer 503 on their own."""
