@@ -233,12 +233,16 @@ class EmailActivities:
             return entry.status, message, None
 
     def _record(self, key: str, outcome: str, *, provider: str | None = None,
-                provider_message_id: str | None = None, error: str | None = None) -> None:
+                provider_message_id: str | None = None, error: str | None = None,
+                attachments: list[StoredAttachment] = ()) -> None:
         with session_scope(self.engine) as session:
             entry = email_log.get_entry(session, key)
             assert entry is not None
             if outcome == "sent":
                 email_log.mark_sent(session, entry, provider or "", provider_message_id)
+                # The stored PDFs it carried, so the log can show the email exactly as sent.
+                refs = {a.filename: a.ref for a in attachments}
+                entry.attachments = [{**d, "ref": refs.get(d["filename"])} for d in entry.attachments]
             elif outcome == "failed":
                 email_log.mark_failed(session, entry, error or "failed", provider)
             else:
@@ -262,7 +266,7 @@ class EmailActivities:
             await asyncio.to_thread(self._record, req.idempotency_key, "failed", provider=provider, error=str(exc))
             return DeliveryResult(status="failed", provider=provider, error=str(exc))
         await asyncio.to_thread(self._record, req.idempotency_key, "sent", provider=outcome.provider,
-                                provider_message_id=outcome.provider_message_id)
+                                provider_message_id=outcome.provider_message_id, attachments=req.attachments)
         return DeliveryResult(status="sent", provider=outcome.provider, provider_message_id=outcome.provider_message_id)
 
     @activity.defn

@@ -6,6 +6,7 @@ name the field (`SettingsError.field`)."""
 from __future__ import annotations
 
 import base64
+import binascii
 from typing import Any
 
 from pydantic import ValidationError
@@ -52,6 +53,16 @@ def patch_settings(session: Session, patch: dict[str, Any]) -> AccountSettings:
         raise SettingsError("sender.domain_verified", "set by `domain verify`, not directly")
     if isinstance(sender, dict) and "domain" in sender:
         raise SettingsError("sender.domain", "use `relance domain set` (it issues a verification token)")
+    branding = patch.get("branding")
+    if isinstance(branding, dict) and branding.get("logo_data_uri"):
+        # Only an embedded image of a known type and size: never a URL to fetch.
+        uri = branding["logo_data_uri"]
+        if not isinstance(uri, str) or not uri.startswith("data:image/") or ";base64," not in uri:
+            raise SettingsError("branding.logo_data_uri", "a data:image/...;base64 URI (use the logo upload)")
+        try:
+            logo_data_uri(base64.b64decode(uri.split(",", 1)[1], validate=True))
+        except (ValueError, binascii.Error) as exc:
+            raise SettingsError("branding.logo_data_uri", str(exc)) from None
     try:
         updated = merge_settings(current, patch)
     except ValidationError as exc:

@@ -71,6 +71,28 @@ def worker() -> None:
     _finish(0)
 
 
+@app.command()
+def api() -> None:
+    """Run the HTTP API (RELANCE_API_HOST:RELANCE_API_PORT, default 127.0.0.1:8000)."""
+    import signal
+
+    from relance.api.server import serve
+
+    logging.getLogger().setLevel(logging.INFO)
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await serve(get_config(), stop)
+
+    try:
+        _run(go())
+    except OSError as exc:
+        _fail(f"cannot serve the API: {exc}", 1)
+    _finish(0)
+
+
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())

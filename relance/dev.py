@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+
+from pydantic import SecretStr
 
 from relance import search_attributes as sa
 from relance.binaries import dev_server_path
@@ -72,6 +75,18 @@ def _ports(config: Config) -> tuple[int, int]:
     return port, ui_port
 
 
+def with_dev_api_key(config: Config) -> Config:
+    """The embedded stack's API needs a key too (it fails closed without one): unless
+    RELANCE_API_KEY is set, use one generated once and kept in .relance/api-key."""
+    if config.api_key is not None:
+        return config
+    path = config.state_dir / "api-key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32) + "\n")
+        path.chmod(0o600)
+    return config.model_copy(update={"api_key": SecretStr(path.read_text().strip())})
+
+
 async def run_dev(config: Config) -> None:
     from worker.main import run_worker
 
@@ -87,16 +102,27 @@ async def run_dev(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    key_note = "key in RELANCE_API_KEY" if config.api_key else f"key in {state / 'api-key'}"
+    config = with_dev_api_key(config)
+    from relance.api.server import bind_socket, serve
+
     try:
+        try:
+            sock = bind_socket(config.api_host, config.api_port)
+        except OSError as exc:
+            raise DevServerError(f"the API cannot listen on {config.api_host}:{config.api_port}: {exc}") from None
         await wait_for_server(config, server)
         print(f"Relance is running.\n  Temporal UI:  {config.temporal_ui_url}\n"
+              f"  HTTP API:     http://{config.api_host}:{config.api_port} (docs at /docs), {key_note}\n"
               f"  Outbox:       {config.resolved_outbox_dir().resolve()}\n"
               f"  Database:     {config.resolved_database_url()}\n"
               "  Send events:  relance send examples/invoice-finalized.json\nCtrl-C to stop.", flush=True)
-        worker = asyncio.create_task(run_worker(config, stop))
-        await asyncio.wait([worker, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        tasks = [asyncio.create_task(run_worker(config, stop)), asyncio.create_task(serve(config, stop, sock=sock))]
+        await asyncio.wait([*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
         stop.set()
-        await worker
+        for result in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(result, BaseException):
+                raise result
     finally:
         server.send_signal(signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):

@@ -46,7 +46,9 @@ def tls_config(config: Config) -> TLSConfig | bool:
     )
 
 
-async def connect(config: Config) -> Client:
+async def connect(config: Config, *, lazy: bool = False) -> Client:
+    """lazy: connect on first use (and again after a failure), for servers such as the API
+    that must start while Temporal is still coming up."""
     return await Client.connect(
         config.temporal_address,
         namespace=config.temporal_namespace,
@@ -54,4 +56,5 @@ async def connect(config: Config) -> Client:
         tls=tls_config(config),
         data_converter=DATA_CONVERTER,
         runtime=runtime(),
+        lazy=lazy,
     )

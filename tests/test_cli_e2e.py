@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +46,9 @@ def user_env(tmp_path: Path) -> dict[str, str]:
         RELANCE_STATE_DIR=str(tmp_path / ".relance"),
         RELANCE_TEMPORAL_ADDRESS=f"localhost:{free_port()}",
         RELANCE_TEMPORAL_UI_URL=f"http://localhost:{free_port()}",
+        RELANCE_API_PORT=str(free_port()),
     )
+    env.pop("RELANCE_API_KEY", None)
     return env
 
 
@@ -75,6 +78,13 @@ def test_dev_send_stop_restart_resume(user_env: dict[str, str], tmp_path: Path) 
         assert "invoice-in_demo_1" in sent.stdout
         outbox = state / "outbox"
         wait_for(lambda: list(outbox.glob("*.eml")), 60, "the invoice email")
+        # The same stack serves the HTTP API, with the key it generated.
+        api = f"http://127.0.0.1:{user_env['RELANCE_API_PORT']}"
+        assert httpx.get(f"{api}/healthz", timeout=10).json()["status"] == "ok"
+        key = (state / "api-key").read_text().strip()
+        assert httpx.get(f"{api}/v1/settings", timeout=10).status_code == 401
+        shown = httpx.get(f"{api}/v1/settings", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        assert shown.status_code == 200 and shown.json()["settings"]["reminders"] == [-3, 0, 7]
     finally:
         assert stop_dev(proc) == 0
     assert (state / "temporal.db").exists() and (state / "relance.db").exists()

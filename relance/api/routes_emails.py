@@ -71,8 +71,13 @@ def _document_key_prefix(doc: DocumentRequest) -> str:
 
 
 def _find_document(session: Session, entry: EmailLogEntry, doc: DocumentRequest) -> tuple[str, int] | None:
-    """(key, size) of the PDF this email carried: of the versions rendered for its
-    invoice revision and locale, the newest that existed when the email went out."""
+    """(key, size) of the PDF this email carried. Delivery records the key it sent; for
+    entries logged before it did, the newest version rendered for its invoice revision and
+    locale that existed when the email went out."""
+    recorded = next((a.get("ref") for a in entry.attachments if a.get("filename") == doc.filename), None)
+    if recorded:
+        row = session.get(StoredDocument, recorded)
+        return (recorded, row.size) if row is not None else None
     prefix = _document_key_prefix(doc)
     rows = session.exec(select(StoredDocument.key, StoredDocument.size, StoredDocument.created_at)
                         .where(StoredDocument.key.startswith(prefix, autoescape=True))).all()

@@ -12,13 +12,12 @@ import socket
 from collections.abc import Iterator
 
 import uvicorn
-from temporalio.client import Client
 
 from relance.api.app import create_app
 from relance.client import RelanceClient
 from relance.config import Config
 from relance.storage.database import get_engine
-from relance.temporal_client import DATA_CONVERTER, runtime, tls_config
+from relance.temporal_client import connect
 
 log = logging.getLogger("relance.api")
 
@@ -33,16 +32,7 @@ class _Server(uvicorn.Server):
 async def connect_lazily(config: Config) -> RelanceClient:
     """Connects on first use, and again after a failure: the API starts, and /healthz
     answers, while Temporal is still coming up; routes that need Temporal answer 503."""
-    client = await Client.connect(
-        config.temporal_address,
-        namespace=config.temporal_namespace,
-        api_key=config.temporal_api_key.get_secret_value() if config.temporal_api_key else None,
-        tls=tls_config(config),
-        data_converter=DATA_CONVERTER,
-        runtime=runtime(),
-        lazy=True,
-    )
-    return RelanceClient(client, config.task_queue)
+    return RelanceClient(await connect(config, lazy=True), config.task_queue)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
