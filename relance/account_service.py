@@ -61,8 +61,10 @@ def patch_settings(session: Session, patch: dict[str, Any]) -> AccountSettings:
             raise SettingsError("branding.logo_data_uri", "a data:image/...;base64 URI (use the logo upload)")
         try:
             logo_data_uri(base64.b64decode(uri.split(",", 1)[1], validate=True))
-        except (ValueError, binascii.Error) as exc:
-            raise SettingsError("branding.logo_data_uri", str(exc)) from None
+        except SettingsError as exc:
+            raise SettingsError("branding.logo_data_uri", exc.message) from None
+        except (ValueError, binascii.Error):
+            raise SettingsError("branding.logo_data_uri", "invalid base64") from None
     try:
         updated = merge_settings(current, patch)
     except ValidationError as exc:

@@ -333,7 +333,7 @@ async def test_settings_get_and_patch_validated_all_or_nothing(api: Api) -> None
         ({"sender": {"domain_verified": True}}, "sender.domain_verified"),
         ({"branding": {"support_email": "nope"}}, "branding.support_email"),
         ({"branding": {"logo_data_uri": "https://tracker.example/logo.png"}}, "branding.logo_data_uri"),
-        ({"branding": {"logo_data_uri": "data:image/png;base64,aGVsbG8="}}, "branding.logo"),
+        ({"branding": {"logo_data_uri": "data:image/png;base64,aGVsbG8="}}, "branding.logo_data_uri"),
     ]
     for patch, field in refused:
         r = await a.http.patch("/v1/settings", json=patch)

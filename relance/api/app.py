@@ -121,6 +121,7 @@ def create_app(config: Config, engine: Engine, relance_client: RelanceClient, *,
         routes_health,
         routes_invoices,
         routes_settings,
+        routes_templates,
     )
 
     app = FastAPI(title="Relance API", version="1", description=DESCRIPTION,
@@ -146,6 +147,7 @@ def create_app(config: Config, engine: Engine, relance_client: RelanceClient, *,
     app.include_router(routes_settings.router, dependencies=authenticated)
     app.include_router(routes_invoices.router, dependencies=authenticated)
     app.include_router(routes_emails.router, dependencies=authenticated)
+    app.include_router(routes_templates.router, dependencies=authenticated)
 
     def openapi() -> dict[str, Any]:
         # FastAPI documents a 422 it never sends here (validation errors are 400s).
