@@ -16,7 +16,8 @@ COPY workflows ./workflows
 COPY activities ./activities
 COPY worker ./worker
 COPY templates ./templates
-RUN pip install --no-cache-dir . \
+# Editable: the templates/ folder stays beside the code that finds it by path.
+RUN pip install --no-cache-dir -e . \
  && python -c "import weasyprint, relance.cli"
 
 USER relance

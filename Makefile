@@ -16,13 +16,15 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 # WeasyPrint is 4-5x faster with HarfBuzz's subsetter; DejaVu has the narrow no-break
-# space Babel puts in French amounts. Installed when we are root, hinted otherwise.
+# space Babel puts in French amounts; the dashboard's browser test drives Debian's
+# chromium (never `playwright install`). Installed when we are root, hinted otherwise.
 system-deps:
-	@if dpkg -s libharfbuzz-subset0 fonts-dejavu-core >/dev/null 2>&1; then :; \
+	@if dpkg -s libharfbuzz-subset0 fonts-dejavu-core chromium >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  (apt-get install -y -qq libharfbuzz-subset0 fonts-dejavu-core >/dev/null 2>&1 || \
-	   (apt-get update -qq && apt-get install -y -qq libharfbuzz-subset0 fonts-dejavu-core)) ; \
-	else echo "hint: install Debian's libharfbuzz-subset0 and fonts-dejavu-core (WeasyPrint is 4-5x faster with it)"; fi
+	  (apt-get install -y -qq libharfbuzz-subset0 fonts-dejavu-core chromium >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y -qq libharfbuzz-subset0 fonts-dejavu-core chromium)) ; \
+	else echo "hint: install Debian's libharfbuzz-subset0 and fonts-dejavu-core (WeasyPrint is 4-5x faster with it)"; \
+	  echo "hint: install Debian's chromium for the dashboard's browser test (it is skipped without /usr/bin/chromium)"; fi
 
 run: $(STAMP)
 	$(BIN)/relance dev

@@ -213,4 +213,14 @@ class NoticeTime(BaseModel):
     expires_at: datetime  # after this, the notice is pointless (card expired, trial over)
 
 
+class RetentionInput(BaseModel):
+    days: int = 30
+    batch_size: int = 500
+
+
+class PurgeRequest(BaseModel):
+    cutoff: datetime
+    batch_size: int = 500
+
+
 InvoiceWorkflowInput.model_rebuild()

@@ -6,12 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.engine import Engine
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+)
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -21,15 +31,18 @@ from activities.emails import EmailActivities
 from activities.invoices import InvoiceActivities
 from activities.notices import NoticeActivities
 from activities.refunds import RefundActivities
+from activities.retention import RetentionActivities
 from activities.transports.base import Transport
 from relance import search_attributes as sa
 from relance.config import Config
+from relance.models import RetentionInput
 from relance.storage.database import get_engine
 from workflows.card import CardWorkflow
 from workflows.credit_note import CreditNoteWorkflow
 from workflows.customer import CustomerWorkflow
 from workflows.invoice import InvoiceWorkflow
 from workflows.refund import RefundWorkflow
+from workflows.retention import RetentionWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
 log = logging.getLogger("relance.worker")
@@ -41,7 +54,8 @@ SANDBOX = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules("email_validator", "idna", "dns")
 )
 
-WORKFLOWS = [InvoiceWorkflow, CustomerWorkflow, CardWorkflow, SubscriptionWorkflow, CreditNoteWorkflow, RefundWorkflow]
+WORKFLOWS = [InvoiceWorkflow, CustomerWorkflow, CardWorkflow, SubscriptionWorkflow, CreditNoteWorkflow, RefundWorkflow,
+             RetentionWorkflow]
 
 _INDEXED = {
     "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
@@ -74,15 +88,43 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
                 raise
 
 
+RETENTION_SCHEDULE_ID = "relance-email-log-retention"
+
+
+async def ensure_retention_schedule(client: Client, config: Config) -> bool:
+    """The daily purge, created once per namespace (an existing schedule is left as it is,
+    so several workers starting together are fine). False where the server has no
+    schedules (the time-skipping test server)."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            RetentionWorkflow.run, RetentionInput(days=config.log_retention_days),
+            id="relance-retention", task_queue=config.task_queue,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(days=1))]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    try:
+        await client.create_schedule(RETENTION_SCHEDULE_ID, schedule)
+    except ScheduleAlreadyRunningError:
+        pass
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.UNIMPLEMENTED:
+            return False
+        raise
+    return True
+
+
 def activities_for(engine: Engine, config: Config, transport: Transport) -> list:
     invoices = InvoiceActivities(engine)
     customers = CustomerActivities(engine)
     emails = EmailActivities(engine, config, transport)
     notices = NoticeActivities(engine)
     refunds = RefundActivities(engine)
+    retention = RetentionActivities(engine)
     return [
         invoices.record_invoice, invoices.load_invoice, invoices.plan_reminders, invoices.pin_templates,
         notices.notice_time, refunds.load_refund_ledger, refunds.save_refund_ledger,
+        retention.purge_email_log,
         customers.record_customer,
         emails.prepare_email, emails.render_document, emails.deliver_email, emails.record_delivery_failure,
     ]
@@ -116,6 +158,8 @@ async def run_worker(config: Config, stop: asyncio.Event | None = None) -> None:
     except Exception as exc:  # e.g. no operator permission on Temporal Cloud
         log.warning("could not register search attributes (%s); register them on the server", exc)
     from activities.pdf_pool import configure_pool, shutdown_pool
+
+    await ensure_retention_schedule(client, config)
 
     configure_pool(config.pdf_processes)
     # A refused fetch in a PDF (a hostile URL in customer text) is expected, not an error.

@@ -115,6 +115,7 @@ def create_app(config: Config, engine: Engine, relance_client: RelanceClient, *,
     """The API. `temporal_timeout` bounds each hand-over to Temporal (then 503);
     `apply_wait` is how long PUT /v1/customers waits to see its change stored."""
     from relance.api import (
+        dashboard,
         routes_customers,
         routes_emails,
         routes_events,
@@ -148,6 +149,7 @@ def create_app(config: Config, engine: Engine, relance_client: RelanceClient, *,
     app.include_router(routes_invoices.router, dependencies=authenticated)
     app.include_router(routes_emails.router, dependencies=authenticated)
     app.include_router(routes_templates.router, dependencies=authenticated)
+    app.include_router(dashboard.router)  # the ops pages: a session cookie and CSRF tokens, not the bearer key
 
     def openapi() -> dict[str, Any]:
         # FastAPI documents a 422 it never sends here (validation errors are 400s).

@@ -29,7 +29,9 @@ from relance.config import Config
 from relance.storage.database import get_engine
 from relance.temporal_client import DATA_CONVERTER, runtime
 from tests.support.events import customer, event, invoice, stripe_fixtures
+from relance.models import RetentionInput
 from worker.main import build_worker, ensure_search_attributes
+from workflows.retention import RetentionWorkflow
 
 HERE = Path(__file__).resolve().parent
 DAY = timedelta(days=1)
@@ -83,7 +85,10 @@ async def scenarios(env: WorkflowEnvironment, client: RelanceClient) -> dict[str
     await send(event("charge.refunded", charge, created=t))
     await advance(env, ids, 45 * DAY, step=DAY)
     await send(event("customer.subscription.deleted", dict(sub, status="canceled"), created=t + 45 * DAY))
+    await env.client.execute_workflow(RetentionWorkflow.run, RetentionInput(days=30), id="retention-rec",
+                                      task_queue=client.task_queue)
     return {
+        "RetentionWorkflow-daily": "retention-rec",
         "InvoiceWorkflow-send_invoice_reminders_paid": "invoice-in_rec_reminders",
         "InvoiceWorkflow-charge_automatically": "invoice-in_rec_auto",
         "InvoiceWorkflow-voided": "invoice-in_rec_void",
