@@ -38,27 +38,28 @@ async def test_schedule_created_once_on_a_real_server(config) -> None:
         await env.shutdown()
 
 
-def _entry(session, created_days_ago: int, ref: str | None = None) -> str:
+def _entry(session, now, created_days_ago: int, ref: str | None = None) -> str:
     entry = email_log.new_entry(session, key=f"k-{uuid.uuid4().hex}", kind="receipt", customer_id="cus_ret",
                                 invoice_id="in_ret", scheduled_at=utcnow(), status=email_log.SENT,
                                 attachments=[{"filename": "x.pdf", "ref": ref}] if ref else [])
-    entry.created_at = utcnow() - timedelta(days=created_days_ago)
+    entry.created_at = now - timedelta(days=created_days_ago)
     entry.message_ref = put_document(session, f"msg:{entry.id}", b"{}", "application/json")
     return entry.id
 
 
 async def test_purge_removes_old_entries_bodies_and_orphan_pdfs(harness: Harness) -> None:
     h = harness
+    now = await h.now()  # the test server's clock, which the purge workflow uses
     with session_scope(h.engine) as s:
-        old_ids = [_entry(s, 40) for _ in range(7)]
+        old_ids = [_entry(s, now, 40) for _ in range(7)]
         put_document(s, "pdf:invoice:in_old", b"%PDF old", "application/pdf")
         put_document(s, "pdf:invoice:in_kept", b"%PDF kept", "application/pdf")
-        keep_id = _entry(s, 2, ref="pdf:invoice:in_kept")
+        keep_id = _entry(s, now, 2, ref="pdf:invoice:in_kept")
     for key in ("pdf:invoice:in_old", "pdf:invoice:in_kept"):
         with session_scope(h.engine) as s:
             from relance.storage.tables import StoredDocument
 
-            s.get(StoredDocument, key).created_at = utcnow() - timedelta(days=45)
+            s.get(StoredDocument, key).created_at = now - timedelta(days=45)
     purged = await h.temporal.execute_workflow(
         RetentionWorkflow.run, RetentionInput(days=30, batch_size=3),
         id=f"retention-{uuid.uuid4().hex[:6]}", task_queue=h.config.task_queue)
