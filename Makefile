@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: run test setup system-deps clean
+.PHONY: run test bench setup system-deps clean
 
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
@@ -31,6 +31,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# Benchmarks: figures from one run, written to bench/results/ (see docs/benchmarks.md).
+bench: $(STAMP)
+	$(BIN)/python bench/throughput.py --invoices 60
+	$(BIN)/python bench/pdf_cost.py > bench/results/pdf_cost.json
+	@cat bench/results/pdf_cost.json
 
 clean:
 	rm -rf $(VENV) .relance

@@ -1,0 +1,150 @@
+"""Throughput of invoice lifecycles on the real Temporal dev server, beside the "Temporal
+floor": a trivial workflow issuing the same number of no-op activities on the same server
+in the same run. Not a test; prints JSON and writes bench/results/throughput.json.
+
+    .venv/bin/python bench/throughput.py [--invoices 60]
+
+Each lifecycle: customer.created, invoice.finalized (send_invoice: invoice email, PDF),
+invoice.paid (receipt: invoice + receipt PDFs), with the outbox transport and SQLite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from temporalio import activity, workflow  # noqa: E402
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+from temporalio.worker import Worker  # noqa: E402
+
+from activities.transports.outbox import OutboxTransport  # noqa: E402
+from relance import search_attributes as sa  # noqa: E402
+from relance.account import AccountSettings  # noqa: E402
+from relance.binaries import dev_server_path  # noqa: E402
+from relance.client import RelanceClient  # noqa: E402
+from relance.config import Config  # noqa: E402
+from relance.storage import email_log  # noqa: E402
+from relance.storage.database import get_engine, session_scope  # noqa: E402
+from relance.storage.settings_store import save_settings  # noqa: E402
+from relance.temporal_client import DATA_CONVERTER, runtime  # noqa: E402
+from tests.support.events import customer, event, invoice  # noqa: E402
+from worker.main import build_worker  # noqa: E402
+
+
+@activity.defn
+async def noop(_: int) -> None:
+    return None
+
+
+@workflow.defn
+class FloorWorkflow:
+    @workflow.run
+    async def run(self, activities: int) -> None:
+        for i in range(activities):
+            await workflow.execute_activity(noop, i, start_to_close_timeout=timedelta(seconds=30))
+
+
+def cpu_seconds() -> float:
+    self_, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return self_.ru_utime + self_.ru_stime + children.ru_utime + children.ru_stime
+
+
+def server_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def lifecycles(env: WorkflowEnvironment, n: int, attach_pdf: bool, tmp: Path) -> dict:
+    config = Config(state_dir=tmp / f"run-{attach_pdf}", task_queue=f"bench-{uuid.uuid4().hex[:6]}", _env_file=None)
+    engine = get_engine(config.resolved_database_url())
+    with session_scope(engine) as s:
+        save_settings(s, AccountSettings(attach_pdf=attach_pdf, reminders=[]))
+    worker = build_worker(env.client, config, engine=engine, transport=OutboxTransport(config.resolved_outbox_dir()),
+                          executor=ThreadPoolExecutor(max_workers=16))
+    client = RelanceClient(env.client, config.task_queue)
+    now = datetime.now(timezone.utc)
+    async with worker:
+        await client.send(event("customer.created", customer("cus_bench"), created=now))
+        start, cpu0 = time.perf_counter(), cpu_seconds()
+
+        async def one(i: int) -> None:
+            obj = invoice(f"in_bench_{attach_pdf}_{i}", "cus_bench", due=now + timedelta(days=30))
+            await client.send(event("invoice.finalized", obj, created=now))
+            await client.send(event("invoice.paid", dict(obj, status="paid", amount_paid=obj["amount_due"],
+                                                         amount_remaining=0), created=now + timedelta(seconds=1)))
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+        while True:
+            with session_scope(engine) as s:
+                sent = sum(1 for e in email_log.all_entries(s) if e.status == "sent")
+            if sent >= 2 * n:
+                break
+            await asyncio.sleep(0.2)
+        elapsed = time.perf_counter() - start
+        history = await env.client.get_workflow_handle(f"invoice-in_bench_{attach_pdf}_0").fetch_history()
+        activities = sum(1 for e in history.events if e.HasField("activity_task_scheduled_event_attributes"))
+    return {"invoices": n, "emails": 2 * n, "seconds": round(elapsed, 2), "invoices_per_s": round(n / elapsed, 2),
+            "emails_per_s": round(2 * n / elapsed, 2), "cpu_seconds_worker": round(cpu_seconds() - cpu0, 2),
+            "activities_per_lifecycle": activities}
+
+
+async def floor(env: WorkflowEnvironment, n: int, activities: int) -> dict:
+    queue = f"floor-{uuid.uuid4().hex[:6]}"
+    async with Worker(env.client, task_queue=queue, workflows=[FloorWorkflow], activities=[noop]):
+        start = time.perf_counter()
+        await asyncio.gather(*(env.client.execute_workflow(FloorWorkflow.run, activities, id=f"floor-{queue}-{i}",
+                                                           task_queue=queue) for i in range(n)))
+        elapsed = time.perf_counter() - start
+    return {"workflows": n, "activities_each": activities, "seconds": round(elapsed, 2),
+            "workflows_per_s": round(n / elapsed, 2)}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--invoices", type=int, default=60)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=dev_server_path(), ui=False, data_converter=DATA_CONVERTER, runtime=runtime(),
+            search_attributes=list(sa.ALL),
+            dev_server_extra_args=["--db-filename", str(tmp / "temporal.db"), "--sqlite-pragma", "journal_mode=WAL",
+                                   "--sqlite-pragma", "synchronous=NORMAL"],
+        )
+        try:
+            pdfs_on = await lifecycles(env, args.invoices, True, tmp)
+            pdfs_off = await lifecycles(env, args.invoices, False, tmp)
+            base = await floor(env, args.invoices, pdfs_off["activities_per_lifecycle"])
+            base_pdf = await floor(env, args.invoices, pdfs_on["activities_per_lifecycle"])
+        finally:
+            await env.shutdown()
+    result = {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "pdfs_on": pdfs_on, "pdfs_off": pdfs_off,
+        "temporal_floor_same_activity_count_as_pdfs_off": base,
+        "temporal_floor_same_activity_count_as_pdfs_on": base_pdf,
+        "ratio_pdfs_off_to_floor": round(pdfs_off["invoices_per_s"] / base["workflows_per_s"], 2),
+        "ratio_pdfs_on_to_floor": round(pdfs_on["invoices_per_s"] / base_pdf["workflows_per_s"], 2),
+    }
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "throughput.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+    sys.stdout.flush()
+    os._exit(0)  # sdk-python#300: avoid the SDK's abort at interpreter exit
