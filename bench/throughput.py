@@ -25,11 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from temporalio import activity, workflow  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
 from activities.transports.outbox import OutboxTransport  # noqa: E402
+from bench.floor_workflow import FloorWorkflow, noop  # noqa: E402
 from relance import search_attributes as sa  # noqa: E402
 from relance.account import AccountSettings  # noqa: E402
 from relance.binaries import dev_server_path  # noqa: E402
@@ -41,19 +41,6 @@ from relance.storage.settings_store import save_settings  # noqa: E402
 from relance.temporal_client import DATA_CONVERTER, runtime  # noqa: E402
 from tests.support.events import customer, event, invoice  # noqa: E402
 from worker.main import build_worker  # noqa: E402
-
-
-@activity.defn
-async def noop(_: int) -> None:
-    return None
-
-
-@workflow.defn
-class FloorWorkflow:
-    @workflow.run
-    async def run(self, activities: int) -> None:
-        for i in range(activities):
-            await workflow.execute_activity(noop, i, start_to_close_timeout=timedelta(seconds=30))
 
 
 def cpu_seconds() -> float:
