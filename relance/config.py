@@ -67,6 +67,9 @@ class Config(BaseSettings):
     stripe_webhook_secret: SecretStr | None = None
     sendgrid_webhook_public_key: str | None = None
 
+    # Payload encryption for workflow histories (relance/codec.py): "id:base64key,...".
+    encryption_keys: SecretStr | None = None
+
     # The email log (and its stored bodies and PDFs) is kept this many days.
     log_retention_days: int = Field(default=30, ge=1, le=3650)
 

@@ -32,7 +32,8 @@ from relance.storage import email_log
 from relance.storage.database import dispose_engine, get_engine, session_scope
 from relance.storage.documents import get_document
 from relance.storage.settings_store import save_settings
-from relance.temporal_client import DATA_CONVERTER, runtime
+from relance.config import get_config
+from relance.temporal_client import converter_for, runtime
 
 
 class ScenarioEvent(BaseModel):
@@ -119,7 +120,8 @@ async def run_scenario(scenario: Scenario) -> list[SimulatedEmail]:
         with session_scope(engine) as session:
             save_settings(session, settings)
         env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=test_server_path(), data_converter=DATA_CONVERTER, runtime=runtime()
+            test_server_existing_path=test_server_path(), data_converter=converter_for(get_config()),
+            runtime=runtime()
         )
         try:
             await ensure_search_attributes(env.client, "default")

@@ -46,6 +46,15 @@ def tls_config(config: Config) -> TLSConfig | bool:
     )
 
 
+def converter_for(config: Config):
+    """The data converter every Relance process uses: pydantic, plus the encryption codec
+    when keys are configured."""
+    from relance.codec import data_converter
+
+    keys = config.encryption_keys.get_secret_value() if config.encryption_keys else None
+    return data_converter(DATA_CONVERTER, keys)
+
+
 async def connect(config: Config, *, lazy: bool = False) -> Client:
     """lazy: connect on first use (and again after a failure), for servers such as the API
     that must start while Temporal is still coming up."""
@@ -54,7 +63,7 @@ async def connect(config: Config, *, lazy: bool = False) -> Client:
         namespace=config.temporal_namespace,
         api_key=config.temporal_api_key.get_secret_value() if config.temporal_api_key else None,
         tls=tls_config(config),
-        data_converter=DATA_CONVERTER,
+        data_converter=converter_for(config),
         runtime=runtime(),
         lazy=lazy,
     )

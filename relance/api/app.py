@@ -9,6 +9,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -116,6 +117,7 @@ def create_app(config: Config, engine: Engine, relance_client: RelanceClient, *,
     `apply_wait` is how long PUT /v1/customers waits to see its change stored."""
     from relance.api import (
         dashboard,
+        routes_codec,
         routes_customers,
         routes_emails,
         routes_events,
@@ -149,6 +151,11 @@ def create_app(config: Config, engine: Engine, relance_client: RelanceClient, *,
     app.include_router(routes_invoices.router, dependencies=authenticated)
     app.include_router(routes_emails.router, dependencies=authenticated)
     app.include_router(routes_templates.router, dependencies=authenticated)
+    app.include_router(routes_codec.router, dependencies=authenticated)
+    # The Temporal UI calls the codec endpoint from the browser, from its own origin.
+    app.add_middleware(CORSMiddleware, allow_origins=[config.temporal_ui_url.rstrip("/")],
+                       allow_methods=["POST"], allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+                       allow_credentials=True)
     app.include_router(dashboard.router)  # the ops pages: a session cookie and CSRF tokens, not the bearer key
 
     def openapi() -> dict[str, Any]:

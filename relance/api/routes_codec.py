@@ -1,0 +1,49 @@
+"""The codec endpoint the Temporal UI (and `temporal --codec-endpoint`) calls to show
+encrypted payloads decrypted, to ops who hold the API key. Temporal's remote codec
+protocol: POST /codec/decode and /codec/encode with {"payloads": [...]} in protobuf JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payloads
+
+from relance.api.app import Services, services
+from relance.api.schemas import ApiError, error_responses
+from relance.codec import EncryptionCodec, parse_keys
+
+router = APIRouter(tags=["codec"])
+
+
+def _codec(svc: Services) -> EncryptionCodec:
+    keys = svc.config.encryption_keys
+    if keys is None:
+        raise ApiError(404, "not_found", "payload encryption is not configured")
+    return EncryptionCodec(parse_keys(keys.get_secret_value()))
+
+
+async def _apply(body: dict[str, Any], svc: Services, decode: bool) -> dict[str, Any]:
+    try:
+        payloads = json_format.ParseDict(body, Payloads())
+    except json_format.ParseError as exc:
+        raise ApiError(400, "invalid_payloads", str(exc), "payloads") from None
+    codec = _codec(svc)
+    try:
+        result = await (codec.decode(payloads.payloads) if decode else codec.encode(payloads.payloads))
+    except ValueError as exc:  # unknown key id, or a tampered payload
+        raise ApiError(400, "cannot_decode", str(exc), "payloads") from None
+    except Exception:  # cryptography's InvalidTag carries no message
+        raise ApiError(400, "cannot_decode", "payload failed authentication", "payloads") from None
+    return json_format.MessageToDict(Payloads(payloads=result))
+
+
+@router.post("/codec/decode", responses=error_responses(400, 401), summary="Decrypt payloads (Temporal codec)")
+async def decode(body: dict[str, Any] = Body(...), svc: Services = Depends(services)) -> dict[str, Any]:
+    return await _apply(body, svc, decode=True)
+
+
+@router.post("/codec/encode", responses=error_responses(400, 401), summary="Encrypt payloads (Temporal codec)")
+async def encode(body: dict[str, Any] = Body(...), svc: Services = Depends(services)) -> dict[str, Any]:
+    return await _apply(body, svc, decode=False)
