@@ -40,6 +40,7 @@ from relance.storage.database import session_scope
 from relance.storage.documents import get_document, has_document, put_document
 from relance.storage.invoices import load_invoice_document
 from relance.storage.settings_store import load_settings
+from relance.storage.suppressions import drop_suppressed
 from relance.storage.tables import InvoiceRecord
 from relance.storage.templates_store import get_version as get_template_version
 
@@ -149,6 +150,11 @@ class EmailActivities:
             if req.invoice_id and req.invoice_revision:
                 inv = load_invoice_document(session, req.invoice_id, req.invoice_revision)
             to, cc = recipients(customer, invoice_rec)
+            # Addresses that hard-bounced or reported spam are not emailed again.
+            to, cc, suppressed_note = drop_suppressed(session, to, cc)
+            if not to and suppressed_note:
+                email_log.new_entry(session, status=email_log.SKIPPED, error=suppressed_note, **log)
+                return PreparedEmail(status="skipped", reason=suppressed_note)
             if not to:
                 email_log.new_entry(session, status=email_log.FAILED, error="the customer has no email address", **log)
                 return PreparedEmail(status="skipped", reason="no recipient")
@@ -171,7 +177,7 @@ class EmailActivities:
             )
             entry = email_log.new_entry(
                 session, status=email_log.PENDING, to=to, cc=cc, from_email=from_email,
-                subject=content.subject, locale=locale, note=template_note,
+                subject=content.subject, locale=locale, note="; ".join(filter(None, [template_note, suppressed_note])) or None,
                 attachments=[d.model_dump(mode="json") for d in documents], **log,
             )
             entry.message_ref = put_document(session, f"msg:{entry.id}", message.model_dump_json().encode(), "application/json")

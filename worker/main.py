@@ -33,6 +33,7 @@ from activities.notices import NoticeActivities
 from activities.refunds import RefundActivities
 from activities.retention import RetentionActivities
 from activities.transports.base import Transport
+from activities.webhooks import WebhookActivities
 from relance import search_attributes as sa
 from relance.config import Config
 from relance.models import RetentionInput
@@ -44,6 +45,7 @@ from workflows.invoice import InvoiceWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.retention import RetentionWorkflow
 from workflows.subscription import SubscriptionWorkflow
+from workflows.webhooks import WebhookWorkflow
 
 log = logging.getLogger("relance.worker")
 
@@ -55,7 +57,7 @@ SANDBOX = SandboxedWorkflowRunner(
 )
 
 WORKFLOWS = [InvoiceWorkflow, CustomerWorkflow, CardWorkflow, SubscriptionWorkflow, CreditNoteWorkflow, RefundWorkflow,
-             RetentionWorkflow]
+             RetentionWorkflow, WebhookWorkflow]
 
 _INDEXED = {
     "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
@@ -121,12 +123,14 @@ def activities_for(engine: Engine, config: Config, transport: Transport) -> list
     notices = NoticeActivities(engine)
     refunds = RefundActivities(engine)
     retention = RetentionActivities(engine)
+    webhooks = WebhookActivities(engine)
     return [
         invoices.record_invoice, invoices.load_invoice, invoices.plan_reminders, invoices.pin_templates,
         notices.notice_time, refunds.load_refund_ledger, refunds.save_refund_ledger,
         retention.purge_email_log,
         customers.record_customer,
         emails.prepare_email, emails.render_document, emails.deliver_email, emails.record_delivery_failure,
+        webhooks.webhook_subscribers, webhooks.open_deliveries, webhooks.deliver_webhook, webhooks.record_webhook_failure,
     ]
 
 

@@ -13,6 +13,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.emails import EmailActivities
     from relance.models import DeliveryRequest, DeliveryResult, EmailRequest, FailureRecord
+    from workflows.webhook_emit import emit_email_outcome
 
 # Bugs and missing data do not fix themselves by retrying; outages do.
 _PERMANENT = ["ValueError", "LookupError", "ValidationError", "TemplateError", "UndefinedError"]
@@ -45,7 +46,7 @@ async def send_email(req: EmailRequest) -> DeliveryResult | None:
             *(workflow.execute_activity_method(EmailActivities.render_document, doc, **RENDER)
               for doc in prepared.documents)
         )
-        return await workflow.execute_activity_method(
+        result = await workflow.execute_activity_method(
             EmailActivities.deliver_email,
             DeliveryRequest(idempotency_key=req.idempotency_key, attachments=list(attachments)),
             **DELIVER,
@@ -56,4 +57,6 @@ async def send_email(req: EmailRequest) -> DeliveryResult | None:
         await workflow.execute_activity_method(
             EmailActivities.record_delivery_failure, FailureRecord(request=req, error=reason), **RECORD
         )
-        return DeliveryResult(status="failed", error=reason)
+        result = DeliveryResult(status="failed", error=reason)
+    await emit_email_outcome(req, result)  # email.sent / email.failed webhooks
+    return result

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         ReminderSlot,
     )
     from workflows.email_steps import RECORD, send_email
+    from workflows.webhook_emit import emit_invoice_event, emit_reminder_due
 
 PAID_TYPES = frozenset({"invoice.paid", "invoice.payment_succeeded"})
 MAX_SEEN_IDS = 500  # duplicates older than this are caught by the database instead
@@ -129,6 +130,8 @@ class InvoiceWorkflow:
         self._upsert_status()
         final = state.status in TERMINAL_STATUSES
         attempt = signal.invoice.attempt_count or 0
+        # Webhooks out, whatever the emails settings and the collection method.
+        await emit_invoice_event(signal.type, signal.event_id, state, f"attempt-{attempt or signal.event_id}", at)
         if signal.type == "invoice.finalized" and state.status == "open" and state.collection_method == "send_invoice":
             await self._email(EmailKind.invoice_finalized, "finalized", scheduled_at=at)
         elif signal.type == "invoice.payment_failed" and not final:
@@ -151,6 +154,7 @@ class InvoiceWorkflow:
         if self._state is None or self._state.status != "open":
             workflow.logger.info("manual reminder ignored: invoice is %s", self._state.status if self._state else "unknown")
             return
+        await emit_reminder_due(self._state, f"manual:{request.request_id}", self._now(), days_from_due=None, manual=True)
         await self._email(EmailKind.invoice_reminder, f"manual:{request.request_id}", manual=True)
 
     async def _send_reminders(self, due: list[ReminderSlot]) -> None:
@@ -160,6 +164,9 @@ class InvoiceWorkflow:
         latest = due[-1]
         assert self._plan is not None
         occurrence = f"due-{int(self._plan.due_date.timestamp())}:{latest.days_from_due:+d}"
+        assert self._state is not None
+        # Even when reminder emails are turned off: a team may send its own.
+        await emit_reminder_due(self._state, occurrence, latest.at, days_from_due=latest.days_from_due)
         await self._email(EmailKind.invoice_reminder, occurrence, days_from_due=latest.days_from_due,
                           scheduled_at=latest.at)
 

@@ -125,6 +125,7 @@ def create_app(config: Config, engine: Engine, relance_client: RelanceClient, *,
         routes_invoices,
         routes_settings,
         routes_templates,
+        routes_webhooks,
     )
 
     app = FastAPI(title="Relance API", version="1", description=DESCRIPTION,
@@ -152,6 +153,7 @@ def create_app(config: Config, engine: Engine, relance_client: RelanceClient, *,
     app.include_router(routes_emails.router, dependencies=authenticated)
     app.include_router(routes_templates.router, dependencies=authenticated)
     app.include_router(routes_codec.router, dependencies=authenticated)
+    app.include_router(routes_webhooks.router)  # its routes carry the key check, except the SendGrid receiver
     # The Temporal UI calls the codec endpoint from the browser, from its own origin.
     app.add_middleware(CORSMiddleware, allow_origins=[config.temporal_ui_url.rstrip("/")],
                        allow_methods=["POST"], allow_headers=["Authorization", "Content-Type", "X-Namespace"],

@@ -143,3 +143,76 @@ class CustomTemplateRecord(SQLModel, table=True):
     text: str | None = Field(default=None, sa_column=Column(Text))
     is_default: bool = False
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class WebhookEndpointRecord(SQLModel, table=True):
+    """Where events are posted (webhooks out). During a rotation the previous secret keeps
+    signing alongside the new one until `previous_secret_expires_at`."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: str = Field(primary_key=True, max_length=40)
+    url: str = Field(sa_column=Column(Text, nullable=False))
+    event_types: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    description: str | None = Field(default=None, sa_column=Column(Text))
+    secret: str = Field(max_length=200)
+    previous_secret: str | None = Field(default=None, max_length=200)
+    previous_secret_expires_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class WebhookDeliveryRecord(SQLModel, table=True):
+    """One event to one endpoint, for ops: pending while retrying, then delivered or failed."""
+
+    __tablename__ = "webhook_deliveries"
+
+    endpoint_id: str = Field(primary_key=True, max_length=40)
+    event_id: str = Field(primary_key=True, max_length=64)
+    event_type: str = Field(max_length=60)
+    status: str = Field(default="pending", max_length=20)  # pending | delivered | failed | skipped
+    attempts: int = 0
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)
+    delivered_at: datetime | None = None
+
+
+class EmailDeliveryRecord(SQLModel, table=True):
+    """What the provider reported after an email was sent (SendGrid's Event Webhook), beside
+    the email log row (whose status stays `sent`)."""
+
+    __tablename__ = "email_delivery"
+
+    email_id: str = Field(primary_key=True, max_length=32)
+    delivery_status: str = Field(max_length=20)  # processed | deferred | delivered | bounce | blocked | dropped | spamreport
+    delivery_status_at: datetime
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ProviderEventRecord(SQLModel, table=True):
+    """Provider events already applied (SendGrid posts duplicates): keyed by sg_event_id."""
+
+    __tablename__ = "provider_events"
+
+    provider: str = Field(primary_key=True, max_length=20)
+    event_id: str = Field(primary_key=True, max_length=200)
+    event: str = Field(max_length=40)
+    email_id: str | None = Field(default=None, index=True, max_length=32)
+    recipient: str | None = None
+    occurred_at: datetime | None = None
+    received_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class SuppressionRecord(SQLModel, table=True):
+    """Addresses Relance no longer emails (hard bounce, spam report). Lower-cased."""
+
+    __tablename__ = "suppressions"
+
+    address: str = Field(primary_key=True, max_length=320)
+    reason: str = Field(max_length=40)  # bounce | spamreport | manual
+    detail: str | None = Field(default=None, sa_column=Column(Text))
+    email_id: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)

@@ -6,6 +6,9 @@ Runs one canonical scenario per workflow path on the time-skipping server with a
 worker, then writes each workflow's history as JSON next to this file. Record again only
 when a change is *meant* to alter what workflows do, behind `workflow.patched(...)`, and
 keep the old files too: running workflows recorded with the old code must still replay.
+Kept files are listed in LEGACY (renamed `<stem>-before_<change>.json`); this script
+never overwrites them, and test_replay compares each with the current scenario it
+descends from (its commands may differ only behind a new patch marker).
 """
 
 from __future__ import annotations
@@ -13,20 +16,25 @@ from __future__ import annotations
 import asyncio
 import copy
 import tempfile
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from activities.transports.outbox import OutboxTransport
+from activities.webhooks import event_id_for
 from relance.binaries import test_server_path
 from relance.client import RelanceClient
 from relance.clock import advance, settle
 from relance.config import Config
-from relance.storage.database import get_engine
+from relance.storage import webhooks_store
+from relance.storage.database import get_engine, session_scope
 from relance.temporal_client import DATA_CONVERTER, runtime
 from tests.support.events import customer, event, invoice, stripe_fixtures
 from relance.models import RetentionInput
@@ -36,12 +44,50 @@ from workflows.retention import RetentionWorkflow
 HERE = Path(__file__).resolve().parent
 DAY = timedelta(days=1)
 
+# Histories recorded before a change, kept so that workflows running then still replay:
+# {kept file stem: the current scenario's stem}.
+LEGACY = {
+    f"{stem}-before_webhooks": stem
+    for stem in ("InvoiceWorkflow-send_invoice_reminders_paid", "InvoiceWorkflow-charge_automatically",
+                 "InvoiceWorkflow-voided", "CardWorkflow-expiring", "SubscriptionWorkflow-trial_then_canceled",
+                 "CreditNoteWorkflow-created", "RefundWorkflow-charge_only")
+}
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1: /ok answers 200, /refuse answers 400."""
+
+    def __init__(self) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(200 if self.path == "/ok" else 400)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
 
 def paid(obj: dict) -> dict:
     return dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0)
 
 
-async def scenarios(env: WorkflowEnvironment, client: RelanceClient) -> dict[str, str]:
+async def scenarios(env: WorkflowEnvironment, client: RelanceClient, engine: Engine,
+                    receiver: Receiver) -> dict[str, str]:
     """Returns {file stem: workflow id}."""
     ids: set[str] = set()
 
@@ -68,8 +114,6 @@ async def scenarios(env: WorkflowEnvironment, client: RelanceClient) -> dict[str
                event("invoice.payment_failed", dict(auto, attempt_count=1), created=t + timedelta(seconds=1)),
                event("invoice.payment_action_required", dict(auto, attempt_count=2), created=t + timedelta(seconds=2)),
                event("invoice.paid", paid(auto), created=t + timedelta(seconds=3)))
-    void = invoice("in_rec_void", "cus_rec", due=t + 3 * DAY)
-    await send(event("invoice.finalized", void, created=t), event("invoice.voided", dict(void, status="void"), created=t))
     # Customer-level lifecycles.
     pm = copy.deepcopy(stripe_fixtures()["payment_method"])
     pm.update(id="pm_rec", customer="cus_rec")
@@ -87,6 +131,18 @@ async def scenarios(env: WorkflowEnvironment, client: RelanceClient) -> dict[str
     await send(event("customer.subscription.deleted", dict(sub, status="canceled"), created=t + 45 * DAY))
     await env.client.execute_workflow(RetentionWorkflow.run, RetentionInput(days=30), id="retention-rec",
                                       task_queue=client.task_queue)
+    # Last, because the clock must not move after it: webhooks out. Two endpoints want
+    # invoice.voided; one accepts it, one refuses it. Once a child started by a workflow that
+    # has since closed completes, the time-skipping server no longer skips time
+    # (temporalio/sdk-java#2392); a real server is not affected.
+    with session_scope(engine) as session:
+        for path in ("/ok", "/refuse"):
+            webhooks_store.create_endpoint(session, url=receiver.url(path), event_types=["invoice.voided"])
+    t = await env.get_current_time()
+    void = invoice("in_rec_void", "cus_rec", due=t + 3 * DAY)
+    await send(event("invoice.finalized", void, created=t), event("invoice.voided", dict(void, status="void"), created=t))
+    webhook_id = f"webhook-{event_id_for('in_rec_void:invoice.voided')}"
+    await env.client.get_workflow_handle(webhook_id).result()
     return {
         "RetentionWorkflow-daily": "retention-rec",
         "InvoiceWorkflow-send_invoice_reminders_paid": "invoice-in_rec_reminders",
@@ -97,11 +153,13 @@ async def scenarios(env: WorkflowEnvironment, client: RelanceClient) -> dict[str
         "SubscriptionWorkflow-trial_then_canceled": "subscription-sub_rec",
         "CreditNoteWorkflow-created": "credit-note-cn_rec",
         "RefundWorkflow-charge_only": "charge-ch_rec",
+        "WebhookWorkflow-delivered_and_refused": webhook_id,
     }
 
 
-async def run_scenarios() -> dict[str, WorkflowHistory]:
-    """Every canonical scenario, on a fresh time-skipping server: {file stem: history}."""
+async def run_scenarios(*, legacy: bool = True) -> dict[str, WorkflowHistory]:
+    """Every canonical scenario, on a fresh time-skipping server: {file stem: history};
+    with `legacy`, each kept history's stem too, mapped to its current scenario."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=test_server_path(), data_converter=DATA_CONVERTER, runtime=runtime())
     try:
@@ -112,16 +170,23 @@ async def run_scenarios() -> dict[str, WorkflowHistory]:
             worker = build_worker(env.client, config, engine=engine,
                                   transport=OutboxTransport(config.resolved_outbox_dir()),
                                   executor=ThreadPoolExecutor(max_workers=8))
-            async with worker:
-                files = await scenarios(env, RelanceClient(env.client, config.task_queue))
-                return {stem: await env.client.get_workflow_handle(wf_id).fetch_history()
-                        for stem, wf_id in files.items()}
+            receiver = Receiver()
+            try:
+                async with worker:
+                    files = await scenarios(env, RelanceClient(env.client, config.task_queue), engine, receiver)
+                    histories = {stem: await env.client.get_workflow_handle(wf_id).fetch_history()
+                                 for stem, wf_id in files.items()}
+            finally:
+                receiver.close()
+            if legacy:
+                histories.update({old: histories[current] for old, current in LEGACY.items()})
+            return histories
     finally:
         await env.shutdown()
 
 
 async def main() -> None:
-    for stem, history in (await run_scenarios()).items():
+    for stem, history in (await run_scenarios(legacy=False)).items():
         (HERE / f"{stem}.json").write_text(history.to_json())
         print(f"recorded {stem}.json ({len(history.events)} events)")
 

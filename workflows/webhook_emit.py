@@ -1,0 +1,136 @@
+"""Emitting webhook events from workflows (invoice.*, invoice.reminder_due, email.*).
+
+    await emit("invoice.paid", key=f"{invoice_id}:invoice.paid", data={...}, at=business_now)
+
+Cheap when nobody listens: a local activity asks which endpoints subscribe to the type
+(one indexed-table read, recorded as a marker in the history, so replay is
+deterministic) and only then is a `WebhookWorkflow` child started, with those endpoint
+ids, under ParentClosePolicy.ABANDON. The emitting workflow waits for the child to
+*start*, never for its deliveries. Always starting a child would cost a workflow
+execution per event on installs with no endpoint at all (most of them).
+
+The event id derives from the event's business identity (`key`), so emitting the same
+event again (a new run after a duplicate Stripe event, a retried email) finds the child
+already there and sends nothing twice.
+
+Everything here is behind `workflow.patched(PATCH)`: histories recorded before webhooks
+existed replay without these commands.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.webhooks import WebhookActivities, WebhookEvent, event_id_for, iso
+    from relance.models import DeliveryResult, EmailRequest, InvoiceState
+
+PATCH = "webhooks-out"
+WEBHOOK_WORKFLOW = "WebhookWorkflow"
+LOOKUP = dict(
+    start_to_close_timeout=timedelta(seconds=10),
+    schedule_to_close_timeout=timedelta(minutes=2),
+    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
+)
+PAID_TYPES = frozenset({"invoice.paid", "invoice.payment_succeeded"})
+
+
+def webhook_workflow_id(event_id: str) -> str:
+    return f"webhook-{event_id}"
+
+
+async def emit(event_type: str, *, key: str, data: dict[str, Any], at: datetime | None = None) -> None:
+    if not workflow.patched(PATCH):
+        return
+    event = WebhookEvent(id=event_id_for(key), type=event_type, timestamp=at or workflow.now(), data=data)
+    try:
+        endpoints: list[str] | None = await workflow.execute_local_activity_method(
+            WebhookActivities.webhook_subscribers, event_type, **LOOKUP)
+    except ActivityError as err:
+        # The database did not answer: let the child look the endpoints up with its own
+        # retries rather than lose the event or hold up the emails.
+        workflow.logger.warning("webhook subscribers for %s unknown (%s); the delivery workflow will look", event_type,
+                                err.cause or err)
+        endpoints = None
+    if endpoints == []:
+        return
+    try:
+        await workflow.start_child_workflow(
+            WEBHOOK_WORKFLOW, event.model_copy(update={"endpoint_ids": endpoints}),
+            id=webhook_workflow_id(event.id),
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        pass  # emitted before (same business event): delivered once
+
+
+# ---- invoices ---------------------------------------------------------------------------
+
+
+def invoice_data(state: InvoiceState, **extra: Any) -> dict[str, Any]:
+    return {
+        "invoice_id": state.invoice_id,
+        "customer_id": state.customer_id,
+        "status": state.status,
+        "collection_method": state.collection_method,
+        "due_date": iso(state.due_date),
+        "attempt_count": state.attempt_count,
+        **extra,
+    }
+
+
+def invoice_event_for(signal_type: str, state: InvoiceState, occurrence: str) -> tuple[str, str] | None:
+    """(webhook type, key) owed for a Stripe event applied to the merged state, or None.
+    Independent of which emails are turned on and of the collection method."""
+    final = state.status in ("paid", "void")
+    inv = state.invoice_id
+    if signal_type == "invoice.finalized":
+        return "invoice.finalized", f"{inv}:invoice.finalized"
+    if signal_type in ("invoice.payment_failed", "invoice.payment_action_required") and not final:
+        return signal_type, f"{inv}:{signal_type}:{occurrence}"
+    if signal_type in PAID_TYPES and state.status == "paid":
+        return "invoice.paid", f"{inv}:invoice.paid"
+    if signal_type == "invoice.voided" and state.status == "void":
+        return "invoice.voided", f"{inv}:invoice.voided"
+    if signal_type == "invoice.marked_uncollectible" and state.status == "uncollectible":
+        return "invoice.marked_uncollectible", f"{inv}:invoice.marked_uncollectible"
+    return None
+
+
+async def emit_invoice_event(signal_type: str, source_event_id: str, state: InvoiceState, occurrence: str,
+                             at: datetime) -> None:
+    owed = invoice_event_for(signal_type, state, occurrence)
+    if owed is not None:
+        event_type, key = owed
+        await emit(event_type, key=key, data=invoice_data(state, source_event_id=source_event_id), at=at)
+
+
+async def emit_reminder_due(state: InvoiceState, occurrence: str, at: datetime, *,
+                            days_from_due: int | None, manual: bool = False) -> None:
+    await emit("invoice.reminder_due", key=f"{state.invoice_id}:invoice.reminder_due:{occurrence}",
+               data=invoice_data(state, days_from_due=days_from_due, manual=manual), at=at)
+
+
+# ---- emails -----------------------------------------------------------------------------
+
+
+async def emit_email_outcome(req: EmailRequest, result: DeliveryResult) -> None:
+    if result.status not in ("sent", "failed"):
+        return
+    event_type = f"email.{result.status}"
+    await emit(event_type, key=f"{req.idempotency_key}:{event_type}", data={
+        "email_key": req.idempotency_key,
+        "kind": req.kind.value,
+        "customer_id": req.customer_id,
+        "invoice_id": req.invoice_id,
+        "status": result.status,
+        "provider": result.provider,
+        "provider_message_id": result.provider_message_id,
+        "error": result.error,
+    })
