@@ -29,7 +29,10 @@ def _unix_to_datetime(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError("expected a unix timestamp")
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, tz=timezone.utc)
+        try:
+            return datetime.fromtimestamp(value, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError("unix timestamp out of range") from None
     return value
 
 

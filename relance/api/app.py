@@ -167,7 +167,13 @@ def create_app(config: Config, engine: Engine, relance_client: RelanceClient, *,
                                  routes=app.routes, tags=app.openapi_tags)
             for path in schema.get("paths", {}).values():
                 for operation in path.values():
-                    operation.get("responses", {}).pop("422", None)
+                    responses = operation.get("responses", {})
+                    # The 400 that replaces FastAPI's 422 for bad parameters or bodies.
+                    if responses.pop("422", None) is not None and "400" not in responses:
+                        responses["400"] = {
+                            "description": "Invalid request; `error.field` names the offending input.",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+                        }
             for name in ("HTTPValidationError", "ValidationError"):
                 schema.get("components", {}).get("schemas", {}).pop(name, None)
             app.openapi_schema = schema

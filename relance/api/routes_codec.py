@@ -39,11 +39,11 @@ async def _apply(body: dict[str, Any], svc: Services, decode: bool) -> dict[str,
     return json_format.MessageToDict(Payloads(payloads=result))
 
 
-@router.post("/codec/decode", responses=error_responses(400, 401), summary="Decrypt payloads (Temporal codec)")
+@router.post("/codec/decode", responses=error_responses(400, 401, 404), summary="Decrypt payloads (Temporal codec)")
 async def decode(body: dict[str, Any] = Body(...), svc: Services = Depends(services)) -> dict[str, Any]:
     return await _apply(body, svc, decode=True)
 
 
-@router.post("/codec/encode", responses=error_responses(400, 401), summary="Encrypt payloads (Temporal codec)")
+@router.post("/codec/encode", responses=error_responses(400, 401, 404), summary="Encrypt payloads (Temporal codec)")
 async def encode(body: dict[str, Any] = Body(...), svc: Services = Depends(services)) -> dict[str, Any]:
     return await _apply(body, svc, decode=False)
