@@ -93,23 +93,6 @@ HYPOTHESIS = settings(
 # ---- known contract gaps (outside this file) --------------------------------------------
 
 
-def _status_failures(failures: tuple[Failure, ...], status: int) -> bool:
-    """Every failure is about this one status code (undocumented, or a server error)."""
-    return all(getattr(f, "status_code", None) == status for f in failures)
-
-
-def _timestamp_overflow(request: requests.PreparedRequest) -> bool:
-    """The body is one the event parser crashes on (rather than refusing) with an out-of-range
-    unix timestamp: relance/events.py `_unix_to_datetime`."""
-    try:
-        parse_events(json.loads(request.body or b""))
-    except (OverflowError, OSError):
-        return True
-    except Exception:  # noqa: BLE001 - refused properly, or not JSON: not this bug
-        return False
-    return False
-
-
 # Contract gaps found and not fixed yet: (reason, matcher). Empty: the out-of-range
 # timestamp 500 the fuzzing found is fixed (relance/events.py), and pinned by the test below.
 KNOWN: list[tuple[str, Callable[[str, requests.PreparedRequest, httpx.Response, tuple[Failure, ...]], bool]]] = []
