@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from relance import search_attributes as sa
 from relance.binaries import dev_server_path
 from relance.models import RetentionInput
+from relance.temporal_client import converter_for
 from relance.storage import email_log
 from relance.storage.database import session_scope
 from relance.storage.documents import has_document, put_document
@@ -27,6 +28,7 @@ async def test_schedule_created_once_on_a_real_server(config) -> None:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=dev_server_path(), ui=False,
         search_attributes=[k for k in sa.ALL],
+        data_converter=converter_for(config),  # the schedule's input is encoded as the worker would
     )
     try:
         assert await ensure_retention_schedule(env.client, config)
