@@ -1,5 +1,8 @@
 """Purging the email log: entries older than the retention period, with their stored
-message and the PDFs no remaining entry refers to."""
+message, what the provider reported about them, the PDFs no remaining entry refers to,
+and the webhook deliveries and provider events of the same age (they name customers'
+addresses and invoices too, so they must not outlive the log). Suppressions are kept:
+they are state (an address that bounced), not history."""
 
 from __future__ import annotations
 
@@ -10,7 +13,16 @@ from temporalio import activity
 
 from relance.models import PurgeRequest
 from relance.storage.database import session_scope
-from relance.storage.tables import EmailLogEntry, StoredDocument
+from relance.storage.tables import (
+    EmailDeliveryRecord,
+    EmailLogEntry,
+    ProviderEventRecord,
+    StoredDocument,
+    WebhookDeliveryRecord,
+)
+
+
+MAX_HISTORY_BATCHES = 20
 
 
 class RetentionActivities:
@@ -31,6 +43,7 @@ class RetentionActivities:
                 ids = [row[0] for row in old]
                 refs = [row[1] for row in old if row[1]]
                 session.exec(delete(EmailLogEntry).where(EmailLogEntry.id.in_(ids)))
+                session.exec(delete(EmailDeliveryRecord).where(EmailDeliveryRecord.email_id.in_(ids)))
                 if refs:
                     session.exec(delete(StoredDocument).where(StoredDocument.key.in_(refs)))
                 return len(ids)
@@ -44,4 +57,26 @@ class RetentionActivities:
                      if k not in kept]
             if stale:
                 session.exec(delete(StoredDocument).where(StoredDocument.key.in_(stale)))
-            return 0
+        self._purge_history(req)
+        return 0
+
+    def _purge_history(self, req: PurgeRequest) -> None:
+        """Webhook deliveries (finished ones: a pending delivery is still being retried)
+        and provider events older than the cutoff, a batch per transaction. At most
+        `MAX_HISTORY_BATCHES` per table per run, to stay inside the activity's timeout
+        on a first purge of a large backlog; the next day's run takes the rest."""
+        tables = (
+            (WebhookDeliveryRecord, (WebhookDeliveryRecord.endpoint_id, WebhookDeliveryRecord.event_id),
+             (WebhookDeliveryRecord.created_at < req.cutoff, WebhookDeliveryRecord.status != "pending")),
+            (ProviderEventRecord, (ProviderEventRecord.provider, ProviderEventRecord.event_id),
+             (ProviderEventRecord.received_at < req.cutoff,)),
+        )
+        for table, key, conditions in tables:
+            for _ in range(MAX_HISTORY_BATCHES):
+                activity.heartbeat()
+                with session_scope(self.engine) as session:
+                    rows = session.exec(select(*key).where(*conditions).limit(req.batch_size)).all()
+                    for first, second in rows:
+                        session.exec(delete(table).where(key[0] == first, key[1] == second))
+                if len(rows) < req.batch_size:
+                    break

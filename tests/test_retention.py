@@ -73,3 +73,45 @@ async def test_purge_removes_old_entries_bodies_and_orphan_pdfs(harness: Harness
         assert has_document(s, f"msg:{keep_id}")
         assert not has_document(s, "pdf:invoice:in_old")
         assert has_document(s, "pdf:invoice:in_kept")
+
+
+async def test_purge_takes_provider_reports_webhook_deliveries_and_provider_events_along(harness: Harness) -> None:
+    """What names a customer's address or invoice goes with the log; a webhook delivery
+    still being retried and the suppression list stay."""
+    from relance.storage.tables import (
+        EmailDeliveryRecord,
+        ProviderEventRecord,
+        SuppressionRecord,
+        WebhookDeliveryRecord,
+    )
+
+    h = harness
+    now = await h.now()
+    old, recent = now - timedelta(days=40), now - timedelta(days=1)
+    with session_scope(h.engine) as s:
+        old_email = _entry(s, now, 40)
+        kept_email = _entry(s, now, 1)
+        for email_id in (old_email, kept_email):
+            s.add(EmailDeliveryRecord(email_id=email_id, delivery_status="delivered", delivery_status_at=now))
+        s.add_all([
+            WebhookDeliveryRecord(endpoint_id="we_1", event_id="evt_old_done", event_type="email.sent",
+                                  status="delivered", created_at=old),
+            WebhookDeliveryRecord(endpoint_id="we_1", event_id="evt_old_retrying", event_type="email.sent",
+                                  status="pending", created_at=old),
+            WebhookDeliveryRecord(endpoint_id="we_1", event_id="evt_recent", event_type="email.sent",
+                                  status="failed", created_at=recent),
+            *[ProviderEventRecord(provider="sendgrid", event_id=f"sg_old_{i}", event="delivered", received_at=old)
+              for i in range(5)],
+            ProviderEventRecord(provider="sendgrid", event_id="sg_recent", event="delivered", received_at=recent),
+            SuppressionRecord(address="bounced@example.com", reason="bounce", created_at=old),
+        ])
+    await h.temporal.execute_workflow(
+        RetentionWorkflow.run, RetentionInput(days=30, batch_size=2),
+        id=f"retention-{uuid.uuid4().hex[:6]}", task_queue=h.config.task_queue)
+    with session_scope(h.engine) as s:
+        from sqlmodel import select
+
+        assert [r.email_id for r in s.exec(select(EmailDeliveryRecord))] == [kept_email]
+        assert sorted(r.event_id for r in s.exec(select(WebhookDeliveryRecord))) == ["evt_old_retrying", "evt_recent"]
+        assert [r.event_id for r in s.exec(select(ProviderEventRecord))] == ["sg_recent"]
+        assert s.get(SuppressionRecord, "bounced@example.com") is not None

@@ -151,6 +151,9 @@ async def test_delivery_status_dedup_bounce_suppression_and_webhooks_out(stack: 
         view = (await s.http.get(f"/v1/emails/{entry.id}/delivery")).json()
         assert (view["status"], view["delivery_status"]) == ("sent", "delivered")
         assert [e["event"] for e in view["events"]].count("delivered") == 1
+        # The customer's log shows it too, beside Relance's own status.
+        listed = (await s.http.get(f"/v1/customers/{entry.customer_id}/emails")).json()["data"]
+        assert [(e["id"], e["status"], e["delivery_status"]) for e in listed] == [(entry.id, "sent", "delivered")]
         assert h.sent()[0].status == "sent"
         delivered_out = await delivered(h, f"sendgrid:{batch[1]['sg_event_id']}:email.delivered")
         assert [d.status for d in delivered_out.deliveries] == ["delivered"]

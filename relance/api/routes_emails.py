@@ -25,10 +25,10 @@ from relance.api.schemas import (
 )
 from relance.messages import OutgoingEmail
 from relance.models import DocumentRequest
-from relance.storage import email_log
+from relance.storage import email_log, webhooks_store
 from relance.storage.database import session_scope
 from relance.storage.documents import get_document
-from relance.storage.tables import EmailLogEntry, StoredDocument, as_utc, utcnow
+from relance.storage.tables import EmailDeliveryRecord, EmailLogEntry, StoredDocument, as_utc, utcnow
 
 router = APIRouter(tags=["emails"])
 
@@ -38,11 +38,12 @@ EmailId = Annotated[str, Path(min_length=1, max_length=32, description="The `id`
 _VERSION_SUFFIX = re.compile(r"\d+")
 
 
-def _summary(e: EmailLogEntry) -> EmailSummary:
+def _summary(e: EmailLogEntry, delivery: EmailDeliveryRecord | None = None) -> EmailSummary:
     return EmailSummary(
         id=e.id, time=as_utc(e.created_at), scheduled_at=as_utc(e.scheduled_at), sent_at=as_utc(e.sent_at),
         kind=e.kind, invoice=e.invoice_id, status=e.status, to=list(e.to), cc=list(e.cc), subject=e.subject,
         provider_message_id=e.provider_message_id, error=e.error,
+        delivery_status=delivery.delivery_status if delivery else None,
     )
 
 
@@ -56,8 +57,9 @@ def list_emails(customer_id: CustomerId,
     with session_scope(svc.engine) as session:
         # One extra row tells whether another page exists without a COUNT.
         rows = email_log.customer_emails(session, customer_id, days=LOG_DAYS, limit=limit + 1, offset=offset)
+        deliveries = webhooks_store.delivery_statuses(session, [e.id for e in rows[:limit]])
     has_more = len(rows) > limit
-    return EmailPage(data=[_summary(e) for e in rows[:limit]], has_more=has_more,
+    return EmailPage(data=[_summary(e, deliveries.get(e.id)) for e in rows[:limit]], has_more=has_more,
                      next_offset=offset + limit if has_more else None)
 
 

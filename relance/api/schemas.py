@@ -163,6 +163,9 @@ class EmailSummary(BaseModel):
     subject: str | None = None
     provider_message_id: str | None = None
     error: str | None = None
+    delivery_status: str | None = Field(
+        default=None, description="What the provider reported last (SendGrid's Event Webhook): processed, "
+        "deferred, delivered, bounce, blocked, dropped or spamreport; null when nothing was reported.")
 
 
 class EmailPage(BaseModel):

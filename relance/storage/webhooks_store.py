@@ -189,6 +189,14 @@ def delivery_status(session: Session, email_id: str) -> EmailDeliveryRecord | No
     return session.get(EmailDeliveryRecord, email_id)
 
 
+def delivery_statuses(session: Session, email_ids: list[str]) -> dict[str, EmailDeliveryRecord]:
+    """One query for a page of the email log."""
+    if not email_ids:
+        return {}
+    rows = session.exec(select(EmailDeliveryRecord).where(EmailDeliveryRecord.email_id.in_(email_ids)))
+    return {row.email_id: row for row in rows}
+
+
 def provider_events_for(session: Session, email_id: str) -> list[ProviderEventRecord]:
     stmt = (select(ProviderEventRecord).where(ProviderEventRecord.email_id == email_id)
             .order_by(ProviderEventRecord.occurred_at, ProviderEventRecord.received_at))
