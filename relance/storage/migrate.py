@@ -2,9 +2,11 @@
 
 `prepare` runs when a process opens its database (storage.database.get_engine):
 - a database with none of our tables is created from the models and stamped at head
-  (Alembic's documented way to build a new database; running every revision instead
-  would cost each fresh database, and the test suite makes hundreds, for the same schema:
-  tests/test_migrations.py proves that the revisions and the models agree);
+  (Alembic's documented way to build a new database). Running every revision instead
+  gives the same schema (tests/test_migrations.py proves the revisions and the models
+  agree) at a cost that grows with each revision: measured on SQLite, 15 ms per fresh
+  database this way against 32 ms for the two revisions of today (create_all alone, as
+  before migrations: 12 ms), and the test suite makes hundreds of databases;
 - a database made by `create_all` before Alembic (our tables, no alembic_version) is
   adopted: revision 0001 only creates what is missing (IF NOT EXISTS), so it ends at 0001
   with every row in place, then the newer revisions run;
