@@ -31,6 +31,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
@@ -167,7 +168,7 @@ def _check_known(state: SchemaState) -> None:
 def _known(revision: str) -> bool:
     try:
         return script_directory().get_revision(revision) is not None
-    except Exception:  # alembic raises ResolutionError/CommandError for unknown ids
+    except CommandError:  # "No such revision"
         return False
 
 
@@ -182,16 +183,17 @@ def prepare(url: str, *, auto_migrate: bool = True) -> SchemaState:
     Returns the state found before anything was done."""
     engine = migration_engine(url)
     try:
-        if not auto_migrate:
-            with engine.connect() as conn:
-                state = schema_state(conn)
-            _check_known(state)
-            if not state.at_head:
-                raise SchemaError(f"database schema is {state.describe()}; RELANCE_DB_AUTO_MIGRATE is off: "
-                                  f"run `relance db upgrade` first")
-            return state
-        with _locked(engine) as conn:
+        # Usually the schema is current: a plain read, no lock to queue behind.
+        with engine.connect() as conn:
             state = schema_state(conn)
+        if state.at_head:
+            return state
+        _check_known(state)
+        if not auto_migrate:
+            raise SchemaError(f"database schema is {state.describe()}; RELANCE_DB_AUTO_MIGRATE is off: "
+                              f"run `relance db upgrade` first")
+        with _locked(engine) as conn:
+            state = schema_state(conn)  # again: another process may have just migrated
             if state.kind == "empty":
                 SQLModel.metadata.create_all(conn)
                 MigrationContext.configure(conn).stamp(script_directory(), "heads")
