@@ -430,3 +430,23 @@ def test_cli_db_commands(tmp_path: Path) -> None:
     assert upgraded.returncode == 0 and "-> 0002 (head)" in upgraded.stdout
     assert run("db", "current").returncode == 0
     assert run("log", "--customer", CUSTOMER).returncode == 0
+
+
+@pytest.mark.postgres
+def test_adopting_a_database_that_differs_from_the_models_says_so(pg_db_url: str, caplog) -> None:
+    """Adoption changes no existing column; a difference (here naive timestamps, as
+    SQLModel < 0.0.45 made them) is logged, with the rows kept."""
+    make_legacy(pg_db_url)
+    engine = migrate.migration_engine(pg_db_url)
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE suppressions ALTER COLUMN created_at TYPE timestamp without time zone"))
+    engine.dispose()
+    rows = {"suppressions": seed_rows()["suppressions"]}
+    insert_rows(pg_db_url, rows)
+    with caplog.at_level("WARNING", logger="relance.storage.migrate"):
+        get_engine(pg_db_url)
+    assert migrate.current(pg_db_url).at_head
+    [warning] = [r.getMessage() for r in caplog.records if "differs from the models" in r.getMessage()]
+    assert "suppressions" in warning and "created_at" in warning
+    with session_scope(get_engine(pg_db_url)) as s:  # (times left out: naive columns follow the server's zone)
+        assert [r.address for r in suppressions.list_suppressions(s)] == ["bounced@customer.test"]

@@ -28,6 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -176,6 +177,12 @@ def _run_upgrade(conn: Connection, state: SchemaState, revision: str) -> None:
     if state.kind == "legacy":
         log.warning("database created before migrations: adopting it at revision 0001, rows untouched")
     command.upgrade(alembic_config(conn), revision)
+    if state.kind == "legacy" and revision == "heads":
+        # Adoption adds what is missing but changes no existing column: say if one differs
+        # (e.g. PostgreSQL timestamps made naive by SQLModel < 0.0.45).
+        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
+        if diffs:
+            log.warning("adopted database differs from the models; review before relying on it: %s", diffs)
 
 
 def prepare(url: str, *, auto_migrate: bool = True) -> SchemaState:
