@@ -131,7 +131,7 @@ def remind(invoice_id: str, request_id: Optional[str] = typer.Option(None, help=
     from relance.storage.invoices import load_invoice_state
 
     config = get_config()
-    with session_scope(get_engine(config.resolved_database_url())) as session:
+    with session_scope(get_engine(config.resolved_database_url(), auto_migrate=config.db_auto_migrate)) as session:
         state = load_invoice_state(session, invoice_id)
     if state is None:
         _fail(f"unknown invoice {invoice_id}")
@@ -176,7 +176,7 @@ def email_log_cmd(customer: str = typer.Option(..., "--customer", help="Customer
     from relance.storage.database import get_engine, session_scope
 
     config = get_config()
-    with session_scope(get_engine(config.resolved_database_url())) as session:
+    with session_scope(get_engine(config.resolved_database_url(), auto_migrate=config.db_auto_migrate)) as session:
         entries = email_log.customer_emails(session, customer, days=days, limit=500)
     rows = [
         {"time": e.created_at.isoformat(), "kind": e.kind, "invoice": e.invoice_id, "status": e.status,
@@ -206,7 +206,8 @@ app.add_typer(domain_app, name="domain")
 def _session():
     from relance.storage.database import get_engine, session_scope
 
-    return session_scope(get_engine(get_config().resolved_database_url()))
+    config = get_config()
+    return session_scope(get_engine(config.resolved_database_url(), auto_migrate=config.db_auto_migrate))
 
 
 def _parse_assignment(item: str) -> tuple[list[str], Any]:
@@ -433,9 +434,77 @@ def preview(kind: str, locale: str = typer.Option("en", "--locale"),
     _finish(0)
 
 
+# ---- database schema -------------------------------------------------------------------
+
+db_app = typer.Typer(no_args_is_help=True, help="The application database's schema (Alembic migrations).")
+app.add_typer(db_app, name="db")
+
+
+def _db_target() -> tuple[str, str]:
+    from sqlalchemy.engine import make_url
+
+    url = get_config().resolved_database_url()
+    return url, make_url(url).render_as_string(hide_password=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Option("heads", "--revision", help="Target revision (default: the newest).")) -> None:
+    """Migrate the database (a deploy step; serialised with any process starting at the same time)."""
+    from relance.storage import migrate
+
+    url, shown = _db_target()
+    try:
+        before, after = migrate.upgrade(url, revision)
+    except migrate.SchemaError as exc:
+        _fail(str(exc), 1)
+    typer.echo(f"{shown}: {before.describe()} -> {after.describe()}")
+    _finish(0)
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str = typer.Argument(..., help="Revision to go back to, e.g. 0001 (or -1).")) -> None:
+    """Undo revisions (a rollback; take a backup first: docs/database.md)."""
+    from relance.storage import migrate
+
+    url, shown = _db_target()
+    try:
+        before, after = migrate.downgrade(url, revision)
+    except migrate.SchemaError as exc:
+        _fail(str(exc), 1)
+    typer.echo(f"{shown}: {before.describe()} -> {after.describe()}")
+    _finish(0)
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """The database's revision; exits 1 when it is not the newest this Relance has."""
+    from relance.storage import migrate
+
+    url, shown = _db_target()
+    state = migrate.current(url)
+    typer.echo(f"{shown}: {state.describe()}")
+    _finish(0 if state.at_head else 1)
+
+
+@db_app.command("history")
+def db_history() -> None:
+    """The revisions this Relance ships, oldest first."""
+    from relance.storage import migrate
+
+    for revision, down, message, is_head in migrate.history():
+        typer.echo(f"{down or '<base>'} -> {revision}{' (head)' if is_head else ''}, {message}")
+    _finish(0)
+
+
 def main() -> None:
     try:
         app()
+    except Exception as exc:
+        from relance.storage.migrate import SchemaError
+
+        if isinstance(exc, SchemaError):  # e.g. RELANCE_DB_AUTO_MIGRATE=false and not upgraded
+            _fail(str(exc), 1)
+        raise
     except SystemExit as exc:
         _finish(exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1))
     _finish(0)

@@ -41,6 +41,10 @@ class Config(BaseSettings):
 
     # Application database; SQLite under state_dir unless a URL is given.
     database_url: str | None = None
+    # Create or upgrade the schema when a process opens the database (serialised by a
+    # lock). Off: run `relance db upgrade` as a deploy step; a process then refuses a
+    # database that is not at the current revision.
+    db_auto_migrate: bool = True
 
     # Delivery.
     transport: TransportName = TransportName.outbox

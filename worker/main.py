@@ -138,7 +138,7 @@ def build_worker(client: Client, config: Config, *, engine: Engine | None = None
                  transport: Transport | None = None, executor: ThreadPoolExecutor | None = None) -> Worker:
     from activities.transports.factory import build_transport
 
-    engine = engine or get_engine(config.resolved_database_url())
+    engine = engine or get_engine(config.resolved_database_url(), auto_migrate=config.db_auto_migrate)
     transport = transport or build_transport(config)
     executor = executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="relance-activity")
     return Worker(

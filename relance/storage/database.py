@@ -1,5 +1,6 @@
 """Engines and sessions. SQLite (the embedded default) gets WAL and a busy timeout so
-activity threads and the CLI can share it; PostgreSQL is used as given."""
+activity threads and the CLI can share it; PostgreSQL is used as given. Opening a
+database brings its schema to the current revision (relance.storage.migrate)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
-from relance.storage import tables  # noqa: F401  (registers the tables)
+from relance.storage import migrate, tables  # noqa: F401  (registers the tables)
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -27,8 +28,10 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - driver c
     cur.close()
 
 
-def get_engine(url: str) -> Engine:
-    """One engine per URL per process, tables created on first use."""
+def get_engine(url: str, *, auto_migrate: bool = True) -> Engine:
+    """One engine per URL per process. On first use the schema is created or upgraded to
+    the current revision; with auto_migrate off (RELANCE_DB_AUTO_MIGRATE=false, when
+    `relance db upgrade` runs as a deploy step) a database not at head is an error."""
     with _lock:
         engine = _engines.get(url)
         if engine is not None:
@@ -41,7 +44,15 @@ def get_engine(url: str) -> Engine:
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
             engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
-        SQLModel.metadata.create_all(engine)
+        if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+            # Private to this engine's connection, gone with it: nothing to migrate.
+            SQLModel.metadata.create_all(engine)
+        else:
+            try:
+                migrate.prepare(url, auto_migrate=auto_migrate)
+            except BaseException:
+                engine.dispose()
+                raise
         _engines[url] = engine
         return engine
 

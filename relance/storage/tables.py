@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Column, LargeBinary, Text
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -23,9 +23,11 @@ class InvoiceRecord(SQLModel, table=True):
     """The invoice as Relance knows it: the merge of every event received, in any order."""
 
     __tablename__ = "invoices"
+    # A customer's invoices, newest first (the dashboard). Migration 0002.
+    __table_args__ = (Index("ix_invoices_customer_last_event", "customer_id", "last_event_at"),)
 
     id: str = Field(primary_key=True, max_length=255)
-    customer_id: str = Field(index=True, max_length=255)
+    customer_id: str = Field(max_length=255)
     status: str = Field(max_length=20)
     collection_method: str = Field(max_length=30)
     currency: str = Field(max_length=3)
@@ -94,11 +96,14 @@ class EmailLogEntry(SQLModel, table=True):
     """One row per email Relance decided to send (or skip), keyed by its idempotency key."""
 
     __tablename__ = "email_log"
+    # A customer's emails of the last 30 days, newest first (email_log.customer_emails).
+    # Migration 0002.
+    __table_args__ = (Index("ix_email_log_customer_created", "customer_id", "created_at"),)
 
     id: str = Field(primary_key=True, max_length=32)
     idempotency_key: str = Field(unique=True, index=True, max_length=400)
     kind: str = Field(max_length=40)
-    customer_id: str = Field(index=True, max_length=255)
+    customer_id: str = Field(max_length=255)
     invoice_id: str | None = Field(default=None, index=True, max_length=255)
     status: str = Field(max_length=20)  # pending | sent | failed | skipped
     scheduled_at: datetime  # when the workflow decided to send (its clock)
