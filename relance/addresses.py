@@ -118,7 +118,9 @@ def safe_header_text(value: str, field: str) -> str:
 
 
 def _validated(addr: str) -> str:
-    info = validate_email(addr, check_deliverability=False, allow_smtputf8=False)
+    # strict: RFC 5321's 64-octet limit on the local part too (not only 254 in all),
+    # which relays enforce and the default mode does not.
+    info = validate_email(addr, check_deliverability=False, allow_smtputf8=False, strict=True)
     return info.ascii_email or info.normalized
 
 

@@ -18,10 +18,13 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
-from relance.addresses import normalize_address, normalize_addresses
+from babel.numbers import is_currency
+
+from relance.addresses import MAX_RECIPIENTS, normalize_address, normalize_addresses
 
 
 def _unix_to_datetime(value: Any) -> Any:
@@ -43,6 +46,21 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 Timestamp = Annotated[datetime, BeforeValidator(_unix_to_datetime)]
+
+
+def _iso_currency(value: Any) -> Any:
+    # Stripe's lowercase ISO 4217 codes. An unknown code would be printed as is with two
+    # made-up decimals on every email and PDF: refuse it where it comes in.
+    if isinstance(value, str):
+        if len(value) != 3 or not value.isalpha() or not value.isascii():
+            raise ValueError("must be a three-letter ISO 4217 code")
+        if not is_currency(value.upper()):
+            raise ValueError(f"unknown currency {value!r} (not an ISO 4217 code)")
+        return value.lower()
+    return value
+
+
+Currency = Annotated[str, BeforeValidator(_iso_currency)]
 
 
 def _id_of(value: Any) -> Any:
@@ -68,7 +86,7 @@ class InvoiceLine(StripeObject):
     id: str | None = None
     description: str | None = None
     amount: int = 0
-    currency: str | None = None
+    currency: Currency | None = None
     quantity: int | None = None
     period: Period | None = None
 
@@ -110,7 +128,7 @@ class Invoice(StripeObject):
     customer_email: str | None = None
     customer_name: str | None = None
     customer_address: Address | None = None
-    currency: str = Field(min_length=3, max_length=3)
+    currency: Currency
     amount_due: int = 0
     amount_paid: int = 0
     amount_remaining: int = 0
@@ -131,12 +149,12 @@ class Invoice(StripeObject):
     receipt_number: str | None = None
     status_transitions: StatusTransitions | None = None
 
-    @field_validator("currency")
+    @field_validator("customer_email")
     @classmethod
-    def _currency(cls, v: str) -> str:
-        if not v.isalpha():
-            raise ValueError("must be a three-letter ISO 4217 code")
-        return v.lower()
+    def _customer_email(cls, v: str | None) -> str | None:
+        # The address of last resort for a customer Relance never heard of: checked here
+        # like Customer.email, so an injected header is refused at the door, naming it.
+        return normalize_address(v, allow_special_use=True) if v else v
 
 
 class Customer(StripeObject):
@@ -158,9 +176,18 @@ class Customer(StripeObject):
 
     @field_validator("invoice_emails", "cc_emails")
     @classmethod
-    def _lists(cls, v: list[str] | None) -> list[str] | None:
+    def _lists(cls, v: list[str] | None, info: ValidationInfo) -> list[str] | None:
         # Each address checked (the error names it), duplicates dropped, order kept.
-        return normalize_addresses(v, allow_special_use=True) if v is not None else None
+        if v is None:
+            return None
+        addresses = normalize_addresses(v, allow_special_use=True)
+        # SendGrid's per-message limit on To + CC: a list that could never be delivered
+        # is refused here rather than failing every email later. Not split into several
+        # messages: one invoice email is one thread that every recipient can reply to.
+        count = len(addresses) + (len(info.data.get("invoice_emails") or []) if info.field_name == "cc_emails" else 0)
+        if count > MAX_RECIPIENTS:
+            raise ValueError(f"{count} recipients in To and CC together; at most {MAX_RECIPIENTS} per message")
+        return addresses
 
     @field_validator("timezone")
     @classmethod
@@ -251,7 +278,7 @@ class CreditNote(StripeObject):
     customer: ObjectId = Field(min_length=1, max_length=255)
     invoice: ObjectId | None = None
     number: str | None = None
-    currency: str = Field(min_length=3, max_length=3)
+    currency: Currency
     amount: int = 0
     total: int | None = None
     reason: str | None = None
@@ -265,7 +292,7 @@ class Refund(StripeObject):
     id: str = Field(min_length=1, max_length=255)
     object: Literal["refund"] = "refund"
     amount: int = 0
-    currency: str = Field(min_length=3, max_length=3)
+    currency: Currency
     charge: ObjectId | None = None
     customer: ObjectId | None = None
     created: Timestamp | None = None
@@ -282,7 +309,7 @@ class Charge(StripeObject):
     object: Literal["charge"] = "charge"
     customer: ObjectId | None = None
     invoice: ObjectId | None = None
-    currency: str = Field(min_length=3, max_length=3)
+    currency: Currency
     amount: int = 0
     amount_refunded: int = 0
     refunds: RefundList | None = None
