@@ -1,0 +1,179 @@
+"""Hostile input at every door: each one refused with an error naming the field, or
+neutralised; nothing crashes, nothing is started, nothing wrong is sent.
+
+Complements test_custom_templates (the sandbox itself), test_pdf (the locked fetcher on
+raw HTML), test_transports and test_addresses (header checks in each transport); here
+the same payloads go through the API, the CLI, the settings service, and a whole
+lifecycle to a real SMTP server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from relance.account_service import SettingsError, patch_settings, set_recipients, set_sender_domain
+from relance.addresses import InvalidAddress, normalize_address
+from relance.events import InvalidEvent, parse_event
+from relance.formatting import format_money
+from relance.storage.database import get_engine, session_scope
+from relance.storage.settings_store import load_settings
+from tests.support.events import customer, event, invoice, stripe_fixtures
+from tests.support.harness import Harness
+from tests.test_api import KEY, WHSEC, app_for, http_for, started
+
+CVE_6923 = "=?utf-8?q?a=0D=0ABcc:x@evil.test?="
+CRLF = "Acme\r\nBcc: x@evil.test"
+DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
+RELANCE = str(Path(sys.executable).parent / "relance")
+
+
+# ---- addresses ----------------------------------------------------------------------
+
+
+def test_rfc_5321_length_limits() -> None:
+    assert normalize_address("a" * 64 + "@example.com") == "a" * 64 + "@example.com"
+    with pytest.raises(InvalidAddress, match="too long before the @"):
+        normalize_address("a" * 65 + "@example.com")
+    long_domain = ".".join(["b" * 63] * 3) + ".com"  # 195 characters
+    with pytest.raises(InvalidAddress, match="too long"):
+        normalize_address("a" * 60 + "@" + long_domain)  # 256 in all
+    assert normalize_address("a@Bücher.example") == "a@xn--bcher-kva.example"  # IDN: punycode, no SMTPUTF8
+
+
+# ---- events: currencies, amounts, addresses ------------------------------------------
+
+
+def invoice_event(**fields: Any) -> dict:
+    return event("invoice.finalized", invoice("in_hostile", **fields))
+
+
+@pytest.mark.parametrize(("build", "field"), [
+    (lambda: invoice_event(currency="xyz"), "data.object.currency"),
+    (lambda: invoice_event(currency="€ur"), "data.object.currency"),
+    (lambda: event("invoice.finalized", dict(invoice("in_h"), lines={"data": [{"amount": 1, "currency": "zzz"}]})),
+     "data.object.lines.data[0].currency"),
+    (lambda: event("credit_note.created", dict(stripe_fixtures()["credit_note"], currency="abc")), "data.object.currency"),
+    (lambda: event("refund.created", dict(stripe_fixtures()["refund"], currency="qqq")), "data.object.currency"),
+    (lambda: event("charge.refunded", dict(stripe_fixtures()["charge"], currency="xxy")), "data.object.currency"),
+])
+def test_unknown_currencies_are_refused_naming_the_field(build, field: str) -> None:
+    with pytest.raises(InvalidEvent) as err:
+        parse_event(build())
+    assert err.value.field == field
+    assert "ISO 4217" in err.value.message
+
+
+def test_currency_codes_are_normalized() -> None:
+    assert parse_event(invoice_event(currency="KWD")).invoice.currency == "kwd"
+
+
+@pytest.mark.parametrize(("amount", "currency", "locale", "shown"), [
+    (123456, "kwd", "en", "KWD123.456"),  # three decimals
+    (123456, "bhd", "fr", "123,456\u00a0BHD"),
+    (123456, "jpy", "en", "¥123,456"),  # none
+    (123456, "jpy", "fr", "123\u202f456\u00a0JPY"),
+    (0, "eur", "en", "€0.00"),
+    (-2500, "eur", "en", "-€25.00"),  # a discount line, a credit
+    (-2500, "eur", "fr", "-25,00\u00a0€"),
+])
+def test_zero_negative_and_odd_decimal_amounts(amount: int, currency: str, locale: str, shown: str) -> None:
+    assert format_money(amount, currency, locale) == shown
+
+
+def test_zero_total_invoice_with_a_discount_line_renders_email_and_pdf() -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    from activities.pdf import render_document_pdf
+    from activities.render import render_email
+    from relance.kinds import DocumentKind, EmailKind
+    from tests.test_pdf import make_ctx
+
+    ctx = make_ctx(n_lines=2, currency="kwd", amount_due=0, amount_remaining=0, subtotal=0, tax=0, total=0)
+    ctx.invoice.lines[0].amount, ctx.invoice.lines[1].amount = 41150, -41150
+    ctx.invoice.lines[1].description = "Loyalty discount"
+    pdf = render_document_pdf(DocumentKind.invoice, ctx, "en")
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    assert "KWD41.150" in text and "-KWD41.150" in text and "KWD0.000" in text
+    from relance.email_context import EmailContext
+
+    email_ctx = EmailContext(branding=ctx.branding, customer=ctx.customer, invoice=ctx.invoice, timezone=ctx.timezone)
+    out = render_email(EmailKind.invoice_finalized, email_ctx, "en")
+    assert "KWD0.000" in out.text and "-KWD41.150" in out.text
+
+
+@pytest.mark.parametrize("address", [
+    "ada@customer.test\r\nBcc: x@evil.test",
+    CVE_6923 + "@customer.test",
+    "ada@customer.test\nBcc: x@evil.test",
+    "a" * 65 + "@customer.test",
+])
+def test_an_invoice_customer_email_that_would_inject_is_refused(address: str) -> None:
+    with pytest.raises(InvalidEvent) as err:
+        parse_event(invoice_event(email=address))
+    assert err.value.field == "data.object.customer_email"
+
+
+def test_recipient_lists_are_capped_at_sendgrids_1000() -> None:
+    many = [f"r{i}@customer.test" for i in range(1000)]
+    assert len(parse_event(event("customer.updated", customer(invoice_emails=many))).customer.invoice_emails) == 1000
+    for lists, field in [(dict(invoice_emails=many + ["one@more.test"]), "data.object.invoice_emails"),
+                         (dict(invoice_emails=many[:600], cc_emails=[f"c{i}@x.test" for i in range(401)]),
+                          "data.object.cc_emails")]:
+        with pytest.raises(InvalidEvent) as err:
+            parse_event(event("customer.updated", customer(**lists)))
+        assert err.value.field == field and "at most 1000" in err.value.message
+
+
+# ---- settings: names that end up in headers ------------------------------------------
+
+
+@pytest.fixture
+def engine(sqlite_url: str):
+    return get_engine(sqlite_url)
+
+
+@pytest.mark.parametrize(("patch", "field"), [
+    ({"sender": {"from_name": CRLF}}, "sender.from_name"),
+    ({"sender": {"from_name": CVE_6923}}, "sender.from_name"),
+    ({"sender": {"from_name": "Acme\u2028Bcc: x@evil.test"}}, "sender.from_name"),
+    ({"branding": {"business_name": CRLF}}, "branding.business_name"),
+    ({"branding": {"business_name": CVE_6923}}, "branding.business_name"),
+    ({"sender": {"reply_to": "help@acme.test\r\nBcc: x@evil.test"}}, "sender.reply_to"),
+    ({"sender": {"reply_to": CVE_6923 + "@acme.test"}}, "sender.reply_to"),
+    ({"branding": {"support_email": "a" * 65 + "@acme.test"}}, "branding.support_email"),
+])
+def test_header_injection_in_settings_is_refused_and_nothing_saved(engine, patch: dict, field: str) -> None:
+    with session_scope(engine) as session:
+        before = load_settings(session)
+        with pytest.raises(SettingsError) as err:
+            patch_settings(session, patch)
+    assert err.value.field == field
+    with session_scope(engine) as session:
+        assert load_settings(session) == before
+
+
+def test_header_injection_through_the_sender_domain_is_refused(engine) -> None:
+    with session_scope(engine) as session, pytest.raises(SettingsError) as err:
+        set_sender_domain(session, "acme.example", "billing@acme.example", from_name=CVE_6923)
+    assert err.value.field == "sender.from_name"
+
+
+def test_recipients_service_caps_to_plus_cc(engine) -> None:
+    with session_scope(engine) as session:
+        set_recipients(session, "cus_many", to=[f"t{i}@x.test" for i in range(600)])
+    with session_scope(engine) as session, pytest.raises(SettingsError) as err:
+        set_recipients(session, "cus_many", cc=[f"c{i}@x.test" for i in range(401)])
+    assert err.value.field == "cc_emails" and "1001 recipients" in err.value.message
