@@ -62,6 +62,12 @@ def _iso_currency(value: Any) -> Any:
 
 Currency = Annotated[str, BeforeValidator(_iso_currency)]
 
+# Amounts (minor units) and counts. Bounded so that a typo or an attack (10**30) is refused
+# here, naming the field, instead of overflowing a database column in an activity that
+# would retry forever. 10**15 minor units is beyond any real invoice in any currency.
+MAX_INTEGER = 10**15
+Integer = Annotated[int, Field(ge=-MAX_INTEGER, le=MAX_INTEGER)]
+
 
 def _id_of(value: Any) -> Any:
     # Expanded objects (`"customer": {"id": "cus_..."}`) count as their id.
@@ -85,9 +91,9 @@ class Period(StripeObject):
 class InvoiceLine(StripeObject):
     id: str | None = None
     description: str | None = None
-    amount: int = 0
+    amount: Integer = 0
     currency: Currency | None = None
-    quantity: int | None = None
+    quantity: Integer | None = None
     period: Period | None = None
 
 
@@ -129,19 +135,19 @@ class Invoice(StripeObject):
     customer_name: str | None = None
     customer_address: Address | None = None
     currency: Currency
-    amount_due: int = 0
-    amount_paid: int = 0
-    amount_remaining: int = 0
-    subtotal: int | None = None
-    total: int | None = None
-    tax: int | None = None
+    amount_due: Integer = 0
+    amount_paid: Integer = 0
+    amount_remaining: Integer = 0
+    subtotal: Integer | None = None
+    total: Integer | None = None
+    tax: Integer | None = None
     created: Timestamp | None = None
     due_date: Timestamp | None = None
     collection_method: CollectionMethod = "charge_automatically"
     status: InvoiceStatus | None = None
     lines: LineList = Field(default_factory=LineList)
     hosted_invoice_url: str | None = None
-    attempt_count: int = 0
+    attempt_count: Integer = 0
     next_payment_attempt: Timestamp | None = None
     payment_intent: ObjectId | None = None
     description: str | None = None
@@ -218,8 +224,8 @@ class PaymentMethod(StripeObject):
     # Legacy card sources carry the details at the top level.
     brand: str | None = None
     last4: str | None = None
-    exp_month: int | None = None
-    exp_year: int | None = None
+    exp_month: Integer | None = None
+    exp_year: Integer | None = None
 
     def card_details(self) -> CardDetails | None:
         if self.card is not None:
@@ -264,8 +270,8 @@ class Subscription(StripeObject):
 
 class CreditNoteLine(StripeObject):
     description: str | None = None
-    amount: int = 0
-    quantity: int | None = None
+    amount: Integer = 0
+    quantity: Integer | None = None
 
 
 class CreditNoteLines(StripeObject):
@@ -279,8 +285,8 @@ class CreditNote(StripeObject):
     invoice: ObjectId | None = None
     number: str | None = None
     currency: Currency
-    amount: int = 0
-    total: int | None = None
+    amount: Integer = 0
+    total: Integer | None = None
     reason: str | None = None
     memo: str | None = None
     created: Timestamp | None = None
@@ -291,7 +297,7 @@ class CreditNote(StripeObject):
 class Refund(StripeObject):
     id: str = Field(min_length=1, max_length=255)
     object: Literal["refund"] = "refund"
-    amount: int = 0
+    amount: Integer = 0
     currency: Currency
     charge: ObjectId | None = None
     customer: ObjectId | None = None
@@ -310,8 +316,8 @@ class Charge(StripeObject):
     customer: ObjectId | None = None
     invoice: ObjectId | None = None
     currency: Currency
-    amount: int = 0
-    amount_refunded: int = 0
+    amount: Integer = 0
+    amount_refunded: Integer = 0
     refunds: RefundList | None = None
 
 

@@ -177,3 +177,135 @@ def test_recipients_service_caps_to_plus_cc(engine) -> None:
     with session_scope(engine) as session, pytest.raises(SettingsError) as err:
         set_recipients(session, "cus_many", cc=[f"c{i}@x.test" for i in range(401)])
     assert err.value.field == "cc_emails" and "1001 recipients" in err.value.message
+
+
+# ---- the HTTP API: malformed JSON and wrong types at every entry point -----------------
+
+
+def stripe_signed(payload: bytes) -> dict[str, str]:
+    t = int(time.time())
+    sig = hmac.new(WHSEC.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
+    return {"Stripe-Signature": f"t={t},v1={sig}", "Content-Type": "application/json"}
+
+
+def hostile_invoice(**fields: Any) -> bytes:
+    return json.dumps(event("invoice.finalized", invoice("in_hostile_api", **fields))).encode()
+
+
+def with_object(**fields: Any) -> bytes:
+    ev = event("invoice.finalized", invoice("in_hostile_api"))
+    ev["data"]["object"].update(fields)
+    return json.dumps(ev).encode()
+
+
+# (label, method, path, body, expected error.field or None when the body is not JSON at all)
+REQUESTS: list[tuple[str, str, str, bytes, str | None]] = [
+    ("events-not-json", "POST", "/v1/events", b"{not json", None),
+    ("events-not-utf8", "POST", "/v1/events", b'{"id": "\xff\xfe"}', None),
+    ("events-deep-nesting", "POST", "/v1/events", DEEP_JSON, None),
+    ("events-empty-body", "POST", "/v1/events", b"", None),
+    ("events-null", "POST", "/v1/events", b"null", "event"),
+    ("events-empty-list", "POST", "/v1/events", b"[]", "event"),
+    ("events-list-of-numbers", "POST", "/v1/events", b"[1, 2]", "[0].event"),
+    ("events-amount-string", "POST", "/v1/events", with_object(amount_due="lots"), "data.object.amount_due"),
+    ("events-amount-float", "POST", "/v1/events", with_object(amount_due=12.5), "data.object.amount_due"),
+    ("events-amount-huge", "POST", "/v1/events", with_object(amount_due=10**30), "data.object.amount_due"),
+    ("events-lines-not-list", "POST", "/v1/events", with_object(lines={"data": "x"}), "data.object.lines.data"),
+    ("events-unknown-currency", "POST", "/v1/events", hostile_invoice(currency="xyz"), "data.object.currency"),
+    ("events-injected-email", "POST", "/v1/events", hostile_invoice(email="a@b.test\r\nBcc: x@evil.test"),
+     "data.object.customer_email"),
+    ("events-id-object", "POST", "/v1/events", with_object(id={"$gt": ""}), "data.object.id"),
+    ("settings-not-json", "PATCH", "/v1/settings", b"{not json", None),
+    ("settings-deep-nesting", "PATCH", "/v1/settings", DEEP_JSON, None),
+    ("settings-list", "PATCH", "/v1/settings", b"[]", None),
+    ("settings-send-hour-text", "PATCH", "/v1/settings", b'{"send_hour": "nine"}', "send_hour"),
+    ("settings-reminders-text", "PATCH", "/v1/settings", b'{"reminders": "weekly"}', "reminders"),
+    ("settings-unknown-field", "PATCH", "/v1/settings", b'{"bcc": "x@evil.test"}', "bcc"),
+    ("settings-from-name-crlf", "PATCH", "/v1/settings", json.dumps({"sender": {"from_name": CRLF}}).encode(),
+     "sender.from_name"),
+    ("settings-business-name-encoded-word", "PATCH", "/v1/settings",
+     json.dumps({"branding": {"business_name": CVE_6923}}).encode(), "branding.business_name"),
+    ("settings-reply-to-crlf", "PATCH", "/v1/settings",
+     json.dumps({"sender": {"reply_to": "h@acme.test\r\nBcc: x@evil.test"}}).encode(), "sender.reply_to"),
+    ("settings-logo-url", "PATCH", "/v1/settings",
+     b'{"branding": {"logo_data_uri": "file:///etc/passwd"}}', "branding.logo_data_uri"),
+    ("customer-not-json", "PUT", "/v1/customers/cus_hostile", b"{not json", None),
+    ("customer-list-as-string", "PUT", "/v1/customers/cus_hostile", b'{"invoice_emails": "a@b.test"}',
+     "invoice_emails"),
+    ("customer-injected-email", "PUT", "/v1/customers/cus_hostile",
+     json.dumps({"email": "a@b.test\r\nBcc: x@evil.test"}).encode(), "email"),
+    ("customer-encoded-word-cc", "PUT", "/v1/customers/cus_hostile",
+     json.dumps({"cc_emails": [CVE_6923 + "@x.test"]}).encode(), "cc_emails"),
+    ("customer-1001-recipients", "PUT", "/v1/customers/cus_hostile",
+     json.dumps({"invoice_emails": [f"t{i}@x.test" for i in range(600)],
+                 "cc_emails": [f"c{i}@x.test" for i in range(401)]}).encode(), "cc_emails"),
+    ("customer-long-local-part", "PUT", "/v1/customers/cus_hostile",
+     json.dumps({"email": "a" * 65 + "@x.test"}).encode(), "email"),
+    ("template-not-json", "PUT", "/v1/templates/invoice_finalized", b"{not json", None),
+    ("template-wrong-types", "PUT", "/v1/templates/invoice_finalized", b'{"subject": 5, "html": ["x"]}', "subject"),
+    ("template-unknown-kind", "PUT", "/v1/templates/bcc_everyone", b'{"subject": "s", "html": "h"}', "path.kind"),
+    ("preview-locale-number", "POST", "/v1/templates/invoice_finalized/preview", b'{"locale": 5}', "locale"),
+]
+
+
+async def test_malformed_requests_are_400_naming_the_field_and_start_nothing(harness: Harness) -> None:
+    h = harness
+    async with http_for(app_for(h)) as http:
+        before = await http.get("/v1/settings")
+        for label, method, path, body, field in REQUESTS:
+            r = await http.request(method, path, content=body, headers={"Content-Type": "application/json"})
+            assert r.status_code == 400, (label, r.status_code, r.text)
+            error = r.json()["error"]
+            if field is None:
+                assert error["type"] in {"invalid_json", "invalid_request"}, (label, r.text)
+            else:
+                assert error.get("field") == field, (label, r.text)
+        # The Stripe receiver: a valid signature over bodies that are not usable events.
+        for body, field in [(b"{not json", None), (DEEP_JSON, None), (b'{"id": "\xff"}', None),
+                            (b"[]", "event"), (with_object(amount_due="lots"), "data.object.amount_due"),
+                            (hostile_invoice(currency="xyz"), "data.object.currency")]:
+            r = await http.post("/v1/webhooks/stripe", content=body, headers=stripe_signed(body))
+            assert r.status_code == 400, (body[:40], r.text)
+            assert r.json()["error"].get("field") == field, (body[:40], r.text)
+        after = await http.get("/v1/settings")
+        template = await http.get("/v1/templates/invoice_finalized")
+    assert after.json() == before.json()  # no refused patch saved anything
+    assert template.json()["custom"] is False
+    for wf in ("invoice-in_hostile_api", "customer-cus_hostile"):
+        assert not await started(h, wf), wf
+
+
+# ---- the template API: the sandbox escapes and bombs over HTTP --------------------------
+
+TEMPLATE_ATTACKS = {
+    "cve-2024-56326-set": "{% set f = '{0.__class__.__init__.__globals__}'.format %}{{ f(customer) }}",
+    "cve-2024-56326-self": "{{ ''.format.__self__ }}",
+    "cve-2025-27516-attr-format": "{{ ('{0.__class__}'|attr('format'))(customer) }}",
+    "attr-format-bare": "{{ ''|attr('format') }}",
+    "mro-subclasses": "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "init-globals": "{{ customer.__class__.__init__.__globals__ }}",
+    "cycler-globals": "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+    "joiner-globals": "{{ joiner.__init__.__globals__ }}",
+    "namespace-globals": "{{ namespace.__init__.__globals__ }}",
+    "huge-string": "{{ 'a' * 10**9 }}",
+    "huge-range": "{% for i in range(10**9) %}{% endfor %}",
+    "recursion": "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
+    "deep-nesting": "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}",
+    "include-file": "{% include '/etc/passwd' %}",
+}
+
+
+@pytest.mark.parametrize("source", list(TEMPLATE_ATTACKS.values()), ids=list(TEMPLATE_ATTACKS))
+async def test_template_api_refuses_sandbox_escapes_and_stores_nothing(harness: Harness, source: str) -> None:
+    async with http_for(app_for(harness)) as http:
+        for part in ("html", "subject"):
+            template = {"subject": "Invoice", "html": "<p>Hello</p>", part: source}
+            put = await http.put("/v1/templates/invoice_finalized", json=template)
+            assert put.status_code == 400, (part, put.text)
+            error = put.json()["error"]
+            assert error["type"] == "invalid_template" and error["field"].split(":")[0] == part, put.text
+            assert "<class" not in put.text and "root:" not in put.text
+            preview = await http.post("/v1/templates/invoice_finalized/preview", json={"template": template})
+            assert preview.status_code == 400 and preview.json()["error"]["field"].split(":")[0] == part
+        current = await http.get("/v1/templates/invoice_finalized")
+    assert current.json()["custom"] is False and current.json()["version"] == 0
