@@ -16,10 +16,10 @@ import os
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from relance.account_service import SettingsError, patch_settings, set_recipients, set_sender_domain
@@ -30,12 +30,14 @@ from relance.storage.database import get_engine, session_scope
 from relance.storage.settings_store import load_settings
 from tests.support.events import customer, event, invoice, stripe_fixtures
 from tests.support.harness import Harness
-from tests.test_api import KEY, WHSEC, app_for, http_for, started
+from tests.test_api import WHSEC, app_for, http_for, started
+from tests.test_pdf import secret_file, spy_server  # noqa: F401  (fixtures)
 
 CVE_6923 = "=?utf-8?q?a=0D=0ABcc:x@evil.test?="
 CRLF = "Acme\r\nBcc: x@evil.test"
 DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
 RELANCE = str(Path(sys.executable).parent / "relance")
+DAY = timedelta(days=1)
 
 
 # ---- addresses ----------------------------------------------------------------------
@@ -309,3 +311,100 @@ async def test_template_api_refuses_sandbox_escapes_and_stores_nothing(harness: 
             assert preview.status_code == 400 and preview.json()["error"]["field"].split(":")[0] == part
         current = await http.get("/v1/templates/invoice_finalized")
     assert current.json()["custom"] is False and current.json()["version"] == 0
+
+
+# ---- relance send: the CLI door ----------------------------------------------------------
+
+
+def test_relance_send_refuses_hostile_files_without_a_traceback(tmp_path: Path) -> None:
+    """Validated before connecting: Temporal is pointed at a closed port, and nothing may
+    reach it. Each file is refused with exit code 2 and a message naming the problem."""
+    env = dict(os.environ, RELANCE_STATE_DIR=str(tmp_path / "state"), RELANCE_TEMPORAL_ADDRESS="127.0.0.1:9")
+    files = {
+        "not-utf8.json": (b'{"id": "\xff\xfe"}', "not UTF-8"),
+        "deep.json": (DEEP_JSON, "nested too deeply"),
+        "empty.json": (b"", "invalid JSON"),
+        "list-of-numbers.json": (b"[1]", "[0].event"),
+        "huge-amount.json": (with_object(amount_due=10**30), "data.object.amount_due"),
+        "currency.json": (hostile_invoice(currency="xyz"), "data.object.currency"),
+        "injected-email.json": (hostile_invoice(email="a@b.test\r\nBcc: x@evil.test"), "data.object.customer_email"),
+    }
+    (tmp_path / "a-directory.json").mkdir()
+    cases = [(tmp_path / "a-directory.json", "cannot read")]
+    for name, (content, expected) in files.items():
+        (tmp_path / name).write_bytes(content)
+        cases.append((tmp_path / name, expected))
+    for path, expected in cases:
+        result = subprocess.run([RELANCE, "send", str(path)], env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, (path.name, result.returncode, result.stderr[-500:])
+        assert expected in result.stderr and "Traceback" not in result.stderr, (path.name, result.stderr[-500:])
+
+
+# ---- a whole lifecycle to a real SMTP server -----------------------------------------
+
+# What a Relance message may carry as headers; anything else would be an injected one.
+ALLOWED_HEADERS = {"from", "to", "cc", "reply-to", "subject", "date", "message-id", "mime-version", "content-type",
+                   "content-transfer-encoding", "auto-submitted", "x-relance-kind", "x-relance-email-key"}
+
+
+def header_names(raw: bytes) -> list[str]:
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    return [line.split(b":", 1)[0].decode().lower() for line in head if line and line[:1] not in (b" ", b"\t")]
+
+
+async def test_hostile_customer_data_through_a_lifecycle_to_smtp(time_env, config, sqlite_url, spy_server,
+                                                                  secret_file: Path) -> None:
+    """Names, invoice number, descriptions and footer carrying CR/LF, RFC 2047 encoded
+    words and HTML that fetches files and URLs, through events, the workflow, Jinja2,
+    WeasyPrint and SMTP. The messages arrive with only Relance's headers, only to the
+    customer, and PDFs that embed and fetched nothing."""
+    from activities.transports.smtp import SmtpTransport
+    from tests.conftest import running_harness
+    from tests.support.smtp_sink import SmtpSink
+    from tests.test_pdf import attachments_of, everything_in, hostile
+
+    url, hits = spy_server
+    evil_html = " ".join(hostile(url, secret_file))
+    with SmtpSink() as sink:
+        async with running_harness(time_env, config, sqlite_url, SmtpTransport(sink.host, sink.port)) as h:
+            h.save_settings(reminders=[], branding={"business_name": "Acme", "footer": evil_html,
+                                                    "brand_color": f"red;background:url({url}/brand.png)"})
+            now = await h.now()
+            cust = customer("cus_evil", email="ada@customer.test", name=f"{CRLF} {CVE_6923}")
+            obj = invoice("in_evil1", "cus_evil", due=now + 30 * DAY, number=CVE_6923, lines=2,
+                          customer_name=CRLF, description=evil_html, footer=evil_html)
+            obj["lines"]["data"][0]["description"] = evil_html
+            paid = dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0)
+            await h.send(event("customer.created", cust, created=now), event("invoice.finalized", obj, created=now),
+                         event("invoice.paid", paid, created=now + timedelta(hours=1)))
+            assert [(e.kind, e.status) for e in h.log()] == [("invoice_finalized", "sent"), ("receipt", "sent")]
+
+            # Settings written around the service (straight into the database): the
+            # transport's own check still refuses the header, and the log says why.
+            h.save_settings(reminders=[], sender={"from_name": CVE_6923})
+            await h.send(event("invoice.finalized", invoice("in_evil2", "cus_evil", due=now + 30 * DAY), created=now))
+            [refused] = [e for e in h.log() if e.invoice_id == "in_evil2"]
+            assert refused.status == "failed" and "unsafe value for header From" in refused.error
+
+    assert len(sink.messages) == 2
+    first = sink.messages[0].message
+    # Neutralised, not dropped: the subject is one line with the encoded word broken up,
+    # the bodies show the hostile text as text.
+    assert first["Subject"] == "New invoice = ?utf-8?q?a=0D=0ABcc:x@evil.test?= from Acme"
+    assert "Bcc: x@evil.test" in first.get_body(("plain",)).get_content()
+    assert "&lt;link rel=" in first.get_body(("html",)).get_content()
+    for received in sink.messages:
+        assert received.rcpt_tos == ["ada@customer.test"]
+        names = header_names(received.data)
+        assert set(names) <= ALLOWED_HEADERS, names
+        msg = received.message
+        assert msg["Bcc"] is None and msg["Cc"] is None and not msg.defects
+        assert "\n" not in msg["Subject"] and "\r" not in msg["Subject"] and "=?" not in msg["Subject"]
+        for part in msg.iter_attachments():
+            pdf = part.get_payload(decode=True)
+            assert attachments_of(pdf) == {}
+            blob = everything_in(pdf)
+            assert b"TOP-SECRET" not in blob and b"root:" not in blob
+        assert "TOP-SECRET" not in msg.get_body(("html",)).get_content()
+    assert sum(1 for m in sink.messages for _ in m.message.iter_attachments()) == 3  # invoice; invoice + receipt
+    assert hits == []
