@@ -408,3 +408,25 @@ async def test_hostile_customer_data_through_a_lifecycle_to_smtp(time_env, confi
         assert "TOP-SECRET" not in msg.get_body(("html",)).get_content()
     assert sum(1 for m in sink.messages for _ in m.message.iter_attachments()) == 3  # invoice; invoice + receipt
     assert hits == []
+
+
+# ---- a customer Relance never heard of -----------------------------------------------
+
+
+async def test_invoice_for_an_unknown_customer_goes_to_its_customer_email(harness: Harness) -> None:
+    h = harness
+    h.save_settings(reminders=[])
+    now = await h.now()
+    await h.send(event("invoice.finalized", invoice("in_orphan1", "cus_never_seen", due=now + 30 * DAY,
+                                                    email="Solo@Bücher.example"), created=now),
+                 event("invoice.finalized", invoice("in_orphan2", "cus_never_seen2", due=now + 30 * DAY, email=None),
+                       created=now))
+    by_invoice = {e.invoice_id: e for e in h.log()}
+    sent = by_invoice["in_orphan1"]
+    assert sent.status == "sent" and sent.to == ["Solo@xn--bcher-kva.example"]  # IDN as punycode
+    [msg] = h.outbox_messages()
+    assert msg["To"] == "Solo@xn--bcher-kva.example"
+    assert "Ada Lovelace" in msg.get_body(("plain",)).get_content()  # the invoice's customer_name
+    # No address anywhere: logged as failed with the reason, nothing sent, nothing crashed.
+    orphan = by_invoice["in_orphan2"]
+    assert orphan.status == "failed" and orphan.error == "the customer has no email address"
