@@ -22,7 +22,7 @@ from pydantic import (
     field_validator,
 )
 
-from babel.numbers import is_currency
+from babel.numbers import list_currencies
 
 from relance.addresses import MAX_RECIPIENTS, normalize_address, normalize_addresses
 
@@ -48,13 +48,19 @@ def _aware(value: datetime | None) -> datetime | None:
 Timestamp = Annotated[datetime, BeforeValidator(_unix_to_datetime)]
 
 
+# Read once, at import. Validators also run inside the workflow sandbox (Temporal decodes
+# signals there, re-validating the models), where opening Babel's data files is refused
+# and the signal would be dropped: they must never do I/O.
+ISO_CURRENCIES = frozenset(code.lower() for code in list_currencies())
+
+
 def _iso_currency(value: Any) -> Any:
     # Stripe's lowercase ISO 4217 codes. An unknown code would be printed as is with two
     # made-up decimals on every email and PDF: refuse it where it comes in.
     if isinstance(value, str):
         if len(value) != 3 or not value.isalpha() or not value.isascii():
             raise ValueError("must be a three-letter ISO 4217 code")
-        if not is_currency(value.upper()):
+        if value.lower() not in ISO_CURRENCIES:
             raise ValueError(f"unknown currency {value!r} (not an ISO 4217 code)")
         return value.lower()
     return value

@@ -430,3 +430,40 @@ async def test_invoice_for_an_unknown_customer_goes_to_its_customer_email(harnes
     # No address anywhere: logged as failed with the reason, nothing sent, nothing crashed.
     orphan = by_invoice["in_orphan2"]
     assert orphan.status == "failed" and orphan.error == "the customer has no email address"
+
+
+# ---- validators run inside the workflow sandbox too ------------------------------------
+
+_COLD_DECODE = r"""
+import builtins, io, json, sys
+from relance.models import CustomerSignal, InvoiceSignal, ObjectSignal  # imported as the worker does
+def refused(*args, **kwargs):
+    raise RuntimeError("open() inside the workflow sandbox")
+builtins.open = io.open = refused  # what the sandbox does to a workflow's code
+signals = json.loads(sys.stdin.read())
+InvoiceSignal.model_validate(signals["invoice"])
+CustomerSignal.model_validate(signals["customer"])
+ObjectSignal.model_validate(signals["credit_note"])
+print("decoded")
+"""
+
+
+def test_event_validators_decode_with_no_file_access_in_a_cold_process() -> None:
+    """Temporal decodes a signal inside the workflow sandbox, re-validating the models,
+    and *drops the signal* if that fails. A validator that reads a data file on first
+    use (Babel's currency list did) passed every in-process test, where the data was
+    already loaded, and lost every invoice event under `relance dev`."""
+    inv = invoice("in_cold", currency="kwd", email="Jean@Bücher.example")
+    inv["lines"]["data"][0]["currency"] = "bhd"
+    signals = {
+        "invoice": {"event_id": "evt_1", "type": "invoice.finalized", "created": "2026-01-01T00:00:00Z",
+                    "invoice": inv},
+        "customer": {"event_id": "evt_2", "type": "customer.updated", "created": "2026-01-01T00:00:00Z",
+                     "customer": customer("cus_cold", email="ada@bücher.example", timezone="Europe/Paris",
+                                          cc_emails=["a@b.example"])},
+        "credit_note": {"event_id": "evt_3", "type": "credit_note.created", "created": "2026-01-01T00:00:00Z",
+                        "credit_note": dict(stripe_fixtures()["credit_note"], currency="jpy")},
+    }
+    result = subprocess.run([sys.executable, "-c", _COLD_DECODE], input=json.dumps(signals), capture_output=True,
+                            text=True, timeout=60, cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0 and "decoded" in result.stdout, result.stderr[-2000:]
