@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -47,6 +48,18 @@ def _aware(value: datetime | None) -> datetime | None:
 
 Timestamp = Annotated[datetime, BeforeValidator(_unix_to_datetime)]
 
+# Validation context for events coming in (parse_event). Checks added after release
+# (ISO 4217 currencies, amount bounds, invoice customer_email, the 1,000-recipient cap,
+# the 64-octet local part) apply only there. The same models are validated again when
+# Temporal decodes a signal, an activity input or a carried state; an event accepted by
+# an earlier release must still decode then, or its signal would be dropped and its
+# history would no longer replay.
+EDGE = {"relance_edge": True}
+
+
+def at_edge(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("relance_edge"))
+
 
 # Read once, at import. Validators also run inside the workflow sandbox (Temporal decodes
 # signals there, re-validating the models), where opening Babel's data files is refused
@@ -54,13 +67,13 @@ Timestamp = Annotated[datetime, BeforeValidator(_unix_to_datetime)]
 ISO_CURRENCIES = frozenset(code.lower() for code in list_currencies())
 
 
-def _iso_currency(value: Any) -> Any:
+def _iso_currency(value: Any, info: ValidationInfo) -> Any:
     # Stripe's lowercase ISO 4217 codes. An unknown code would be printed as is with two
     # made-up decimals on every email and PDF: refuse it where it comes in.
     if isinstance(value, str):
-        if len(value) != 3 or not value.isalpha() or not value.isascii():
+        if len(value) != 3 or not value.isalpha():
             raise ValueError("must be a three-letter ISO 4217 code")
-        if value.lower() not in ISO_CURRENCIES:
+        if at_edge(info) and value.lower() not in ISO_CURRENCIES:
             raise ValueError(f"unknown currency {value!r} (not an ISO 4217 code)")
         return value.lower()
     return value
@@ -72,7 +85,15 @@ Currency = Annotated[str, BeforeValidator(_iso_currency)]
 # here, naming the field, instead of overflowing a database column in an activity that
 # would retry forever. 10**15 minor units is beyond any real invoice in any currency.
 MAX_INTEGER = 10**15
-Integer = Annotated[int, Field(ge=-MAX_INTEGER, le=MAX_INTEGER)]
+
+
+def _bounded(value: int, info: ValidationInfo) -> int:
+    if at_edge(info) and not -MAX_INTEGER <= value <= MAX_INTEGER:
+        raise ValueError("must be between -10^15 and 10^15 (an integer amount in minor units)")
+    return value
+
+
+Integer = Annotated[int, AfterValidator(_bounded)]
 
 
 def _id_of(value: Any) -> Any:
@@ -163,10 +184,10 @@ class Invoice(StripeObject):
 
     @field_validator("customer_email")
     @classmethod
-    def _customer_email(cls, v: str | None) -> str | None:
-        # The address of last resort for a customer Relance never heard of: checked here
-        # like Customer.email, so an injected header is refused at the door, naming it.
-        return normalize_address(v, allow_special_use=True) if v else v
+    def _customer_email(cls, v: str | None, info: ValidationInfo) -> str | None:
+        # The address of last resort for a customer Relance never heard of: checked at
+        # the door like Customer.email, so an injected header is refused, naming it.
+        return normalize_address(v, allow_special_use=True) if v and at_edge(info) else v
 
 
 class Customer(StripeObject):
@@ -183,8 +204,8 @@ class Customer(StripeObject):
 
     @field_validator("email")
     @classmethod
-    def _email(cls, v: str | None) -> str | None:
-        return normalize_address(v, allow_special_use=True) if v else v
+    def _email(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return normalize_address(v, allow_special_use=True, strict=at_edge(info)) if v else v
 
     @field_validator("invoice_emails", "cc_emails")
     @classmethod
@@ -192,12 +213,12 @@ class Customer(StripeObject):
         # Each address checked (the error names it), duplicates dropped, order kept.
         if v is None:
             return None
-        addresses = normalize_addresses(v, allow_special_use=True)
+        addresses = normalize_addresses(v, allow_special_use=True, strict=at_edge(info))
         # SendGrid's per-message limit on To + CC: a list that could never be delivered
         # is refused here rather than failing every email later. Not split into several
         # messages: one invoice email is one thread that every recipient can reply to.
         count = len(addresses) + (len(info.data.get("invoice_emails") or []) if info.field_name == "cc_emails" else 0)
-        if count > MAX_RECIPIENTS:
+        if at_edge(info) and count > MAX_RECIPIENTS:
             raise ValueError(f"{count} recipients in To and CC together; at most {MAX_RECIPIENTS} per message")
         return addresses
 
@@ -486,7 +507,7 @@ def parse_event(payload: Any) -> Event:
     assert created is not None
     event_cls, field_name, object_cls = next((e, f, o) for types, e, f, o in _SHAPES if envelope.type in types)
     try:
-        obj_model = object_cls.model_validate(obj)
+        obj_model = object_cls.model_validate(obj, context=EDGE)
     except ValidationError as exc:
         _raise_from(exc, "data.object")
     if isinstance(obj_model, PaymentMethod) and obj_model.card_details() is None:

@@ -467,3 +467,27 @@ def test_event_validators_decode_with_no_file_access_in_a_cold_process() -> None
     result = subprocess.run([sys.executable, "-c", _COLD_DECODE], input=json.dumps(signals), capture_output=True,
                             text=True, timeout=60, cwd=Path(__file__).resolve().parents[1])
     assert result.returncode == 0 and "decoded" in result.stdout, result.stderr[-2000:]
+
+
+def test_checks_added_at_the_door_do_not_stop_older_payloads_from_decoding() -> None:
+    """The new refusals apply where events come in (parse_event). A signal, activity
+    input or carried state written by an earlier release is decoded again by Temporal,
+    with the same models: it must still decode, or the signal is dropped and the
+    history no longer replays."""
+    from relance.models import CustomerSignal, InvoiceSignal
+
+    old_invoice = invoice("in_old", currency="xyz", email="a" * 65 + "@x.test", amount=10**16)
+    decoded = InvoiceSignal.model_validate({"event_id": "evt_old", "type": "invoice.finalized",
+                                            "created": "2026-01-01T00:00:00Z", "invoice": old_invoice})
+    assert decoded.invoice.currency == "xyz" and decoded.invoice.amount_due == 10**16
+    many = [f"t{i}@x.test" for i in range(1001)]
+    old_customer = customer("cus_old", email="b" * 65 + "@x.test", invoice_emails=many)
+    assert len(CustomerSignal.model_validate({"event_id": "evt_oldc", "type": "customer.updated",
+                                              "created": "2026-01-01T00:00:00Z",
+                                              "customer": old_customer}).customer.invoice_emails) == 1001
+    # The same objects coming in today are refused, naming the field.
+    for ev, field in [(event("invoice.finalized", old_invoice), "data.object.customer_email"),
+                      (event("customer.updated", old_customer), "data.object.email")]:
+        with pytest.raises(InvalidEvent) as err:
+            parse_event(ev)
+        assert err.value.field == field
