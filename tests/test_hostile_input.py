@@ -491,3 +491,31 @@ def test_checks_added_at_the_door_do_not_stop_older_payloads_from_decoding() -> 
         with pytest.raises(InvalidEvent) as err:
             parse_event(ev)
         assert err.value.field == field
+
+
+# ---- WeasyPrint: fonts, backgrounds, redirects ----------------------------------------
+
+
+def test_fonts_backgrounds_and_redirects_fetch_nothing(spy_server, secret_file: Path) -> None:
+    """What test_pdf does not spell out: @font-face sources, background images, list
+    markers and a URL that would redirect to a local file. The spy server records any
+    request at all, so a redirect is never even started."""
+    from activities.pdf import html_to_pdf
+    from tests.test_pdf import attachments_of, everything_in, pages_text
+
+    url, hits = spy_server
+    css = (
+        f"@font-face {{ font-family: Evil; src: url({url}/font.woff2) format('woff2'), url(file://{secret_file}); }}"
+        f"body {{ font-family: Evil, sans-serif; background: url({url}/redirect-to-file?to=file:///etc/passwd); }}"
+        f"li {{ list-style-image: url(file://{secret_file}); }}"
+        f"p::after {{ content: url({url}/after.png); }}"
+    )
+    html = (f'<html><head><style>{css}</style></head><body><p>Kept</p><ul><li>item</li></ul>'
+            f'<div style="background-image: url(file:///etc/passwd)">x</div>'
+            f'<object data="file://{secret_file}"></object><embed src="{url}/embed"></body></html>')
+    pdf = html_to_pdf(html, extra_css=(css,))
+    assert "Kept" in pages_text(pdf)[0]
+    assert attachments_of(pdf) == {}
+    blob = everything_in(pdf)
+    assert b"TOP-SECRET" not in blob and b"root:" not in blob
+    assert hits == []
