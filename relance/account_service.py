@@ -13,7 +13,15 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from relance.account import AccountSettings, merge_settings
-from relance.addresses import InvalidAddress, normalize_address, normalize_addresses
+from relance.addresses import (
+    InvalidAddress,
+    TooManyRecipients,
+    UnsafeHeader,
+    check_recipient_count,
+    normalize_address,
+    normalize_addresses,
+    safe_header_text,
+)
 from relance.sender_domain import (
     DnsRecord,
     VerificationResult,
@@ -69,6 +77,7 @@ def patch_settings(session: Session, patch: dict[str, Any]) -> AccountSettings:
         updated = merge_settings(current, patch)
     except ValidationError as exc:
         raise _from_validation(exc) from None
+    _check_header_names(updated)
     for field, value in (("sender.from_email", updated.sender.from_email),
                          ("sender.reply_to", updated.sender.reply_to),
                          ("branding.support_email", updated.branding.support_email)):
@@ -79,6 +88,19 @@ def patch_settings(session: Session, patch: dict[str, Any]) -> AccountSettings:
                 raise SettingsError(field, str(exc)) from None
     save_settings(session, updated)
     return updated
+
+
+def _check_header_names(settings: AccountSettings) -> None:
+    """The From name (the sender name, else the business name) goes into a header: CR,
+    LF and RFC 2047 encoded words would become extra headers. Refused where the owner
+    types them, rather than failing every email at send time."""
+    for field, value in (("sender.from_name", settings.sender.from_name),
+                         ("branding.business_name", settings.branding.business_name)):
+        if value:
+            try:
+                safe_header_text(value, "From")
+            except UnsafeHeader as exc:
+                raise SettingsError(field, str(exc)) from None
 
 
 def logo_data_uri(content: bytes) -> str:
@@ -116,6 +138,7 @@ def set_sender_domain(session: Session, domain: str, from_email: str, *, from_na
         **({"from_name": from_name} if from_name else {}),
     })
     updated = current.model_copy(update={"sender": sender})
+    _check_header_names(updated)
     save_settings(session, updated)
     return updated, sender_records(updated)
 
@@ -154,6 +177,10 @@ def set_recipients(session: Session, customer_id: str, *, to: list[str] | None =
         try:
             setattr(rec, field, normalize_addresses(values, allow_special_use=True))
         except InvalidAddress as exc:
+            raise SettingsError(field, str(exc)) from None
+        try:
+            check_recipient_count(rec.invoice_emails, rec.cc_emails)
+        except TooManyRecipients as exc:
             raise SettingsError(field, str(exc)) from None
     rec.updated_at = utcnow()
     session.flush()

@@ -50,7 +50,7 @@ class TooManyRecipients(ValueError):
         self.count = count
 
 
-def normalize_address(addr: str, *, allow_special_use: bool = False) -> str:
+def normalize_address(addr: str, *, allow_special_use: bool = False, strict: bool = True) -> str:
     """Validate one bare address (no display name) and return its wire form.
 
     IDN domains are accepted and returned in ASCII (punycode), so headers and SMTP
@@ -60,23 +60,26 @@ def normalize_address(addr: str, *, allow_special_use: bool = False) -> str:
     `allow_special_use` admits reserved domains such as `relance.localhost` (the default
     sender) or `*.test`, which can never be delivered on the internet but are normal in
     a local outbox or a development SMTP server.
+
+    `strict` adds RFC 5321's 64-octet limit on the local part. Off only to re-read what
+    was accepted before that check existed (see relance.events.EDGE).
     """
     if not isinstance(addr, str):
         raise InvalidAddress(addr, "not a string")
     try:
-        return _validated(addr)
+        return _validated(addr, strict)
     except EmailNotValidError as exc:
         if allow_special_use and _is_special_use(addr):
             try:
                 # email-validator has no per-call switch for special-use names, so
                 # validate the same address under a neutral suffix and strip it again.
-                return _validated(addr + _NEUTRAL_SUFFIX).removesuffix(_NEUTRAL_SUFFIX)
+                return _validated(addr + _NEUTRAL_SUFFIX, strict).removesuffix(_NEUTRAL_SUFFIX)
             except EmailNotValidError as inner:
                 raise InvalidAddress(addr, str(inner)) from None
         raise InvalidAddress(addr, str(exc)) from None
 
 
-def normalize_addresses(addrs: Iterable[str], *, allow_special_use: bool = False) -> list[str]:
+def normalize_addresses(addrs: Iterable[str], *, allow_special_use: bool = False, strict: bool = True) -> list[str]:
     """Normalize each address and drop case-insensitive duplicates, keeping first order."""
     if isinstance(addrs, str):
         # A lone string would otherwise be iterated character by character.
@@ -84,7 +87,7 @@ def normalize_addresses(addrs: Iterable[str], *, allow_special_use: bool = False
     seen: set[str] = set()
     result: list[str] = []
     for addr in addrs:
-        normalized = normalize_address(addr, allow_special_use=allow_special_use)
+        normalized = normalize_address(addr, allow_special_use=allow_special_use, strict=strict)
         key = normalized.casefold()
         if key not in seen:
             seen.add(key)
@@ -117,8 +120,10 @@ def safe_header_text(value: str, field: str) -> str:
     return value
 
 
-def _validated(addr: str) -> str:
-    info = validate_email(addr, check_deliverability=False, allow_smtputf8=False)
+def _validated(addr: str, strict: bool = True) -> str:
+    # strict: RFC 5321's 64-octet limit on the local part too (not only 254 in all),
+    # which relays enforce and the default mode does not.
+    info = validate_email(addr, check_deliverability=False, allow_smtputf8=False, strict=strict)
     return info.ascii_email or info.normalized
 
 

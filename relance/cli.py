@@ -95,11 +95,18 @@ def api() -> None:
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text())
+        # Bytes: json detects UTF-8/16/32 itself, whatever the terminal's locale.
+        return json.loads(path.read_bytes())
     except FileNotFoundError:
         _fail(f"{path}: no such file")
+    except OSError as exc:  # a directory, no permission...
+        _fail(f"{path}: cannot read it: {exc.strerror or exc}")
     except json.JSONDecodeError as exc:
         _fail(f"{path}: invalid JSON: {exc}")
+    except UnicodeDecodeError:
+        _fail(f"{path}: invalid JSON: not UTF-8 text")
+    except RecursionError:
+        _fail(f"{path}: invalid JSON: nested too deeply")
 
 
 @app.command()

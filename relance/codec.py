@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import os
+import zlib
 from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -20,6 +21,11 @@ from temporalio.api.common.v1 import Payload
 from temporalio.converter import DataConverter, PayloadCodec
 
 ENCODING = b"binary/encrypted"
+ZLIB_ENCODING = b"binary/zlib"
+# Payloads above this are compressed. Below it (nearly all of them) they stay plain JSON,
+# readable in the Temporal UI as they are. An invoice with thousands of lines is the
+# case this is for: its signal and its record_invoice input carry the whole invoice.
+COMPRESS_ABOVE = 64 * 1024
 
 
 class InvalidKeys(ValueError):
@@ -73,7 +79,51 @@ class EncryptionCodec(PayloadCodec):
         return out
 
 
+class CompressionCodec(PayloadCodec):
+    """zlib for large payloads, so a very long invoice stays far below Temporal's payload
+    limits (warning at 512 KB, refusal at 2 MB) and its history stays small. Payloads
+    written before (or below the threshold) pass through decoding untouched."""
+
+    def __init__(self, threshold: int = COMPRESS_ABOVE) -> None:
+        self.threshold = threshold
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        out = []
+        for p in payloads:
+            if p.ByteSize() <= self.threshold:
+                out.append(p)
+                continue
+            out.append(Payload(metadata={"encoding": ZLIB_ENCODING}, data=zlib.compress(p.SerializeToString(), 6)))
+        return out
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [Payload.FromString(zlib.decompress(p.data)) if p.metadata.get("encoding", b"") == ZLIB_ENCODING else p
+                for p in payloads]
+
+
+class ChainCodec(PayloadCodec):
+    """Codecs applied in order when encoding (compress, then encrypt) and in reverse
+    when decoding."""
+
+    def __init__(self, codecs: Sequence[PayloadCodec]) -> None:
+        self.codecs = list(codecs)
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        out = list(payloads)
+        for codec in self.codecs:
+            out = await codec.encode(out)
+        return out
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        out = list(payloads)
+        for codec in reversed(self.codecs):
+            out = await codec.decode(out)
+        return out
+
+
 def data_converter(base: DataConverter, keys_spec: str | None) -> DataConverter:
     if not keys_spec:
         return base
-    return dataclasses.replace(base, payload_codec=EncryptionCodec(parse_keys(keys_spec)))
+    encryption = EncryptionCodec(parse_keys(keys_spec))
+    codec = ChainCodec([base.payload_codec, encryption]) if base.payload_codec else encryption
+    return dataclasses.replace(base, payload_codec=codec)

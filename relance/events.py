@@ -13,15 +13,19 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
-from relance.addresses import normalize_address, normalize_addresses
+from babel.numbers import list_currencies
+
+from relance.addresses import MAX_RECIPIENTS, normalize_address, normalize_addresses
 
 
 def _unix_to_datetime(value: Any) -> Any:
@@ -43,6 +47,53 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 Timestamp = Annotated[datetime, BeforeValidator(_unix_to_datetime)]
+
+# Validation context for events coming in (parse_event). Checks added after release
+# (ISO 4217 currencies, amount bounds, invoice customer_email, the 1,000-recipient cap,
+# the 64-octet local part) apply only there. The same models are validated again when
+# Temporal decodes a signal, an activity input or a carried state; an event accepted by
+# an earlier release must still decode then, or its signal would be dropped and its
+# history would no longer replay.
+EDGE = {"relance_edge": True}
+
+
+def at_edge(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("relance_edge"))
+
+
+# Read once, at import. Validators also run inside the workflow sandbox (Temporal decodes
+# signals there, re-validating the models), where opening Babel's data files is refused
+# and the signal would be dropped: they must never do I/O.
+ISO_CURRENCIES = frozenset(code.lower() for code in list_currencies())
+
+
+def _iso_currency(value: Any, info: ValidationInfo) -> Any:
+    # Stripe's lowercase ISO 4217 codes. An unknown code would be printed as is with two
+    # made-up decimals on every email and PDF: refuse it where it comes in.
+    if isinstance(value, str):
+        if len(value) != 3 or not value.isalpha():
+            raise ValueError("must be a three-letter ISO 4217 code")
+        if at_edge(info) and value.lower() not in ISO_CURRENCIES:
+            raise ValueError(f"unknown currency {value!r} (not an ISO 4217 code)")
+        return value.lower()
+    return value
+
+
+Currency = Annotated[str, BeforeValidator(_iso_currency)]
+
+# Amounts (minor units) and counts. Bounded so that a typo or an attack (10**30) is refused
+# here, naming the field, instead of overflowing a database column in an activity that
+# would retry forever. 10**15 minor units is beyond any real invoice in any currency.
+MAX_INTEGER = 10**15
+
+
+def _bounded(value: int, info: ValidationInfo) -> int:
+    if at_edge(info) and not -MAX_INTEGER <= value <= MAX_INTEGER:
+        raise ValueError("must be between -10^15 and 10^15 (an integer amount in minor units)")
+    return value
+
+
+Integer = Annotated[int, AfterValidator(_bounded)]
 
 
 def _id_of(value: Any) -> Any:
@@ -67,9 +118,9 @@ class Period(StripeObject):
 class InvoiceLine(StripeObject):
     id: str | None = None
     description: str | None = None
-    amount: int = 0
-    currency: str | None = None
-    quantity: int | None = None
+    amount: Integer = 0
+    currency: Currency | None = None
+    quantity: Integer | None = None
     period: Period | None = None
 
 
@@ -110,20 +161,20 @@ class Invoice(StripeObject):
     customer_email: str | None = None
     customer_name: str | None = None
     customer_address: Address | None = None
-    currency: str = Field(min_length=3, max_length=3)
-    amount_due: int = 0
-    amount_paid: int = 0
-    amount_remaining: int = 0
-    subtotal: int | None = None
-    total: int | None = None
-    tax: int | None = None
+    currency: Currency
+    amount_due: Integer = 0
+    amount_paid: Integer = 0
+    amount_remaining: Integer = 0
+    subtotal: Integer | None = None
+    total: Integer | None = None
+    tax: Integer | None = None
     created: Timestamp | None = None
     due_date: Timestamp | None = None
     collection_method: CollectionMethod = "charge_automatically"
     status: InvoiceStatus | None = None
     lines: LineList = Field(default_factory=LineList)
     hosted_invoice_url: str | None = None
-    attempt_count: int = 0
+    attempt_count: Integer = 0
     next_payment_attempt: Timestamp | None = None
     payment_intent: ObjectId | None = None
     description: str | None = None
@@ -131,12 +182,12 @@ class Invoice(StripeObject):
     receipt_number: str | None = None
     status_transitions: StatusTransitions | None = None
 
-    @field_validator("currency")
+    @field_validator("customer_email")
     @classmethod
-    def _currency(cls, v: str) -> str:
-        if not v.isalpha():
-            raise ValueError("must be a three-letter ISO 4217 code")
-        return v.lower()
+    def _customer_email(cls, v: str | None, info: ValidationInfo) -> str | None:
+        # The address of last resort for a customer Relance never heard of: checked at
+        # the door like Customer.email, so an injected header is refused, naming it.
+        return normalize_address(v, allow_special_use=True) if v and at_edge(info) else v
 
 
 class Customer(StripeObject):
@@ -153,14 +204,23 @@ class Customer(StripeObject):
 
     @field_validator("email")
     @classmethod
-    def _email(cls, v: str | None) -> str | None:
-        return normalize_address(v, allow_special_use=True) if v else v
+    def _email(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return normalize_address(v, allow_special_use=True, strict=at_edge(info)) if v else v
 
     @field_validator("invoice_emails", "cc_emails")
     @classmethod
-    def _lists(cls, v: list[str] | None) -> list[str] | None:
+    def _lists(cls, v: list[str] | None, info: ValidationInfo) -> list[str] | None:
         # Each address checked (the error names it), duplicates dropped, order kept.
-        return normalize_addresses(v, allow_special_use=True) if v is not None else None
+        if v is None:
+            return None
+        addresses = normalize_addresses(v, allow_special_use=True, strict=at_edge(info))
+        # SendGrid's per-message limit on To + CC: a list that could never be delivered
+        # is refused here rather than failing every email later. Not split into several
+        # messages: one invoice email is one thread that every recipient can reply to.
+        count = len(addresses) + (len(info.data.get("invoice_emails") or []) if info.field_name == "cc_emails" else 0)
+        if at_edge(info) and count > MAX_RECIPIENTS:
+            raise ValueError(f"{count} recipients in To and CC together; at most {MAX_RECIPIENTS} per message")
+        return addresses
 
     @field_validator("timezone")
     @classmethod
@@ -191,8 +251,8 @@ class PaymentMethod(StripeObject):
     # Legacy card sources carry the details at the top level.
     brand: str | None = None
     last4: str | None = None
-    exp_month: int | None = None
-    exp_year: int | None = None
+    exp_month: Integer | None = None
+    exp_year: Integer | None = None
 
     def card_details(self) -> CardDetails | None:
         if self.card is not None:
@@ -237,8 +297,8 @@ class Subscription(StripeObject):
 
 class CreditNoteLine(StripeObject):
     description: str | None = None
-    amount: int = 0
-    quantity: int | None = None
+    amount: Integer = 0
+    quantity: Integer | None = None
 
 
 class CreditNoteLines(StripeObject):
@@ -251,9 +311,9 @@ class CreditNote(StripeObject):
     customer: ObjectId = Field(min_length=1, max_length=255)
     invoice: ObjectId | None = None
     number: str | None = None
-    currency: str = Field(min_length=3, max_length=3)
-    amount: int = 0
-    total: int | None = None
+    currency: Currency
+    amount: Integer = 0
+    total: Integer | None = None
     reason: str | None = None
     memo: str | None = None
     created: Timestamp | None = None
@@ -264,8 +324,8 @@ class CreditNote(StripeObject):
 class Refund(StripeObject):
     id: str = Field(min_length=1, max_length=255)
     object: Literal["refund"] = "refund"
-    amount: int = 0
-    currency: str = Field(min_length=3, max_length=3)
+    amount: Integer = 0
+    currency: Currency
     charge: ObjectId | None = None
     customer: ObjectId | None = None
     created: Timestamp | None = None
@@ -282,9 +342,9 @@ class Charge(StripeObject):
     object: Literal["charge"] = "charge"
     customer: ObjectId | None = None
     invoice: ObjectId | None = None
-    currency: str = Field(min_length=3, max_length=3)
-    amount: int = 0
-    amount_refunded: int = 0
+    currency: Currency
+    amount: Integer = 0
+    amount_refunded: Integer = 0
     refunds: RefundList | None = None
 
 
@@ -447,7 +507,7 @@ def parse_event(payload: Any) -> Event:
     assert created is not None
     event_cls, field_name, object_cls = next((e, f, o) for types, e, f, o in _SHAPES if envelope.type in types)
     try:
-        obj_model = object_cls.model_validate(obj)
+        obj_model = object_cls.model_validate(obj, context=EDGE)
     except ValidationError as exc:
         _raise_from(exc, "data.object")
     if isinstance(obj_model, PaymentMethod) and obj_model.card_details() is None:

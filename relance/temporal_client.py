@@ -3,6 +3,7 @@ same data converter, same TLS / API-key handling."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from temporalio.client import Client
@@ -10,9 +11,11 @@ from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, Tele
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 
+from relance.codec import CompressionCodec
 from relance.config import Config
 
-DATA_CONVERTER = pydantic_data_converter
+# Pydantic models in, zlib for the rare large payload (relance.codec.CompressionCodec).
+DATA_CONVERTER = dataclasses.replace(pydantic_data_converter, payload_codec=CompressionCodec())
 
 _runtime: Runtime | None = None
 
@@ -47,8 +50,8 @@ def tls_config(config: Config) -> TLSConfig | bool:
 
 
 def converter_for(config: Config):
-    """The data converter every Relance process uses: pydantic, plus the encryption codec
-    when keys are configured."""
+    """The data converter every Relance process uses: pydantic and compression, plus the
+    encryption codec when keys are configured."""
     from relance.codec import data_converter
 
     keys = config.encryption_keys.get_secret_value() if config.encryption_keys else None

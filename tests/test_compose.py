@@ -12,9 +12,10 @@ import yaml
 
 from relance.config import Config
 from relance.search_attributes import ALL
+from tests.support.specs import specs_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = ROOT.parent / "shared" / "specs" / "compose" / "compose-spec.json"
+SCHEMA = specs_dir() / "compose" / "compose-spec.json"
 
 
 def compose() -> dict:

@@ -106,7 +106,8 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
 
 
 async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    kinds = {404: "not_found", 405: "method_not_allowed"}
+    # 400: FastAPI's own "error parsing the body" (e.g. JSON nested too deeply to decode).
+    kinds = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
     return _error(exc.status_code, kinds.get(exc.status_code, "http_error"), str(exc.detail),
                   headers=getattr(exc, "headers", None))
 

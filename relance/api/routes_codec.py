@@ -12,16 +12,17 @@ from temporalio.api.common.v1 import Payloads
 
 from relance.api.app import Services, services
 from relance.api.schemas import ApiError, error_responses
-from relance.codec import EncryptionCodec, parse_keys
+from relance.codec import ChainCodec, CompressionCodec, EncryptionCodec, parse_keys
 
 router = APIRouter(tags=["codec"])
 
 
-def _codec(svc: Services) -> EncryptionCodec:
+def _codec(svc: Services) -> ChainCodec:
     keys = svc.config.encryption_keys
     if keys is None:
         raise ApiError(404, "not_found", "payload encryption is not configured")
-    return EncryptionCodec(parse_keys(keys.get_secret_value()))
+    # The workers' chain: large payloads are compressed before they are encrypted.
+    return ChainCodec([CompressionCodec(), EncryptionCodec(parse_keys(keys.get_secret_value()))])
 
 
 async def _apply(body: dict[str, Any], svc: Services, decode: bool) -> dict[str, Any]:

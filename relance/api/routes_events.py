@@ -70,6 +70,9 @@ async def read_json(request: Request) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
+    except RecursionError:
+        # `[[[[...` 100,000 deep: the decoder gives up; a request, not a server, error.
+        raise ApiError(400, "invalid_json", "the body is nested too deeply") from None
 
 
 def _all_processed(svc: Services, ids: Sequence[str]) -> bool:

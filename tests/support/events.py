@@ -11,7 +11,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-SPECS = Path(__file__).resolve().parents[3] / "shared" / "specs"
+from tests.support.specs import specs_dir
+
+SPECS = specs_dir()
 _ids = itertools.count(1)
 
 

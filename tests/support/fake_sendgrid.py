@@ -45,10 +45,12 @@ import jsonschema
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from tests.support.specs import specs_dir
+
 SPEC_PATH = Path(
     os.environ.get(
         "RELANCE_SENDGRID_SPEC",
-        Path(__file__).resolve().parents[3] / "shared/specs/sendgrid/tsg_mail_v3.json",
+        specs_dir() / "sendgrid" / "tsg_mail_v3.json",
     )
 )
 _SPEC_URI = "urn:relance:sendgrid:tsg_mail_v3"
