@@ -36,7 +36,7 @@ class InvoiceActivities:
             settings, _ = load_settings(session)
             customer = get_customer(session, req.customer_id)
         tz = (customer.timezone if customer and customer.timezone else None) or settings.timezone
-        return compute_plan(req.due_date, settings.reminders, tz, settings.send_hour)
+        return compute_plan(req.due_date, settings.reminders, tz, settings.send_hour, settings.send_minute)
 
     @activity.defn
     def pin_templates(self) -> dict[str, int]:
