@@ -119,6 +119,15 @@ def _with_invoice_numbers(session, req: EmailRequest) -> EmailRequest:
     return req.model_copy(update=updates) if updates else req
 
 
+async def _heartbeat_while_sending(every: float = 5.0) -> None:
+    """A provider may take its whole timeout (30 s) to answer; the heartbeat tells Temporal
+    the worker is alive meanwhile, so a dead one is noticed within the heartbeat timeout
+    instead of the 2-minute start-to-close timeout."""
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(every)
+
+
 class EmailActivities:
     def __init__(self, engine: Engine, config: Config, transport: Transport) -> None:
         self.engine = engine
@@ -129,6 +138,7 @@ class EmailActivities:
 
     @activity.defn
     def prepare_email(self, req: EmailRequest) -> PreparedEmail:
+        activity.heartbeat()  # alive; see HEARTBEAT in workflows/email_steps.py
         with session_scope(self.engine) as session:
             entry = email_log.get_entry(session, req.idempotency_key)
             if entry is not None:
@@ -167,6 +177,7 @@ class EmailActivities:
                 req = req.model_copy(update={"reminder_days_from_due": days})
             documents = _documents_for(req, inv, locale) if settings.attach_pdf else []
             ctx = email_context(settings, req, customer, inv)
+            activity.heartbeat()
             content, template_note = _render(session, req, ctx, locale, [d.filename for d in documents])
             from_email, from_name, reply_to = sender_for(settings, self.config)
             message = OutgoingEmail(
@@ -215,7 +226,7 @@ class EmailActivities:
                 credit_note=req.credit_note,
                 timezone=time_zone_for(settings, customer),
             )
-        pdf = render_pdf_in_pool(req.kind, ctx, req.locale)
+        pdf = render_pdf_in_pool(req.kind, ctx, req.locale, on_wait=activity.heartbeat)
         with session_scope(self.engine) as session:
             put_document(session, key, pdf, "application/pdf")
         return StoredAttachment(ref=key, filename=req.filename)
@@ -261,6 +272,7 @@ class EmailActivities:
             return done
         assert message is not None
         provider = self.transport.name
+        alive = asyncio.create_task(_heartbeat_while_sending())
         try:
             outcome = await self.transport.send(message)
         except RetryableDeliveryError as exc:
@@ -271,6 +283,8 @@ class EmailActivities:
             # ValueError: an address or header refused when the message was built.
             await asyncio.to_thread(self._record, req.idempotency_key, "failed", provider=provider, error=str(exc))
             return DeliveryResult(status="failed", provider=provider, error=str(exc))
+        finally:
+            alive.cancel()
         await asyncio.to_thread(self._record, req.idempotency_key, "sent", provider=outcome.provider,
                                 provider_message_id=outcome.provider_message_id, attachments=req.attachments)
         return DeliveryResult(status="sent", provider=outcome.provider, provider_message_id=outcome.provider_message_id)
