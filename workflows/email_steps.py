@@ -44,6 +44,7 @@ DELIVER = dict(
                              maximum_interval=timedelta(minutes=30)),
 )
 RECORD = dict(start_to_close_timeout=timedelta(seconds=30))
+UNDELIVERABLE_PATCH = "email-failed-when-undeliverable"
 
 
 async def send_email(req: EmailRequest) -> DeliveryResult | None:
@@ -51,6 +52,10 @@ async def send_email(req: EmailRequest) -> DeliveryResult | None:
     try:
         prepared = await workflow.execute_activity_method(EmailActivities.prepare_email, req, **PREPARE)
         if prepared.status != "ready":
+            # No address or every address suppressed: nobody gets it, so the account hears
+            # of it like any failure. Patched: older runs went on without emitting.
+            if prepared.undeliverable and workflow.patched(UNDELIVERABLE_PATCH):
+                await emit_email_outcome(req, DeliveryResult(status="failed", error=prepared.reason))
             return None
         attachments = await asyncio.gather(
             *(workflow.execute_activity_method(EmailActivities.render_document, doc, **RENDER)

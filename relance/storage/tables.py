@@ -216,3 +216,16 @@ class SuppressionRecord(SQLModel, table=True):
     detail: str | None = Field(default=None, sa_column=Column(Text))
     email_id: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class TransportHoldRecord(SQLModel, table=True):
+    """A provider that refused our credentials (SendGrid 401): emails are held, not sent,
+    until the key changes or a probe succeeds (relance/storage/transport_holds.py)."""
+
+    __tablename__ = "transport_holds"
+
+    provider: str = Field(primary_key=True, max_length=20)
+    key_fingerprint: str = Field(max_length=64)  # a hash of the key it refused, never the key
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    held_since: datetime = Field(default_factory=utcnow)
+    probe_after: datetime  # the next attempt allowed through to see if it was fixed provider-side
