@@ -20,8 +20,9 @@ class InvoiceActivities:
 
     @activity.defn
     def record_invoice(self, req: RecordInvoiceRequest) -> InvoiceState:
+        run_id = activity.info().workflow_run_id if activity.in_activity() else None
         with session_scope(self.engine) as session:
-            return record_invoice_event(session, req.signal)
+            return record_invoice_event(session, req.signal, run_id)
 
     @activity.defn
     def load_invoice(self, invoice_id: str) -> InvoiceState | None:

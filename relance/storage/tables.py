@@ -66,6 +66,18 @@ class ProcessedEvent(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow, index=True)
 
 
+class EventApplication(SQLModel, table=True):
+    """Which workflow run applied an invoice event. A worker can die after the activity
+    committed and before Temporal heard of it; the retry then finds the event processed.
+    Applied by the same run, it is that same application, not a duplicate: the workflow
+    must still send the emails it owes (found lost by tests/faults/test_worker_kills.py)."""
+
+    __tablename__ = "event_applications"
+
+    event_id: str = Field(primary_key=True, max_length=255)
+    run_id: str = Field(max_length=64)
+
+
 class CustomerRecord(SQLModel, table=True):
     __tablename__ = "customers"
 

@@ -102,3 +102,25 @@ async def test_worker_killed_at_random_moments_loses_nothing_and_sends_nothing_t
         finally:
             stack.close()
             dispose_engine(url)
+
+
+def test_a_retried_record_is_the_same_application_not_a_duplicate(sqlite_url) -> None:
+    """What the random kills found: record_invoice committed, the worker died before
+    Temporal heard of it, and the retry took the event for a duplicate, so the invoice
+    email (or the receipt) was never sent. The run that applied an event is now kept."""
+    from relance.models import InvoiceSignal
+    from relance.storage.invoices import record_invoice_event
+    from tests.support.events import event, invoice
+
+    engine = get_engine(sqlite_url)
+    ev = event("invoice.finalized", invoice("in_retry", "cus_retry"))
+    signal = InvoiceSignal(event_id=ev["id"], type=ev["type"], created=ev["created"], invoice=ev["data"]["object"])
+    with session_scope(engine) as s:
+        assert record_invoice_event(s, signal, "run-1").duplicate is False
+    with session_scope(engine) as s:
+        assert record_invoice_event(s, signal, "run-1").duplicate is False  # the activity's retry
+    with session_scope(engine) as s:
+        assert record_invoice_event(s, signal, "run-2").duplicate is True  # a later run: a real duplicate
+    with session_scope(engine) as s:
+        assert record_invoice_event(s, signal).duplicate is True
+    dispose_engine(sqlite_url)
