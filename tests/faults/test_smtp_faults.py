@@ -60,8 +60,8 @@ async def test_smtp_refusing_and_dropping_connections_delivers_each_email_once(t
     # 554 for whichever email took it.
     [policy] = [r for r in failed if r.invoice_id not in refused_invoices]
     assert "554" in policy.error
-    # The transient faults were retried: some emails took more than one attempt.
-    assert sum(r.attempts for r in sent) >= 5
+    # Each of the 6 transient faults cost some email one noted attempt, then it was retried.
+    assert sum(r.attempts for r in rows) >= 6
     # The sink has each sent email once (by Message-ID) and nothing of the failed ones.
     received = Counter(m.message["Message-ID"] for m in messages)
     assert received == Counter(r.provider_message_id for r in sent)
