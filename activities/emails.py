@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from datetime import timedelta
 
 from sqlalchemy.engine import Engine
@@ -17,7 +18,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.context import email_context, recipients, time_zone_for
-from activities.transports.base import PermanentDeliveryError, RetryableDeliveryError, Transport
+from activities.transports.base import DeliveryError, PermanentDeliveryError, RetryableDeliveryError, Transport
 from relance.account import AccountSettings
 from relance.config import Config
 from relance.events import Invoice
@@ -34,7 +35,7 @@ from relance.models import (
     StoredAttachment,
 )
 from relance.schedule import local_due_date
-from relance.storage import email_log
+from relance.storage import email_log, transport_holds
 from relance.storage.customers import get_customer
 from relance.storage.database import session_scope
 from relance.storage.documents import get_document, has_document, put_document
@@ -43,6 +44,8 @@ from relance.storage.settings_store import load_settings
 from relance.storage.suppressions import drop_suppressed
 from relance.storage.tables import InvoiceRecord
 from relance.storage.templates_store import get_version as get_template_version
+
+log = logging.getLogger("relance.delivery")
 
 # Which PDFs go with which email (when the account attaches PDFs at all).
 ATTACHMENTS: dict[EmailKind, tuple[DocumentKind, ...]] = {
@@ -119,6 +122,47 @@ def _with_invoice_numbers(session, req: EmailRequest) -> EmailRequest:
     return req.model_copy(update=updates) if updates else req
 
 
+async def _heartbeat_while_sending(every: float = 5.0) -> None:
+    """A provider may take its whole timeout (30 s) to answer; the heartbeat tells Temporal
+    the worker is alive meanwhile, so a dead one is noticed within the heartbeat timeout
+    instead of the 2-minute start-to-close timeout."""
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(every)
+
+
+async def _alert_webhook(engine: Engine, email: dict, provider: str, error: str) -> None:
+    """`email.failed` (status "held") to the endpoints that subscribe, through the same
+    WebhookWorkflow the workflows start; its id is derived from the email, so a retried
+    activity cannot alert twice. Never fails the delivery: the log line is the fallback."""
+    from temporalio.common import WorkflowIDReusePolicy
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    from activities.webhooks import WebhookEvent, event_id_for
+    from relance.storage.tables import utcnow
+    from relance.storage.webhooks_store import subscribers
+
+    def lookup() -> list[str]:
+        with session_scope(engine) as session:
+            return subscribers(session, "email.failed")
+
+    try:
+        endpoints = await asyncio.to_thread(lookup)
+        if not endpoints:
+            return
+        event = WebhookEvent(id=event_id_for(f"{email['email_key']}:email.failed:held"), type="email.failed",
+                             timestamp=utcnow(), endpoint_ids=endpoints,
+                             data={**email, "status": "held", "provider": provider, "provider_message_id": None,
+                                   "error": error})
+        await activity.client().start_workflow(
+            "WebhookWorkflow", event, id=f"webhook-{event.id}", task_queue=activity.info().task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+    except WorkflowAlreadyStartedError:
+        pass
+    except Exception as exc:  # noqa: BLE001 - the alert must not hold up the hold
+        log.warning("could not emit the email.failed alert webhook: %s", exc)
+
+
 class EmailActivities:
     def __init__(self, engine: Engine, config: Config, transport: Transport) -> None:
         self.engine = engine
@@ -129,6 +173,7 @@ class EmailActivities:
 
     @activity.defn
     def prepare_email(self, req: EmailRequest) -> PreparedEmail:
+        activity.heartbeat()  # alive; see HEARTBEAT in workflows/email_steps.py
         with session_scope(self.engine) as session:
             entry = email_log.get_entry(session, req.idempotency_key)
             if entry is not None:
@@ -154,10 +199,10 @@ class EmailActivities:
             to, cc, suppressed_note = drop_suppressed(session, to, cc)
             if not to and suppressed_note:
                 email_log.new_entry(session, status=email_log.SKIPPED, error=suppressed_note, **log)
-                return PreparedEmail(status="skipped", reason=suppressed_note)
+                return PreparedEmail(status="skipped", reason=suppressed_note, undeliverable=True)
             if not to:
                 email_log.new_entry(session, status=email_log.FAILED, error="the customer has no email address", **log)
-                return PreparedEmail(status="skipped", reason="no recipient")
+                return PreparedEmail(status="skipped", reason="the customer has no email address", undeliverable=True)
 
             req = _with_invoice_numbers(session, req)
             locale = resolve_locale(customer.preferred_locales if customer else [], settings.default_locale)
@@ -167,6 +212,7 @@ class EmailActivities:
                 req = req.model_copy(update={"reminder_days_from_due": days})
             documents = _documents_for(req, inv, locale) if settings.attach_pdf else []
             ctx = email_context(settings, req, customer, inv)
+            activity.heartbeat()
             content, template_note = _render(session, req, ctx, locale, [d.filename for d in documents])
             from_email, from_name, reply_to = sender_for(settings, self.config)
             message = OutgoingEmail(
@@ -215,7 +261,7 @@ class EmailActivities:
                 credit_note=req.credit_note,
                 timezone=time_zone_for(settings, customer),
             )
-        pdf = render_pdf_in_pool(req.kind, ctx, req.locale)
+        pdf = render_pdf_in_pool(req.kind, ctx, req.locale, on_wait=activity.heartbeat)
         with session_scope(self.engine) as session:
             put_document(session, key, pdf, "application/pdf")
         return StoredAttachment(ref=key, filename=req.filename)
@@ -249,6 +295,8 @@ class EmailActivities:
                 # The stored PDFs it carried, so the log can show the email exactly as sent.
                 refs = {a.filename: a.ref for a in attachments}
                 entry.attachments = [{**d, "ref": refs.get(d["filename"])} for d in entry.attachments]
+                if getattr(self.transport, "credential_fingerprint", None) is not None:
+                    transport_holds.clear_hold(session, entry.provider or provider or "")
             elif outcome == "failed":
                 email_log.mark_failed(session, entry, error or "failed", provider)
             else:
@@ -261,19 +309,68 @@ class EmailActivities:
             return done
         assert message is not None
         provider = self.transport.name
+        credentials = getattr(self.transport, "credential_fingerprint", None)
+        if credentials is not None:
+            hold = await asyncio.to_thread(self._held, provider, credentials)
+            if hold is not None:
+                await self._hold(req.idempotency_key, provider, f"held since {hold.held_since:%Y-%m-%d %H:%M} UTC: "
+                                 f"{provider} refused the credentials; sent once they are fixed ({hold.error})")
+        alive = asyncio.create_task(_heartbeat_while_sending())
         try:
             outcome = await self.transport.send(message)
+        except PermanentDeliveryError as exc:
+            if exc.credentials_refused and credentials is not None:
+                alive.cancel()
+                await self._credentials_refused(req.idempotency_key, provider, credentials, exc)
+            await asyncio.to_thread(self._record, req.idempotency_key, "failed", provider=provider, error=str(exc))
+            return DeliveryResult(status="failed", provider=provider, error=str(exc))
         except RetryableDeliveryError as exc:
             await asyncio.to_thread(self._record, req.idempotency_key, "retry", provider=provider, error=str(exc))
             delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
             raise ApplicationError(str(exc), type="RetryableDeliveryError", next_retry_delay=delay) from None
-        except (PermanentDeliveryError, ValueError) as exc:
-            # ValueError: an address or header refused when the message was built.
+        except ValueError as exc:
+            # An address or header refused when the message was built.
             await asyncio.to_thread(self._record, req.idempotency_key, "failed", provider=provider, error=str(exc))
             return DeliveryResult(status="failed", provider=provider, error=str(exc))
+        finally:
+            alive.cancel()
         await asyncio.to_thread(self._record, req.idempotency_key, "sent", provider=outcome.provider,
                                 provider_message_id=outcome.provider_message_id, attachments=req.attachments)
         return DeliveryResult(status="sent", provider=outcome.provider, provider_message_id=outcome.provider_message_id)
+
+    # ---- refused credentials (a hold on the whole transport) --------------------------
+
+    def _held(self, provider: str, credentials: str):
+        with session_scope(self.engine) as session:
+            return transport_holds.held(session, provider, credentials,
+                                        timedelta(seconds=self.config.hold_probe_seconds))
+
+    async def _hold(self, key: str, provider: str, reason: str) -> None:
+        """Not sent, not failed: pending, retried every RELANCE_HOLD_RETRY_SECONDS (its 3-day
+        window still applies, after which it fails and is reported like any other failure)."""
+        await asyncio.to_thread(self._record, key, "retry", provider=provider, error=reason)
+        raise ApplicationError(reason, type="TransportHeld",
+                               next_retry_delay=timedelta(seconds=self.config.hold_retry_seconds))
+
+    def _open_hold(self, key: str, provider: str, credentials: str, error: str) -> dict | None:
+        """The email's identity if this refusal opened the hold (and so raises the alert)."""
+        with session_scope(self.engine) as session:
+            if not transport_holds.open_hold(session, provider, credentials, error,
+                                             timedelta(seconds=self.config.hold_probe_seconds)):
+                return None
+            entry = email_log.get_entry(session, key)
+            assert entry is not None
+            return {"email_key": key, "kind": entry.kind, "customer_id": entry.customer_id,
+                    "invoice_id": entry.invoice_id}
+
+    async def _credentials_refused(self, key: str, provider: str, credentials: str, exc: DeliveryError) -> None:
+        opened = await asyncio.to_thread(self._open_hold, key, provider, credentials, str(exc))
+        if opened is not None:
+            # The one alert: an error line, and an email.failed webhook (status "held").
+            log.error("%s refused Relance's credentials: emails are held (pending, not sent) until they are "
+                      "fixed, then go out; email %s was the first. %s", provider, key, exc)
+            await _alert_webhook(self.engine, opened, provider, str(exc))
+        await self._hold(key, provider, f"held: {exc}")
 
     @activity.defn
     def record_delivery_failure(self, failure: FailureRecord) -> None:

@@ -20,8 +20,9 @@ class InvoiceActivities:
 
     @activity.defn
     def record_invoice(self, req: RecordInvoiceRequest) -> InvoiceState:
+        run_id = activity.info().workflow_run_id if activity.in_activity() else None
         with session_scope(self.engine) as session:
-            return record_invoice_event(session, req.signal)
+            return record_invoice_event(session, req.signal, run_id)
 
     @activity.defn
     def load_invoice(self, invoice_id: str) -> InvoiceState | None:
@@ -36,7 +37,7 @@ class InvoiceActivities:
             settings, _ = load_settings(session)
             customer = get_customer(session, req.customer_id)
         tz = (customer.timezone if customer and customer.timezone else None) or settings.timezone
-        return compute_plan(req.due_date, settings.reminders, tz, settings.send_hour)
+        return compute_plan(req.due_date, settings.reminders, tz, settings.send_hour, settings.send_minute)
 
     @activity.defn
     def pin_templates(self) -> dict[str, int]:

@@ -26,7 +26,9 @@ class NoticeActivities:
         if req.kind == EmailKind.card_expiring:
             assert req.card_exp_month and req.card_exp_year
             at, expires = card_notice(req.card_exp_month, req.card_exp_year,
-                                      settings.card_expiring_days_before_month_end, tz, settings.send_hour)
+                                      settings.card_expiring_days_before_month_end, tz, settings.send_hour,
+                                      settings.send_minute)
         else:
-            at, expires = trial_notice(req.reference, settings.trial_ending_days_before, tz, settings.send_hour)
+            at, expires = trial_notice(req.reference, settings.trial_ending_days_before, tz, settings.send_hour,
+                                       settings.send_minute)
         return NoticeTime(at=at, expires_at=expires)

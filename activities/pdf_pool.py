@@ -14,6 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -73,8 +74,11 @@ def _discard(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-def render_pdf_in_pool(kind: DocumentKind, ctx: DocumentContext, locale: str) -> bytes:
-    """Blocks the calling thread until a pool process has rendered the document."""
+def render_pdf_in_pool(kind: DocumentKind, ctx: DocumentContext, locale: str,
+                       on_wait: Callable[[], None] | None = None, wait_interval: float = 5.0) -> bytes:
+    """Blocks the calling thread until a pool process has rendered the document, calling
+    `on_wait` every `wait_interval` seconds meanwhile (an activity's heartbeat: a queue of
+    big documents can take longer than the heartbeat timeout, a dead worker cannot)."""
     kind = DocumentKind(kind)
     for attempt in (1, 2):
         pool = _get_pool()
@@ -92,7 +96,12 @@ def render_pdf_in_pool(kind: DocumentKind, ctx: DocumentContext, locale: str) ->
                 raise
             continue
         try:
-            return future.result()
+            while True:
+                try:
+                    return future.result(timeout=wait_interval if on_wait else None)
+                except TimeoutError:
+                    assert on_wait is not None
+                    on_wait()
         except BrokenProcessPool:
             # A crashed process breaks the whole executor: start afresh on the next call
             # and leave the retry of this document to the caller (a Temporal activity).

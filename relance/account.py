@@ -59,6 +59,8 @@ class AccountSettings(BaseModel):
 
     timezone: str = "UTC"
     send_hour: int = Field(default=9, ge=0, le=23)
+    # Minutes past send_hour: reminders and notices go out at send_hour:send_minute local.
+    send_minute: int = Field(default=0, ge=0, le=59)
     reminders: list[int] = Field(default_factory=lambda: [-3, 0, 7])
     emails: dict[EmailKind, bool] = Field(default_factory=lambda: dict(DEFAULT_EMAILS))
     attach_pdf: bool = True

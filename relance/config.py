@@ -59,6 +59,11 @@ class Config(BaseSettings):
     sendgrid_api_key: SecretStr | None = None
     sendgrid_base_url: str = "https://api.sendgrid.com"
     sendgrid_timeout: float = 30.0
+    # When the provider refuses our credentials (SendGrid 401, SMTP 535), emails are held:
+    # each re-checks the hold this often (a database read), and one is let through to the
+    # provider this often to see whether the key works again (transport_holds.py).
+    hold_retry_seconds: float = Field(default=600, gt=0, le=86400)
+    hold_probe_seconds: float = Field(default=600, gt=0, le=86400)
 
     # Default sender when the account has no verified domain of its own.
     default_from_email: str = "billing@relance.localhost"

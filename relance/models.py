@@ -150,6 +150,9 @@ class PreparedEmail(BaseModel):
     status: str  # ready | done | skipped
     reason: str | None = None
     documents: list[DocumentRequest] = Field(default_factory=list)
+    # Skipped because it cannot reach anyone (no address, every address suppressed), not
+    # because it was turned off: a failure for the account, reported as email.failed.
+    undeliverable: bool = False
 
 
 class DeliveryRequest(BaseModel):

@@ -44,6 +44,8 @@ def engine(sqlite_url):
         ({"reminders": [500]}, "reminders"),
         ({"reminders": list(range(11))}, "reminders"),
         ({"send_hour": 25}, "send_hour"),
+        ({"send_minute": 60}, "send_minute"),
+        ({"send_minute": -1}, "send_minute"),
         ({"timezone": "Mars/Olympus"}, "timezone"),
         ({"emails": {"fax_sent": True}}, "emails.fax_sent.[key]"),
         ({"attach_pdf": "sometimes"}, "attach_pdf"),

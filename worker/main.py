@@ -153,7 +153,8 @@ def build_worker(client: Client, config: Config, *, engine: Engine | None = None
     )
 
 
-async def run_worker(config: Config, stop: asyncio.Event | None = None) -> None:
+async def run_worker(config: Config, stop: asyncio.Event | None = None, *, transport: Transport | None = None) -> None:
+    """`transport`: the configured one unless given (tests inject faults around it)."""
     from relance.temporal_client import connect
 
     client = await connect(config)
@@ -168,7 +169,7 @@ async def run_worker(config: Config, stop: asyncio.Event | None = None) -> None:
     configure_pool(config.pdf_processes)
     # A refused fetch in a PDF (a hostile URL in customer text) is expected, not an error.
     logging.getLogger("weasyprint").setLevel(logging.CRITICAL)
-    worker = build_worker(client, config)
+    worker = build_worker(client, config, transport=transport)
     log.info("worker polling %s on %s", config.task_queue, config.temporal_address)
     try:
         async with worker:

@@ -8,15 +8,25 @@ The deliver activity maps the first to a Temporal retry and the second to a logg
 
 from __future__ import annotations
 
+import hashlib
 from typing import Protocol
 
 from relance.messages import OutgoingEmail, SendOutcome
 
 
+def fingerprint(secret: str) -> str:
+    """A hash that tells credentials apart without keeping them."""
+    return hashlib.sha256(b"relance-transport-credentials:" + secret.encode()).hexdigest()[:32]
+
+
 class DeliveryError(Exception):
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, credentials_refused: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        # The provider refused *our* credentials (SendGrid 401, SMTP 535): every email
+        # would fail the same way, so the deliver activity holds them all rather than
+        # failing each one (see relance/storage/transport_holds.py).
+        self.credentials_refused = credentials_refused
 
 
 class RetryableDeliveryError(DeliveryError):
@@ -33,5 +43,8 @@ class PermanentDeliveryError(DeliveryError):
 
 class Transport(Protocol):
     name: str
+    # A hash of the credentials in use (None without credentials): a hold opened for
+    # refused credentials applies only while the same ones are used.
+    credential_fingerprint: str | None
 
     async def send(self, email: OutgoingEmail) -> SendOutcome: ...

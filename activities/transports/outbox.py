@@ -33,6 +33,7 @@ def eml_filename(message_id: str) -> str:
 
 class OutboxTransport:
     name = "outbox"
+    credential_fingerprint = None  # no credentials, nothing to refuse
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)

@@ -47,6 +47,7 @@ from activities.transports.base import (
     DeliveryError,
     PermanentDeliveryError,
     RetryableDeliveryError,
+    fingerprint,
 )
 from activities.transports.mime import tag_header_name, validated_email
 from relance.messages import OutgoingEmail, SendOutcome
@@ -83,6 +84,7 @@ class SendGridTransport:
             raise ValueError("SendGrid transport needs an API key (RELANCE_SENDGRID_API_KEY)")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.credential_fingerprint = fingerprint(self._api_key.get_secret_value())
 
     def __repr__(self) -> str:
         return f"SendGridTransport(base_url={self.base_url!r}, api_key=**********)"
@@ -129,11 +131,12 @@ class SendGridTransport:
                 retry_after=retry_after_seconds(headers),
             )
         if status in (401, 403):
-            # 403 is also how SendGrid answers an unverified sender address.
+            # 403 is also how SendGrid answers an unverified sender address. 401 is the
+            # key itself (wrong, revoked): no email can go until it is fixed.
             return PermanentDeliveryError(
                 f"SendGrid refused the API key or its permissions ({status}); check "
                 f"RELANCE_SENDGRID_API_KEY (Mail Send access) and the verified sender: {detail}",
-                status=status,
+                status=status, credentials_refused=status == 401,
             )
         return PermanentDeliveryError(f"SendGrid rejected the message ({status}): {detail}", status=status)
 

@@ -26,6 +26,7 @@ from activities.transports.base import (
     DeliveryError,
     PermanentDeliveryError,
     RetryableDeliveryError,
+    fingerprint,
 )
 from activities.transports.mime import build_message, validated_email
 from relance.messages import OutgoingEmail, SendOutcome
@@ -58,6 +59,10 @@ class SmtpTransport:
         self.use_tls = use_tls
         self.timeout = timeout
         self.tls_context = tls_context
+        self.credential_fingerprint = (
+            fingerprint(f"{host}:{port}:{username}:{self._password.get_secret_value() if self._password else ''}")
+            if username else None
+        )
 
     def __repr__(self) -> str:
         mode = "tls" if self.use_tls else "starttls" if self.starttls else "plain"
@@ -117,7 +122,7 @@ def _from_reply(code: int, message: str) -> RetryableDeliveryError | PermanentDe
     if code == 535:
         text = f"SMTP authentication failed (check the username and password): {text}"
     if 500 <= code < 600:
-        return PermanentDeliveryError(text, status=code)
+        return PermanentDeliveryError(text, status=code, credentials_refused=code == 535)
     # 4xx, and anything a confused server might send.
     return RetryableDeliveryError(text, status=code)
 

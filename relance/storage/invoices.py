@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from relance.events import Invoice
 from relance.models import TERMINAL_STATUSES, InvoiceSignal, InvoiceState
-from relance.storage.tables import InvoiceRecord, InvoiceRevision, ProcessedEvent, as_utc, utcnow
+from relance.storage.tables import EventApplication, InvoiceRecord, InvoiceRevision, ProcessedEvent, as_utc, utcnow
 
 STATUS_RANK = {"draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3}
 
@@ -74,12 +74,16 @@ def _apply_snapshot(rec: InvoiceRecord, inv: Invoice, revision: str) -> None:
     rec.revision = revision
 
 
-def record_invoice_event(session: Session, signal: InvoiceSignal) -> InvoiceState:
+def record_invoice_event(session: Session, signal: InvoiceSignal, run_id: str | None = None) -> InvoiceState:
+    """`run_id`: the workflow run applying it. The same run finding the event processed is
+    a retry of its own activity (whose result was lost with a crashed worker): the state
+    is returned as applied, not as a duplicate, so the emails it owes still go out."""
     inv = signal.invoice
     if session.get(ProcessedEvent, signal.event_id) is not None:
         rec = session.get(InvoiceRecord, inv.id)
         if rec is not None:
-            return _state(rec, duplicate=True)
+            applied = session.get(EventApplication, signal.event_id)
+            return _state(rec, duplicate=not (run_id and applied is not None and applied.run_id == run_id))
     revision = revision_of(inv)
     if session.get(InvoiceRevision, (inv.id, revision)) is None:
         session.add(InvoiceRevision(invoice_id=inv.id, revision=revision, document=inv.model_dump(mode="json")))
@@ -100,6 +104,8 @@ def record_invoice_event(session: Session, signal: InvoiceSignal) -> InvoiceStat
         rec.updated_at = utcnow()
     if session.get(ProcessedEvent, signal.event_id) is None:
         session.add(ProcessedEvent(id=signal.event_id, type=signal.type, object_id=inv.id))
+        if run_id:
+            session.add(EventApplication(event_id=signal.event_id, run_id=run_id))
     session.flush()
     return _state(rec, duplicate=False)
 

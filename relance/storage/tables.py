@@ -68,6 +68,18 @@ class ProcessedEvent(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow, index=True)
 
 
+class EventApplication(SQLModel, table=True):
+    """Which workflow run applied an invoice event. A worker can die after the activity
+    committed and before Temporal heard of it; the retry then finds the event processed.
+    Applied by the same run, it is that same application, not a duplicate: the workflow
+    must still send the emails it owes (found lost by tests/faults/test_worker_kills.py)."""
+
+    __tablename__ = "event_applications"
+
+    event_id: str = Field(primary_key=True, max_length=255)
+    run_id: str = Field(max_length=64)
+
+
 class CustomerRecord(SQLModel, table=True):
     __tablename__ = "customers"
 
@@ -221,3 +233,16 @@ class SuppressionRecord(SQLModel, table=True):
     detail: str | None = Field(default=None, sa_column=Column(Text))
     email_id: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class TransportHoldRecord(SQLModel, table=True):
+    """A provider that refused our credentials (SendGrid 401): emails are held, not sent,
+    until the key changes or a probe succeeds (relance/storage/transport_holds.py)."""
+
+    __tablename__ = "transport_holds"
+
+    provider: str = Field(primary_key=True, max_length=20)
+    key_fingerprint: str = Field(max_length=64)  # a hash of the key it refused, never the key
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    held_since: datetime = Field(default_factory=utcnow)
+    probe_after: datetime  # the next attempt allowed through to see if it was fixed provider-side

@@ -1,0 +1,282 @@
+"""SendGrid answering badly, through whole lifecycles (real worker, time-skipping server,
+the local SendGrid v3 fake): retried where a retry can succeed, final where it cannot,
+every outcome in the email log and every final failure reported as an `email.failed`
+webhook. A refused API key (401) holds the emails instead of failing each one or calling
+SendGrid for each: one alert, nothing lost, everything sent once the key is fixed.
+
+Already covered elsewhere: 429 + 503 retried (tests/test_delivery_e2e.py), 400/403/413
+final (same file), every status classified and timeouts (tests/test_transports.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.transports.sendgrid import SendGridTransport
+from activities.webhooks import event_id_for
+from relance.client import RelanceClient
+from relance.binaries import test_server_path as server_path
+from relance.storage import transport_holds, webhooks_store
+from relance.storage.database import dispose_engine, get_engine, session_scope
+from relance.storage.suppressions import suppress
+from relance.temporal_client import DATA_CONVERTER, runtime
+from tests.conftest import running_harness
+from tests.support.events import customer, event, invoice
+from tests.support.fake_sendgrid import FakeSendGrid
+from tests.support.harness import Harness
+from tests.test_webhooks_out import Receiver
+from worker.main import SANDBOX, WORKFLOWS, activities_for, ensure_search_attributes
+
+
+@pytest.fixture
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """Its own test server: these tests start webhook workflows, after which the
+    time-skipping server can stop skipping (see tests/test_webhooks_out.py)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=server_path(), data_converter=DATA_CONVERTER, runtime=runtime())
+    await ensure_search_attributes(env.client, "default")
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def receiver():
+    with Receiver() as r:
+        yield r
+
+
+def subscribe(h: Harness, url: str) -> None:
+    with session_scope(h.engine) as s:
+        webhooks_store.create_endpoint(s, url=url, event_types=["email.sent", "email.failed"])
+
+
+def paid(obj: dict) -> dict:
+    return dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0)
+
+
+async def webhook(h: Harness, key: str, wait: float = 15.0) -> bool:
+    """True once the webhook emitted under `key` is delivered; False if it was not
+    started within `wait` seconds (the workflow emits it just after the log is written)."""
+    import asyncio
+    import time
+
+    wf_id = f"webhook-{event_id_for(key)}"
+    handle = h.temporal.get_workflow_handle(wf_id)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            await handle.describe()
+            break
+        except RPCError:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.2)
+    h.workflow_ids.add(wf_id)
+    await handle.result()
+    return True
+
+
+def received(receiver: Receiver, event_type: str) -> list[dict[str, Any]]:
+    return [r.payload["data"] for r in receiver.of_type(event_type)]
+
+
+@dataclass
+class Case:
+    name: str
+    replies: list[dict[str, Any]]
+    status: str  # final log status
+    answers: list[int]  # what the fake answered, in order
+    attempts: int = 0  # transient failures noted on the row
+    error_has: str | None = None
+    timeout: float = 30.0
+
+
+CASES = [
+    Case("429-retry-after", [dict(status=429, headers={"Retry-After": "1"})], "sent", [429, 202], 1),
+    Case("500", [dict(status=500, headers={"Retry-After": "1"})], "sent", [500, 202], 1),
+    Case("503-twice", [dict(status=503, headers={"Retry-After": "1"})] * 2, "sent", [503, 503, 202], 2),
+    # SendGrid does not answer within our timeout (and has not accepted the message).
+    Case("timeout", [dict(status=503, delay=3.0)], "sent", [503, 202], 1),
+    Case("400", [dict(status=400, errors=[{"field": "from", "message": "bad sender"}])], "failed", [400],
+         error_has="(400)"),
+    Case("403", [dict(status=403)], "failed", [403], error_has="(403)"),
+    Case("413", [dict(status=413)], "failed", [413], error_has="(413)"),
+]
+
+
+async def test_sendgrid_fault_matrix_every_outcome_logged_and_reported(time_env, config, sqlite_url,
+                                                                       receiver: Receiver) -> None:
+    config = config.model_copy(update={"default_from_email": "billing@relance-demo.fr"})
+    with FakeSendGrid() as fake:
+        async with running_harness(time_env, config, sqlite_url,
+                                   SendGridTransport(fake.api_key, base_url=fake.url, timeout=1.0)) as h:
+            subscribe(h, receiver.url)
+            h.save_settings(attach_pdf=False)
+            now = await h.now()
+            for i, case in enumerate(CASES):
+                before = len(fake.requests)
+                for reply in case.replies:
+                    fake.queue(**reply)
+                cus, inv = f"cus_m{i}", f"in_m{i}"
+                await h.send(event("customer.created", customer(cus, email=f"ap{i}@acme-client.fr"), created=now),
+                             event("invoice.paid", paid(invoice(inv, cus, email=None)), created=now))
+                [row] = [r for r in h.log() if r.invoice_id == inv]
+                assert (row.status, row.attempts) == (case.status, case.attempts), (case.name, row.error)
+                assert [r.status for r in fake.requests[before:]] == case.answers, case.name
+                if case.error_has:
+                    assert case.error_has in row.error, (case.name, row.error)
+                outcome = "email.sent" if case.status == "sent" else "email.failed"
+                assert await webhook(h, f"{row.idempotency_key}:{outcome}"), (case.name, outcome)
+    # Each email reported once, with the log's outcome; each accepted once by SendGrid.
+    sent = [c for c in CASES if c.status == "sent"]
+    failed = {d["invoice_id"]: d for d in received(receiver, "email.failed")}
+    assert sorted(failed) == sorted(f"in_m{i}" for i, c in enumerate(CASES) if c.status == "failed")
+    assert all(d["status"] == "failed" and d["provider"] == "sendgrid" and d["error"] for d in failed.values())
+    assert len(received(receiver, "email.sent")) == len(sent) == len(fake.payloads)
+
+
+async def test_undeliverable_emails_are_reported_as_email_failed(harness: Harness, receiver: Receiver) -> None:
+    """No address at all, or every address suppressed (a hard bounce): nobody gets the
+    email, so the account hears of it as of any failure (it used to hear nothing)."""
+    h = harness
+    subscribe(h, receiver.url)
+    h.save_settings(attach_pdf=False)
+    with session_scope(h.engine) as s:
+        suppress(s, "bounced@acme-client.fr", "bounce", detail="550 mailbox unavailable")
+    now = await h.now()
+    await h.send(event("customer.created", customer("cus_nobody", email=None), created=now),
+                 event("invoice.paid", paid(invoice("in_nobody", "cus_nobody", email=None)), created=now),
+                 event("customer.created", customer("cus_bounced", email="bounced@acme-client.fr"), created=now),
+                 event("invoice.paid", paid(invoice("in_bounced", "cus_bounced", email=None)), created=now))
+    rows = {r.invoice_id: r for r in h.log()}
+    assert (rows["in_nobody"].status, rows["in_bounced"].status) == ("failed", "skipped")
+    for inv in ("in_nobody", "in_bounced"):
+        assert await webhook(h, f"{rows[inv].idempotency_key}:email.failed"), inv
+    failed = {d["invoice_id"]: d for d in received(receiver, "email.failed")}
+    assert sorted(failed) == ["in_bounced", "in_nobody"]
+    assert failed["in_nobody"]["error"] == "the customer has no email address"
+    assert "bounced@acme-client.fr" in failed["in_bounced"]["error"]
+    assert h.outbox_messages() == []
+
+
+async def test_sendgrid_401_holds_every_email_with_one_alert_then_sends_them_once_the_key_is_fixed(
+        time_env, config, sqlite_url, receiver: Receiver, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR, logger="relance.delivery")
+    config = config.model_copy(update={"default_from_email": "billing@relance-demo.fr", "hold_retry_seconds": 1.0})
+    engine = get_engine(sqlite_url)
+    invoices = [f"in_key{i}" for i in range(4)]
+    with FakeSendGrid() as fake:
+        wrong = SendGridTransport("SG.revoked-key.never-shown", base_url=fake.url, timeout=5)
+        async with uncached_harness(time_env, config, sqlite_url, wrong) as h:
+            subscribe(h, receiver.url)
+            h.save_settings(attach_pdf=False)
+            now = await h.now()
+            for i, inv in enumerate(invoices):
+                cus = f"cus_key{i}"
+                for ev in (event("customer.created", customer(cus, email=f"ap{i}@acme-client.fr"), created=now),
+                           event("invoice.paid", paid(invoice(inv, cus, email=None)), created=now)):
+                    for accepted in await h.client.send(ev):
+                        h.workflow_ids.add(accepted.workflow_id)
+                if i == 0:
+                    # The first 401 opens the hold. (Emails already on their way to SendGrid
+                    # at that moment each get their own 401; the ones after it do not call.)
+                    await _poll(lambda: any("held" in (r.error or "") for r in h.log()), 30, "the hold")
+            # Held: every email pending with the reason, SendGrid called once, not per email.
+            async def all_held() -> bool:
+                rows = h.log()
+                return len(rows) == 4 and all(r.status == "pending" and r.attempts >= 2 for r in rows)
+            await _poll(all_held, 60, "every email held")
+            assert [r.status for r in fake.requests] == [401]
+            assert all("held" in r.error and "API key" in r.error for r in h.log())
+            with session_scope(engine) as s:
+                assert transport_holds.current_hold(s, "sendgrid") is not None
+            ids = set(h.workflow_ids)  # handed over to the next worker, not ended
+        # The operator fixes RELANCE_SENDGRID_API_KEY and restarts the worker.
+        fixed = SendGridTransport(fake.api_key, base_url=fake.url, timeout=5)
+        async with running_harness(time_env, config, sqlite_url, fixed) as h2:
+            h2.workflow_ids = ids
+            await _poll(lambda: all(r.status == "sent" for r in h2.log()), 60, "the held emails sent")
+            rows = h2.log()
+            sent_keys = [f"{r.idempotency_key}:email.sent" for r in rows]
+            for key in sent_keys:
+                assert await webhook(h2, key)
+            alert_keys = [f"{r.idempotency_key}:email.failed:held" for r in rows]
+            alerts = [k for k in alert_keys if await webhook(h2, k, wait=0)]  # started before the hold
+            with session_scope(engine) as s:
+                assert transport_holds.current_hold(s, "sendgrid") is None
+    assert sorted(r.invoice_id for r in rows) == invoices and {r.status for r in rows} == {"sent"}
+    assert [r.status for r in fake.requests] == [401, 202, 202, 202, 202]
+    assert len(fake.payloads) == 4
+    # One alert: one error line, one email.failed webhook (status "held"), then four email.sent.
+    errors = [r for r in caplog.records if r.name == "relance.delivery" and r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "held" in errors[0].getMessage()
+    assert "SG.revoked-key.never-shown" not in caplog.text
+    assert len(alerts) == 1
+    [alert] = received(receiver, "email.failed")
+    assert alert["status"] == "held" and "401" in alert["error"] and alert["invoice_id"] in invoices
+    assert len(received(receiver, "email.sent")) == 4
+
+
+def test_hold_lets_one_probe_through_per_interval_and_ends_with_another_key(sqlite_url) -> None:
+    engine = get_engine(sqlite_url)
+    t0 = datetime(2027, 1, 1, tzinfo=timezone.utc)
+    every = timedelta(minutes=10)
+    with session_scope(engine) as s:
+        assert transport_holds.held(s, "sendgrid", "k1", every, now=t0) is None
+        assert transport_holds.open_hold(s, "sendgrid", "k1", "401", every, now=t0) is True
+        assert transport_holds.open_hold(s, "sendgrid", "k1", "401 again", every, now=t0) is False  # no 2nd alert
+    with session_scope(engine) as s:
+        assert transport_holds.held(s, "sendgrid", "k1", every, now=t0 + timedelta(minutes=5)) is not None
+        assert transport_holds.held(s, "sendgrid", "k2", every, now=t0 + timedelta(minutes=5)) is None  # new key
+    probes = []
+    for minute in (10, 10, 11, 19, 20, 21):
+        with session_scope(engine) as s:
+            probes.append(transport_holds.held(s, "sendgrid", "k1", every, now=t0 + timedelta(minutes=minute)) is None)
+    assert probes == [True, False, False, False, True, False]  # one through every 10 minutes
+    with session_scope(engine) as s:
+        assert transport_holds.clear_hold(s, "sendgrid") is True
+    with session_scope(engine) as s:
+        assert transport_holds.held(s, "sendgrid", "k1", every, now=t0) is None
+    dispose_engine(sqlite_url)
+
+
+@asynccontextmanager
+async def uncached_harness(env: WorkflowEnvironment, config, database_url: str, transport) -> AsyncIterator[Harness]:
+    """The worker of `running_harness`, without a workflow cache: when it stops, its
+    workflows' tasks go to the next worker at once (with a cache they would wait on its
+    sticky queue, which the time-skipping server never gives up on)."""
+    engine = get_engine(database_url)
+    worker = Worker(env.client, task_queue=config.task_queue, workflows=WORKFLOWS, workflow_runner=SANDBOX,
+                    activities=activities_for(engine, config, transport),
+                    activity_executor=ThreadPoolExecutor(max_workers=8), max_concurrent_activities=8,
+                    max_cached_workflows=0)
+    async with worker:
+        yield Harness(env=env, client=RelanceClient(env.client, config.task_queue), engine=engine,
+                      outbox=config.resolved_outbox_dir(), config=config, worker=worker)
+
+
+async def _poll(predicate, timeout: float, what: str) -> None:
+    import asyncio
+    import inspect
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.2)
