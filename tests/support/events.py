@@ -11,7 +11,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-SPECS = Path(__file__).resolve().parents[3] / "shared" / "specs"
+# ../shared/specs beside the checkout (a worktree sits one level deeper than main).
+SPECS = next((p / "shared" / "specs" for p in Path(__file__).resolve().parents if (p / "shared" / "specs").is_dir()),
+             Path(__file__).resolve().parents[3] / "shared" / "specs")
 _ids = itertools.count(1)
 
 
