@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -106,7 +107,9 @@ class Stack:
         for proc in (self.worker, self.server):
             if proc is None or proc.poll() is not None:
                 continue
-            proc.terminate()
+            # The whole process group: `relance worker` dies on SIGTERM without shutting
+            # its PDF pool down, and the pool's processes would outlive it.
+            os.killpg(proc.pid, signal.SIGTERM)
             try:
                 await asyncio.to_thread(proc.wait, 30)
             except subprocess.TimeoutExpired:
