@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: run test bench setup system-deps clean
+.PHONY: run test bench bench-scale setup system-deps clean
 
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
@@ -37,6 +37,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/throughput.py --invoices 60
 	$(BIN)/python bench/pdf_cost.py > bench/results/pdf_cost.json
 	@cat bench/results/pdf_cost.json
+	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/scale.py --invoices 1000
+
+# 10,000 invoice workflows parked on reminder timers, then all paid (takes most of an
+# hour on 2 cores; see docs/benchmarks.md).
+bench-scale: $(STAMP)
+	$(BIN)/python bench/scale.py --invoices 10000
 
 clean:
 	rm -rf $(VENV) .relance

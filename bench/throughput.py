@@ -2,7 +2,10 @@
 floor": a trivial workflow issuing the same number of no-op activities on the same server
 in the same run. Not a test; prints JSON and writes bench/results/throughput.json.
 
-    .venv/bin/python bench/throughput.py [--invoices 60]
+    .venv/bin/python bench/throughput.py [--invoices 60] [--pdfs both|on|off]
+        [--activity-threads 16] [--cached-workflows 1000] [--pollers 5] [--out throughput.json]
+
+The worker knobs (RELANCE_WORKER_* settings) are there to choose their defaults from runs.
 
 Each lifecycle: customer.created, invoice.finalized (send_invoice: invoice email, PDF),
 invoice.paid (receipt: invoice + receipt PDFs), with the outbox transport and SQLite.
@@ -19,7 +22,6 @@ import sys
 import tempfile
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -28,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
+from activities.pdf_pool import shutdown_pool  # noqa: E402
 from activities.transports.outbox import OutboxTransport  # noqa: E402
 from bench.floor_workflow import FloorWorkflow, noop  # noqa: E402
 from relance import search_attributes as sa  # noqa: E402
@@ -53,13 +56,13 @@ def server_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def lifecycles(env: WorkflowEnvironment, n: int, attach_pdf: bool, tmp: Path) -> dict:
-    config = Config(state_dir=tmp / f"run-{attach_pdf}", task_queue=f"bench-{uuid.uuid4().hex[:6]}", _env_file=None)
+async def lifecycles(env: WorkflowEnvironment, n: int, attach_pdf: bool, tmp: Path, knobs: dict) -> dict:
+    config = Config(state_dir=tmp / f"run-{attach_pdf}", task_queue=f"bench-{uuid.uuid4().hex[:6]}", _env_file=None,
+                    **knobs)
     engine = get_engine(config.resolved_database_url())
     with session_scope(engine) as s:
         save_settings(s, AccountSettings(attach_pdf=attach_pdf, reminders=[]))
-    worker = build_worker(env.client, config, engine=engine, transport=OutboxTransport(config.resolved_outbox_dir()),
-                          executor=ThreadPoolExecutor(max_workers=16))
+    worker = build_worker(env.client, config, engine=engine, transport=OutboxTransport(config.resolved_outbox_dir()))
     client = RelanceClient(env.client, config.task_queue)
     now = datetime.now(timezone.utc)
     async with worker:
@@ -101,7 +104,17 @@ async def floor(env: WorkflowEnvironment, n: int, activities: int) -> dict:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--invoices", type=int, default=60)
+    parser.add_argument("--pdfs", choices=["both", "on", "off"], default="both")
+    parser.add_argument("--activity-threads", type=int, default=Config.model_fields["worker_activity_threads"].default)
+    parser.add_argument("--cached-workflows", type=int,
+                        default=Config.model_fields["worker_max_cached_workflows"].default)
+    parser.add_argument("--pollers", type=int, default=Config.model_fields["worker_workflow_task_pollers"].default,
+                        help="workflow and activity task pollers each")
+    parser.add_argument("--out", default="throughput.json")
     args = parser.parse_args()
+    knobs = dict(worker_activity_threads=args.activity_threads, worker_max_cached_workflows=args.cached_workflows,
+                 worker_workflow_task_pollers=args.pollers, worker_activity_task_pollers=args.pollers)
+    result: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}, "worker": knobs}
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         env = await WorkflowEnvironment.start_local(
@@ -111,23 +124,25 @@ async def main() -> None:
                                    "--sqlite-pragma", "synchronous=NORMAL"],
         )
         try:
-            pdfs_on = await lifecycles(env, args.invoices, True, tmp)
-            pdfs_off = await lifecycles(env, args.invoices, False, tmp)
-            base = await floor(env, args.invoices, pdfs_off["activities_per_lifecycle"])
-            base_pdf = await floor(env, args.invoices, pdfs_on["activities_per_lifecycle"])
+            # Each measurement is followed at once by its floor, so both see the same load
+            # from whatever else runs on the machine.
+            if args.pdfs in ("both", "on"):
+                pdfs_on = await lifecycles(env, args.invoices, True, tmp, knobs)
+                base_pdf = await floor(env, args.invoices, pdfs_on["activities_per_lifecycle"])
+                result |= {"pdfs_on": pdfs_on, "temporal_floor_same_activity_count_as_pdfs_on": base_pdf,
+                           "ratio_pdfs_on_to_floor": round(pdfs_on["invoices_per_s"] / base_pdf["workflows_per_s"], 2)}
+            if args.pdfs in ("both", "off"):
+                pdfs_off = await lifecycles(env, args.invoices, False, tmp, knobs)
+                base = await floor(env, args.invoices, pdfs_off["activities_per_lifecycle"])
+                result |= {"pdfs_off": pdfs_off, "temporal_floor_same_activity_count_as_pdfs_off": base,
+                           "ratio_pdfs_off_to_floor": round(pdfs_off["invoices_per_s"] / base["workflows_per_s"], 2)}
         finally:
             await env.shutdown()
-    result = {
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-        "pdfs_on": pdfs_on, "pdfs_off": pdfs_off,
-        "temporal_floor_same_activity_count_as_pdfs_off": base,
-        "temporal_floor_same_activity_count_as_pdfs_on": base_pdf,
-        "ratio_pdfs_off_to_floor": round(pdfs_off["invoices_per_s"] / base["workflows_per_s"], 2),
-        "ratio_pdfs_on_to_floor": round(pdfs_on["invoices_per_s"] / base_pdf["workflows_per_s"], 2),
-    }
+            shutdown_pool()  # os._exit below would leave the PDF processes behind
+    result["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    (out / "throughput.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 

@@ -89,6 +89,15 @@ class Config(BaseSettings):
     # PDF rendering runs in this many worker processes (WeasyPrint is CPU-bound).
     pdf_processes: int = Field(default=0, description="0 means one per core")
 
+    # Worker tuning (defaults chosen from bench/throughput.py runs: docs/benchmarks.md).
+    # Sync activities each hold one of these threads while they run.
+    worker_activity_threads: int = Field(default=16, ge=1, le=512)
+    # Workflows kept in memory between tasks; evicted ones are replayed from history.
+    worker_max_cached_workflows: int = Field(default=1000, ge=0)
+    # Concurrent long polls on the task queue, for workflow and activity tasks.
+    worker_workflow_task_pollers: int = Field(default=5, ge=1, le=100)
+    worker_activity_task_pollers: int = Field(default=5, ge=1, le=100)
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

@@ -140,7 +140,8 @@ def build_worker(client: Client, config: Config, *, engine: Engine | None = None
 
     engine = engine or get_engine(config.resolved_database_url(), auto_migrate=config.db_auto_migrate)
     transport = transport or build_transport(config)
-    executor = executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="relance-activity")
+    executor = executor or ThreadPoolExecutor(max_workers=config.worker_activity_threads,
+                                              thread_name_prefix="relance-activity")
     return Worker(
         client,
         task_queue=config.task_queue,
@@ -150,6 +151,9 @@ def build_worker(client: Client, config: Config, *, engine: Engine | None = None
         activity_executor=executor,
         # Sync activities each hold a thread: never accept more than the pool can run.
         max_concurrent_activities=executor._max_workers,
+        max_cached_workflows=config.worker_max_cached_workflows,
+        max_concurrent_workflow_task_polls=config.worker_workflow_task_pollers,
+        max_concurrent_activity_task_polls=config.worker_activity_task_pollers,
     )
 
 
