@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -67,15 +68,22 @@ def worker() -> None:
     from worker.main import run_worker
 
     logging.getLogger().setLevel(logging.INFO)
-    _run(run_worker(get_config()))
+
+    async def go() -> None:
+        # SIGTERM is how containers and process managers stop a worker: shut down cleanly
+        # (running activities finish, the PDF processes go with it), as on Ctrl-C.
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await run_worker(get_config(), stop)
+
+    _run(go())
     _finish(0)
 
 
 @app.command()
 def api() -> None:
     """Run the HTTP API (RELANCE_API_HOST:RELANCE_API_PORT, default 127.0.0.1:8000)."""
-    import signal
-
     from relance.api.server import serve
 
     logging.getLogger().setLevel(logging.INFO)

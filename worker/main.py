@@ -134,8 +134,17 @@ def activities_for(engine: Engine, config: Config, transport: Transport) -> list
     ]
 
 
+# On SIGTERM (a deploy, `docker compose stop`, a scale-down) the worker stops polling and
+# gives the activities it is running this long to finish; whatever is still running then
+# is cancelled and retried by another worker (email activities heartbeat, so that is
+# seconds later). Below Docker's and Kubernetes' default grace periods would be too short
+# for a PDF: compose gives the worker `stop_grace_period: 40s`.
+SHUTDOWN_GRACE = timedelta(seconds=30)
+
+
 def build_worker(client: Client, config: Config, *, engine: Engine | None = None,
-                 transport: Transport | None = None, executor: ThreadPoolExecutor | None = None) -> Worker:
+                 transport: Transport | None = None, executor: ThreadPoolExecutor | None = None,
+                 graceful_shutdown: timedelta = timedelta(0)) -> Worker:
     from activities.transports.factory import build_transport
 
     engine = engine or get_engine(config.resolved_database_url(), auto_migrate=config.db_auto_migrate)
@@ -154,6 +163,7 @@ def build_worker(client: Client, config: Config, *, engine: Engine | None = None
         max_cached_workflows=config.worker_max_cached_workflows,
         max_concurrent_workflow_task_polls=config.worker_workflow_task_pollers,
         max_concurrent_activity_task_polls=config.worker_activity_task_pollers,
+        graceful_shutdown_timeout=graceful_shutdown,
     )
 
 
@@ -173,10 +183,12 @@ async def run_worker(config: Config, stop: asyncio.Event | None = None, *, trans
     configure_pool(config.pdf_processes)
     # A refused fetch in a PDF (a hostile URL in customer text) is expected, not an error.
     logging.getLogger("weasyprint").setLevel(logging.CRITICAL)
-    worker = build_worker(client, config, transport=transport)
+    worker = build_worker(client, config, transport=transport, graceful_shutdown=SHUTDOWN_GRACE)
     log.info("worker polling %s on %s", config.task_queue, config.temporal_address)
     try:
         async with worker:
             await (stop.wait() if stop else asyncio.Event().wait())
+            log.info("worker stopping: finishing running activities (up to %ss)", SHUTDOWN_GRACE.seconds)
     finally:
         shutdown_pool()
+    log.info("worker stopped")
