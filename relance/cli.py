@@ -31,11 +31,20 @@ def _run(coro: Any) -> Any:
         return asyncio.run(coro)
     except KeyboardInterrupt:
         _finish(130)
+    except ValueError as exc:
+        from relance.temporal_client import TLSSettingsError
+
+        if not isinstance(exc, TLSSettingsError):
+            raise
+        _fail(str(exc), 2)
     except RuntimeError as exc:
         if "Failed client connect" not in str(exc):
             raise
+        from relance.temporal_client import connect_error_hint
+
         config = get_config()
-        _fail(f"cannot reach Temporal at {config.temporal_address} (is `make run` running?)", 1)
+        hint = connect_error_hint(config, exc)
+        _fail(hint + (" (is `make run` running?)" if hint.startswith("cannot reach") else ""), 1)
 
 
 def _fail(message: str, code: int = 2) -> None:

@@ -37,6 +37,9 @@ class Config(BaseSettings):
     temporal_tls_client_cert: Path | None = None
     temporal_tls_client_key: Path | None = None
     temporal_tls_server_ca: Path | None = None
+    # The name the server certificate is checked against (and SNI), when it differs from
+    # the host dialled: a proxy, an IP address, a private endpoint.
+    temporal_tls_server_name: str | None = None
     temporal_ui_url: str = "http://localhost:8233"
 
     # Application database; SQLite under state_dir unless a URL is given.

@@ -36,17 +36,48 @@ def runtime() -> Runtime:
     return _runtime
 
 
+class TLSSettingsError(ValueError):
+    pass
+
+
 def tls_config(config: Config) -> TLSConfig | bool:
-    if not (config.temporal_tls or config.temporal_tls_client_cert or config.temporal_api_key):
+    """TLS is on when asked for, or implied by any TLS setting or an API key (Temporal
+    Cloud). With no CA, client certificate or server name, the system roots verify the
+    server (Temporal Cloud)."""
+    cert, key = config.temporal_tls_client_cert, config.temporal_tls_client_key
+    if bool(cert) != bool(key):
+        raise TLSSettingsError("RELANCE_TEMPORAL_TLS_CLIENT_CERT and RELANCE_TEMPORAL_TLS_CLIENT_KEY go together (mTLS)")
+    if not (config.temporal_tls or cert or config.temporal_tls_server_ca or config.temporal_tls_server_name
+            or config.temporal_api_key):
         return False
-    read = lambda p: p.read_bytes() if p else None  # noqa: E731
-    if not (config.temporal_tls_client_cert or config.temporal_tls_server_ca):
-        return True  # system roots, e.g. Temporal Cloud with an API key
+    if not (cert or config.temporal_tls_server_ca or config.temporal_tls_server_name):
+        return True
+
+    def read(setting: str, path):
+        if path is None:
+            return None
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise TLSSettingsError(f"RELANCE_{setting.upper()}: cannot read {path}: {exc.strerror}") from None
+
     return TLSConfig(
-        server_root_ca_cert=read(config.temporal_tls_server_ca),
-        client_cert=read(config.temporal_tls_client_cert),
-        client_private_key=read(config.temporal_tls_client_key),
+        server_root_ca_cert=read("temporal_tls_server_ca", config.temporal_tls_server_ca),
+        domain=config.temporal_tls_server_name,
+        client_cert=read("temporal_tls_client_cert", cert),
+        client_private_key=read("temporal_tls_client_key", key),
     )
+
+
+def connect_error_hint(config: Config, exc: BaseException) -> str:
+    """What an operator should look at when connecting failed: TLS problems name the
+    TLS settings, anything else the address."""
+    detail = str(exc).removeprefix("Failed client connect: ")
+    tls_words = ("certificate", "tls", "handshake", "alert")
+    if any(w in detail.lower() for w in tls_words):
+        return (f"TLS with Temporal at {config.temporal_address} failed (check RELANCE_TEMPORAL_TLS_SERVER_CA, "
+                f"RELANCE_TEMPORAL_TLS_SERVER_NAME, RELANCE_TEMPORAL_TLS_CLIENT_CERT/KEY): {detail}")
+    return f"cannot reach Temporal at {config.temporal_address}: {detail}"
 
 
 def converter_for(config: Config):

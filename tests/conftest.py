@@ -20,6 +20,7 @@ from relance.config import Config
 from relance.storage.database import dispose_engine, get_engine
 from relance.temporal_client import DATA_CONVERTER, runtime
 from tests.support.harness import Harness, unique_queue
+from tests.support.devserver import dev_server  # noqa: F401 - a session fixture, started on demand
 from worker.main import build_worker, ensure_search_attributes
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -50,3 +50,30 @@ def test_commands_ports_and_search_attributes_match_the_code() -> None:
     assert not any("auto-setup" in str(s.get("image", "")) for s in services.values())
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "libharfbuzz-subset0" in dockerfile and "USER relance" in dockerfile
+
+
+def test_every_relance_service_runs_a_real_command_with_known_settings() -> None:
+    """Each service on the Relance image runs a command the CLI has (sub-commands too,
+    such as `db upgrade`), and sets only RELANCE_ variables the settings know."""
+    import click
+    import typer
+
+    from relance.cli import app
+    from relance.config import Config
+
+    cli = typer.main.get_command(app)
+    fields = {f"RELANCE_{name.upper()}" for name in Config.model_fields}
+    services = {n: s for n, s in compose()["services"].items() if s.get("image") == "relance:latest"}
+    assert {"migrate", "worker", "api"} <= set(services)
+    for name, service in services.items():
+        group, words = cli, list(service["command"])
+        while isinstance(group, click.Group) and words:
+            group = group.get_command(click.Context(group), words.pop(0))
+            assert group is not None, f"{name}: `relance {' '.join(service['command'])}` is not a command"
+        assert not isinstance(group, click.Group), f"{name}: `{' '.join(service['command'])}` is a group"
+        unknown = {k for k in service.get("environment", {}) if k.startswith("RELANCE_")} - fields
+        assert not unknown, f"{name}: {unknown} are not settings"
+    # Migrations run once, before any replica: replicas wait for them and do not migrate.
+    for name in ("worker", "api"):
+        assert services[name]["environment"]["RELANCE_DB_AUTO_MIGRATE"] == "false"
+    assert services["worker"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
