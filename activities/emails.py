@@ -295,7 +295,7 @@ class EmailActivities:
                 # The stored PDFs it carried, so the log can show the email exactly as sent.
                 refs = {a.filename: a.ref for a in attachments}
                 entry.attachments = [{**d, "ref": refs.get(d["filename"])} for d in entry.attachments]
-                if getattr(self.transport, "credential_fingerprint", None) is not None:
+                if self.transport.credential_fingerprint is not None:
                     transport_holds.clear_hold(session, entry.provider or provider or "")
             elif outcome == "failed":
                 email_log.mark_failed(session, entry, error or "failed", provider)
@@ -309,7 +309,7 @@ class EmailActivities:
             return done
         assert message is not None
         provider = self.transport.name
-        credentials = getattr(self.transport, "credential_fingerprint", None)
+        credentials = self.transport.credential_fingerprint
         if credentials is not None:
             hold = await asyncio.to_thread(self._held, provider, credentials)
             if hold is not None:

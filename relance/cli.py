@@ -471,18 +471,25 @@ def _db_target() -> tuple[str, str]:
     return url, make_url(url).render_as_string(hide_password=True)
 
 
+def _migrate(step: Any, revision: str) -> None:
+    """Run `migrate.upgrade` or `migrate.downgrade` and say where the schema went."""
+    from relance.storage.migrate import SchemaError
+
+    url, shown = _db_target()
+    try:
+        before, after = step(url, revision)
+    except SchemaError as exc:
+        _fail(str(exc), 1)
+    typer.echo(f"{shown}: {before.describe()} -> {after.describe()}")
+    _finish(0)
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Option("heads", "--revision", help="Target revision (default: the newest).")) -> None:
     """Migrate the database (a deploy step; serialised with any process starting at the same time)."""
     from relance.storage import migrate
 
-    url, shown = _db_target()
-    try:
-        before, after = migrate.upgrade(url, revision)
-    except migrate.SchemaError as exc:
-        _fail(str(exc), 1)
-    typer.echo(f"{shown}: {before.describe()} -> {after.describe()}")
-    _finish(0)
+    _migrate(migrate.upgrade, revision)
 
 
 @db_app.command("downgrade")
@@ -490,13 +497,7 @@ def db_downgrade(revision: str = typer.Argument(..., help="Revision to go back t
     """Undo revisions (a rollback; take a backup first: docs/database.md)."""
     from relance.storage import migrate
 
-    url, shown = _db_target()
-    try:
-        before, after = migrate.downgrade(url, revision)
-    except migrate.SchemaError as exc:
-        _fail(str(exc), 1)
-    typer.echo(f"{shown}: {before.describe()} -> {after.describe()}")
-    _finish(0)
+    _migrate(migrate.downgrade, revision)
 
 
 @db_app.command("current")

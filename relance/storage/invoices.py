@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from relance.events import Invoice
 from relance.models import TERMINAL_STATUSES, InvoiceSignal, InvoiceState
-from relance.storage.tables import EventApplication, InvoiceRecord, InvoiceRevision, ProcessedEvent, as_utc, utcnow
+from relance.storage.tables import InvoiceRecord, InvoiceRevision, ProcessedEvent, as_utc, utcnow
 
 STATUS_RANK = {"draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3}
 
@@ -79,11 +79,11 @@ def record_invoice_event(session: Session, signal: InvoiceSignal, run_id: str | 
     a retry of its own activity (whose result was lost with a crashed worker): the state
     is returned as applied, not as a duplicate, so the emails it owes still go out."""
     inv = signal.invoice
-    if session.get(ProcessedEvent, signal.event_id) is not None:
+    processed = session.get(ProcessedEvent, signal.event_id)
+    if processed is not None:
         rec = session.get(InvoiceRecord, inv.id)
         if rec is not None:
-            applied = session.get(EventApplication, signal.event_id)
-            return _state(rec, duplicate=not (run_id and applied is not None and applied.run_id == run_id))
+            return _state(rec, duplicate=not (run_id and processed.run_id == run_id))
     revision = revision_of(inv)
     if session.get(InvoiceRevision, (inv.id, revision)) is None:
         session.add(InvoiceRevision(invoice_id=inv.id, revision=revision, document=inv.model_dump(mode="json")))
@@ -102,10 +102,8 @@ def record_invoice_event(session: Session, signal: InvoiceSignal, run_id: str | 
             _apply_snapshot(rec, inv, revision)
             rec.last_event_at = signal.created
         rec.updated_at = utcnow()
-    if session.get(ProcessedEvent, signal.event_id) is None:
-        session.add(ProcessedEvent(id=signal.event_id, type=signal.type, object_id=inv.id))
-        if run_id:
-            session.add(EventApplication(event_id=signal.event_id, run_id=run_id))
+    if processed is None:
+        session.add(ProcessedEvent(id=signal.event_id, type=signal.type, object_id=inv.id, run_id=run_id))
     session.flush()
     return _state(rec, duplicate=False)
 

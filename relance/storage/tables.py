@@ -66,18 +66,11 @@ class ProcessedEvent(SQLModel, table=True):
     type: str = Field(max_length=100)
     object_id: str = Field(index=True, max_length=255)
     received_at: datetime = Field(default_factory=utcnow, index=True)
-
-
-class EventApplication(SQLModel, table=True):
-    """Which workflow run applied an invoice event. A worker can die after the activity
-    committed and before Temporal heard of it; the retry then finds the event processed.
-    Applied by the same run, it is that same application, not a duplicate: the workflow
-    must still send the emails it owes (found lost by tests/faults/test_worker_kills.py)."""
-
-    __tablename__ = "event_applications"
-
-    event_id: str = Field(primary_key=True, max_length=255)
-    run_id: str = Field(max_length=64)
+    # The workflow run that applied it. A worker can die after the activity committed and
+    # before Temporal heard of it; the retry then finds the event processed. Applied by
+    # the same run, it is that same application, not a duplicate: the workflow must still
+    # send the emails it owes (found lost by tests/faults/test_worker_kills.py).
+    run_id: str | None = Field(default=None, max_length=64)
 
 
 class CustomerRecord(SQLModel, table=True):

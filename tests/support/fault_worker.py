@@ -28,7 +28,7 @@ class KillAfterSend:
         self.inner = inner
         self.marker = marker
         self.name = inner.name
-        self.credential_fingerprint = getattr(inner, "credential_fingerprint", None)
+        self.credential_fingerprint = inner.credential_fingerprint
 
     async def send(self, email: OutgoingEmail) -> SendOutcome:
         outcome = await self.inner.send(email)

@@ -1,20 +1,21 @@
-"""event_applications and transport_holds.
+"""processed_events.run_id and transport_holds.
 
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-24
 
 Why:
-- `event_applications` records which workflow run applied each invoice event. A worker
+- `processed_events.run_id` records which workflow run applied each invoice event. A worker
   killed after `record_invoice` committed, before Temporal heard of it, gets the activity
-  retried; without this table the retry took its own event for a duplicate and the
+  retried; without it the retry took its own event for a duplicate and the
   invoice email or receipt was never sent (found by tests/faults/test_worker_kills.py).
 - `transport_holds` is the hold a provider's refusal of our credentials opens (SendGrid
   401, SMTP 535): emails wait instead of failing one by one, until the key changes or a
   probe succeeds. It keeps a fingerprint of the refused key, never the key.
 
-Both are new tables: nothing to copy, no lock on existing ones. IF NOT EXISTS, like
-0001, so a database a development build made with create_all is adopted as it is.
+A nullable column (rows from before it mean "applied by some earlier run", which is what
+they were) and a new table: nothing to copy. On SQLite the column is a plain ADD COLUMN
+(batch mode only recreates a table when SQLite cannot ALTER it).
 """
 
 from __future__ import annotations
@@ -31,12 +32,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table('event_applications',
-    sa.Column('event_id', sa.String(length=255), nullable=False),
-    sa.Column('run_id', sa.String(length=64), nullable=False),
-    sa.PrimaryKeyConstraint('event_id'),
-    if_not_exists=True,
-    )
+    with op.batch_alter_table('processed_events') as batch:
+        batch.add_column(sa.Column('run_id', sa.String(length=64), nullable=True))
     op.create_table('transport_holds',
     sa.Column('provider', sa.String(length=20), nullable=False),
     sa.Column('key_fingerprint', sa.String(length=64), nullable=False),
@@ -50,4 +47,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('transport_holds')
-    op.drop_table('event_applications')
+    with op.batch_alter_table('processed_events') as batch:
+        batch.drop_column('run_id')
