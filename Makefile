@@ -37,6 +37,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/throughput.py --invoices 60
 	$(BIN)/python bench/pdf_cost.py > bench/results/pdf_cost.json
 	@cat bench/results/pdf_cost.json
+	$(BIN)/python bench/pdf_cost.py --without-harfbuzz-subset > bench/results/pdf_cost_without_harfbuzz_subset.json
+	@cat bench/results/pdf_cost_without_harfbuzz_subset.json
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/scale.py --invoices 1000
 

@@ -7,7 +7,11 @@ For invoices of about 1, 8 and 50 pages, times (median of a few runs, warm proce
 - bare_ms: WeasyPrint's defaults on the same HTML and CSS (CSS parsed each time, no
   PDF/A, default fetcher): what a naive integration would pay.
 
-    .venv/bin/python bench/pdf_cost.py [--runs 3]
+    .venv/bin/python bench/pdf_cost.py [--runs 3] [--without-harfbuzz-subset]
+
+--without-harfbuzz-subset makes WeasyPrint take the path it takes when Debian's
+libharfbuzz-subset0 is missing (fontTools subsetting), without uninstalling the package
+(Chromium depends on it here): both Relance and bare WeasyPrint are measured that way.
 
 Prints JSON. Not a test: numbers depend on the machine (and vary by ±5% on a busy one).
 """
@@ -30,6 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pypdf import PdfReader  # noqa: E402
 from weasyprint import CSS, HTML  # noqa: E402
+
+import weasyprint.pdf.fonts  # noqa: E402
+import weasyprint.text.ffi  # noqa: E402
 
 import activities.pdf as pdf_module  # noqa: E402
 from activities.pdf import PDF_TEMPLATES_DIR, PDF_VARIANT, DocumentContext, render_document_html, render_document_pdf, warm  # noqa: E402
@@ -81,7 +88,12 @@ def median_ms(fn, runs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--without-harfbuzz-subset", action="store_true")
     args = parser.parse_args()
+    if args.without_harfbuzz_subset:
+        # WeasyPrint checks this module global on every font it embeds; None is what its
+        # loader leaves when the library is not found.
+        weasyprint.text.ffi.harfbuzz_subset = weasyprint.pdf.fonts.harfbuzz_subset = None
 
     warm(["fr"])
     css_text = (PDF_TEMPLATES_DIR / "pdf.css").read_text("utf-8")
@@ -116,7 +128,8 @@ def main() -> None:
     print(json.dumps({"python": platform.python_version(), "runs": args.runs,
                       # WeasyPrint subsets fonts with HarfBuzz when Debian's libharfbuzz-subset0
                       # is there (4-5x faster than its fontTools fallback).
-                      "libharfbuzz_subset": ctypes.util.find_library("harfbuzz-subset") is not None,
+                      "libharfbuzz_subset_installed": ctypes.util.find_library("harfbuzz-subset") is not None,
+                      "libharfbuzz_subset_used": weasyprint.pdf.fonts.harfbuzz_subset is not None,
                       "results": results}, indent=2))
 
 
