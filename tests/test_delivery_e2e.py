@@ -78,7 +78,7 @@ async def test_sendgrid_429_is_retried_after_its_delay_and_sent_once(time_env, c
     assert len(fake.payloads) == 1
 
 
-@pytest.mark.parametrize("status", [400, 403, 413])  # 401: tests/faults/test_sendgrid_faults.py (held)
+@pytest.mark.parametrize("status", [400, 413])  # 401, 403: tests/faults/test_sendgrid_faults.py (held)
 async def test_sendgrid_permanent_errors_fail_once_and_are_logged(time_env, config, sqlite_url, status) -> None:
     config = sendgrid_config(config)
     with FakeSendGrid() as fake:

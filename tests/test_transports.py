@@ -541,6 +541,8 @@ async def test_sendgrid_statuses_are_classified(
         await transport.send(make_email())
     assert type(info.value) is error
     assert info.value.status == status
+    # The account's problems (key, permissions, sender) hold every email; the others are the email's.
+    assert info.value.credentials_refused == (status in (401, 403))
     if error is RetryableDeliveryError:
         if retry_after is None:
             assert info.value.retry_after is None

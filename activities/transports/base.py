@@ -23,7 +23,7 @@ class DeliveryError(Exception):
     def __init__(self, message: str, *, status: int | None = None, credentials_refused: bool = False) -> None:
         super().__init__(message)
         self.status = status
-        # The provider refused *our* credentials (SendGrid 401, SMTP 535): every email
+        # The provider refused *our* account (SendGrid 401 or 403, SMTP 535): every email
         # would fail the same way, so the deliver activity holds them all rather than
         # failing each one (see relance/storage/transport_holds.py).
         self.credentials_refused = credentials_refused

@@ -131,12 +131,14 @@ class SendGridTransport:
                 retry_after=retry_after_seconds(headers),
             )
         if status in (401, 403):
-            # 403 is also how SendGrid answers an unverified sender address. 401 is the
-            # key itself (wrong, revoked): no email can go until it is fixed.
+            # 401 is the key itself (wrong, revoked); 403 a key without Mail Send access,
+            # a sender address SendGrid has not verified, or an account over its limits.
+            # Each is the account's, not the email's: every email would get the same
+            # answer, so they are held (one alert) until it is fixed, then all go out.
             return PermanentDeliveryError(
-                f"SendGrid refused the API key or its permissions ({status}); check "
+                f"SendGrid refused the API key, its permissions or the sender ({status}); check "
                 f"RELANCE_SENDGRID_API_KEY (Mail Send access) and the verified sender: {detail}",
-                status=status, credentials_refused=status == 401,
+                status=status, credentials_refused=True,
             )
         return PermanentDeliveryError(f"SendGrid rejected the message ({status}): {detail}", status=status)
 

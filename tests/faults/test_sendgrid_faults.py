@@ -1,10 +1,11 @@
 """SendGrid answering badly, through whole lifecycles (real worker, time-skipping server,
 the local SendGrid v3 fake): retried where a retry can succeed, final where it cannot,
 every outcome in the email log and every final failure reported as an `email.failed`
-webhook. A refused API key (401) holds the emails instead of failing each one or calling
-SendGrid for each: one alert, nothing lost, everything sent once the key is fixed.
+webhook. A refused API key (401), or a key, sender or account SendGrid forbids (403), holds
+the emails instead of failing each one or calling SendGrid for each: one alert, nothing
+lost, everything sent once it is fixed.
 
-Already covered elsewhere: 429 + 503 retried (tests/test_delivery_e2e.py), 400/403/413
+Already covered elsewhere: 429 + 503 retried (tests/test_delivery_e2e.py), 400/413
 final (same file), every status classified and timeouts (tests/test_transports.py).
 """
 
@@ -110,7 +111,6 @@ CASES = [
     Case("timeout", [dict(status=503, delay=3.0)], "sent", [503, 202], 1),
     Case("400", [dict(status=400, errors=[{"field": "from", "message": "bad sender"}])], "failed", [400],
          error_has="(400)"),
-    Case("403", [dict(status=403)], "failed", [403], error_has="(403)"),
     Case("413", [dict(status=413)], "failed", [413], error_has="(413)"),
 ]
 
@@ -226,6 +226,42 @@ async def test_sendgrid_401_holds_every_email_with_one_alert_then_sends_them_onc
     [alert] = received(receiver, "email.failed")
     assert alert["status"] == "held" and "401" in alert["error"] and alert["invoice_id"] in invoices
     assert len(received(receiver, "email.sent")) == 4
+
+
+async def test_sendgrid_403_holds_the_emails_until_a_probe_finds_the_sender_verified(
+        time_env, config, sqlite_url, receiver: Receiver) -> None:
+    """A 403 (here: the sender not verified) is fixed in SendGrid's console, not in
+    Relance's settings: the key stays the same, so the hold ends when the next probe
+    (one email per RELANCE_HOLD_PROBE_SECONDS) is accepted, and the held emails follow."""
+    config = config.model_copy(update={"default_from_email": "billing@relance-demo.fr", "hold_retry_seconds": 1.0,
+                                       "hold_probe_seconds": 2.0})
+    engine = get_engine(sqlite_url)
+    invoices = [f"in_snd{i}" for i in range(3)]
+    forbidden = [{"message": "The from address does not match a verified Sender Identity.", "field": "from"}]
+    with FakeSendGrid() as fake:
+        # Forbidden until the operator verifies the sender: enough 403s for any email
+        # already on its way when the hold opened, then accepted.
+        for _ in range(3):
+            fake.queue(403, errors=forbidden)
+        async with running_harness(time_env, config, sqlite_url,
+                                   SendGridTransport(fake.api_key, base_url=fake.url, timeout=5)) as h:
+            subscribe(h, receiver.url)
+            h.save_settings(attach_pdf=False)
+            now = await h.now()
+            await h.send(event("customer.created", customer("cus_snd", email="ap@acme-client.fr"), created=now),
+                         *(event("invoice.paid", paid(invoice(inv, "cus_snd", email=None)), created=now)
+                           for inv in invoices))
+            rows = h.log()
+            with session_scope(engine) as s:
+                assert transport_holds.current_hold(s, "sendgrid") is None
+    assert sorted(r.invoice_id for r in rows) == invoices and {r.status for r in rows} == {"sent"}
+    answers = [r.status for r in fake.requests]
+    assert answers[0] == 403 and answers.count(202) == 3 and set(answers) == {403, 202}
+    # Nothing lost, nothing twice: 3 emails accepted; each held email counted its wait.
+    assert len(fake.payloads) == 3 and sum(r.attempts for r in rows) >= 1
+    [alert] = received(receiver, "email.failed")
+    assert alert["status"] == "held" and "403" in alert["error"] and "verified Sender Identity" in alert["error"]
+    assert len(received(receiver, "email.sent")) == 3
 
 
 def test_hold_lets_one_probe_through_per_interval_and_ends_with_another_key(sqlite_url) -> None:
