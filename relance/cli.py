@@ -92,6 +92,13 @@ def dev() -> None:
 @app.command()
 def worker() -> None:
     """Run a worker against the Temporal server from the settings (RELANCE_TEMPORAL_ADDRESS...)."""
+    from relance.config import SettingError
+    from relance.metrics import serve_metrics
+
+    try:
+        serve_metrics(get_config())  # a taken metrics port stops the worker before its imports
+    except SettingError as exc:
+        _fail(str(exc), 2)
     from worker.main import run_worker
 
 

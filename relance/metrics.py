@@ -116,16 +116,17 @@ def serve_metrics(config: Config) -> MetricsServer | None:
     RELANCE_METRICS_BIND, the Temporal SDK's on RELANCE_TEMPORAL_METRICS_BIND (through the
     process's SDK runtime). Once per process: `relance dev` runs the worker and the API in
     one process, and both call this."""
-    from relance.temporal_client import runtime
-
     global _served
+    served = None
+    if config.metrics_bind:
+        with _lock:
+            if _served is None:
+                _served = start_metrics_server(config.metrics_bind)
+            elif _served.bind != config.metrics_bind:
+                raise SettingError(f"RELANCE_METRICS_BIND={config.metrics_bind}: this process already serves "
+                                   f"metrics on {_served.bind}")
+            served = _served
+    from relance.temporal_client import runtime  # the SDK: a second of imports, after the cheap check
+
     runtime(config)
-    if not config.metrics_bind:
-        return None
-    with _lock:
-        if _served is None:
-            _served = start_metrics_server(config.metrics_bind)
-        elif _served.bind != config.metrics_bind:
-            raise SettingError(f"RELANCE_METRICS_BIND={config.metrics_bind}: this process already serves "
-                               f"metrics on {_served.bind}")
-        return _served
+    return served
