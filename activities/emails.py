@@ -113,6 +113,8 @@ def _render(session, req: EmailRequest, ctx, locale: str, attachments: list[str]
             return render_custom(req.kind, custom, ctx, locale, attachments=attachments), None
         except TemplateProblem as exc:
             note = f"custom template v{row.version} failed ({exc}); sent Relance's default"
+            log.warning("email %s: %s", req.idempotency_key, note,
+                        extra={"kind": req.kind.value, "invoice_id": req.invoice_id, "customer_id": req.customer_id})
             return render_email(req.kind, ctx, locale, attachments=attachments), note
     return render_email(req.kind, ctx, locale, attachments=attachments), None
 
