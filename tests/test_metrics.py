@@ -85,8 +85,9 @@ async def test_lifecycle_counts_and_timings_on_the_endpoint(harness: Harness, en
     assert delta[key("relance_pdf_render_seconds_count", document="invoice")] == 1
     assert after[key("relance_pdf_render_seconds_sum", document="invoice")] > 0
     assert delta[key("relance_delivery_seconds_count", transport="outbox")] == 1
-    # Nothing else moved: one email sent, and no label carries an id.
+    # Nothing else moved: one email sent, none asked for twice, and no label carries an id.
     assert sum(v for (name, _), v in delta.items() if name == "relance_emails_sent_total") == 1
+    assert sum(v for (name, labels), v in delta.items() if ("reason", "duplicate") in labels) == 0
     assert not [k for k in after if any("metrics1" in v or "cus_" in v for _, v in k[1])]
 
 
