@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 from temporalio import activity
@@ -44,6 +47,10 @@ from relance.storage.settings_store import load_settings
 from relance.storage.suppressions import drop_suppressed
 from relance.storage.tables import InvoiceRecord
 from relance.storage.templates_store import get_version as get_template_version
+
+if TYPE_CHECKING:  # imported lazily at run time: this module is passed through the workflow sandbox
+    from activities.outcomes import EmailRef
+    from relance.metrics import FailureReason
 
 log = logging.getLogger("relance.delivery")
 
@@ -106,6 +113,8 @@ def _render(session, req: EmailRequest, ctx, locale: str, attachments: list[str]
             return render_custom(req.kind, custom, ctx, locale, attachments=attachments), None
         except TemplateProblem as exc:
             note = f"custom template v{row.version} failed ({exc}); sent Relance's default"
+            log.warning("email %s: %s", req.idempotency_key, note,
+                        extra={"kind": req.kind.value, "invoice_id": req.invoice_id, "customer_id": req.customer_id})
             return render_email(req.kind, ctx, locale, attachments=attachments), note
     return render_email(req.kind, ctx, locale, attachments=attachments), None
 
@@ -174,20 +183,32 @@ class EmailActivities:
     @activity.defn
     def prepare_email(self, req: EmailRequest) -> PreparedEmail:
         activity.heartbeat()  # alive; see HEARTBEAT in workflows/email_steps.py
+        prepared, report = self._prepare(req)
+        if report is not None:
+            report()  # the outcome is committed: count and log it (activities/outcomes.py)
+        return prepared
+
+    def _prepare(self, req: EmailRequest) -> tuple[PreparedEmail, Callable[[], None] | None]:
+        from activities import outcomes
+        from relance.metrics import RENDER_SECONDS, FailureReason, SuppressionReason
+
+        ref = outcomes.EmailRef.of_request(req)
         with session_scope(self.engine) as session:
             entry = email_log.get_entry(session, req.idempotency_key)
             if entry is not None:
                 if entry.status in email_log.FINAL_STATUSES:
-                    return PreparedEmail(status="done", reason=f"already {entry.status}")
+                    return (PreparedEmail(status="done", reason=f"already {entry.status}"),
+                            partial(outcomes.suppressed, ref, SuppressionReason.duplicate))
                 # Rendered by an earlier attempt that did not finish delivering: reuse it.
-                return PreparedEmail(status="ready", documents=[DocumentRequest(**d) for d in entry.attachments])
+                return PreparedEmail(status="ready", documents=[DocumentRequest(**d) for d in entry.attachments]), None
 
             settings, _ = load_settings(session)
             log = dict(key=req.idempotency_key, kind=req.kind.value, customer_id=req.customer_id,
                        invoice_id=req.invoice_id, scheduled_at=req.scheduled_at)
             if not settings.email_enabled(req.kind):
                 email_log.new_entry(session, status=email_log.SKIPPED, error="turned off in settings", **log)
-                return PreparedEmail(status="skipped", reason="turned off in settings")
+                return (PreparedEmail(status="skipped", reason="turned off in settings"),
+                        partial(outcomes.suppressed, ref, SuppressionReason.switched_off))
 
             customer = get_customer(session, req.customer_id)
             invoice_rec = session.get(InvoiceRecord, req.invoice_id) if req.invoice_id else None
@@ -199,10 +220,13 @@ class EmailActivities:
             to, cc, suppressed_note = drop_suppressed(session, to, cc)
             if not to and suppressed_note:
                 email_log.new_entry(session, status=email_log.SKIPPED, error=suppressed_note, **log)
-                return PreparedEmail(status="skipped", reason=suppressed_note, undeliverable=True)
+                return (PreparedEmail(status="skipped", reason=suppressed_note, undeliverable=True),
+                        partial(outcomes.suppressed, ref, SuppressionReason.suppressed_address))
             if not to:
-                email_log.new_entry(session, status=email_log.FAILED, error="the customer has no email address", **log)
-                return PreparedEmail(status="skipped", reason="the customer has no email address", undeliverable=True)
+                no_address = "the customer has no email address"
+                email_log.new_entry(session, status=email_log.FAILED, error=no_address, **log)
+                return (PreparedEmail(status="skipped", reason=no_address, undeliverable=True),
+                        partial(outcomes.failed, ref, FailureReason.no_recipient, no_address))
 
             req = _with_invoice_numbers(session, req)
             locale = resolve_locale(customer.preferred_locales if customer else [], settings.default_locale)
@@ -213,7 +237,8 @@ class EmailActivities:
             documents = _documents_for(req, inv, locale) if settings.attach_pdf else []
             ctx = email_context(settings, req, customer, inv)
             activity.heartbeat()
-            content, template_note = _render(session, req, ctx, locale, [d.filename for d in documents])
+            with RENDER_SECONDS.labels(req.kind.value).time():
+                content, template_note = _render(session, req, ctx, locale, [d.filename for d in documents])
             from_email, from_name, reply_to = sender_for(settings, self.config)
             message = OutgoingEmail(
                 message_id=message_id_for(req.idempotency_key, from_email),
@@ -227,7 +252,7 @@ class EmailActivities:
                 attachments=[d.model_dump(mode="json") for d in documents], **log,
             )
             entry.message_ref = put_document(session, f"msg:{entry.id}", message.model_dump_json().encode(), "application/json")
-            return PreparedEmail(status="ready", documents=documents)
+            return PreparedEmail(status="ready", documents=documents), None
 
     # ---- documents -----------------------------------------------------------------
 
@@ -236,6 +261,7 @@ class EmailActivities:
         from activities.pdf import DocumentContext
         from activities.pdf_pool import render_pdf_in_pool
         from activities.context import customer_view, invoice_view
+        from relance.metrics import PDF_RENDER_SECONDS
 
         with session_scope(self.engine) as session:
             settings, version = load_settings(session)
@@ -261,7 +287,9 @@ class EmailActivities:
                 credit_note=req.credit_note,
                 timezone=time_zone_for(settings, customer),
             )
-        pdf = render_pdf_in_pool(req.kind, ctx, req.locale, on_wait=activity.heartbeat)
+        # Timed here, in the worker, around the pool: the child processes have no registry.
+        with PDF_RENDER_SECONDS.labels(req.kind.value).time():
+            pdf = render_pdf_in_pool(req.kind, ctx, req.locale, on_wait=activity.heartbeat)
         with session_scope(self.engine) as session:
             put_document(session, key, pdf, "application/pdf")
         return StoredAttachment(ref=key, filename=req.filename)
@@ -286,10 +314,15 @@ class EmailActivities:
 
     def _record(self, key: str, outcome: str, *, provider: str | None = None,
                 provider_message_id: str | None = None, error: str | None = None,
-                attachments: list[StoredAttachment] = ()) -> None:
+                attachments: list[StoredAttachment] = ()) -> EmailRef | None:
+        """The email's identity, or None when the row already said `outcome` (a second
+        attempt that raced the first): that one counted it."""
+        from activities.outcomes import EmailRef
+
         with session_scope(self.engine) as session:
             entry = email_log.get_entry(session, key)
             assert entry is not None
+            ref = EmailRef.of(entry) if entry.status != outcome else None
             if outcome == "sent":
                 email_log.mark_sent(session, entry, provider or "", provider_message_id)
                 # The stored PDFs it carried, so the log can show the email exactly as sent.
@@ -301,9 +334,13 @@ class EmailActivities:
                 email_log.mark_failed(session, entry, error or "failed", provider)
             else:
                 email_log.note_attempt(session, entry, error, provider)
+        return ref
 
     @activity.defn
     async def deliver_email(self, req: DeliveryRequest) -> DeliveryResult:
+        from activities import outcomes
+        from relance.metrics import DELIVERY_SECONDS, FailureReason, RetryReason
+
         _, message, done = await asyncio.to_thread(self._load_outgoing, req)
         if done is not None:
             return done
@@ -317,26 +354,37 @@ class EmailActivities:
                                  f"{provider} refused the credentials; sent once they are fixed ({hold.error})")
         alive = asyncio.create_task(_heartbeat_while_sending())
         try:
-            outcome = await self.transport.send(message)
+            with DELIVERY_SECONDS.labels(provider).time():
+                outcome = await self.transport.send(message)
         except PermanentDeliveryError as exc:
             if exc.credentials_refused and credentials is not None:
                 alive.cancel()
                 await self._credentials_refused(req.idempotency_key, provider, credentials, exc)
-            await asyncio.to_thread(self._record, req.idempotency_key, "failed", provider=provider, error=str(exc))
+            await self._failed(req.idempotency_key, provider, FailureReason.rejected, str(exc))
             return DeliveryResult(status="failed", provider=provider, error=str(exc))
         except RetryableDeliveryError as exc:
-            await asyncio.to_thread(self._record, req.idempotency_key, "retry", provider=provider, error=str(exc))
+            ref = await asyncio.to_thread(self._record, req.idempotency_key, "retry", provider=provider, error=str(exc))
+            outcomes.retrying(ref, provider, RetryReason.transient, str(exc))
             delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
             raise ApplicationError(str(exc), type="RetryableDeliveryError", next_retry_delay=delay) from None
         except ValueError as exc:
             # An address or header refused when the message was built.
-            await asyncio.to_thread(self._record, req.idempotency_key, "failed", provider=provider, error=str(exc))
+            await self._failed(req.idempotency_key, provider, FailureReason.invalid, str(exc))
             return DeliveryResult(status="failed", provider=provider, error=str(exc))
         finally:
             alive.cancel()
-        await asyncio.to_thread(self._record, req.idempotency_key, "sent", provider=outcome.provider,
-                                provider_message_id=outcome.provider_message_id, attachments=req.attachments)
+        ref = await asyncio.to_thread(self._record, req.idempotency_key, "sent", provider=outcome.provider,
+                                      provider_message_id=outcome.provider_message_id, attachments=req.attachments)
+        if ref is not None:
+            outcomes.sent(ref, outcome.provider)
         return DeliveryResult(status="sent", provider=outcome.provider, provider_message_id=outcome.provider_message_id)
+
+    async def _failed(self, key: str, provider: str, reason: FailureReason, error: str) -> None:
+        from activities import outcomes
+
+        ref = await asyncio.to_thread(self._record, key, "failed", provider=provider, error=error)
+        if ref is not None:
+            outcomes.failed(ref, reason, error)
 
     # ---- refused credentials (a hold on the whole transport) --------------------------
 
@@ -348,7 +396,11 @@ class EmailActivities:
     async def _hold(self, key: str, provider: str, reason: str) -> None:
         """Not sent, not failed: pending, retried every RELANCE_HOLD_RETRY_SECONDS (its 3-day
         window still applies, after which it fails and is reported like any other failure)."""
-        await asyncio.to_thread(self._record, key, "retry", provider=provider, error=reason)
+        from activities import outcomes
+        from relance.metrics import RetryReason
+
+        ref = await asyncio.to_thread(self._record, key, "retry", provider=provider, error=reason)
+        outcomes.retrying(ref, provider, RetryReason.held, reason)
         raise ApplicationError(reason, type="TransportHeld",
                                next_retry_delay=timedelta(seconds=self.config.hold_retry_seconds))
 
@@ -376,7 +428,11 @@ class EmailActivities:
     def record_delivery_failure(self, failure: FailureRecord) -> None:
         """Retries ran out (the provider stayed down) or the email could not be prepared:
         the log says so instead of staying 'pending' or showing nothing."""
+        from activities import outcomes
+        from relance.metrics import FailureReason
+
         req = failure.request
+        reason = None
         with session_scope(self.engine) as session:
             entry = email_log.get_entry(session, req.idempotency_key)
             if entry is None:
@@ -384,5 +440,14 @@ class EmailActivities:
                                     customer_id=req.customer_id, invoice_id=req.invoice_id,
                                     scheduled_at=req.scheduled_at, status=email_log.FAILED,
                                     error=failure.error[:2000])
+                reason = FailureReason.error
             elif entry.status not in email_log.FINAL_STATUSES:
+                # The last attempt's note says why it was still pending: a hold ("held since...",
+                # "held: ..." from _hold), a provider outage (attempts noted), or neither.
+                if (entry.error or "").startswith("held"):
+                    reason = FailureReason.held
+                else:
+                    reason = FailureReason.provider_unavailable if entry.attempts else FailureReason.error
                 email_log.mark_failed(session, entry, failure.error)
+        if reason is not None:
+            outcomes.failed(outcomes.EmailRef.of_request(req), reason, failure.error)

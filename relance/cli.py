@@ -32,9 +32,10 @@ def _run(coro: Any) -> Any:
     except KeyboardInterrupt:
         _finish(130)
     except ValueError as exc:
+        from relance.config import SettingError
         from relance.temporal_client import TLSSettingsError
 
-        if not isinstance(exc, TLSSettingsError):
+        if not isinstance(exc, (TLSSettingsError, SettingError)):
             raise
         _fail(str(exc), 2)
     except RuntimeError as exc:
@@ -48,14 +49,32 @@ def _run(coro: Any) -> Any:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
+    from relance.logs import json_active
+
+    if json_active():  # a log pipeline reading stderr gets the reason as one of its lines
+        logging.getLogger("relance.cli").error(message)
+    else:
+        typer.echo(f"error: {message}", err=True)
     _finish(code)
 
 
+# Long-running services log what they do by default; one-shot commands only problems.
+_SERVICES = frozenset({"worker", "api", "dev"})
+
+
 @app.callback()
-def _setup(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _setup(ctx: typer.Context, verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+    """RELANCE_LOG_FORMAT (text | json) and RELANCE_LOG_LEVEL, on stderr for every command."""
+    from pydantic import ValidationError
+
+    from relance.logs import configure_from
+
+    try:
+        config = get_config()
+    except ValidationError as exc:
+        _fail("; ".join(f"RELANCE_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()))
+    default = logging.INFO if verbose or ctx.invoked_subcommand in _SERVICES else logging.WARNING
+    configure_from(config, default_level=default)
 
 
 @app.command()
@@ -63,7 +82,6 @@ def dev() -> None:
     """Run the embedded stack: Temporal dev server, worker, local outbox (what `make run` starts)."""
     from relance.dev import DevServerError, run_dev
 
-    logging.getLogger().setLevel(logging.INFO)
     try:
         _run(run_dev(get_config()))
     except DevServerError as exc:
@@ -74,9 +92,15 @@ def dev() -> None:
 @app.command()
 def worker() -> None:
     """Run a worker against the Temporal server from the settings (RELANCE_TEMPORAL_ADDRESS...)."""
+    from relance.config import SettingError
+    from relance.metrics import serve_metrics
+
+    try:
+        serve_metrics(get_config())  # a taken metrics port stops the worker before its imports
+    except SettingError as exc:
+        _fail(str(exc), 2)
     from worker.main import run_worker
 
-    logging.getLogger().setLevel(logging.INFO)
 
     async def go() -> None:
         # SIGTERM is how containers and process managers stop a worker: shut down cleanly
@@ -95,7 +119,6 @@ def api() -> None:
     """Run the HTTP API (RELANCE_API_HOST:RELANCE_API_PORT, default 127.0.0.1:8000)."""
     from relance.api.server import serve
 
-    logging.getLogger().setLevel(logging.INFO)
 
     async def go() -> None:
         stop = asyncio.Event()

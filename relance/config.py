@@ -10,7 +10,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,6 +18,32 @@ class TransportName(StrEnum):
     outbox = "outbox"
     smtp = "smtp"
     sendgrid = "sendgrid"
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+    CRITICAL = "CRITICAL"
+
+
+class SettingError(ValueError):
+    """A setting that parses but does not work here (a port already taken...). The
+    message names the setting."""
+
+
+def parse_bind(value: str) -> tuple[str, int]:
+    """"host:port", "[::1]:port" or ":port" (all interfaces) -> (host, port)."""
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port (e.g. 0.0.0.0:9464), got {value!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
 
 
 class Config(BaseSettings):
@@ -92,6 +118,18 @@ class Config(BaseSettings):
     # PDF rendering runs in this many worker processes (WeasyPrint is CPU-bound).
     pdf_processes: int = Field(default=0, description="0 means one per core")
 
+    # Logs on stderr: "text" for people, "json" (one object per line) for a log pipeline.
+    # The level defaults to INFO for `relance worker`, `api` and `dev`, WARNING for the
+    # one-shot commands (INFO with --verbose).
+    log_format: LogFormat = LogFormat.text
+    log_level: LogLevel | None = None
+
+    # Prometheus endpoints, "host:port" (off when unset). Relance's own metrics (emails
+    # sent / failed / suppressed, render and delivery durations) are served by the worker
+    # and the API process; the Temporal SDK serves its own (temporal_*) on a second port.
+    metrics_bind: str | None = None
+    temporal_metrics_bind: str | None = None
+
     # Worker tuning (defaults chosen from bench/throughput.py runs: docs/benchmarks.md).
     # Sync activities each hold one of these threads while they run.
     worker_activity_threads: int = Field(default=16, ge=1, le=512)
@@ -100,6 +138,19 @@ class Config(BaseSettings):
     # Concurrent long polls on the task queue, for workflow and activity tasks.
     worker_workflow_task_pollers: int = Field(default=5, ge=1, le=100)
     worker_activity_task_pollers: int = Field(default=5, ge=1, le=100)
+
+    @field_validator("metrics_bind", "temporal_metrics_bind")
+    @classmethod
+    def _bind(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            parse_bind(value)
+            return value.strip()
+        return None  # set but empty, as compose files do to turn a default off
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -90,6 +90,10 @@ def with_dev_api_key(config: Config) -> Config:
 async def run_dev(config: Config) -> None:
     from worker.main import run_worker
 
+    from relance.metrics import serve_metrics
+
+    # The SDK runtime serves its metrics only if created with them: before the first connect.
+    serve_metrics(config)
     state = config.state_dir
     state.mkdir(parents=True, exist_ok=True)
     config.resolved_outbox_dir().mkdir(parents=True, exist_ok=True)

@@ -7,32 +7,65 @@ import dataclasses
 import logging
 
 from temporalio.client import Client
-from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 
 from relance.codec import CompressionCodec
-from relance.config import Config
+from relance.config import Config, SettingError, parse_bind
 
 # Pydantic models in, zlib for the rare large payload (relance.codec.CompressionCodec).
 DATA_CONVERTER = dataclasses.replace(pydantic_data_converter, payload_codec=CompressionCodec())
 
 _runtime: Runtime | None = None
+_runtime_metrics: str | None = None
 
 
-def runtime() -> Runtime:
+def build_runtime(metrics_bind: str | None = None) -> Runtime:
     """The SDK core logs to stdout by default, which would corrupt `--json` output: forward
-    its logs to Python logging (stderr) instead, warnings and up."""
-    global _runtime
-    if _runtime is None:
-        _runtime = Runtime(
+    its logs to Python logging (stderr) instead, warnings and up. With `metrics_bind`, the
+    core serves its own Prometheus endpoint (temporal_* metrics) there."""
+    metrics = None
+    if metrics_bind:
+        host, port = parse_bind(metrics_bind)
+        # The core wants a socket address: an IP, IPv6 in brackets.
+        metrics = PrometheusConfig(bind_address=f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    try:
+        return Runtime(
             telemetry=TelemetryConfig(
                 logging=LoggingConfig(
                     filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
                     forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
-                )
+                ),
+                metrics=metrics,
             )
         )
+    except ValueError as exc:  # "Failed starting Prometheus exporter: Address already in use"
+        raise SettingError(f"RELANCE_TEMPORAL_METRICS_BIND={metrics_bind}: cannot serve the Temporal SDK's "
+                           f"metrics there: {exc}") from None
+
+
+def runtime(config: Config | None = None) -> Runtime:
+    """The process's one SDK runtime, created by the first call. Long-running processes
+    (worker, API, `relance dev`) make that call with their config
+    (`relance.metrics.serve_metrics`), so the SDK serves its metrics on
+    RELANCE_TEMPORAL_METRICS_BIND; one-shot commands (`relance send`...) call it without
+    and serve nothing, so they never collide with a worker's port on the same host."""
+    global _runtime, _runtime_metrics
+    wanted = config.temporal_metrics_bind if config is not None else None
+    if _runtime is None:
+        _runtime, _runtime_metrics = build_runtime(wanted), wanted
+    elif wanted is not None and wanted != _runtime_metrics:
+        # The core cannot add an exporter to a running runtime: a caller connected first.
+        raise SettingError(f"RELANCE_TEMPORAL_METRICS_BIND={wanted}: this process's Temporal runtime was already "
+                           f"started {'on ' + _runtime_metrics if _runtime_metrics else 'without metrics'}")
     return _runtime
 
 

@@ -76,4 +76,21 @@ def test_every_relance_service_runs_a_real_command_with_known_settings() -> None
     # Migrations run once, before any replica: replicas wait for them and do not migrate.
     for name in ("worker", "api"):
         assert services[name]["environment"]["RELANCE_DB_AUTO_MIGRATE"] == "false"
+    for service in services.values():
+        assert service["environment"]["RELANCE_LOG_FORMAT"] == "json"
+
+
+def test_metrics_ports_are_valid_binds_and_exposed() -> None:
+    """Each service serving metrics exposes the ports its binds name, and the binds parse
+    as the settings parse them (Relance's and the SDK's apart: one port cannot serve both)."""
+    from relance.config import parse_bind
+
+    services = compose()["services"]
+    for name in ("worker", "api"):
+        env, exposed = services[name]["environment"], {str(p) for p in services[name].get("expose", [])}
+        binds = [env["RELANCE_METRICS_BIND"], env["RELANCE_TEMPORAL_METRICS_BIND"]]
+        ports = {str(parse_bind(Config(_env_file=None, metrics_bind=b).metrics_bind)[1]) for b in binds}
+        assert len(ports) == 2 and ports <= exposed, (name, ports, exposed)
+        # Not published on the host: a fixed host port would stop `--scale worker=N`.
+        assert not any(p.split(":")[0] in ports for p in services[name].get("ports", []))
     assert services["worker"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"

@@ -132,8 +132,21 @@ async def test_signature_valid_tampered_wrong_key_or_missing(stack: Stack) -> No
     assert (status.email_id, status.delivery_status) == (entry.id, "delivered")
 
 
+def counted() -> dict[tuple[str, str], float]:
+    """Delivery reports (API process) and suppressed reminders (worker) counted so far."""
+    from prometheus_client import REGISTRY
+
+    samples = {("report", status): REGISTRY.get_sample_value("relance_delivery_reports_total",
+                                                             {"provider": "sendgrid", "status": status})
+               for status in ("processed", "delivered", "bounce", "blocked", "spamreport")}
+    samples["suppressed", "invoice_reminder"] = REGISTRY.get_sample_value(
+        "relance_emails_suppressed_total", {"kind": "invoice_reminder", "reason": "suppressed_address"})
+    return {k: v or 0.0 for k, v in samples.items()}
+
+
 async def test_delivery_status_dedup_bounce_suppression_and_webhooks_out(stack: Stack) -> None:
     s, h = stack, stack.h
+    before = counted()
     inv_id = f"in_sgb_{uuid.uuid4().hex[:6]}"
     with Receiver() as receiver:
         endpoint = await register(s.http, receiver.url, "email.delivered", "email.bounced", "recipient.suppressed")
@@ -185,6 +198,11 @@ async def test_delivery_status_dedup_bounce_suppression_and_webhooks_out(stack: 
         assert (skipped.kind, skipped.status) == ("invoice_reminder", "skipped")
         assert skipped.error == f"suppressed: {TO} (bounce), {CC} (spamreport)"
         assert len(s.fake.payloads) == 1
+        # Counted once each, the duplicated post included.
+        after = counted()
+        assert {k: after[k] - before[k] for k in after} == {
+            ("report", "processed"): 2, ("report", "delivered"): 1, ("report", "bounce"): 1,
+            ("report", "blocked"): 1, ("report", "spamreport"): 1, ("suppressed", "invoice_reminder"): 1}
 
         # Lifted for To: it is emailed again, CC still left out (noted in the log).
         assert (await s.http.delete(f"/v1/suppressions/{TO}")).json()["reason"] == "bounce"

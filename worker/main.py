@@ -169,8 +169,14 @@ def build_worker(client: Client, config: Config, *, engine: Engine | None = None
 
 async def run_worker(config: Config, stop: asyncio.Event | None = None, *, transport: Transport | None = None) -> None:
     """`transport`: the configured one unless given (tests inject faults around it)."""
+    from activities.transports.factory import build_transport
+    from relance.metrics import prime, serve_metrics
     from relance.temporal_client import connect
 
+    # Before anything else: a metrics port already taken stops the worker at once.
+    serve_metrics(config)
+    transport = transport or build_transport(config)
+    prime(transport.name)
     client = await connect(config)
     try:
         await ensure_search_attributes(client, config.temporal_namespace)

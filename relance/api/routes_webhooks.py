@@ -426,7 +426,9 @@ def _plan_sendgrid(engine: Engine, events: list[Any]) -> _Plan:
 
 
 def _apply_sendgrid(engine: Engine, plan: _Plan) -> int:
-    applied = 0
+    from relance.metrics import DELIVERY_REPORTS
+
+    applied: list[_Applied] = []
     with session_scope(engine) as session:
         # Seen again inside the transaction: a concurrent post of the same batch applies once.
         seen = webhooks_store.seen_provider_events(session, PROVIDER, [a.sg_event_id for a in plan.apply])
@@ -439,8 +441,10 @@ def _apply_sendgrid(engine: Engine, plan: _Plan) -> int:
                 webhooks_store.set_delivery_status(session, a.email_id, a.status, a.at, a.reason)
             if a.suppress and a.recipient:
                 suppressions.suppress(session, a.recipient, a.suppress, detail=a.reason, email_id=a.email_id)
-            applied += 1
-    return applied
+            applied.append(a)
+    for a in applied:  # committed: counted once, however often SendGrid posts the batch
+        DELIVERY_REPORTS.labels(PROVIDER, a.status).inc()
+    return len(applied)
 
 
 async def start_webhook(svc: Services, event: WebhookEvent) -> None:

@@ -55,6 +55,9 @@ async def serve(config: Config, stop_event: asyncio.Event, *, relance_client: Re
                 sock: socket.socket | None = None) -> None:
     """Serve on config.api_host:api_port (or on `sock`) until stop_event is set.
     Raises OSError if the address cannot be bound."""
+    from relance.metrics import serve_metrics
+
+    serve_metrics(config)  # RELANCE_METRICS_BIND: a port of its own, not a route behind the API key
     engine = get_engine(config.resolved_database_url(), auto_migrate=config.db_auto_migrate)
     client = relance_client or await connect_lazily(config)
     if not config.api_key or not config.api_key.get_secret_value():
