@@ -24,7 +24,7 @@ from relance.kinds import EmailKind
 class FailureReason(StrEnum):
     """Why an email ended `failed` in the log."""
 
-    rejected = "rejected"  # the provider refused it for good (bad address, 400/403/413, SMTP 5xx)
+    rejected = "rejected"  # the provider refused it for good (bad address, 400/413, SMTP 5xx)
     invalid = "invalid"  # refused before sending: an address or header failed Relance's checks
     no_recipient = "no_recipient"  # the customer has no email address
     held = "held"  # the provider refused Relance's credentials until the 3-day window ran out
