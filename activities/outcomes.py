@@ -9,6 +9,7 @@ sandbox, and prometheus_client must stay out of what workflows import.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 from relance import metrics
@@ -17,6 +18,16 @@ from relance.models import EmailRequest
 from relance.storage.tables import EmailLogEntry
 
 log = logging.getLogger("relance.delivery")
+
+# A provider's error can quote the recipient ("550 5.1.1 <ap@client.fr>: unknown user").
+# Logs carry identifiers, not addresses: the local part is masked, the domain (what an
+# operator needs to tell a dead mailbox from a dead provider) stays. The email log keeps
+# the full text for the customer's record.
+_LOCAL_PART = re.compile(r"[^\s<>()\[\]\\,;:\"'@]+@(?=[A-Za-z0-9.-]+)")
+
+
+def masked(detail: str) -> str:
+    return _LOCAL_PART.sub("***@", detail[:500])
 
 
 @dataclass(frozen=True)
@@ -49,7 +60,7 @@ def sent(email: EmailRef, transport: str) -> None:
 def failed(email: EmailRef, reason: FailureReason, detail: str) -> None:
     metrics.EMAILS_FAILED.labels(email.kind, reason.value).inc()
     # `detail` is the provider's or Relance's error text, which never quotes the message.
-    log.warning("email %s failed (%s): %s", email.key, reason.value, detail[:500],
+    log.warning("email %s failed (%s): %s", email.key, reason.value, masked(detail),
                 extra=email.fields(status="failed", reason=reason.value))
 
 
@@ -63,5 +74,5 @@ def retrying(email: EmailRef, transport: str, reason: RetryReason, detail: str) 
     metrics.DELIVERY_RETRIES.labels(transport, reason.value).inc()
     if reason == RetryReason.held:
         return  # every held email retries on a timer; the hold's one ERROR line is the alert
-    log.info("email %s not delivered yet, will retry (%s): %s", email.key, reason.value, detail[:500],
+    log.info("email %s not delivered yet, will retry (%s): %s", email.key, reason.value, masked(detail),
              extra=email.fields(status="pending", reason=reason.value, transport=transport))

@@ -128,3 +128,17 @@ def test_text_format_keeps_todays_lines_and_blanks_secrets() -> None:
     text = logged(LogFormat.text, lambda: logging.getLogger("relance.worker").info("password is %s", SMTP_PASSWORD),
                   secrets=(SMTP_PASSWORD,))
     assert text.rstrip().endswith(f" INFO relance.worker: password is {REDACTED}")
+
+
+def test_a_quoted_recipient_address_is_masked_in_failure_lines() -> None:
+    """Relays quote the address they refuse; the log line keeps its domain only."""
+    from activities import outcomes
+    from relance.metrics import FailureReason
+
+    ref = outcomes.EmailRef(key="in_1:receipt:paid", kind="receipt", customer_id="cus_1", invoice_id="in_1")
+    text = logged(LogFormat.json, lambda: outcomes.failed(
+        ref, FailureReason.rejected, "SMTP 550 5.1.1 <Zoe.Martin+billing@acme-client.fr>: Recipient address rejected"))
+    [line] = lines(text)
+    assert "zoe.martin" not in text.lower() and "billing@" not in text
+    assert "<***@acme-client.fr>: Recipient address rejected" in line["message"]
+    assert (line["invoice_id"], line["customer_id"], line["reason"]) == ("in_1", "cus_1", "rejected")
