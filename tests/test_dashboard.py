@@ -350,7 +350,7 @@ async def test_settings_form_saves_and_validates(dash: Dash) -> None:
 
     # Saved as is, the form changes nothing, whatever was there (values set elsewhere
     # included: a schedule that is no preset, a language tag without a catalog).
-    h.save_settings(reminders=[-5, 2], default_locale="fr-CA", send_hour=6, timezone="America/New_York",
+    h.save_settings(reminders=[-5, 2], default_locale="fr-CA", send_hour=6, send_minute=7, timezone="America/New_York",
                     emails={"card_expiring": False}, card_expiring_days_before_month_end=5,
                     branding={"business_name": "Ünïcode <Ltd>", "brand_color": "#123", "support_phone": "+1 555",
                               "address_lines": ["a", "b"], "footer": "Thanks\nBye"},
@@ -359,7 +359,7 @@ async def test_settings_form_saves_and_validates(dash: Dash) -> None:
     with session_scope(h.engine) as s:
         before, version = load_settings(s)
     data = settings_form(await d.page("/dashboard/settings"))
-    assert data["reminders_preset"] == "custom" and data["reminders"] == "-5, 2"
+    assert data["reminders_preset"] == "custom" and data["reminders"] == "-5, 2" and data["send_minute"] == "7"
     r = await d.http.post("/dashboard/settings", data=data)
     assert (r.status_code, r.headers["location"]) == (303, "/dashboard/settings?notice=settings")
     with session_scope(h.engine) as s:
@@ -368,7 +368,7 @@ async def test_settings_form_saves_and_validates(dash: Dash) -> None:
     version = saved_version
 
     data.pop("emails.receipt")
-    data.update({"reminders_preset": "after", "send_hour": "7", "timezone": "Europe/Paris",
+    data.update({"reminders_preset": "after", "send_hour": "7", "send_minute": "30", "timezone": "Europe/Paris",
                  "branding.business_name": "Acme & Co", "branding.address_lines": "1 rue X\n\n75001 Paris",
                  "branding.support_email": "help@acme.fr", "default_locale": "fr"})
     data.pop("attach_pdf")
@@ -378,8 +378,8 @@ async def test_settings_form_saves_and_validates(dash: Dash) -> None:
         saved, new_version = load_settings(s)
     assert new_version == version + 1
     assert saved.emails[EmailKind.receipt] is False and saved.emails[EmailKind.invoice_finalized] is True
-    assert (saved.reminders, saved.send_hour, saved.timezone, saved.attach_pdf) == ([1, 3, 7, 14, 30], 7,
-                                                                                   "Europe/Paris", False)
+    assert (saved.reminders, saved.send_hour, saved.send_minute, saved.timezone, saved.attach_pdf) == (
+        [1, 3, 7, 14, 30], 7, 30, "Europe/Paris", False)
     assert saved.branding.business_name == "Acme & Co" and saved.branding.address_lines == ["1 rue X", "75001 Paris"]
     assert saved.default_locale == "fr" and saved.links == before.links
     page = await d.page("/dashboard/settings?notice=settings")
@@ -391,6 +391,7 @@ async def test_settings_form_saves_and_validates(dash: Dash) -> None:
         ({"reminders_preset": "custom", "reminders": "-3, 0, 0"}, "reminders", "duplicate"),
         ({"reminders_preset": "custom", "reminders": "-3, soon"}, "reminders", "whole numbers"),
         ({"send_hour": "24"}, "send_hour", "less than or equal to 23"),
+        ({"send_minute": "60"}, "send_minute", "less than or equal to 59"),
         ({"timezone": "Mars/Olympus"}, "timezone", "unknown time zone"),
         ({"branding.support_email": "nope"}, "branding.support_email", "nope"),
         ({"trial_ending_days_before": "x"}, "trial_ending_days_before", "whole number"),

@@ -629,7 +629,7 @@ def _form_values(s: AccountSettings) -> dict[str, Any]:
     values: dict[str, Any] = {
         "reminders_preset": _reminder_preset(s.reminders),
         "reminders": ", ".join(str(d) for d in s.reminders),
-        "send_hour": str(s.send_hour), "timezone": s.timezone, "attach_pdf": s.attach_pdf,
+        "send_hour": str(s.send_hour), "send_minute": str(s.send_minute), "timezone": s.timezone, "attach_pdf": s.attach_pdf,
         "default_locale": s.default_locale,
         "trial_ending_days_before": str(s.trial_ending_days_before),
         "card_expiring_days_before_month_end": "" if s.card_expiring_days_before_month_end is None
@@ -694,6 +694,7 @@ def _settings_patch(v: dict[str, Any]) -> dict[str, Any]:
         "emails": {k.value: bool(v[f"emails.{k.value}"]) for k in EmailKind},
         "reminders": reminders,
         "send_hour": _int(v["send_hour"], "send_hour"),
+        "send_minute": _int(v["send_minute"], "send_minute"),
         "timezone": v["timezone"].strip(),
         "attach_pdf": bool(v["attach_pdf"]),
         "default_locale": locale,
