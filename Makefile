@@ -17,14 +17,19 @@ setup: $(STAMP)
 
 # WeasyPrint is 4-5x faster with HarfBuzz's subsetter; DejaVu has the narrow no-break
 # space Babel puts in French amounts; the dashboard's browser test drives Debian's
-# chromium (never `playwright install`). Installed when we are root, hinted otherwise.
+# chromium (never `playwright install`); Debian's prometheus brings promtool, which
+# checks and unit-tests the alert rules (deploy/prometheus/relance-alerts.yml,
+# tests/test_alert_rules.py fails without it). Installed when we are root, hinted otherwise.
+SYSTEM_PACKAGES := libharfbuzz-subset0 fonts-dejavu-core chromium prometheus
+
 system-deps:
-	@if dpkg -s libharfbuzz-subset0 fonts-dejavu-core chromium >/dev/null 2>&1; then :; \
+	@if dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  (apt-get install -y -qq libharfbuzz-subset0 fonts-dejavu-core chromium >/dev/null 2>&1 || \
-	   (apt-get update -qq && apt-get install -y -qq libharfbuzz-subset0 fonts-dejavu-core chromium)) ; \
+	  (apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y -qq $(SYSTEM_PACKAGES))) ; \
 	else echo "hint: install Debian's libharfbuzz-subset0 and fonts-dejavu-core (WeasyPrint is 4-5x faster with it)"; \
-	  echo "hint: install Debian's chromium for the dashboard's browser test (it is skipped without /usr/bin/chromium)"; fi
+	  echo "hint: install Debian's chromium for the dashboard's browser test (it is skipped without /usr/bin/chromium)"; \
+	  echo "hint: install Debian's prometheus for promtool (tests/test_alert_rules.py fails without it)"; fi
 
 run: $(STAMP)
 	$(BIN)/relance dev
