@@ -10,6 +10,7 @@ import pytest
 
 from relance import search_attributes as sa
 from relance.events import InvalidEvent
+from relance.models import InvoiceWorkflowStatus
 from tests.support.events import customer, event, invoice
 from tests.support.harness import Harness
 
@@ -139,6 +140,46 @@ async def test_void_or_uncollectible_invoice_gets_no_more_reminders(harness: Har
     assert [e.kind for e in h.sent()] == ["invoice_finalized"]
     desc = await h.temporal.get_workflow_handle(f"invoice-{inv_id}").describe()
     assert desc.typed_search_attributes.get(sa.INVOICE_STATUS) == status
+
+
+async def test_charge_automatically_invoice_with_a_due_date_gets_no_reminder(harness: Harness) -> None:
+    h = harness
+    h.save_settings(reminders=[-3, 0, 7])
+    now = await h.now()
+    due = now + 5 * DAY
+    await finalize(h, "in_autodue1", due, collection_method="charge_automatically")
+    await h.advance(due + 8 * DAY - now)  # past the due date + 7 days: every slot passed
+    assert h.log() == [] and h.outbox_messages() == []
+    status = await h.temporal.get_workflow_handle("invoice-in_autodue1").query(
+        "status", result_type=InvoiceWorkflowStatus)
+    assert status.due_date == datetime.fromtimestamp(int(due.timestamp()), timezone.utc)
+    assert status.pending_reminders == []
+
+
+SUBSCRIPTION_SHAPES = {
+    "in_oneoff1": {"parent": None, "subscription": None},
+    "in_subold1": {"parent": None, "subscription": "sub_old1"},  # API versions before 2025-03-31
+    "in_subnew1": {"subscription": None, "parent": {"type": "subscription_details",
+                                                    "subscription_details": {"subscription": "sub_new1"}}},
+}
+
+
+@pytest.mark.parametrize("remind_subscriptions", [True, False])
+async def test_subscription_invoices_are_reminded_unless_turned_off(harness: Harness,
+                                                                     remind_subscriptions: bool) -> None:
+    h = harness
+    h.save_settings(reminders=[0], remind_subscription_invoices=remind_subscriptions)
+    now = await h.now()
+    for inv_id, shape in SUBSCRIPTION_SHAPES.items():
+        await finalize(h, inv_id, now + 3 * DAY, **shape)
+    await h.advance(5 * DAY)
+    reminded = sorted(e.invoice_id for e in h.sent("invoice_reminder"))
+    assert reminded == (sorted(SUBSCRIPTION_SHAPES) if remind_subscriptions else ["in_oneoff1"])
+    # The invoice email goes out either way, and a manual reminder still does.
+    assert sorted(e.invoice_id for e in h.sent("invoice_finalized")) == sorted(SUBSCRIPTION_SHAPES)
+    await h.remind("in_subnew1", "cus_test", request_id="req-sub")
+    manual = [e.idempotency_key for e in h.sent("invoice_reminder") if "manual" in e.idempotency_key]
+    assert manual == ["in_subnew1:invoice_reminder:manual:req-sub"]
 
 
 async def test_slot_already_past_at_finalization_is_skipped(harness: Harness) -> None:
