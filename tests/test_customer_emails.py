@@ -135,3 +135,22 @@ async def test_refund_known_only_from_charge_is_emailed_after_pairing_window(har
     await h.advance(DAY, step=timedelta(minutes=30))
     [sent] = h.sent("refund_issued")
     assert "2.50" in h.outbox_messages()[0].get_body(("plain",)).get_content()
+
+
+async def test_trial_ending_and_canceled_emails_carry_the_customer_cc(harness: Harness) -> None:
+    h = harness
+    now = await h.now()
+    # The To address in the CC list too: kept in To only.
+    cust = customer("cus_test", cc_emails=["cfo@customer.test", "ada@customer.test", "ops@customer.test"])
+    await h.send(event("customer.created", cust, created=now - DAY))
+    sub = subscription("sub_cc1", now + 10 * DAY)
+    await h.send(event("customer.subscription.created", sub, created=now))
+    await h.advance(5 * DAY)  # the trial notice is due 7 days before the trial ends
+    await h.send(event("customer.subscription.deleted", dict(sub, status="canceled"), created=await h.now()))
+    assert [e.kind for e in h.sent()] == ["trial_ending", "subscription_canceled"]
+    messages = h.outbox_messages()
+    assert len(messages) == 2
+    for msg in messages:
+        assert [a.addr_spec for a in msg["To"].addresses] == ["ada@customer.test"]
+        assert [a.addr_spec for a in msg["Cc"].addresses] == ["cfo@customer.test", "ops@customer.test"]
+    assert all(e.cc == ["cfo@customer.test", "ops@customer.test"] for e in h.sent())
