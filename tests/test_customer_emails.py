@@ -154,3 +154,43 @@ async def test_trial_ending_and_canceled_emails_carry_the_customer_cc(harness: H
         assert [a.addr_spec for a in msg["To"].addresses] == ["ada@customer.test"]
         assert [a.addr_spec for a in msg["Cc"].addresses] == ["cfo@customer.test", "ops@customer.test"]
     assert all(e.cc == ["cfo@customer.test", "ops@customer.test"] for e in h.sent())
+
+
+async def test_legacy_card_source_expiring_sends_the_card_email(harness: Harness) -> None:
+    h = harness
+    h.save_settings(timezone="UTC", send_hour=9)
+    now = await h.now()
+    year, month = next_month(now)
+    first = datetime(year, month, 1, 0, 30, tzinfo=timezone.utc)
+    await h.env.sleep(first - now)  # Stripe sends customer.source.expiring early in the expiry month
+    await with_customer(h)
+    source = dict(stripe_fixtures()["card"], id="card_src1", customer="cus_test", exp_month=month, exp_year=year)
+    await h.send(event("customer.source.expiring", source, created=await h.now()))
+    assert h.sent() == []  # before the send time
+    await h.advance(DAY, step=timedelta(hours=3))
+    [sent] = h.sent("card_expiring")
+    assert sent.idempotency_key == f"card_src1:card_expiring:{year}-{month:02d}"
+    assert sent.scheduled_at.replace(tzinfo=timezone.utc) == datetime(year, month, 1, 9, tzinfo=timezone.utc)
+    [msg] = h.outbox_messages()
+    assert "4242" in msg.get_body(("plain",)).get_content()
+
+
+async def test_trial_will_end_sends_trial_ending_once(harness: Harness) -> None:
+    h = harness
+    await with_customer(h)
+    now = await h.now()
+    # Known only from trial_will_end (3 days before the end, past the 7-day notice): sent at once.
+    late = subscription("sub_twe1", now + 3 * DAY)
+    will_end = event("customer.subscription.trial_will_end", late, created=now)
+    await h.send(will_end, will_end)
+    assert [e.idempotency_key for e in h.sent("trial_ending")] == \
+        [f"sub_twe1:trial_ending:{late['trial_end']}"]
+    # Known from its creation: the notice went out 7 days before; trial_will_end adds nothing.
+    early = subscription("sub_twe2", now + 10 * DAY)
+    await h.send(event("customer.subscription.created", early, created=now))
+    await h.advance(7 * DAY)
+    await h.send(event("customer.subscription.trial_will_end", early, created=await h.now()))
+    await h.advance(5 * DAY)
+    assert sorted(e.idempotency_key for e in h.sent()) == \
+        [f"sub_twe1:trial_ending:{late['trial_end']}", f"sub_twe2:trial_ending:{early['trial_end']}"]
+    assert all("Pro plan" in m.get_body(("plain",)).get_content() for m in h.outbox_messages())
