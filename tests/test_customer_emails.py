@@ -37,6 +37,15 @@ async def with_customer(h: Harness) -> None:
     await h.send(event("customer.created", customer("cus_test"), created=await h.now() - DAY))
 
 
+def the_card_email(h: Harness, year: int, month: int):
+    """The one card email sent: at 09:00 UTC on the 1st of the expiry month, naming the card."""
+    [sent] = h.sent("card_expiring")
+    assert sent.scheduled_at.replace(tzinfo=timezone.utc) == datetime(year, month, 1, 9, tzinfo=timezone.utc)
+    [msg] = h.outbox_messages()
+    assert "4242" in msg.get_body(("plain",)).get_content()
+    return sent
+
+
 async def test_card_expiring_on_first_of_expiry_month(harness: Harness) -> None:
     h = harness
     h.save_settings(timezone="UTC", send_hour=9)
@@ -45,10 +54,7 @@ async def test_card_expiring_on_first_of_expiry_month(harness: Harness) -> None:
     year, month = next_month(now, 2)
     await h.send(event("payment_method.attached", card_pm("pm_exp1", month, year), created=now))
     await h.advance(timedelta(days=70), step=timedelta(days=5))
-    [sent] = h.sent("card_expiring")
-    assert sent.scheduled_at.replace(tzinfo=timezone.utc) == datetime(year, month, 1, 9, tzinfo=timezone.utc)
-    [msg] = h.outbox_messages()
-    assert "4242" in msg.get_body(("plain",)).get_content()
+    the_card_email(h, year, month)
 
 
 async def test_card_notice_cancelled_by_detach_and_moved_by_new_expiry(harness: Harness) -> None:
@@ -168,11 +174,7 @@ async def test_legacy_card_source_expiring_sends_the_card_email(harness: Harness
     await h.send(event("customer.source.expiring", source, created=await h.now()))
     assert h.sent() == []  # before the send time
     await h.advance(DAY, step=timedelta(hours=3))
-    [sent] = h.sent("card_expiring")
-    assert sent.idempotency_key == f"card_src1:card_expiring:{year}-{month:02d}"
-    assert sent.scheduled_at.replace(tzinfo=timezone.utc) == datetime(year, month, 1, 9, tzinfo=timezone.utc)
-    [msg] = h.outbox_messages()
-    assert "4242" in msg.get_body(("plain",)).get_content()
+    assert the_card_email(h, year, month).idempotency_key == f"card_src1:card_expiring:{year}-{month:02d}"
 
 
 async def test_trial_will_end_sends_trial_ending_once(harness: Harness) -> None:
