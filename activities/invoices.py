@@ -9,9 +9,17 @@ from relance.models import InvoiceState, PlanRemindersRequest, RecordInvoiceRequ
 from relance.schedule import plan_reminders as compute_plan
 from relance.storage.customers import get_customer
 from relance.storage.database import session_scope
-from relance.storage.invoices import load_invoice_state, record_invoice_event
+from relance.storage.invoices import load_invoice_document, load_invoice_state, record_invoice_event
 from relance.storage.settings_store import load_settings
+from relance.storage.tables import InvoiceRecord
 from relance.storage.templates_store import current_versions
+
+
+def _billed_by_subscription(session, invoice_id: str) -> bool:
+    """From the invoice's newest stored document: the workflow's state and history carry
+    no subscription, and need not."""
+    rec = session.get(InvoiceRecord, invoice_id)
+    return rec is not None and load_invoice_document(session, invoice_id, rec.revision).subscription_id is not None
 
 
 class InvoiceActivities:
@@ -36,6 +44,8 @@ class InvoiceActivities:
         with session_scope(self.engine) as session:
             settings, _ = load_settings(session)
             customer = get_customer(session, req.customer_id)
+            if not settings.remind_subscription_invoices and _billed_by_subscription(session, req.invoice_id):
+                return ReminderPlan(due_date=req.due_date, slots=[])
         tz = (customer.timezone if customer and customer.timezone else None) or settings.timezone
         return compute_plan(req.due_date, settings.reminders, tz, settings.send_hour, settings.send_minute)
 

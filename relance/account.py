@@ -62,6 +62,9 @@ class AccountSettings(BaseModel):
     # Minutes past send_hour: reminders and notices go out at send_hour:send_minute local.
     send_minute: int = Field(default=0, ge=0, le=59)
     reminders: list[int] = Field(default_factory=lambda: [-3, 0, 7])
+    # False: invoices a subscription billed get no reminder plan (Stripe reminds one-off
+    # invoices only); a manual reminder still goes out.
+    remind_subscription_invoices: bool = True
     emails: dict[EmailKind, bool] = Field(default_factory=lambda: dict(DEFAULT_EMAILS))
     attach_pdf: bool = True
     default_locale: str = "en"

@@ -149,6 +149,17 @@ class Address(StripeObject):
         return [p for p in (self.line1, self.line2, city, self.state, self.country) if p]
 
 
+class InvoiceSubscriptionDetails(StripeObject):
+    subscription: ObjectId | None = None
+
+
+class InvoiceParent(StripeObject):
+    """Where the invoice came from (API versions from 2025-03-31): a subscription or a quote."""
+
+    type: str | None = None
+    subscription_details: InvoiceSubscriptionDetails | None = None
+
+
 InvoiceStatus = Literal["draft", "open", "paid", "uncollectible", "void"]
 CollectionMethod = Literal["send_invoice", "charge_automatically"]
 
@@ -181,6 +192,15 @@ class Invoice(StripeObject):
     footer: str | None = None
     receipt_number: str | None = None
     status_transitions: StatusTransitions | None = None
+    # The subscription that billed it: `subscription` in API versions before 2025-03-31,
+    # `parent.subscription_details.subscription` from then on. Neither: a one-off invoice.
+    subscription: ObjectId | None = None
+    parent: InvoiceParent | None = None
+
+    @property
+    def subscription_id(self) -> str | None:
+        details = self.parent.subscription_details if self.parent else None
+        return self.subscription or (details.subscription if details else None)
 
     @field_validator("customer_email")
     @classmethod

@@ -107,6 +107,33 @@ def test_dev_send_stop_restart_resume(user_env: dict[str, str], tmp_path: Path) 
         assert stop_dev(proc) == 0
 
 
+def test_remind_sends_a_reminder_now_once_per_request(user_env: dict[str, str], tmp_path: Path) -> None:
+    outbox = Path(user_env["RELANCE_STATE_DIR"]) / "outbox"
+    emails = lambda: len(list(outbox.glob("*.eml")))  # noqa: E731
+    proc = start_dev(user_env, tmp_path / "dev.log")
+    try:
+        unknown = run(user_env, "remind", "in_demo_1")
+        assert unknown.returncode == 2 and "unknown invoice in_demo_1" in unknown.stderr
+        assert run(user_env, "send", str(EXAMPLES / "invoice-finalized.json")).returncode == 0
+        wait_for(lambda: emails() == 1, 60, "the invoice email")
+        for _ in range(2):  # a retried command: the same request id sends once
+            reminded = run(user_env, "remind", "in_demo_1", "--request-id", "cli-1")
+            assert reminded.returncode == 0, reminded.stderr
+            assert "reminder requested (cli-1)" in reminded.stdout
+        wait_for(lambda: emails() == 2, 60, "the reminder")
+        assert run(user_env, "send", str(EXAMPLES / "invoice-paid.json")).returncode == 0
+        wait_for(lambda: emails() == 3, 60, "the receipt")
+        rows = json.loads(run(user_env, "log", "--customer", "cus_demo", "--json").stdout)
+        assert [(r["kind"], r["status"]) for r in rows] == \
+            [("receipt", "sent"), ("invoice_reminder", "sent"), ("invoice_finalized", "sent")]
+        assert rows[1]["to"] == ["accounts@example.com"] and rows[1]["cc"] == ["cfo@example.com"]
+        refused = run(user_env, "remind", "in_demo_1", "--request-id", "cli-2")
+        assert refused.returncode == 2 and "invoice in_demo_1 is paid: no reminder" in refused.stderr
+    finally:
+        assert stop_dev(proc) == 0
+    assert emails() == 3
+
+
 def test_send_refuses_invalid_event_naming_the_field(user_env: dict[str, str], tmp_path: Path) -> None:
     bad = json.loads((EXAMPLES / "invoice-paid.json").read_text())
     bad["data"]["object"]["currency"] = "euros"

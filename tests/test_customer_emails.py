@@ -37,6 +37,15 @@ async def with_customer(h: Harness) -> None:
     await h.send(event("customer.created", customer("cus_test"), created=await h.now() - DAY))
 
 
+def the_card_email(h: Harness, year: int, month: int):
+    """The one card email sent: at 09:00 UTC on the 1st of the expiry month, naming the card."""
+    [sent] = h.sent("card_expiring")
+    assert sent.scheduled_at.replace(tzinfo=timezone.utc) == datetime(year, month, 1, 9, tzinfo=timezone.utc)
+    [msg] = h.outbox_messages()
+    assert "4242" in msg.get_body(("plain",)).get_content()
+    return sent
+
+
 async def test_card_expiring_on_first_of_expiry_month(harness: Harness) -> None:
     h = harness
     h.save_settings(timezone="UTC", send_hour=9)
@@ -45,10 +54,7 @@ async def test_card_expiring_on_first_of_expiry_month(harness: Harness) -> None:
     year, month = next_month(now, 2)
     await h.send(event("payment_method.attached", card_pm("pm_exp1", month, year), created=now))
     await h.advance(timedelta(days=70), step=timedelta(days=5))
-    [sent] = h.sent("card_expiring")
-    assert sent.scheduled_at.replace(tzinfo=timezone.utc) == datetime(year, month, 1, 9, tzinfo=timezone.utc)
-    [msg] = h.outbox_messages()
-    assert "4242" in msg.get_body(("plain",)).get_content()
+    the_card_email(h, year, month)
 
 
 async def test_card_notice_cancelled_by_detach_and_moved_by_new_expiry(harness: Harness) -> None:
@@ -135,3 +141,58 @@ async def test_refund_known_only_from_charge_is_emailed_after_pairing_window(har
     await h.advance(DAY, step=timedelta(minutes=30))
     [sent] = h.sent("refund_issued")
     assert "2.50" in h.outbox_messages()[0].get_body(("plain",)).get_content()
+
+
+async def test_trial_ending_and_canceled_emails_carry_the_customer_cc(harness: Harness) -> None:
+    h = harness
+    now = await h.now()
+    # The To address in the CC list too: kept in To only.
+    cust = customer("cus_test", cc_emails=["cfo@customer.test", "ada@customer.test", "ops@customer.test"])
+    await h.send(event("customer.created", cust, created=now - DAY))
+    sub = subscription("sub_cc1", now + 10 * DAY)
+    await h.send(event("customer.subscription.created", sub, created=now))
+    await h.advance(5 * DAY)  # the trial notice is due 7 days before the trial ends
+    await h.send(event("customer.subscription.deleted", dict(sub, status="canceled"), created=await h.now()))
+    assert [e.kind for e in h.sent()] == ["trial_ending", "subscription_canceled"]
+    messages = h.outbox_messages()
+    assert len(messages) == 2
+    for msg in messages:
+        assert [a.addr_spec for a in msg["To"].addresses] == ["ada@customer.test"]
+        assert [a.addr_spec for a in msg["Cc"].addresses] == ["cfo@customer.test", "ops@customer.test"]
+    assert all(e.cc == ["cfo@customer.test", "ops@customer.test"] for e in h.sent())
+
+
+async def test_legacy_card_source_expiring_sends_the_card_email(harness: Harness) -> None:
+    h = harness
+    h.save_settings(timezone="UTC", send_hour=9)
+    now = await h.now()
+    year, month = next_month(now)
+    first = datetime(year, month, 1, 0, 30, tzinfo=timezone.utc)
+    await h.env.sleep(first - now)  # Stripe sends customer.source.expiring early in the expiry month
+    await with_customer(h)
+    source = dict(stripe_fixtures()["card"], id="card_src1", customer="cus_test", exp_month=month, exp_year=year)
+    await h.send(event("customer.source.expiring", source, created=await h.now()))
+    assert h.sent() == []  # before the send time
+    await h.advance(DAY, step=timedelta(hours=3))
+    assert the_card_email(h, year, month).idempotency_key == f"card_src1:card_expiring:{year}-{month:02d}"
+
+
+async def test_trial_will_end_sends_trial_ending_once(harness: Harness) -> None:
+    h = harness
+    await with_customer(h)
+    now = await h.now()
+    # Known only from trial_will_end (3 days before the end, past the 7-day notice): sent at once.
+    late = subscription("sub_twe1", now + 3 * DAY)
+    will_end = event("customer.subscription.trial_will_end", late, created=now)
+    await h.send(will_end, will_end)
+    assert [e.idempotency_key for e in h.sent("trial_ending")] == \
+        [f"sub_twe1:trial_ending:{late['trial_end']}"]
+    # Known from its creation: the notice went out 7 days before; trial_will_end adds nothing.
+    early = subscription("sub_twe2", now + 10 * DAY)
+    await h.send(event("customer.subscription.created", early, created=now))
+    await h.advance(7 * DAY)
+    await h.send(event("customer.subscription.trial_will_end", early, created=await h.now()))
+    await h.advance(5 * DAY)
+    assert sorted(e.idempotency_key for e in h.sent()) == \
+        [f"sub_twe1:trial_ending:{late['trial_end']}", f"sub_twe2:trial_ending:{early['trial_end']}"]
+    assert all("Pro plan" in m.get_body(("plain",)).get_content() for m in h.outbox_messages())

@@ -350,7 +350,7 @@ async def test_settings_form_saves_and_validates(dash: Dash) -> None:
 
     # Saved as is, the form changes nothing, whatever was there (values set elsewhere
     # included: a schedule that is no preset, a language tag without a catalog).
-    h.save_settings(reminders=[-5, 2], default_locale="fr-CA", send_hour=6, send_minute=7, timezone="America/New_York",
+    h.save_settings(reminders=[-5, 2], remind_subscription_invoices=False, default_locale="fr-CA", send_hour=6, send_minute=7, timezone="America/New_York",
                     emails={"card_expiring": False}, card_expiring_days_before_month_end=5,
                     branding={"business_name": "Ünïcode <Ltd>", "brand_color": "#123", "support_phone": "+1 555",
                               "address_lines": ["a", "b"], "footer": "Thanks\nBye"},
@@ -372,6 +372,7 @@ async def test_settings_form_saves_and_validates(dash: Dash) -> None:
                  "branding.business_name": "Acme & Co", "branding.address_lines": "1 rue X\n\n75001 Paris",
                  "branding.support_email": "help@acme.fr", "default_locale": "fr"})
     data.pop("attach_pdf")
+    data["remind_subscription_invoices"] = "on"
     r = await d.http.post("/dashboard/settings", data=data)
     assert r.status_code == 303
     with session_scope(h.engine) as s:
@@ -380,6 +381,7 @@ async def test_settings_form_saves_and_validates(dash: Dash) -> None:
     assert saved.emails[EmailKind.receipt] is False and saved.emails[EmailKind.invoice_finalized] is True
     assert (saved.reminders, saved.send_hour, saved.send_minute, saved.timezone, saved.attach_pdf) == (
         [1, 3, 7, 14, 30], 7, 30, "Europe/Paris", False)
+    assert before.remind_subscription_invoices is False and saved.remind_subscription_invoices is True
     assert saved.branding.business_name == "Acme & Co" and saved.branding.address_lines == ["1 rue X", "75001 Paris"]
     assert saved.default_locale == "fr" and saved.links == before.links
     page = await d.page("/dashboard/settings?notice=settings")

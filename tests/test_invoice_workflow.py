@@ -3,13 +3,16 @@ activities (SQLite, Jinja2, WeasyPrint, the outbox transport). Weeks pass in sec
 
 from __future__ import annotations
 
+import io
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from pypdf import PdfReader
 
 from relance import search_attributes as sa
 from relance.events import InvalidEvent
+from relance.models import InvoiceWorkflowStatus
 from tests.support.events import customer, event, invoice
 from tests.support.harness import Harness
 
@@ -141,6 +144,46 @@ async def test_void_or_uncollectible_invoice_gets_no_more_reminders(harness: Har
     assert desc.typed_search_attributes.get(sa.INVOICE_STATUS) == status
 
 
+async def test_charge_automatically_invoice_with_a_due_date_gets_no_reminder(harness: Harness) -> None:
+    h = harness
+    h.save_settings(reminders=[-3, 0, 7])
+    now = await h.now()
+    due = now + 5 * DAY
+    await finalize(h, "in_autodue1", due, collection_method="charge_automatically")
+    await h.advance(due + 8 * DAY - now)  # past the due date + 7 days: every slot passed
+    assert h.log() == [] and h.outbox_messages() == []
+    status = await h.temporal.get_workflow_handle("invoice-in_autodue1").query(
+        "status", result_type=InvoiceWorkflowStatus)
+    assert status.due_date == datetime.fromtimestamp(int(due.timestamp()), timezone.utc)
+    assert status.pending_reminders == []
+
+
+SUBSCRIPTION_SHAPES = {
+    "in_oneoff1": {"parent": None, "subscription": None},
+    "in_subold1": {"parent": None, "subscription": "sub_old1"},  # API versions before 2025-03-31
+    "in_subnew1": {"subscription": None, "parent": {"type": "subscription_details",
+                                                    "subscription_details": {"subscription": "sub_new1"}}},
+}
+
+
+@pytest.mark.parametrize("remind_subscriptions", [True, False])
+async def test_subscription_invoices_are_reminded_unless_turned_off(harness: Harness,
+                                                                     remind_subscriptions: bool) -> None:
+    h = harness
+    h.save_settings(reminders=[0], remind_subscription_invoices=remind_subscriptions)
+    now = await h.now()
+    for inv_id, shape in SUBSCRIPTION_SHAPES.items():
+        await finalize(h, inv_id, now + 3 * DAY, **shape)
+    await h.advance(5 * DAY)
+    reminded = sorted(e.invoice_id for e in h.sent("invoice_reminder"))
+    assert reminded == (sorted(SUBSCRIPTION_SHAPES) if remind_subscriptions else ["in_oneoff1"])
+    # The invoice email goes out either way, and a manual reminder still does.
+    assert sorted(e.invoice_id for e in h.sent("invoice_finalized")) == sorted(SUBSCRIPTION_SHAPES)
+    await h.remind("in_subnew1", "cus_test", request_id="req-sub")
+    manual = [e.idempotency_key for e in h.sent("invoice_reminder") if "manual" in e.idempotency_key]
+    assert manual == ["in_subnew1:invoice_reminder:manual:req-sub"]
+
+
 async def test_slot_already_past_at_finalization_is_skipped(harness: Harness) -> None:
     h = harness
     h.save_settings(reminders=[-7, -3, 1])
@@ -173,6 +216,84 @@ async def test_turned_off_receipt_is_not_sent_but_logged(harness: Harness) -> No
                  event("invoice.paid", dict(obj, status="paid"), created=now))
     assert h.sent() == []
     assert [(e.kind, e.status) for e in h.log()] == [("receipt", "skipped")]
+
+
+def pdf_parts(msg) -> list[tuple[str, str]]:
+    """(filename, title) of each application/pdf part, read back with pypdf: the title is
+    the last word of the first line, after the business name."""
+    parts = []
+    for part in msg.walk():
+        if part.get_content_type() == "application/pdf":
+            assert part.get_content_disposition() == "attachment"
+            text = PdfReader(io.BytesIO(part.get_content())).pages[0].extract_text()
+            parts.append((part.get_filename(), text.strip().splitlines()[0].split()[-1]))
+    return parts
+
+
+async def test_charge_automatically_receipt_carries_invoice_and_receipt_pdfs(harness: Harness) -> None:
+    h = harness
+    now = await h.now()
+    obj = invoice("in_autorc1", collection_method="charge_automatically", number="AUTO-0042")
+    await h.send(event("customer.created", customer("cus_test")), event("invoice.finalized", obj, created=now))
+    await h.send(event("invoice.paid", dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0),
+                       created=now + timedelta(seconds=1)))
+    assert [e.kind for e in h.sent()] == ["receipt"]
+    [msg] = h.outbox_messages()
+    assert sorted(pdf_parts(msg)) == [("invoice-AUTO-0042.pdf", "Invoice"), ("receipt-AUTO-0042.pdf", "Receipt")]
+
+
+async def test_attach_pdf_off_sends_invoice_email_and_receipt_without_attachments(harness: Harness) -> None:
+    h = harness
+    h.save_settings(attach_pdf=False, reminders=[])
+    now = await h.now()
+    obj = await finalize(h, "in_nopdf1", now + 10 * DAY)
+    await h.send(event("invoice.paid", dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0),
+                       created=now + timedelta(seconds=1)))
+    assert [(e.kind, e.attachments) for e in h.sent()] == [("invoice_finalized", []), ("receipt", [])]
+    messages = h.outbox_messages()
+    assert len(messages) == 2
+    for msg in messages:
+        assert list(msg.iter_attachments()) == [] and pdf_parts(msg) == []
+        assert ".pdf" not in msg.get_body(("plain",)).get_content()
+
+
+@pytest.mark.parametrize("reminder_sent_first", [True, False])
+async def test_payment_succeeded_counts_as_the_payment(harness: Harness, reminder_sent_first: bool) -> None:
+    h = harness
+    h.save_settings(reminders=[-3, 0, 7])
+    now = await h.now()
+    obj = await finalize(h, "in_psucc1", now + 5 * DAY)
+    if reminder_sent_first:
+        await h.advance(3 * DAY)  # the -3 reminder went out
+    paid = dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0)
+    await h.send(event("invoice.payment_succeeded", paid, created=await h.now()))
+    await h.advance(15 * DAY)
+    assert len(h.sent("invoice_reminder")) == (1 if reminder_sent_first else 0)
+    assert len(h.sent("receipt")) == 1
+    desc = await h.temporal.get_workflow_handle("invoice-in_psucc1").describe()
+    assert desc.status.name == "COMPLETED"
+    assert desc.typed_search_attributes.get(sa.INVOICE_STATUS) == "paid"
+
+
+@pytest.mark.parametrize(("first", "together"), [("invoice.paid", False), ("invoice.payment_succeeded", False),
+                                                 ("invoice.paid", True)])
+async def test_paid_and_payment_succeeded_for_one_invoice_send_one_receipt(harness: Harness, first: str,
+                                                                           together: bool) -> None:
+    h = harness
+    now = await h.now()
+    obj = invoice("in_twice1", collection_method="charge_automatically", number="TWICE-1")
+    paid = dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0)
+    second = "invoice.payment_succeeded" if first == "invoice.paid" else "invoice.paid"
+    events = [event(first, paid, created=now), event(second, paid, created=now)]
+    await h.send(event("customer.created", customer("cus_test")))
+    if together:  # one workflow run takes both
+        await h.send(*events)
+    else:  # the first run ends with the payment; the second event starts another
+        await h.send(events[0])
+        assert (await h.temporal.get_workflow_handle("invoice-in_twice1").describe()).status.name == "COMPLETED"
+        await h.send(events[1])
+    assert [(e.kind, e.status) for e in h.log()] == [("receipt", "sent")]
+    assert len(h.outbox_messages()) == 1
 
 
 async def test_recipients_and_locale_from_customer(harness: Harness) -> None:

@@ -279,6 +279,32 @@ async def test_signed_invoice_events_arrive_even_with_every_email_turned_off(
     assert last.verify(secret)["type"] == last.verify(new_secret)["type"] == "invoice.payment_action_required"
 
 
+async def test_uncollectible_then_voided_invoice_events_arrive(harness: Harness, http: httpx.AsyncClient,
+                                                               receiver: Receiver) -> None:
+    h = harness
+    uid = uuid.uuid4().hex[:6]
+    endpoint = await register(http, receiver.url, "invoice.marked_uncollectible", "invoice.voided")
+    now = await h.now()
+    inv_id = f"in_whv_{uid}"
+    obj = invoice(inv_id, "cus_whv", due=now + 10 * DAY)
+    uncollectible = event("invoice.marked_uncollectible", dict(obj, status="uncollectible"),
+                          created=now + timedelta(seconds=1))
+    voided = event("invoice.voided", dict(obj, status="void"), created=now + timedelta(seconds=2))
+    await h.send(event("invoice.finalized", obj, created=now), uncollectible)
+    await delivered(h, f"{inv_id}:invoice.marked_uncollectible")
+    await h.send(voided)
+    await delivered(h, f"{inv_id}:invoice.voided")
+
+    # Only the subscribed types: the finalized invoice went nowhere.
+    assert [r.payload["type"] for r in receiver.requests] == ["invoice.marked_uncollectible", "invoice.voided"]
+    marked, void = (r.verify(endpoint["secret"])["data"] for r in receiver.requests)
+    assert (marked["invoice_id"], marked["customer_id"], marked["status"], marked["source_event_id"]) == \
+        (inv_id, "cus_whv", "uncollectible", uncollectible["id"])
+    assert (void["invoice_id"], void["status"], void["source_event_id"]) == (inv_id, "void", voided["id"])
+    assert marked["collection_method"] == "send_invoice" and marked["due_date"] is not None
+    assert [d.status for d in deliveries(h, endpoint["id"])] == ["delivered", "delivered"]
+
+
 async def test_email_sent_after_a_500_is_retried_and_received_once(
         harness: Harness, http: httpx.AsyncClient, receiver: Receiver) -> None:
     h = harness

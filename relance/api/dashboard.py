@@ -630,6 +630,7 @@ def _form_values(s: AccountSettings) -> dict[str, Any]:
         "reminders_preset": _reminder_preset(s.reminders),
         "reminders": ", ".join(str(d) for d in s.reminders),
         "send_hour": str(s.send_hour), "send_minute": str(s.send_minute), "timezone": s.timezone, "attach_pdf": s.attach_pdf,
+        "remind_subscription_invoices": s.remind_subscription_invoices,
         "default_locale": s.default_locale,
         "trial_ending_days_before": str(s.trial_ending_days_before),
         "card_expiring_days_before_month_end": "" if s.card_expiring_days_before_month_end is None
@@ -648,7 +649,7 @@ def _form_values(s: AccountSettings) -> dict[str, Any]:
     return values
 
 
-_CHECKBOXES = {"attach_pdf", *(f"emails.{k.value}" for k in EmailKind)}
+_CHECKBOXES = {"attach_pdf", "remind_subscription_invoices", *(f"emails.{k.value}" for k in EmailKind)}
 
 
 def _submitted_values(form: FormData, current: AccountSettings) -> dict[str, Any]:
@@ -697,6 +698,7 @@ def _settings_patch(v: dict[str, Any]) -> dict[str, Any]:
         "send_minute": _int(v["send_minute"], "send_minute"),
         "timezone": v["timezone"].strip(),
         "attach_pdf": bool(v["attach_pdf"]),
+        "remind_subscription_invoices": bool(v["remind_subscription_invoices"]),
         "default_locale": locale,
         "trial_ending_days_before": _int(v["trial_ending_days_before"], "trial_ending_days_before"),
         "card_expiring_days_before_month_end": _int(v["card_expiring_days_before_month_end"],
