@@ -88,3 +88,21 @@ def test_email_log_idempotency_key_is_unique(engine) -> None:
                                 scheduled_at=T0, status=email_log.PENDING)
     with session_scope(engine) as s:
         assert email_log.get_entry(s, key).status == email_log.PENDING
+
+
+def test_revision_of_an_invoice_is_unchanged_by_fields_added_later_while_unset() -> None:
+    """An invoice stored before `subscription`/`parent` existed keeps its revision (its PDF
+    is not rendered again after an upgrade); setting them is a new revision."""
+    import hashlib
+    import json
+
+    from relance.events import Invoice
+    from relance.storage.invoices import revision_of
+    from tests.support.events import invoice
+
+    inv = Invoice.model_validate({**invoice("in_rev", "cus_rev"), "parent": None, "subscription": None})
+    before = inv.model_dump(mode="json")
+    before.pop("subscription"), before.pop("parent")  # the document as an older release hashed it
+    old = hashlib.sha256(json.dumps(before, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    assert revision_of(inv) == old
+    assert revision_of(inv.model_copy(update={"subscription": "sub_1"})) != old

@@ -39,8 +39,18 @@ def merge_status(current: str, incoming: str) -> str:
     return incoming if STATUS_RANK[incoming] > STATUS_RANK[current] else current
 
 
+# Fields the Invoice model learnt after invoices were first stored: left out of the hash
+# while unset, so an upgrade does not give every open invoice a new revision (and a PDF
+# rendered again) on its next event.
+_LATER_FIELDS = ("subscription", "parent")
+
+
 def revision_of(invoice: Invoice) -> str:
-    canonical = json.dumps(invoice.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    data = invoice.model_dump(mode="json")
+    for name in _LATER_FIELDS:
+        if data.get(name) is None:
+            data.pop(name, None)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

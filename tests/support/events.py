@@ -59,6 +59,9 @@ def invoice(
         attempt_count=attempt_count, next_payment_attempt=ts(next_payment_attempt) if next_payment_attempt else None,
         customer_email=email, customer_name="Ada Lovelace", hosted_invoice_url=f"https://pay.example.test/{invoice_id}",
     )
+    # Stripe's fixture names a placeholder parent ("subscription"): by default an invoice
+    # here is a one-off one, as the builder's send_invoice default describes.
+    obj["parent"] = None
     obj.update(extra)
     return obj
 
