@@ -47,8 +47,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/scale.py --invoices 1000
 
-# 10,000 invoice workflows parked on reminder timers, then all paid (takes most of an
-# hour on 2 cores; see docs/benchmarks.md).
+# 10,000 invoice workflows parked on reminder timers, then all paid (about an hour on 2
+# idle cores, 1.5 on a busy machine; see docs/benchmarks.md).
 bench-scale: $(STAMP)
 	$(BIN)/python bench/scale.py --invoices 10000
 
