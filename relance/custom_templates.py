@@ -888,6 +888,12 @@ def _run_with_deadline(work: Callable[[_Progress], RenderedContent]) -> Rendered
         stop_by = time.monotonic() + STOP_GRACE_SECONDS
         while thread.is_alive() and time.monotonic() < stop_by:
             thread.join(0.05)
+            # An asynchronous exception that lands in a weakref callback or a __del__ is
+            # printed and dropped ("Exception ignored in ...") and the loop spins on: raise
+            # it again until the render unwinds (never once it has finished).
+            with progress.lock:
+                if not progress.finished and thread.is_alive():
+                    _raise_in_thread(thread)
         if thread.is_alive():
             log.error("custom template: render thread still running after being stopped")
         raise TemplateProblem(progress.part, f"render took too long (over {RENDER_SECONDS:g} s)")
