@@ -107,7 +107,14 @@ def connect_error_hint(config: Config, exc: BaseException) -> str:
     TLS settings, anything else the address."""
     detail = str(exc).removeprefix("Failed client connect: ")
     tls_words = ("certificate", "tls", "handshake", "alert")
-    if any(w in detail.lower() for w in tls_words):
+    # A server that wants a client certificate refuses it after the TLS 1.3 handshake, and
+    # the client sometimes reports only that the connection closed once it was made.
+    try:
+        tls_on = tls_config(config) is not False
+    except TLSSettingsError:
+        tls_on = True
+    refused_after_tls = tls_on and "after connection" in detail
+    if refused_after_tls or any(w in detail.lower() for w in tls_words):
         return (f"TLS with Temporal at {config.temporal_address} failed (check RELANCE_TEMPORAL_TLS_SERVER_CA, "
                 f"RELANCE_TEMPORAL_TLS_SERVER_NAME, RELANCE_TEMPORAL_TLS_CLIENT_CERT/KEY): {detail}")
     return f"cannot reach Temporal at {config.temporal_address}: {detail}"

@@ -75,11 +75,14 @@ class TlsProxy:
 
     def _serve(self, raw: socket.socket) -> None:
         raw.settimeout(10)
+        # The handshake is done by hand: wrap_socket's own would close the socket on failure
+        # before _linger_close could let the client read the alert.
+        client = self._track(self._ssl.wrap_socket(raw, server_side=True, do_handshake_on_connect=False))
         try:
-            client = self._track(self._ssl.wrap_socket(raw, server_side=True))
+            client.do_handshake()
         except (ssl.SSLError, OSError) as exc:
             self.handshake_errors.append(f"{type(exc).__name__}: {exc}")
-            raw.close()
+            self._linger_close(client)
             return
         client.settimeout(None)
         try:
@@ -92,6 +95,25 @@ class TlsProxy:
         self.received.append(keep)
         self._spawn(self._pipe, upstream, client, None)
         self._pipe(client, upstream, keep)
+
+    @staticmethod
+    def _linger_close(sock: socket.socket) -> None:
+        # With TLS 1.3 the client sends its Finished (and its first request) before it can
+        # see the server's "certificate required" alert. Closing with those bytes unread
+        # makes the kernel answer with a RST, which can reach the client before it has read
+        # the alert, so it would report a bare "connection closed". Half-close and drain
+        # first, so the client always reads the alert and names the real reason.
+        try:
+            # Below TLS now: the alert is already written; the rest is plain TCP.
+            sock = socket.socket(fileno=sock.detach()) if isinstance(sock, ssl.SSLSocket) else sock
+            sock.shutdown(socket.SHUT_WR)
+            sock.settimeout(2)
+            while sock.recv(65536):
+                pass
+        except OSError:
+            pass
+        finally:
+            sock.close()
 
     @staticmethod
     def _pipe(src: socket.socket, dst: socket.socket, keep: bytearray | None) -> None:
