@@ -217,12 +217,14 @@ def simulate(file: Path, as_json: bool = typer.Option(False, "--json", help="Mac
 
 @app.command("log")
 def email_log_cmd(customer: str = typer.Option(..., "--customer", help="Customer id"),
-                  days: int = typer.Option(30), as_json: bool = typer.Option(False, "--json")) -> None:
+                  days: int | None = typer.Option(None, help="Days back (default: RELANCE_LOG_RETENTION_DAYS)"),
+                  as_json: bool = typer.Option(False, "--json")) -> None:
     """The emails of one customer, newest first."""
     from relance.storage import email_log
     from relance.storage.database import get_engine, session_scope
 
     config = get_config()
+    days = days if days is not None else config.log_retention_days
     with session_scope(get_engine(config.resolved_database_url(), auto_migrate=config.db_auto_migrate)) as session:
         entries = email_log.customer_emails(session, customer, days=days, limit=500)
     rows = [

@@ -516,3 +516,32 @@ async def test_template_save_shows_the_line_of_a_problem_and_preview_renders(das
     with session_scope(h.engine) as s:
         assert current_versions(s)["invoice_finalized"] == 2
     assert (await d.http.get("/dashboard/settings/templates/nope")).status_code == 404
+
+
+async def test_the_log_window_follows_the_retention_setting(harness: Harness) -> None:
+    """RELANCE_LOG_RETENTION_DAYS decides how far back the API, the dashboard and the CLI
+    look (it used to be a fixed 30 days, whatever the purge kept)."""
+    import uuid
+
+    from relance.storage import email_log
+    from relance.storage.tables import utcnow
+
+    def entry(days_ago: int, subject: str) -> None:
+        with session_scope(harness.engine) as s:
+            e = email_log.new_entry(s, key=f"k-{uuid.uuid4().hex}", kind="receipt", customer_id="cus_window",
+                                    invoice_id=None, scheduled_at=utcnow(), status=email_log.SENT)
+            e.created_at, e.subject = utcnow() - timedelta(days=days_ago), subject
+
+    entry(10, "Ten days ago")
+    entry(45, "Forty-five days ago")
+    entry(100, "A hundred days ago")
+    for days, seen in ((30, ["Ten days ago"]), (60, ["Ten days ago", "Forty-five days ago"])):
+        async with client_for(dashboard_app(harness, log_retention_days=days)) as http:
+            api = await http.get("/v1/customers/cus_window/emails", headers={"Authorization": f"Bearer {KEY}"})
+            assert api.status_code == 200, api.text
+            assert [e["subject"] for e in api.json()["data"]] == seen
+            assert (await log_in(http)).status_code == 303
+            page = (await http.get("/dashboard/customers/cus_window")).text
+            assert f"Emails of the last {days} days" in page
+            for subject in ("Ten days ago", "Forty-five days ago", "A hundred days ago"):
+                assert (subject in page) == (subject in seen), subject

@@ -97,7 +97,6 @@ LOGIN_FORM_SECONDS = 3600
 LOGIN_FAILURES = 10
 LOGIN_WINDOW_SECONDS = 300
 PAGE_SIZE = 50
-LOG_DAYS = 30
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "dashboard_templates"
 
@@ -473,7 +472,7 @@ class _CustomerView:
 def _load_customer(svc: Services, customer_id: str, offset: int) -> _CustomerView:
     with session_scope(svc.engine) as db:
         record = db.get(CustomerRecord, customer_id)
-        emails = email_log.customer_emails(db, customer_id, days=LOG_DAYS, limit=PAGE_SIZE + 1, offset=offset)
+        emails = email_log.customer_emails(db, customer_id, days=svc.config.log_retention_days, limit=PAGE_SIZE + 1, offset=offset)
         invoices = list(db.exec(select(InvoiceRecord).where(InvoiceRecord.customer_id == customer_id)
                                 .order_by(InvoiceRecord.last_event_at.desc(), InvoiceRecord.id).limit(PAGE_SIZE)))
         known = {inv.id for inv in invoices}
@@ -496,7 +495,7 @@ def _customer_page(request: Request, session: DashboardSession, svc: Services, c
     invoice_numbers = {inv.id: inv.number for inv in view.invoices}
     return render(
         request, "customer.html", status=status, session=session, customer_id=customer_id, customer=rec,
-        emails=view.emails, invoices=view.invoices, invoice_numbers=invoice_numbers, offset=offset,
+        emails=view.emails, log_days=svc.config.log_retention_days, invoices=view.invoices, invoice_numbers=invoice_numbers, offset=offset,
         prev_offset=max(offset - PAGE_SIZE, 0) if offset else None,
         next_offset=offset + PAGE_SIZE if view.more else None,
         temporal_url=lambda invoice_id: _temporal_url(svc, invoice_id),

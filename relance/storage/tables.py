@@ -101,7 +101,7 @@ class EmailLogEntry(SQLModel, table=True):
     """One row per email Relance decided to send (or skip), keyed by its idempotency key."""
 
     __tablename__ = "email_log"
-    # A customer's emails of the last 30 days, newest first (email_log.customer_emails).
+    # A customer's emails within the log's retention, newest first (email_log.customer_emails).
     # Migration 0002.
     __table_args__ = (Index("ix_email_log_customer_created", "customer_id", "created_at"),)
 
