@@ -73,6 +73,26 @@ async def test_card_notice_cancelled_by_detach_and_moved_by_new_expiry(harness: 
     assert [e.idempotency_key for e in sent] == [f"pm_upd1:card_expiring:{y2}-{m2:02d}"]
 
 
+async def test_card_updated_by_the_network_gets_its_notice_for_the_new_expiry(harness: Harness) -> None:
+    """payment_method.automatically_updated: the card network renewed the card (same id,
+    new expiry). No notice for the old expiry, and one for the new, since no other event
+    will come for this card (it used to end the card's workflow: no notice ever again)."""
+    h = harness
+    h.save_settings(timezone="UTC", send_hour=9)
+    await with_customer(h)
+    now = await h.now()
+    y1, m1 = next_month(now, 1)
+    y2, m2 = next_month(now, 4)
+    await h.send(event("payment_method.attached", card_pm("pm_auto1", m1, y1), created=now))
+    await h.send(event("payment_method.automatically_updated", card_pm("pm_auto1", m2, y2),
+                       created=now + timedelta(seconds=1)))
+    await h.send(event("payment_method.attached", card_pm("pm_auto1", m1, y1), created=now))  # late duplicate
+    await h.advance(timedelta(days=70), step=timedelta(days=5))
+    assert h.sent("card_expiring") == []
+    await h.advance(timedelta(days=70), step=timedelta(days=5))
+    assert the_card_email(h, y2, m2).idempotency_key == f"pm_auto1:card_expiring:{y2}-{m2:02d}"
+
+
 async def test_trial_ending_seven_days_before_and_rescheduled(harness: Harness) -> None:
     h = harness
     h.save_settings(timezone="UTC", send_hour=9)

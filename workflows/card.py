@@ -1,7 +1,8 @@
 """One workflow per card: the "card about to expire" email, once, at the configured time.
 
-A new expiry date re-plans it; detaching the card, or the network updating it
-automatically, cancels it."""
+A new expiry date re-plans it, whether the customer changed the card or the card network
+updated it (`payment_method.automatically_updated`: same card, new expiry, and no other
+event will ever come for it); detaching the card cancels it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.email_steps import RECORD, send_email
     from workflows.object_inbox import ObjectInbox, planned as _planned
 
-CANCELLING = frozenset({"payment_method.detached", "payment_method.automatically_updated"})
+# Runs from before AUTO_UPDATE_PATCH ended on an automatic update, leaving the new expiry
+# without a notice; replaying them must still end there.
+AUTO_UPDATE_PATCH = "card-automatic-update-replans"
 IDLE = timedelta(days=400)
 
 
@@ -43,7 +46,8 @@ class CardWorkflow:
         planned_for: tuple[int, int] | None = None
         while True:
             while (sig := self.inbox.pop()) is not None:
-                if sig.type in CANCELLING:
+                if sig.type == "payment_method.detached" or (
+                        sig.type == "payment_method.automatically_updated" and not workflow.patched(AUTO_UPDATE_PATCH)):
                     return "cancelled"
                 if latest is not None and sig.created < latest.created:
                     continue  # an older state of the card

@@ -52,6 +52,7 @@ LEGACY = {
                  "InvoiceWorkflow-voided", "CardWorkflow-expiring", "SubscriptionWorkflow-trial_then_canceled",
                  "CreditNoteWorkflow-created", "RefundWorkflow-charge_only")
 }
+LEGACY["CardWorkflow-automatic_update-before_replan"] = "CardWorkflow-automatic_update"
 
 
 class Receiver:
@@ -127,6 +128,12 @@ async def scenarios(env: WorkflowEnvironment, client: RelanceClient, engine: Eng
     month = (t + 40 * DAY)
     pm["card"].update(exp_month=month.month, exp_year=month.year)
     await send(event("payment_method.attached", pm, created=t))
+    # A card the network renews: its notice moves to the new expiry.
+    renewed = dict(copy.deepcopy(pm), id="pm_rec_auto")
+    await send(event("payment_method.attached", renewed, created=t))
+    later = t + 100 * DAY
+    renewed["card"].update(exp_month=later.month, exp_year=later.year)
+    await send(event("payment_method.automatically_updated", renewed, created=t + timedelta(seconds=1)))
     sub = copy.deepcopy(stripe_fixtures()["subscription"])
     sub.update(id="sub_rec", customer="cus_rec", status="trialing", trial_end=int((t + 10 * DAY).timestamp()))
     await send(event("customer.subscription.created", sub, created=t))
@@ -157,6 +164,7 @@ async def scenarios(env: WorkflowEnvironment, client: RelanceClient, engine: Eng
         "InvoiceWorkflow-voided": "invoice-in_rec_void",
         "CustomerWorkflow-created": "customer-cus_rec",
         "CardWorkflow-expiring": "card-pm_rec",
+        "CardWorkflow-automatic_update": "card-pm_rec_auto",
         "SubscriptionWorkflow-trial_then_canceled": "subscription-sub_rec",
         "CreditNoteWorkflow-created": "credit-note-cn_rec",
         "RefundWorkflow-charge_only": "charge-ch_rec",
