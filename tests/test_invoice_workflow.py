@@ -31,6 +31,10 @@ async def finalize(h: Harness, inv_id: str, due: datetime, **kw) -> dict:
     return obj
 
 
+async def status_of(h: Harness, invoice_id: str) -> InvoiceWorkflowStatus:
+    return await h.temporal.get_workflow_handle(f"invoice-{invoice_id}").query("status", result_type=InvoiceWorkflowStatus)
+
+
 async def test_reminders_before_on_and_after_due_date_at_send_hour(harness: Harness) -> None:
     h = harness
     h.save_settings(timezone="UTC", send_hour=9, reminders=[-3, 0, 7])
@@ -105,6 +109,30 @@ async def test_duplicates_and_paid_before_finalized(harness: Harness) -> None:
     await h.send(paid, paid, finalized, finalized, paid)
     await h.advance(10 * DAY)
     assert [e.kind for e in h.sent()] == ["receipt"]
+
+
+async def test_created_and_sent_events_add_no_email_of_their_own(harness: Harness) -> None:
+    """invoice.created (a draft) sends nothing and plans no reminder; invoice.sent (Stripe
+    sent it, or was asked to) sends nothing more; a late invoice.created does not take a
+    finalized invoice back to draft."""
+    h = harness
+    h.save_settings(timezone="UTC", send_hour=9, reminders=[0])
+    now = await h.now()
+    due = at_hour(now + 5 * DAY, 17)
+    draft = invoice("in_draft1", due=due, status="draft")
+    await h.send(event("customer.created", customer("cus_test")), event("invoice.created", draft, created=now))
+    await h.advance(DAY)
+    assert h.sent() == []
+    drafted = await status_of(h, "in_draft1")
+    assert drafted.status == "draft" and drafted.pending_reminders == []
+    opened = dict(draft, status="open")
+    await h.send(event("invoice.finalized", opened, created=now + DAY),
+                 event("invoice.sent", opened, created=now + DAY + timedelta(seconds=1)),
+                 event("invoice.created", draft, created=now))  # Stripe's retry of the first one
+    assert [e.kind for e in h.sent()] == ["invoice_finalized"]
+    assert (await status_of(h, "in_draft1")).status == "open"
+    await h.advance(10 * DAY)
+    assert [e.kind for e in h.sent()] == ["invoice_finalized", "invoice_reminder"]
 
 
 async def test_charge_automatically_failures_action_required_and_receipt(harness: Harness) -> None:
