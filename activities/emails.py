@@ -72,9 +72,7 @@ def message_id_for(key: str, from_email: str) -> str:
 def sender_for(settings: AccountSettings, config: Config) -> tuple[str, str | None, str | None]:
     """The custom domain's address only once that domain is verified."""
     s = settings.sender
-    from_email = config.default_from_email
-    if s.from_email and s.domain and s.domain_verified and s.from_email.lower().endswith("@" + s.domain.lower()):
-        from_email = s.from_email
+    from_email = s.verified_from_email() or config.default_from_email
     from_name = s.from_name or settings.branding.business_name or config.default_from_name
     reply_to = s.reply_to or settings.branding.support_email
     return from_email, from_name, reply_to

@@ -281,7 +281,16 @@ def settings_show() -> None:
     if data["branding"].get("logo_data_uri"):
         data["branding"]["logo_data_uri"] = data["branding"]["logo_data_uri"][:40] + "..."
     typer.echo(json.dumps({"version": version, **data}, indent=2, ensure_ascii=False))
+    _print_advice(current)
     _finish(0)
+
+
+def _print_advice(current) -> None:
+    """On stderr, so the JSON on stdout stays clean."""
+    from relance.settings_advice import advise
+
+    for advice in advise(current):
+        typer.echo(f"note: {advice.field}: {advice.message}", err=True)
 
 
 @settings_app.command("set")
@@ -300,10 +309,11 @@ def settings_set(assignments: list[str] = typer.Argument(..., help="KEY=VALUE, V
         node[path[-1]] = value
     try:
         with _session() as session:
-            patch_settings(session, patch)
+            saved = patch_settings(session, patch)
     except SettingsError as exc:
         _fail(str(exc))
     typer.echo("settings saved")
+    _print_advice(saved)
     _finish(0)
 
 

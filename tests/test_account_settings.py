@@ -147,3 +147,35 @@ def test_cli_settings_and_recipients(tmp_path: Path) -> None:
     bad = _cli(tmp_path, "recipients", "cus_cli", "--cc", "nope")
     assert bad.returncode == 2 and "nope" in bad.stderr
     AccountSettings.model_validate({k: v for k, v in shown.items() if k != "version"})
+    # Advice goes to stderr: stdout stays JSON.
+    shown = _cli(tmp_path, "settings", "show")
+    assert "note: links.update_payment_url:" in shown.stderr and json.loads(shown.stdout)
+    quiet = _cli(tmp_path, "settings", "set", "links.update_payment_url=https://billing.acme.fr/card/{customer_id}")
+    assert quiet.returncode == 0 and "links.update_payment_url" not in quiet.stderr, quiet.stderr
+
+
+@pytest.mark.parametrize(("patch", "advised"), [
+    ({}, ["links.update_payment_url"]),
+    ({"emails": {"card_expiring": False}}, ["links.update_payment_url"]),  # trial_ending still on
+    ({"emails": {"card_expiring": False, "trial_ending": False}}, []),
+    ({"links": {"update_payment_url": "https://billing.acme.fr/card/{customer_id}"}}, []),
+    ({"links": {"update_payment_url": "https://b.acme.fr/c"}, "sender": {"from_email": "billing@acme.fr"}},
+     ["sender.from_email"]),
+    ({"links": {"update_payment_url": "https://b.acme.fr/c"},
+      "sender": {"from_email": "billing@acme.fr", "domain": "acme.fr", "domain_verified": True}}, []),
+    ({"links": {"update_payment_url": "https://b.acme.fr/c"},
+      "sender": {"from_email": "billing@other.fr", "domain": "acme.fr", "domain_verified": True}},
+     ["sender.from_email"]),
+])
+def test_settings_advice_names_what_to_change(patch, advised) -> None:
+    from relance.settings_advice import advise
+
+    settings = AccountSettings.model_validate(patch)
+    advice = advise(settings)
+    assert [a.field for a in advice] == advised
+    for a in advice:
+        assert a.field in a.message or (a.field == "sender.from_email" and "default sender" in a.message)
+    # The sender advice says exactly when sender_for falls back to the default sender.
+    config = Config(_env_file=None)
+    assert (sender_for(settings, config)[0] == config.default_from_email) == (
+        "sender.from_email" in advised or not settings.sender.from_email)

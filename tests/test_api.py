@@ -315,12 +315,16 @@ async def test_settings_get_and_patch_validated_all_or_nothing(api: Api) -> None
     r = await a.http.get("/v1/settings")
     assert r.status_code == 200
     assert r.json()["version"] == 0 and r.json()["settings"]["reminders"] == [-3, 0, 7]
+    # Valid but probably unwanted: said, named, never refused.
+    assert [x["field"] for x in r.json()["advice"]] == ["links.update_payment_url"]
+    r = await a.http.patch("/v1/settings", json={"links": {"update_payment_url": "https://b.acme.test/{customer_id}"}})
+    assert r.status_code == 200 and r.json()["advice"] == [], r.text
 
     r = await a.http.patch("/v1/settings", json={"reminders": [7, -1, 0], "emails": {"receipt": False},
                                                  "branding": {"business_name": "Acme"}})
     assert r.status_code == 200, r.text
     saved = r.json()
-    assert saved["version"] == 1 and saved["settings"]["reminders"] == [-1, 0, 7]
+    assert saved["version"] == 2 and saved["settings"]["reminders"] == [-1, 0, 7]
     assert saved["settings"]["emails"]["receipt"] is False and saved["settings"]["emails"]["invoice_reminder"]
     assert saved["settings"]["branding"]["business_name"] == "Acme"
 

@@ -345,6 +345,8 @@ async def test_settings_form_saves_and_validates(dash: Dash) -> None:
     page = await d.page("/dashboard/settings")
     for preset in ("before", "on_due_date", "after", "balanced"):
         assert f'value="{preset}"' in page
+    # The defaults leave the card and trial emails without a link: said at the top.
+    assert 'id="advice"' in page and "<code>links.update_payment_url</code>" in page
     data = settings_form(page)
     assert data["emails.receipt"] == "on" and data["reminders_preset"] == "balanced" and data["send_hour"] == "9"
 
@@ -386,6 +388,7 @@ async def test_settings_form_saves_and_validates(dash: Dash) -> None:
     assert saved.default_locale == "fr" and saved.links == before.links
     page = await d.page("/dashboard/settings?notice=settings")
     assert "Settings saved." in page and 'value="Acme &amp; Co"' in page
+    assert "<code>links.update_payment_url</code>" in page  # still unset
     assert settings_form(page)["reminders_preset"] == "after"
 
     # Refused, naming the field next to its input, keeping what was typed, saving nothing.

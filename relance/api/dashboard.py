@@ -59,6 +59,7 @@ from sqlalchemy import or_
 from sqlmodel import select
 from starlette.datastructures import FormData, UploadFile
 
+from relance.settings_advice import advise
 from relance.account import REMINDER_PRESETS, AccountSettings
 from relance.account_service import (
     MAX_LOGO_BYTES,
@@ -733,6 +734,7 @@ def _settings_page(request: Request, session: DashboardSession, svc: Services, *
     s = current.sender
     return render(
         request, "settings.html", status=status, session=session, settings=current, version=version,
+        advice=advise(current),
         v=values or _form_values(current), field_error=field_error, error=error, logo_error=logo_error,
         presets=REMINDER_PRESETS, preset_labels=_PRESET_LABELS, kinds=list(EmailKind), timezones=_timezones(),
         locales=supported_locales(), records=sender_records(current), verification=verification,

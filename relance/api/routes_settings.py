@@ -10,13 +10,14 @@ from fastapi import APIRouter, Body, Depends
 from relance.account_service import SettingsError, patch_settings
 from relance.api.app import Services, services
 from relance.api.schemas import ApiError, SettingsOut, error_responses
+from relance.settings_advice import advise
 from relance.storage.database import session_scope
 from relance.storage.settings_store import load_settings
 
 router = APIRouter(tags=["settings"])
 
 def _out(settings, version: int) -> SettingsOut:
-    return SettingsOut(version=version, settings=settings)
+    return SettingsOut(version=version, settings=settings, advice=advise(settings))
 
 
 @router.get("/v1/settings", response_model=SettingsOut, summary="The account's settings",

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from relance.account import AccountSettings
+from relance.settings_advice import Advice
 
 
 class ApiError(Exception):
@@ -135,6 +136,9 @@ class CustomerAccepted(BaseModel):
 class SettingsOut(BaseModel):
     version: int = Field(description="Increases on every change; 0 until settings are first saved.")
     settings: AccountSettings
+    advice: list[Advice] = Field(default_factory=list, description=(
+        "Valid settings that are probably not what you want (an email with no link, a sender not yet "
+        "verified), each naming the field to change. Never refused."))
 
 
 # ---- invoices --------------------------------------------------------------------------
