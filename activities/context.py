@@ -65,8 +65,10 @@ def customer_view(customer: CustomerRecord | None, customer_id: str, inv: Invoic
     )
 
 
-def recipients(customer: CustomerRecord | None, invoice: InvoiceRecord | None) -> tuple[list[str], list[str]]:
-    """The customer's To list replaces the account email; CC applies to every billing email."""
+def recipients(customer: CustomerRecord | None, invoice: InvoiceRecord | None,
+               fallback: str | None = None) -> tuple[list[str], list[str]]:
+    """The customer's To list replaces the account email; CC applies to every billing email.
+    `fallback`: an address from the customer's invoices, for emails without an invoice."""
     cc = list(customer.cc_emails) if customer else []
     if customer and customer.invoice_emails:
         to = list(customer.invoice_emails)
@@ -74,6 +76,8 @@ def recipients(customer: CustomerRecord | None, invoice: InvoiceRecord | None) -
         to = [customer.email]
     elif invoice and invoice.customer_email:
         to = [invoice.customer_email]
+    elif fallback:
+        to = [fallback]
     else:
         to = []
     lowered = {a.lower() for a in to}

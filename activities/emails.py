@@ -42,7 +42,7 @@ from relance.storage import email_log, transport_holds
 from relance.storage.customers import get_customer
 from relance.storage.database import session_scope
 from relance.storage.documents import get_document, has_document, put_document
-from relance.storage.invoices import load_invoice_document
+from relance.storage.invoices import billing_email_from_invoices, load_invoice_document
 from relance.storage.settings_store import load_settings
 from relance.storage.suppressions import drop_suppressed
 from relance.storage.tables import InvoiceRecord
@@ -213,7 +213,12 @@ class EmailActivities:
             inv = None
             if req.invoice_id and req.invoice_revision:
                 inv = load_invoice_document(session, req.invoice_id, req.invoice_revision)
-            to, cc = recipients(customer, invoice_rec)
+            fallback = None
+            if invoice_rec is None and not (customer and (customer.invoice_emails or customer.email)):
+                related = (req.credit_note.invoice_id if req.credit_note else None) or (
+                    req.refund.invoice_id if req.refund else None)
+                fallback = billing_email_from_invoices(session, req.customer_id, related)
+            to, cc = recipients(customer, invoice_rec, fallback)
             # Addresses that hard-bounced or reported spam are not emailed again.
             to, cc, suppressed_note = drop_suppressed(session, to, cc)
             if not to and suppressed_note:

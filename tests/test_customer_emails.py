@@ -7,7 +7,7 @@ import copy
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from tests.support.events import customer, event, stripe_fixtures
+from tests.support.events import customer, event, invoice, stripe_fixtures
 from tests.support.harness import Harness
 
 DAY = timedelta(days=1)
@@ -216,3 +216,30 @@ async def test_trial_will_end_sends_trial_ending_once(harness: Harness) -> None:
     assert sorted(e.idempotency_key for e in h.sent()) == \
         [f"sub_twe1:trial_ending:{late['trial_end']}", f"sub_twe2:trial_ending:{early['trial_end']}"]
     assert all("Pro plan" in m.get_body(("plain",)).get_content() for m in h.outbox_messages())
+
+
+async def test_customer_never_seen_gets_emails_at_the_address_of_its_invoices(harness: Harness) -> None:
+    """A customer that existed before Relance was plugged in: no customer event, so no
+    customer record. Emails with no invoice of their own go to the address its invoices
+    carry (the related invoice's for a credit note, else the newest); none at all is
+    still a failure with its reason, never a crash."""
+    h = harness
+    h.save_settings(reminders=[])
+    now = await h.now()
+    old = invoice("in_old1", "cus_legacy", email="old@legacy.test", status="paid")
+    new = invoice("in_new1", "cus_legacy", email="ap@legacy.test", status="paid")
+    await h.send(event("invoice.paid", old, created=now - 40 * DAY), event("invoice.paid", new, created=now - DAY))
+    sub = dict(subscription("sub_legacy", None, status="active"), customer="cus_legacy")
+    await h.send(event("customer.subscription.deleted", dict(sub, status="canceled"), created=now))
+    cn = dict(stripe_fixtures()["credit_note"], customer="cus_legacy", id="cn_legacy", invoice="in_old1")
+    await h.send(event("credit_note.created", cn, created=now))
+    orphan = dict(subscription("sub_orphan", None, status="active"), customer="cus_nobody")
+    await h.send(event("customer.subscription.deleted", dict(orphan, status="canceled"), created=now))
+    await h.settle()
+    by_kind = {(e.customer_id, e.kind): e for e in h.log()}
+    canceled = by_kind[("cus_legacy", "subscription_canceled")]
+    assert canceled.status == "sent" and canceled.to == ["ap@legacy.test"]  # the newest invoice's
+    credit = by_kind[("cus_legacy", "credit_note_created")]
+    assert credit.status == "sent" and credit.to == ["old@legacy.test"]  # the invoice it credits
+    nobody = by_kind[("cus_nobody", "subscription_canceled")]
+    assert nobody.status == "failed" and nobody.error == "the customer has no email address"

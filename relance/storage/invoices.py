@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from relance.events import Invoice
 from relance.models import TERMINAL_STATUSES, InvoiceSignal, InvoiceState
@@ -128,3 +128,20 @@ def load_invoice_document(session: Session, invoice_id: str, revision: str) -> I
     if row is None:
         raise LookupError(f"invoice {invoice_id} revision {revision[:12]} is not stored")
     return Invoice.model_validate(row.document)
+
+
+def billing_email_from_invoices(session: Session, customer_id: str, prefer_invoice_id: str | None = None) -> str | None:
+    """The address Stripe billed this customer at: the related invoice's `customer_email`
+    if given, else the newest invoice's that has one. For emails with no invoice of their
+    own (card, trial, cancellation, credit note, refund) to a customer Relance has had no
+    customer event for, typically one that existed before Relance was plugged in."""
+    if prefer_invoice_id:
+        rec = session.get(InvoiceRecord, prefer_invoice_id)
+        if rec is not None and rec.customer_id == customer_id and rec.customer_email:
+            return rec.customer_email
+    return session.exec(
+        select(InvoiceRecord.customer_email)
+        .where(InvoiceRecord.customer_id == customer_id, InvoiceRecord.customer_email.is_not(None))  # type: ignore[union-attr]
+        .order_by(InvoiceRecord.last_event_at.desc())  # type: ignore[attr-defined]
+        .limit(1)
+    ).first()
