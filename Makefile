@@ -11,6 +11,10 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
+	@# Bytecode even where PYTHONDONTWRITEBYTECODE is set (this machine): the workflow
+	@# sandbox imports workflows/ afresh for every workflow it instantiates. A source
+	@# changed later is compiled again from source, so a stale cache is never used.
+	$(BIN)/python -m compileall -q relance workflows activities worker bench tests >/dev/null
 	touch $(STAMP)
 
 setup: $(STAMP)
