@@ -445,9 +445,12 @@ class EmailActivities:
                                     error=failure.error[:2000])
                 reason = FailureReason.error
             elif entry.status not in email_log.FINAL_STATUSES:
-                # The last attempt's note says why it was still pending: a hold ("held since...",
-                # "held: ..." from _hold), a provider outage (attempts noted), or neither.
-                if (entry.error or "").startswith("held"):
+                # Why it was still pending: a hold (the last attempt raised TransportHeld;
+                # runs from before error_type was passed: _hold's note, "held since..." or
+                # "held: ..."), a provider outage (attempts noted), or neither.
+                held = failure.error_type == "TransportHeld" if failure.error_type is not None else \
+                    (entry.error or "").startswith("held")
+                if held:
                     reason = FailureReason.held
                 else:
                     reason = FailureReason.provider_unavailable if entry.attempts else FailureReason.error

@@ -170,6 +170,10 @@ class DeliveryResult(BaseModel):
 class FailureRecord(BaseModel):
     request: EmailRequest
     error: str
+    # The type of the last attempt's ApplicationError ("TransportHeld",
+    # "RetryableDeliveryError", ...), found through a timeout's cause; None from runs
+    # recorded before it was passed.
+    error_type: str | None = None
 
 
 class ObjectSignal(BaseModel):

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.emails import EmailActivities
@@ -47,6 +47,17 @@ RECORD = dict(start_to_close_timeout=timedelta(seconds=30))
 UNDELIVERABLE_PATCH = "email-failed-when-undeliverable"
 
 
+def _last_error_type(err: BaseException) -> str | None:
+    """The last attempt's error type: when the 3-day window closes, the ActivityError's
+    cause is a timeout whose own cause is the last attempt's ApplicationError."""
+    cause: BaseException | None = err.__cause__
+    while cause is not None:
+        if isinstance(cause, ApplicationError):
+            return cause.type
+        cause = cause.__cause__
+    return None
+
+
 async def send_email(req: EmailRequest) -> DeliveryResult | None:
     """Returns None when nothing had to be sent (already sent, turned off, no recipient)."""
     try:
@@ -70,7 +81,8 @@ async def send_email(req: EmailRequest) -> DeliveryResult | None:
         reason = str(err.cause) if err.cause else str(err)
         workflow.logger.warning("email %s failed: %s", req.idempotency_key, reason)
         await workflow.execute_activity_method(
-            EmailActivities.record_delivery_failure, FailureRecord(request=req, error=reason), **RECORD
+            EmailActivities.record_delivery_failure,
+            FailureRecord(request=req, error=reason, error_type=_last_error_type(err)), **RECORD,
         )
         result = DeliveryResult(status="failed", error=reason)
     await emit_email_outcome(req, result)  # email.sent / email.failed webhooks

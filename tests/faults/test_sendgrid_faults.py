@@ -287,6 +287,37 @@ def test_hold_lets_one_probe_through_per_interval_and_ends_with_another_key(sqli
     dispose_engine(sqlite_url)
 
 
+async def test_a_hold_that_outlasts_the_delivery_window_fails_the_email_as_held(time_env, config, sqlite_url) -> None:
+    """Nobody fixes the key: a held email is retried until its 3-day window closes, then
+    fails, counted with the reason `held` (the last attempt's error type, passed by the
+    workflow), not as a provider outage. No webhook endpoint here: a webhook workflow
+    would stop the time-skipping server from skipping (see tests/test_webhooks_out.py)."""
+    from prometheus_client import REGISTRY
+
+    def failed(reason: str) -> float:
+        return REGISTRY.get_sample_value("relance_emails_failed_total", {"kind": "receipt", "reason": reason}) or 0.0
+
+    config = config.model_copy(update={"default_from_email": "billing@relance-demo.fr",
+                                       "hold_retry_seconds": 86400.0, "hold_probe_seconds": 86400.0})
+    before = {reason: failed(reason) for reason in ("held", "provider_unavailable")}
+    with FakeSendGrid() as fake:
+        wrong = SendGridTransport("SG.revoked-for-good", base_url=fake.url, timeout=5)
+        async with uncached_harness(time_env, config, sqlite_url, wrong) as h:
+            h.save_settings(attach_pdf=False)
+            now = await h.now()
+            for ev in (event("customer.created", customer("cus_never_fixed", email="ap@acme-client.fr"), created=now),
+                       event("invoice.paid", paid(invoice("in_never_fixed", "cus_never_fixed", email=None)),
+                             created=now)):
+                await h.client.send(ev)  # no settling: the workflow stays busy while its email is held
+            await _poll(lambda: any("held" in (r.error or "") for r in h.log()), 30, "the hold")
+            await time_env.sleep(timedelta(days=4))  # retried once a day (RELANCE_HOLD_RETRY_SECONDS)
+            await _poll(lambda: [r.status for r in h.log()] == ["failed"], 30, "the email failed")
+            [row] = h.log()
+    assert row.sent_at is None and fake.payloads == [] and "held" in row.error
+    assert failed("held") == before["held"] + 1
+    assert failed("provider_unavailable") == before["provider_unavailable"]
+
+
 @asynccontextmanager
 async def uncached_harness(env: WorkflowEnvironment, config, database_url: str, transport) -> AsyncIterator[Harness]:
     """The worker of `running_harness`, without a workflow cache: when it stops, its
@@ -316,3 +347,26 @@ async def _poll(predicate, timeout: float, what: str) -> None:
             return
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.2)
+
+
+def test_the_last_error_type_is_found_through_the_windows_timeout() -> None:
+    """What the workflow passes to record_delivery_failure: the ActivityError's cause is
+    the last attempt's error, or, once the 3-day window closed, a timeout caused by it."""
+    from temporalio.exceptions import ActivityError, ApplicationError, RetryState, TimeoutError, TimeoutType
+
+    from workflows.email_steps import _last_error_type
+
+    def activity_error(cause: BaseException) -> ActivityError:
+        err = ActivityError("activity failed", scheduled_event_id=1, started_event_id=2, identity="w",
+                            activity_type="deliver_email", activity_id="5", retry_state=RetryState.TIMEOUT)
+        err.__cause__ = cause
+        return err
+
+    held = ApplicationError("held: SendGrid refused the API key (401)", type="TransportHeld")
+    timeout = TimeoutError("activity timeout", type=TimeoutType.SCHEDULE_TO_CLOSE, last_heartbeat_details=[])
+    timeout.__cause__ = held
+    assert _last_error_type(activity_error(timeout)) == "TransportHeld"
+    assert _last_error_type(activity_error(ApplicationError("503", type="RetryableDeliveryError"))) == \
+        "RetryableDeliveryError"
+    bare = TimeoutError("activity timeout", type=TimeoutType.SCHEDULE_TO_CLOSE, last_heartbeat_details=[])
+    assert _last_error_type(activity_error(bare)) is None
