@@ -174,16 +174,16 @@ def send(file: Path = typer.Argument(..., help="A JSON file: one event or a list
 def remind(invoice_id: str, request_id: Optional[str] = typer.Option(None, help="Makes a retried request send once.")) -> None:
     """Send a reminder for an open invoice now."""
     from relance.client import RelanceClient
+    from relance.manual_reminders import refusal
     from relance.storage.database import get_engine, session_scope
     from relance.storage.invoices import load_invoice_state
 
     config = get_config()
     with session_scope(get_engine(config.resolved_database_url(), auto_migrate=config.db_auto_migrate)) as session:
         state = load_invoice_state(session, invoice_id)
-    if state is None:
-        _fail(f"unknown invoice {invoice_id}")
-    if state.status != "open":
-        _fail(f"invoice {invoice_id} is {state.status}: no reminder")
+    if (why := refusal(state, invoice_id)) is not None:
+        _fail(f"{why}: no reminder")
+    assert state is not None
 
     async def go() -> None:
         client = await RelanceClient.connect(config)

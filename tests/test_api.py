@@ -351,6 +351,24 @@ async def test_settings_get_and_patch_validated_all_or_nothing(api: Api) -> None
 # ---- reminders and the email log ------------------------------------------------------------
 
 
+async def test_manual_reminder_for_an_automatically_charged_invoice_waits_for_a_failed_attempt(api: Api) -> None:
+    """Before any attempt the customer is about to be charged: a "please pay" email would
+    only confuse them (409 charged_automatically). Once an attempt failed, a reminder with
+    the pay link is ordinary dunning."""
+    a, h = api, api.h
+    obj = await open_invoice(a, "in_auto_rem", "cus_auto_rem", collection_method="charge_automatically")
+    r = await a.http.post("/v1/invoices/in_auto_rem/send_reminder")
+    assert (r.status_code, r.json()["error"]["type"]) == (409, "charged_automatically"), r.text
+    assert "no payment attempt has failed" in r.json()["error"]["message"]
+    failed = event("invoice.payment_failed", dict(obj, attempt_count=1), created=await h.now())
+    assert (await a.post_events(failed)).status_code == 202
+    await h.settle()
+    r = a.track(await a.http.post("/v1/invoices/in_auto_rem/send_reminder", headers={"Idempotency-Key": "auto-1"}))
+    assert r.status_code == 202, r.text
+    await h.settle()
+    assert [e.kind for e in h.sent()] == ["payment_failed", "invoice_reminder"]
+
+
 async def test_send_reminder_then_email_log_pages_and_one_email_with_its_pdf(api: Api) -> None:
     a, h = api, api.h
     r = await a.http.post("/v1/invoices/in_nope/send_reminder")

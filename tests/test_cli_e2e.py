@@ -113,7 +113,7 @@ def test_remind_sends_a_reminder_now_once_per_request(user_env: dict[str, str], 
     proc = start_dev(user_env, tmp_path / "dev.log")
     try:
         unknown = run(user_env, "remind", "in_demo_1")
-        assert unknown.returncode == 2 and "unknown invoice in_demo_1" in unknown.stderr
+        assert unknown.returncode == 2 and "invoice 'in_demo_1' is unknown to Relance" in unknown.stderr
         assert run(user_env, "send", str(EXAMPLES / "invoice-finalized.json")).returncode == 0
         wait_for(lambda: emails() == 1, 60, "the invoice email")
         for _ in range(2):  # a retried command: the same request id sends once
@@ -128,7 +128,7 @@ def test_remind_sends_a_reminder_now_once_per_request(user_env: dict[str, str], 
             [("receipt", "sent"), ("invoice_reminder", "sent"), ("invoice_finalized", "sent")]
         assert rows[1]["to"] == ["accounts@example.com"] and rows[1]["cc"] == ["cfo@example.com"]
         refused = run(user_env, "remind", "in_demo_1", "--request-id", "cli-2")
-        assert refused.returncode == 2 and "invoice in_demo_1 is paid: no reminder" in refused.stderr
+        assert refused.returncode == 2 and "invoice 'in_demo_1' is paid: no reminder" in refused.stderr
     finally:
         assert stop_dev(proc) == 0
     assert emails() == 3

@@ -317,6 +317,12 @@ async def test_send_reminder_button_sends_once_and_shows_the_409_of_a_paid_invoi
     assert r.status_code == 409 and "unknown to Relance" in text_of(r.text)
     await h.settle()
     assert len(h.sent("invoice_reminder")) == 1
+    # Charged automatically, no attempt failed yet: no button (the API would answer 409).
+    now = await h.now()
+    await h.send(event("invoice.finalized", invoice("in_rem_auto", "cus_rem1", collection_method="charge_automatically",
+                                                    due=now + 10 * DAY), created=now))
+    page = await d.page("/dashboard/customers/cus_rem1")
+    assert "in_rem_auto" in page and 'action="/dashboard/invoices/in_rem_auto/send_reminder"' not in page
 
 
 # ---- settings ----------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from relance.api.app import Services, services
 from relance.api.schemas import ApiError, ReminderAccepted, error_responses
+from relance.manual_reminders import refusal
 from relance.storage.database import session_scope
 from relance.storage.invoices import load_invoice_state
 from workflows.ids import invoice_workflow_id
@@ -29,18 +30,19 @@ async def send_reminder(
     svc: Services = Depends(services),
 ) -> ReminderAccepted:
     """409 `invoice_not_open` when Relance does not know the invoice or it is not open
-    (draft, paid, void, uncollectible). The workflow checks again before sending, so a
-    payment arriving meanwhile still wins."""
+    (draft, paid, void, uncollectible); 409 `charged_automatically` for a
+    charge_automatically invoice no payment attempt has failed for yet. The workflow
+    checks again before sending, so a payment arriving meanwhile still wins."""
 
     def load():
         with session_scope(svc.engine) as session:
             return load_invoice_state(session, invoice_id)
 
     state = await run_in_threadpool(load)
-    if state is None:
-        raise ApiError(409, "invoice_not_open", f"invoice {invoice_id!r} is unknown to Relance")
-    if state.status != "open":
-        raise ApiError(409, "invoice_not_open", f"invoice {invoice_id!r} is {state.status}")
+    if (why := refusal(state, invoice_id)) is not None:
+        code = "invoice_not_open" if state is None or state.status != "open" else "charged_automatically"
+        raise ApiError(409, code, why)
+    assert state is not None
     request_id = await svc.send_reminder_now(invoice_id, state.customer_id, idempotency_key)
     return ReminderAccepted(invoice_id=invoice_id, request_id=request_id,
                             workflow_id=invoice_workflow_id(invoice_id))
