@@ -58,18 +58,29 @@ def sent_count(engine) -> int:
         return s.exec(select(func.count()).select_from(EmailLogEntry).where(EmailLogEntry.status == "sent")).one()
 
 
-def server_cpu() -> float:
-    """CPU seconds used so far by the dev server (this process's `temporal` child): both
-    sides of the comparison cost the server too, and on 2 cores it competes with the worker."""
+def _children_cpu(server: bool) -> float:
+    """CPU seconds used so far by this process's live children: the dev server (`temporal`)
+    or the others (the PDF pool's processes). getrusage counts only children that ended."""
+    total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             head, tail = stat.read_text().rsplit(")", 1)
         except OSError:
             continue
         fields = tail.split()
-        if int(fields[1]) == os.getpid() and head.split("(", 1)[1].startswith("temporal"):
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return float("nan")
+        if int(fields[1]) == os.getpid() and head.split("(", 1)[1].startswith("temporal") == server:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def server_cpu() -> float:
+    """Both sides of the comparison cost the server too, and on 2 cores it competes with
+    the worker."""
+    return _children_cpu(server=True)
+
+
+def pdf_processes_cpu() -> float:
+    return _children_cpu(server=False)
 
 
 async def lifecycles(env: WorkflowEnvironment, n: int, attach_pdf: bool, tmp: Path, knobs: dict) -> dict:
@@ -83,7 +94,7 @@ async def lifecycles(env: WorkflowEnvironment, n: int, attach_pdf: bool, tmp: Pa
     now = datetime.now(timezone.utc)
     async with worker:
         await client.send(event("customer.created", customer("cus_bench"), created=now))
-        start, cpu0, server0 = time.perf_counter(), cpu_seconds(), server_cpu()
+        start, cpu0, server0, pdf0 = time.perf_counter(), cpu_seconds(), server_cpu(), pdf_processes_cpu()
 
         async def one(i: int) -> None:
             obj = invoice(f"in_bench_{attach_pdf}_{i}", "cus_bench", due=now + timedelta(days=30))
@@ -101,7 +112,8 @@ async def lifecycles(env: WorkflowEnvironment, n: int, attach_pdf: bool, tmp: Pa
         activities = sum(1 for e in history.events if e.HasField("activity_task_scheduled_event_attributes"))
     return {"invoices": n, "emails": 2 * n, "seconds": round(elapsed, 2), "invoices_per_s": round(n / elapsed, 2),
             "emails_per_s": round(2 * n / elapsed, 2), "cpu_seconds_worker": round(cpu_seconds() - cpu0, 2),
-            "cpu_seconds_server": round(server_cpu() - server0, 2), "activities_per_lifecycle": activities,
+            "cpu_seconds_server": round(server_cpu() - server0, 2),
+            "cpu_seconds_pdf_processes": round(pdf_processes_cpu() - pdf0, 2), "activities_per_lifecycle": activities,
             "history_events_per_lifecycle": len(history.events)}
 
 
