@@ -213,12 +213,12 @@ class EmailActivities:
             inv = None
             if req.invoice_id and req.invoice_revision:
                 inv = load_invoice_document(session, req.invoice_id, req.invoice_revision)
-            fallback = None
-            if invoice_rec is None and not (customer and (customer.invoice_emails or customer.email)):
+            to, cc = recipients(customer, invoice_rec)
+            if not to and invoice_rec is None:
+                # No invoice of its own and no address on the customer: the one its invoices carry.
                 related = (req.credit_note.invoice_id if req.credit_note else None) or (
                     req.refund.invoice_id if req.refund else None)
-                fallback = billing_email_from_invoices(session, req.customer_id, related)
-            to, cc = recipients(customer, invoice_rec, fallback)
+                to, cc = recipients(customer, None, billing_email_from_invoices(session, req.customer_id, related))
             # Addresses that hard-bounced or reported spam are not emailed again.
             to, cc, suppressed_note = drop_suppressed(session, to, cc)
             if not to and suppressed_note:
@@ -445,11 +445,12 @@ class EmailActivities:
                                     error=failure.error[:2000])
                 reason = FailureReason.error
             elif entry.status not in email_log.FINAL_STATUSES:
-                # Why it was still pending: a hold (the last attempt raised TransportHeld;
-                # runs from before error_type was passed: _hold's note, "held since..." or
-                # "held: ..."), a provider outage (attempts noted), or neither.
-                held = failure.error_type == "TransportHeld" if failure.error_type is not None else \
-                    (entry.error or "").startswith("held")
+                # Why it was still pending: a hold (the last attempt raised TransportHeld),
+                # a provider outage (attempts noted), or neither.
+                if failure.error_type is not None:
+                    held = failure.error_type == "TransportHeld"
+                else:  # a run from before error_type was passed: _hold's note says it
+                    held = (entry.error or "").startswith("held")
                 if held:
                     reason = FailureReason.held
                 else:

@@ -53,13 +53,13 @@ class Sender(BaseModel):
     spf_include: str | None = None
     dkim_target: str | None = None
 
+    def from_email_on_domain(self) -> bool:
+        return bool(self.from_email and self.domain and self.from_email.lower().endswith("@" + self.domain.lower()))
+
     def verified_from_email(self) -> str | None:
         """from_email, if it is on the domain and the domain is verified; else None (the
         default sender is used)."""
-        if self.from_email and self.domain and self.domain_verified and \
-                self.from_email.lower().endswith("@" + self.domain.lower()):
-            return self.from_email
-        return None
+        return self.from_email if self.domain_verified and self.from_email_on_domain() else None
 
 
 class AccountSettings(BaseModel):

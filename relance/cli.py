@@ -181,8 +181,8 @@ def remind(invoice_id: str, request_id: Optional[str] = typer.Option(None, help=
     config = get_config()
     with session_scope(get_engine(config.resolved_database_url(), auto_migrate=config.db_auto_migrate)) as session:
         state = load_invoice_state(session, invoice_id)
-    if (why := refusal(state, invoice_id)) is not None:
-        _fail(f"{why}: no reminder")
+    if (refused := refusal(state, invoice_id)) is not None:
+        _fail(f"{refused.message}: no reminder")
     assert state is not None
 
     async def go() -> None:

@@ -3,7 +3,7 @@ dashboard and the CLI (the workflow checks the status again before sending)."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
 class _Invoice(Protocol):
@@ -12,15 +12,22 @@ class _Invoice(Protocol):
     attempt_count: int
 
 
-def refusal(invoice: _Invoice | None, invoice_id: str) -> str | None:
+class Refusal(NamedTuple):
+    code: str  # the API's error type
+    message: str
+
+
+def refusal(invoice: _Invoice | None, invoice_id: str) -> Refusal | None:
     """Why no reminder should go out now, or None. A charge_automatically invoice with no
     failed attempt is about to be charged: a "please pay" email would only confuse the
     customer. Once an attempt failed, a reminder (with the pay link) is ordinary dunning."""
     if invoice is None:
-        return f"invoice {invoice_id!r} is unknown to Relance"
+        return Refusal("invoice_not_open", f"invoice {invoice_id!r} is unknown to Relance")
     if invoice.status != "open":
-        return f"invoice {invoice_id!r} is {invoice.status}"
+        return Refusal("invoice_not_open", f"invoice {invoice_id!r} is {invoice.status}")
     if invoice.collection_method == "charge_automatically" and invoice.attempt_count == 0:
-        return (f"invoice {invoice_id!r} is charged automatically and no payment attempt has failed: "
-                "the customer will be charged, not reminded")
+        return Refusal("charged_automatically",
+                       f"invoice {invoice_id!r} is charged automatically and no payment attempt has failed: "
+                       "the customer will be charged, not reminded")
     return None
+

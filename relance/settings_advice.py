@@ -21,7 +21,7 @@ class Advice(BaseModel):
 def advise(settings: AccountSettings) -> list[Advice]:
     out: list[Advice] = []
     if not settings.links.update_payment_url:
-        kinds = [k.value for k in _NEED_UPDATE_LINK if settings.emails.get(k, True)]
+        kinds = [k.value for k in _NEED_UPDATE_LINK if settings.email_enabled(k)]
         if kinds:
             out.append(Advice(
                 field="links.update_payment_url",
@@ -31,8 +31,7 @@ def advise(settings: AccountSettings) -> list[Advice]:
     sender = settings.sender
     if sender.from_email and sender.verified_from_email() is None:
         why = ("its domain is not verified yet (relance domain verify, or the dashboard's sender domain)"
-               if sender.domain and sender.from_email.lower().endswith("@" + sender.domain.lower())
-               else "it is not on the sender domain")
+               if sender.from_email_on_domain() else "it is not on the sender domain")
         out.append(Advice(
             field="sender.from_email",
             message=f"{sender.from_email} is not used: {why}; emails go from the default sender meanwhile.",

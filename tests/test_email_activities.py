@@ -105,3 +105,34 @@ def test_secrets_never_in_reprs() -> None:
     config = Config(sendgrid_api_key="SG.super-secret", smtp_password="hunter2", _env_file=None)
     text = repr(config) + str(config) + config.model_dump_json()
     assert "SG.super-secret" not in text and "hunter2" not in text
+
+
+@pytest.mark.parametrize(("error_type", "note", "reason"), [
+    ("TransportHeld", "SendGrid 401 (attempt 4)", "held"),  # the type decides, whatever the note says
+    ("RetryableDeliveryError", "held since yesterday", "provider_unavailable"),  # a stale note does not
+    (None, "held since yesterday", "held"),  # a run from before error_type: the note
+])
+async def test_a_failure_after_retries_is_counted_by_the_last_errors_type(sqlite_url, error_type, note,
+                                                                         reason) -> None:
+    from prometheus_client import REGISTRY
+
+    from relance.models import FailureRecord
+
+    engine = get_engine(sqlite_url)
+    key = f"in_fail:receipt:{reason}:{error_type}"
+    with session_scope(engine) as s:
+        email_log.new_entry(s, key=key, kind="receipt", customer_id="cus_test", invoice_id="in_fail",
+                            scheduled_at=NOW, status=email_log.PENDING, error=note, attempts=4)
+
+    def count() -> float:
+        return REGISTRY.get_sample_value("relance_emails_failed_total", {"kind": "receipt", "reason": reason}) or 0.0
+
+    before = count()
+    req = EmailRequest(kind=EmailKind.receipt, idempotency_key=key, customer_id="cus_test", invoice_id="in_fail",
+                       scheduled_at=NOW)
+    acts = EmailActivities(engine, Config(_env_file=None), SmtpTransport("127.0.0.1", 9))
+    await run(ActivityEnvironment(), acts.record_delivery_failure,
+              FailureRecord(request=req, error="the window closed", error_type=error_type))
+    assert count() == before + 1
+    with session_scope(engine) as s:
+        assert email_log.get_entry(s, key).status == email_log.FAILED

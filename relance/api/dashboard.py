@@ -59,7 +59,6 @@ from sqlalchemy import or_
 from sqlmodel import select
 from starlette.datastructures import FormData, UploadFile
 
-from relance.settings_advice import advise
 from relance.account import REMINDER_PRESETS, AccountSettings
 from relance.account_service import (
     MAX_LOGO_BYTES,
@@ -78,8 +77,10 @@ from relance.custom_templates import CustomTemplate, TemplateProblem, render_cus
 from relance.formatting import format_money
 from relance.i18n import resolve_locale, supported_locales
 from relance.kinds import EmailKind
+from relance.manual_reminders import refusal
 from relance.messages import OutgoingEmail
 from relance.sender_domain import VerificationResult, resolver_for
+from relance.settings_advice import advise
 from relance.storage import email_log
 from relance.storage.database import session_scope
 from relance.storage.documents import get_document
@@ -473,7 +474,8 @@ class _CustomerView:
 def _load_customer(svc: Services, customer_id: str, offset: int) -> _CustomerView:
     with session_scope(svc.engine) as db:
         record = db.get(CustomerRecord, customer_id)
-        emails = email_log.customer_emails(db, customer_id, days=svc.config.log_retention_days, limit=PAGE_SIZE + 1, offset=offset)
+        emails = email_log.customer_emails(db, customer_id, days=svc.config.log_retention_days,
+                                           limit=PAGE_SIZE + 1, offset=offset)
         invoices = list(db.exec(select(InvoiceRecord).where(InvoiceRecord.customer_id == customer_id)
                                 .order_by(InvoiceRecord.last_event_at.desc(), InvoiceRecord.id).limit(PAGE_SIZE)))
         known = {inv.id for inv in invoices}
@@ -496,7 +498,8 @@ def _customer_page(request: Request, session: DashboardSession, svc: Services, c
     invoice_numbers = {inv.id: inv.number for inv in view.invoices}
     return render(
         request, "customer.html", status=status, session=session, customer_id=customer_id, customer=rec,
-        emails=view.emails, log_days=svc.config.log_retention_days, invoices=view.invoices, invoice_numbers=invoice_numbers, offset=offset,
+        emails=view.emails, log_days=svc.config.log_retention_days, invoices=view.invoices,
+        invoice_numbers=invoice_numbers, reminder_refusal=refusal, offset=offset,
         prev_offset=max(offset - PAGE_SIZE, 0) if offset else None,
         next_offset=offset + PAGE_SIZE if view.more else None,
         temporal_url=lambda invoice_id: _temporal_url(svc, invoice_id),

@@ -47,7 +47,8 @@ def _summary(e: EmailLogEntry, delivery: EmailDeliveryRecord | None = None) -> E
 
 
 @router.get("/v1/customers/{customer_id}/emails", response_model=EmailPage,
-            summary="A customer's emails within the log's retention (30 days by default)", responses=error_responses(400, 401))
+            summary="A customer's emails within the log's retention (30 days by default)",
+            responses=error_responses(400, 401))
 def list_emails(customer_id: CustomerId,
                 limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size, at most 100.")] = 50,
                 offset: Annotated[int, Query(ge=0, description="From `next_offset` of the previous page.")] = 0,
@@ -56,7 +57,8 @@ def list_emails(customer_id: CustomerId,
     over the days the log keeps (RELANCE_LOG_RETENTION_DAYS, 30 by default)."""
     with session_scope(svc.engine) as session:
         # One extra row tells whether another page exists without a COUNT.
-        rows = email_log.customer_emails(session, customer_id, days=svc.config.log_retention_days, limit=limit + 1, offset=offset)
+        rows = email_log.customer_emails(session, customer_id, days=svc.config.log_retention_days,
+                                         limit=limit + 1, offset=offset)
         deliveries = webhooks_store.delivery_statuses(session, [e.id for e in rows[:limit]])
     has_more = len(rows) > limit
     return EmailPage(data=[_summary(e, deliveries.get(e.id)) for e in rows[:limit]], has_more=has_more,

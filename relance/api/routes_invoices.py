@@ -39,9 +39,8 @@ async def send_reminder(
             return load_invoice_state(session, invoice_id)
 
     state = await run_in_threadpool(load)
-    if (why := refusal(state, invoice_id)) is not None:
-        code = "invoice_not_open" if state is None or state.status != "open" else "charged_automatically"
-        raise ApiError(409, code, why)
+    if (refused := refusal(state, invoice_id)) is not None:
+        raise ApiError(409, refused.code, refused.message)
     assert state is not None
     request_id = await svc.send_reminder_now(invoice_id, state.customer_id, idempotency_key)
     return ReminderAccepted(invoice_id=invoice_id, request_id=request_id,
