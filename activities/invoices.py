@@ -5,7 +5,15 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 from temporalio import activity
 
-from relance.models import InvoiceState, PlanRemindersRequest, RecordInvoiceRequest, ReminderPlan
+from relance.invoice_webhooks import invoice_event_type
+from relance.models import (
+    AppliedInvoiceEvent,
+    ApplyInvoiceEventRequest,
+    InvoiceState,
+    PlanRemindersRequest,
+    RecordInvoiceRequest,
+    ReminderPlan,
+)
 from relance.schedule import plan_reminders as compute_plan
 from relance.storage.customers import get_customer
 from relance.storage.database import session_scope
@@ -13,6 +21,7 @@ from relance.storage.invoices import load_invoice_document, load_invoice_state, 
 from relance.storage.settings_store import load_settings
 from relance.storage.tables import InvoiceRecord
 from relance.storage.templates_store import current_versions
+from relance.storage.webhooks_store import subscribers
 
 
 def _billed_by_subscription(session, invoice_id: str) -> bool:
@@ -26,11 +35,25 @@ class InvoiceActivities:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    # record_invoice and pin_templates: what runs recorded before apply_invoice_event
+    # schedule; kept registered so they finish on this worker.
     @activity.defn
     def record_invoice(self, req: RecordInvoiceRequest) -> InvoiceState:
         run_id = activity.info().workflow_run_id if activity.in_activity() else None
         with session_scope(self.engine) as session:
             return record_invoice_event(session, req.signal, run_id)
+
+    @activity.defn
+    def apply_invoice_event(self, req: ApplyInvoiceEventRequest) -> AppliedInvoiceEvent:
+        """record_invoice, pin_templates (first event only) and the webhook subscribers,
+        in one transaction and one round trip through Temporal."""
+        run_id = activity.info().workflow_run_id if activity.in_activity() else None
+        with session_scope(self.engine) as session:
+            state = record_invoice_event(session, req.signal, run_id)
+            pins = current_versions(session) if req.pin_templates else None
+            owed = None if state.duplicate else invoice_event_type(req.signal.type, state)
+            endpoints = subscribers(session, owed) if owed is not None else None
+            return AppliedInvoiceEvent(state=state, template_pins=pins, webhook_endpoints=endpoints)
 
     @activity.defn
     def load_invoice(self, invoice_id: str) -> InvoiceState | None:

@@ -93,6 +93,22 @@ class RecordInvoiceRequest(BaseModel):
     signal: InvoiceSignal
 
 
+class ApplyInvoiceEventRequest(BaseModel):
+    """One activity per invoice event: record it, and answer in the same round trip what
+    the workflow would otherwise ask in separate commands."""
+
+    signal: InvoiceSignal
+    pin_templates: bool = False  # the first event of a run: fix the custom template versions
+
+
+class AppliedInvoiceEvent(BaseModel):
+    state: InvoiceState
+    template_pins: dict[str, int] | None = None  # when asked for
+    # The endpoints subscribed to the webhook this event owes (invoice.paid, ...), read in
+    # the same transaction; None when it owes none.
+    webhook_endpoints: list[str] | None = None
+
+
 class PlanRemindersRequest(BaseModel):
     invoice_id: str
     customer_id: str
@@ -165,6 +181,10 @@ class DeliveryResult(BaseModel):
     provider: str | None = None
     provider_message_id: str | None = None
     error: str | None = None
+    # The endpoints subscribed to email.<status>, read when the outcome was recorded, so
+    # the workflow needs no lookup of its own; None from results recorded before this
+    # field (and from results made in the workflow), which look the endpoints up.
+    webhook_endpoints: list[str] | None = None
 
 
 class FailureRecord(BaseModel):

@@ -43,11 +43,15 @@ def stored_invoice(sqlite_url):
     return engine, state
 
 
+def _receipt_request(state, suffix: str) -> EmailRequest:
+    return EmailRequest(kind=EmailKind.receipt, idempotency_key=f"in_act1:receipt:{suffix}", customer_id="cus_test",
+                        invoice_id="in_act1", invoice_revision=state.revision, scheduled_at=NOW)
+
+
 async def test_prepare_and_deliver_retried_send_once(stored_invoice) -> None:
     engine, state = stored_invoice
     env = ActivityEnvironment()
-    req = EmailRequest(kind=EmailKind.receipt, idempotency_key="in_act1:receipt:paid", customer_id="cus_test",
-                       invoice_id="in_act1", invoice_revision=state.revision, scheduled_at=NOW)
+    req = _receipt_request(state, "paid")
     with SmtpSink() as sink:
         acts = EmailActivities(engine, Config(_env_file=None), SmtpTransport(sink.host, sink.port))
         first = await run(env, acts.prepare_email, req)
@@ -65,6 +69,28 @@ async def test_prepare_and_deliver_retried_send_once(stored_invoice) -> None:
         [entry] = email_log.all_entries(s)
     assert entry.status == "sent" and entry.provider == "smtp"
     assert entry.provider_message_id and entry.sent_at is not None
+    # Nobody subscribes to email.sent: the workflow learns it from the result, with no lookup.
+    assert sent.webhook_endpoints == replayed.webhook_endpoints == []
+
+
+async def test_delivery_result_names_the_email_sent_subscribers(stored_invoice) -> None:
+    from relance.storage import webhooks_store
+
+    engine, state = stored_invoice
+    with session_scope(engine) as s:
+        sent_hook = webhooks_store.create_endpoint(s, url="https://hooks.example.test/sent", event_types=["email.sent"])
+        webhooks_store.create_endpoint(s, url="https://hooks.example.test/failed", event_types=["email.failed"])
+        everything = webhooks_store.create_endpoint(s, url="https://hooks.example.test/all", event_types=["*"])
+    env = ActivityEnvironment()
+    req = _receipt_request(state, "subs")
+    with SmtpSink() as sink:
+        acts = EmailActivities(engine, Config(_env_file=None), SmtpTransport(sink.host, sink.port))
+        prepared = await run(env, acts.prepare_email, req)
+        attachments = [await run(env, acts.render_document, d) for d in prepared.documents]
+        result = await run(env, acts.deliver_email,
+                           DeliveryRequest(idempotency_key=req.idempotency_key, attachments=attachments))
+    assert result.status == "sent"
+    assert sorted(result.webhook_endpoints) == sorted([sent_hook.id, everything.id])
 
 
 async def test_pdf_rendered_once_per_revision(stored_invoice) -> None:

@@ -303,6 +303,37 @@ async def test_payment_succeeded_counts_as_the_payment(harness: Harness, reminde
     assert desc.typed_search_attributes.get(sa.INVOICE_STATUS) == "paid"
 
 
+async def test_a_lifecycle_takes_one_activity_per_event_and_no_lookups(harness: Harness) -> None:
+    """What the throughput benchmark measures (docs/benchmarks.md): finalized, then paid.
+    Each event is one activity (record, template pins and webhook subscribers together),
+    no local activity looks subscribers up, and the search attributes go up once per event."""
+    h = harness
+    h.save_settings(reminders=[-3, 0, 7])
+    now = await h.now()
+    due = (now + 10 * DAY).replace(microsecond=0)  # Stripe's dates are whole seconds
+    obj = await finalize(h, "in_lean1", due)
+    await h.send(event("invoice.paid", dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0),
+                       created=await h.now()))
+    assert [e.kind for e in h.sent()] == ["invoice_finalized", "receipt"]
+
+    history = await h.temporal.get_workflow_handle("invoice-in_lean1").fetch_history()
+    activities = [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
+                  if e.HasField("activity_task_scheduled_event_attributes")]
+    assert [a for a in activities if a != "render_document"] == [
+        "apply_invoice_event", "plan_reminders", "prepare_email", "deliver_email",
+        "apply_invoice_event", "prepare_email", "deliver_email"]
+    markers = [e.marker_recorded_event_attributes.marker_name for e in history.events
+               if e.HasField("marker_recorded_event_attributes")]
+    assert "core_local_activity" not in markers
+    upserts = [set(e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields)
+               for e in history.events if e.HasField("upsert_workflow_search_attributes_event_attributes")]
+    ours = [u for u in upserts if u != {"TemporalChangeVersion"}]  # Core's, one per patch
+    assert ours == [{"InvoiceId", "CustomerId", "InvoiceStatus", "DueAt"}, {"InvoiceStatus"}]
+    attrs = (await h.temporal.get_workflow_handle("invoice-in_lean1").describe()).typed_search_attributes
+    assert (attrs.get(sa.INVOICE_ID), attrs.get(sa.CUSTOMER_ID)) == ("in_lean1", "cus_test")
+    assert (attrs.get(sa.INVOICE_STATUS), attrs.get(sa.DUE_AT)) == ("paid", due)
+
+
 @pytest.mark.parametrize(("first", "together"), [("invoice.paid", False), ("invoice.payment_succeeded", False),
                                                  ("invoice.paid", True)])
 async def test_paid_and_payment_succeeded_for_one_invoice_send_one_receipt(harness: Harness, first: str,

@@ -45,7 +45,9 @@ def fingerprint(history: WorkflowHistory) -> list[str]:
             out.append("timer")
         elif kind == "marker_recorded_event_attributes":
             details = ev.marker_recorded_event_attributes.details
-            patch = details["patch_data"].payloads[0].data.decode() if "patch_data" in details else ""
+            # Core writes a patch marker's id as JSON under "patch-data": without the id,
+            # a new patch would look like any patch already recorded.
+            patch = json.loads(details["patch-data"].payloads[0].data)["id"] if "patch-data" in details else ""
             out.append(f"marker:{ev.marker_recorded_event_attributes.marker_name}:{patch}")
         elif kind in ("upsert_workflow_search_attributes_event_attributes", "workflow_execution_continued_as_new_event_attributes",
                       "workflow_execution_completed_event_attributes"):

@@ -125,7 +125,8 @@ def activities_for(engine: Engine, config: Config, transport: Transport) -> list
     retention = RetentionActivities(engine)
     webhooks = WebhookActivities(engine)
     return [
-        invoices.record_invoice, invoices.load_invoice, invoices.plan_reminders, invoices.pin_templates,
+        invoices.apply_invoice_event, invoices.load_invoice, invoices.plan_reminders,
+        invoices.record_invoice, invoices.pin_templates,  # runs recorded before apply_invoice_event
         notices.notice_time, refunds.load_refund_ledger, refunds.save_refund_ledger,
         retention.purge_email_log,
         customers.record_customer,

@@ -18,8 +18,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.invoices import InvoiceActivities
     from relance import search_attributes as sa
     from relance.kinds import EmailKind
+    from relance.invoice_webhooks import PAID_TYPES
     from relance.models import (
         TERMINAL_STATUSES,
+        ApplyInvoiceEventRequest,
         EmailRequest,
         InvoiceCarriedState,
         InvoiceSignal,
@@ -33,10 +35,16 @@ with workflow.unsafe.imports_passed_through():
         ReminderSlot,
     )
     from workflows.email_steps import RECORD, send_email
-    from workflows.webhook_emit import emit_invoice_event, emit_reminder_due
+    from workflows.webhook_emit import FEWER_ROUND_TRIPS_PATCH, emit_invoice_event, emit_reminder_due
 
-PAID_TYPES = frozenset({"invoice.paid", "invoice.payment_succeeded"})
 MAX_SEEN_IDS = 500  # duplicates older than this are caught by the database instead
+# Fewer commands per event, the same emails: one activity records the event and answers
+# the template pins and webhook subscribers (was record_invoice, pin_templates and a
+# local activity), and the search attributes go up in one upsert per event that changes
+# them (was one at the start, one per status, one per due date). Runs recorded before
+# take the old path when replayed. The id is shared with webhook_emit (see there).
+LEAN_PATCH = FEWER_ROUND_TRIPS_PATCH
+_KEYS = {key.name: key for key in sa.ALL}
 
 
 @workflow.defn
@@ -51,6 +59,9 @@ class InvoiceWorkflow:
         self._busy = True
         self._offset = timedelta(0)
         self._pins: dict[str, int] | None = None  # custom template versions, fixed at first event
+        self._lean = False  # LEAN_PATCH
+        self._ids: tuple[str, str] = ("", "")
+        self._published: dict[str, object] = {}  # search attributes as last upserted (lean runs)
 
     # ---- messages ------------------------------------------------------------------
 
@@ -86,9 +97,12 @@ class InvoiceWorkflow:
         self._offset = timedelta(seconds=inp.clock_offset_seconds)
         if inp.carried:
             self._restore(inp.carried)
-        workflow.upsert_search_attributes(
-            [sa.INVOICE_ID.value_set(inp.invoice_id), sa.CUSTOMER_ID.value_set(inp.customer_id)]
-        )
+        self._ids = (inp.invoice_id, inp.customer_id)
+        self._lean = workflow.patched(LEAN_PATCH)
+        if not self._lean:
+            workflow.upsert_search_attributes(
+                [sa.INVOICE_ID.value_set(inp.invoice_id), sa.CUSTOMER_ID.value_set(inp.customer_id)]
+            )
         while True:
             self._busy = True
             if self._inbox:
@@ -116,6 +130,9 @@ class InvoiceWorkflow:
     # ---- handlers ------------------------------------------------------------------
 
     async def _handle_event(self, signal: InvoiceSignal) -> None:
+        if self._lean:
+            await self._apply_event(signal)
+            return
         # Emails an event triggers are dated when the workflow took the event, not after
         # the activities that precede them.
         at = self._now()
@@ -145,12 +162,42 @@ class InvoiceWorkflow:
             await self._email(EmailKind.receipt, "paid", scheduled_at=at)
         await self._replan()
 
+    async def _apply_event(self, signal: InvoiceSignal) -> None:
+        """_handle_event for runs under LEAN_PATCH: the same emails and webhooks."""
+        at = self._now()
+        applied = await workflow.execute_activity_method(
+            InvoiceActivities.apply_invoice_event,
+            ApplyInvoiceEventRequest(signal=signal, pin_templates=self._pins is None), **RECORD,
+        )
+        state = self._state = applied.state
+        if applied.template_pins is not None:
+            self._pins = applied.template_pins
+        if state.duplicate:
+            return
+        # Re-plan first (a payment cancels pending reminders before anything else), so the
+        # new status and due date go up in one upsert.
+        await self._replan()
+        self._publish()
+        final = state.status in TERMINAL_STATUSES
+        attempt = signal.invoice.attempt_count or 0
+        occurrence = f"attempt-{attempt or signal.event_id}"
+        await emit_invoice_event(signal.type, signal.event_id, state, occurrence, at, applied.webhook_endpoints)
+        if signal.type == "invoice.finalized" and state.status == "open" and state.collection_method == "send_invoice":
+            await self._email(EmailKind.invoice_finalized, "finalized", scheduled_at=at)
+        elif signal.type in ("invoice.payment_failed", "invoice.payment_action_required") and not final:
+            kind = EmailKind(signal.type.removeprefix("invoice."))
+            await self._email(kind, occurrence, attempt=attempt, scheduled_at=at)
+        elif signal.type in PAID_TYPES and state.status == "paid":
+            await self._email(EmailKind.receipt, "paid", scheduled_at=at)
+
     async def _handle_manual(self, request: ManualReminder, invoice_id: str) -> None:
         if self._state is None:
             self._state = await workflow.execute_activity_method(
                 InvoiceActivities.load_invoice, invoice_id, **RECORD
             )
             await self._replan()
+            if self._lean:
+                self._publish()
         if self._state is None or self._state.status != "open":
             workflow.logger.info("manual reminder ignored: invoice is %s", self._state.status if self._state else "unknown")
             return
@@ -192,7 +239,8 @@ class InvoiceWorkflow:
         # Slots already past when the plan is made are skipped, not sent late.
         now = self._now()
         self._handled = {s.days_from_due for s in self._plan.slots if s.at < now}
-        workflow.upsert_search_attributes([sa.DUE_AT.value_set(state.due_date)])
+        if not self._lean:
+            workflow.upsert_search_attributes([sa.DUE_AT.value_set(state.due_date)])
 
     # ---- helpers -------------------------------------------------------------------
 
@@ -223,6 +271,20 @@ class InvoiceWorkflow:
 
     def _now(self) -> datetime:
         return workflow.now() - self._offset
+
+    def _publish(self) -> None:
+        """Search attributes ops filter by in the Temporal UI, in one upsert of those that
+        changed (no command at all when none did)."""
+        wanted: dict[str, object] = {sa.INVOICE_ID.name: self._ids[0], sa.CUSTOMER_ID.name: self._ids[1]}
+        if self._state is not None:
+            wanted[sa.INVOICE_STATUS.name] = self._state.status
+        if self._plan is not None:
+            wanted[sa.DUE_AT.name] = self._plan.due_date
+        updates = [_KEYS[name].value_set(value) for name, value in wanted.items()
+                   if self._published.get(name) != value]
+        if updates:
+            workflow.upsert_search_attributes(updates)
+            self._published.update(wanted)
 
     def _upsert_status(self) -> None:
         if self._state is not None:

@@ -2,10 +2,12 @@
 
     await emit("invoice.paid", key=f"{invoice_id}:invoice.paid", data={...}, at=business_now)
 
-Cheap when nobody listens: a local activity asks which endpoints subscribe to the type
-(one indexed-table read, recorded as a marker in the history, so replay is
-deterministic) and only then is a `WebhookWorkflow` child started, with those endpoint
-ids, under ParentClosePolicy.ABANDON. The emitting workflow waits for the child to
+Cheap when nobody listens: the activity that just ran (recording the invoice event,
+delivering the email) also read which endpoints subscribe to the type, in its own
+transaction, and returned them with its result, recorded in the history, so replay is
+deterministic. Where no activity precedes the emit (a reminder timer firing, an email
+failed in the workflow), a local activity asks instead. Only then is a `WebhookWorkflow`
+child started, with those endpoint ids, under ParentClosePolicy.ABANDON. The emitting workflow waits for the child to
 *start*, never for its deliveries. Always starting a child would cost a workflow
 execution per event on installs with no endpoint at all (most of them).
 
@@ -28,6 +30,7 @@ from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.webhooks import WebhookActivities, WebhookEvent, event_id_for, iso
+    from relance.invoice_webhooks import invoice_event_for
     from relance.models import DeliveryResult, EmailRequest, InvoiceState
 
 PATCH = "webhooks-out"
@@ -37,26 +40,27 @@ LOOKUP = dict(
     schedule_to_close_timeout=timedelta(minutes=2),
     retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
 )
-PAID_TYPES = frozenset({"invoice.paid", "invoice.payment_succeeded"})
+# Fewer round trips through Temporal per event: here, the subscribers are read by the
+# activity that precedes the emit (recording the invoice event, delivering the email)
+# instead of by a local activity of its own (a marker and a workflow task fewer); the
+# invoice workflow gates its own savings behind the same id. One id for both, because
+# each patch costs a marker and an upsert of TemporalChangeVersion (Core adds it) in
+# every run. Histories recorded before it replay the lookups.
+FEWER_ROUND_TRIPS_PATCH = "fewer-round-trips-per-event"
 
 
 def webhook_workflow_id(event_id: str) -> str:
     return f"webhook-{event_id}"
 
 
-async def emit(event_type: str, *, key: str, data: dict[str, Any], at: datetime | None = None) -> None:
+async def emit(event_type: str, *, key: str, data: dict[str, Any], at: datetime | None = None,
+               endpoints: list[str] | None = None) -> None:
+    """`endpoints`: the subscribers an activity result carried, if it did."""
     if not workflow.patched(PATCH):
         return
     event = WebhookEvent(id=event_id_for(key), type=event_type, timestamp=at or workflow.now(), data=data)
-    try:
-        endpoints: list[str] | None = await workflow.execute_local_activity_method(
-            WebhookActivities.webhook_subscribers, event_type, **LOOKUP)
-    except ActivityError as err:
-        # The database did not answer: let the child look the endpoints up with its own
-        # retries rather than lose the event or hold up the emails.
-        workflow.logger.warning("webhook subscribers for %s unknown (%s); the delivery workflow will look", event_type,
-                                err.cause or err)
-        endpoints = None
+    if endpoints is None or not workflow.patched(FEWER_ROUND_TRIPS_PATCH):
+        endpoints = await _lookup_subscribers(event_type)
     if endpoints == []:
         return
     try:
@@ -68,6 +72,18 @@ async def emit(event_type: str, *, key: str, data: dict[str, Any], at: datetime 
         )
     except WorkflowAlreadyStartedError:
         pass  # emitted before (same business event): delivered once
+
+
+async def _lookup_subscribers(event_type: str) -> list[str] | None:
+    try:
+        return await workflow.execute_local_activity_method(WebhookActivities.webhook_subscribers, event_type,
+                                                            **LOOKUP)
+    except ActivityError as err:
+        # The database did not answer: let the child look the endpoints up with its own
+        # retries rather than lose the event or hold up the emails.
+        workflow.logger.warning("webhook subscribers for %s unknown (%s); the delivery workflow will look", event_type,
+                                err.cause or err)
+        return None
 
 
 # ---- invoices ---------------------------------------------------------------------------
@@ -85,30 +101,13 @@ def invoice_data(state: InvoiceState, **extra: Any) -> dict[str, Any]:
     }
 
 
-def invoice_event_for(signal_type: str, state: InvoiceState, occurrence: str) -> tuple[str, str] | None:
-    """(webhook type, key) owed for a Stripe event applied to the merged state, or None.
-    Independent of which emails are turned on and of the collection method."""
-    final = state.status in ("paid", "void")
-    inv = state.invoice_id
-    if signal_type == "invoice.finalized":
-        return "invoice.finalized", f"{inv}:invoice.finalized"
-    if signal_type in ("invoice.payment_failed", "invoice.payment_action_required") and not final:
-        return signal_type, f"{inv}:{signal_type}:{occurrence}"
-    if signal_type in PAID_TYPES and state.status == "paid":
-        return "invoice.paid", f"{inv}:invoice.paid"
-    if signal_type == "invoice.voided" and state.status == "void":
-        return "invoice.voided", f"{inv}:invoice.voided"
-    if signal_type == "invoice.marked_uncollectible" and state.status == "uncollectible":
-        return "invoice.marked_uncollectible", f"{inv}:invoice.marked_uncollectible"
-    return None
-
-
 async def emit_invoice_event(signal_type: str, source_event_id: str, state: InvoiceState, occurrence: str,
-                             at: datetime) -> None:
+                             at: datetime, endpoints: list[str] | None = None) -> None:
     owed = invoice_event_for(signal_type, state, occurrence)
     if owed is not None:
         event_type, key = owed
-        await emit(event_type, key=key, data=invoice_data(state, source_event_id=source_event_id), at=at)
+        await emit(event_type, key=key, data=invoice_data(state, source_event_id=source_event_id), at=at,
+                   endpoints=endpoints)
 
 
 async def emit_reminder_due(state: InvoiceState, occurrence: str, at: datetime, *,
@@ -133,4 +132,4 @@ async def emit_email_outcome(req: EmailRequest, result: DeliveryResult) -> None:
         "provider": result.provider,
         "provider_message_id": result.provider_message_id,
         "error": result.error,
-    })
+    }, endpoints=result.webhook_endpoints)
