@@ -132,10 +132,12 @@ def _with_invoice_numbers(session, req: EmailRequest) -> EmailRequest:
 async def _heartbeat_while_sending(every: float = 5.0) -> None:
     """A provider may take its whole timeout (30 s) to answer; the heartbeat tells Temporal
     the worker is alive meanwhile, so a dead one is noticed within the heartbeat timeout
-    instead of the 2-minute start-to-close timeout."""
+    instead of the 2-minute start-to-close timeout. None before `every`: the heartbeat
+    timeout counts from the start, and a heartbeat is a server write (Core sends an
+    activity's first one at once), which most sends, done in milliseconds, never need."""
     while True:
-        activity.heartbeat()
         await asyncio.sleep(every)
+        activity.heartbeat()
 
 
 async def _alert_webhook(engine: Engine, email: dict, provider: str, error: str) -> None:
@@ -180,7 +182,9 @@ class EmailActivities:
 
     @activity.defn
     def prepare_email(self, req: EmailRequest) -> PreparedEmail:
-        activity.heartbeat()  # alive; see HEARTBEAT in workflows/email_steps.py
+        # No heartbeat: preparing takes milliseconds, well inside the heartbeat timeout
+        # (HEARTBEAT in workflows/email_steps.py), which counts from the start and still
+        # catches a dead worker; each heartbeat would be a server write.
         prepared, report = self._prepare(req)
         if report is not None:
             report()  # the outcome is committed: count and log it (activities/outcomes.py)
@@ -239,7 +243,6 @@ class EmailActivities:
                 req = req.model_copy(update={"reminder_days_from_due": days})
             documents = _documents_for(req, inv, locale) if settings.attach_pdf else []
             ctx = email_context(settings, req, customer, inv)
-            activity.heartbeat()
             with RENDER_SECONDS.labels(req.kind.value).time():
                 content, template_note = _render(session, req, ctx, locale, [d.filename for d in documents])
             from_email, from_name, reply_to = sender_for(settings, self.config)

@@ -35,6 +35,8 @@ from temporalio.worker import Worker  # noqa: E402
 from activities.pdf_pool import shutdown_pool  # noqa: E402
 from activities.transports.outbox import OutboxTransport  # noqa: E402
 from bench.floor_workflow import FloorWorkflow, noop  # noqa: E402
+from bench.server_metrics import free_port, per_unit, scrape  # noqa: E402
+from bench.skeleton_workflow import SKELETON_ACTIVITIES, SkeletonWorkflow  # noqa: E402
 from relance import search_attributes as sa  # noqa: E402
 from relance.account import AccountSettings  # noqa: E402
 from relance.binaries import dev_server_path  # noqa: E402
@@ -83,7 +85,7 @@ def pdf_processes_cpu() -> float:
     return _children_cpu(server=False)
 
 
-async def lifecycles(env: WorkflowEnvironment, n: int, attach_pdf: bool, tmp: Path, knobs: dict) -> dict:
+async def lifecycles(env: WorkflowEnvironment, n: int, attach_pdf: bool, tmp: Path, knobs: dict, metrics: int) -> dict:
     config = Config(state_dir=tmp / f"run-{attach_pdf}", task_queue=f"bench-{uuid.uuid4().hex[:6]}", _env_file=None,
                     **knobs)
     engine = get_engine(config.resolved_database_url())
@@ -95,39 +97,74 @@ async def lifecycles(env: WorkflowEnvironment, n: int, attach_pdf: bool, tmp: Pa
     async with worker:
         await client.send(event("customer.created", customer("cus_bench"), created=now))
         start, cpu0, server0, pdf0 = time.perf_counter(), cpu_seconds(), server_cpu(), pdf_processes_cpu()
+        counts0 = scrape(metrics)
 
         async def one(i: int) -> None:
             obj = invoice(f"in_bench_{attach_pdf}_{i}", "cus_bench", due=now + timedelta(days=30))
             await client.send(event("invoice.finalized", obj, created=now))
-            await client.send(event("invoice.paid", dict(obj, status="paid", amount_paid=obj["amount_due"],
-                                                         amount_remaining=0), created=now + timedelta(seconds=1)))
+            [accepted] = await client.send(event("invoice.paid", dict(obj, status="paid", amount_paid=obj["amount_due"],
+                                                                      amount_remaining=0),
+                                                 created=now + timedelta(seconds=1)))
+            # Done when the workflow is (its emails sent and logged), awaited as the floor
+            # awaits its workflows: polling the email log instead ran in the worker's
+            # process and GIL and was charged to Relance (~3 % of its CPU, py-spy).
+            await env.client.get_workflow_handle(accepted.workflow_id).result()
 
         await asyncio.gather(*(one(i) for i in range(n)))
-        # A COUNT in SQLite, not the rows: this loop shares the worker's process and GIL,
-        # and loading the whole log every 0.2 s cost ~8 % of its CPU (py-spy).
-        while sent_count(engine) < 2 * n:
-            await asyncio.sleep(0.2)
         elapsed = time.perf_counter() - start
+        counts = per_unit(counts0, scrape(metrics), n)
+        if (sent := sent_count(engine)) != 2 * n:
+            raise SystemExit(f"{n} lifecycles completed with {sent} emails sent, not {2 * n}")
         history = await env.client.get_workflow_handle(f"invoice-in_bench_{attach_pdf}_0").fetch_history()
         activities = sum(1 for e in history.events if e.HasField("activity_task_scheduled_event_attributes"))
     return {"invoices": n, "emails": 2 * n, "seconds": round(elapsed, 2), "invoices_per_s": round(n / elapsed, 2),
             "emails_per_s": round(2 * n / elapsed, 2), "cpu_seconds_worker": round(cpu_seconds() - cpu0, 2),
             "cpu_seconds_server": round(server_cpu() - server0, 2),
             "cpu_seconds_pdf_processes": round(pdf_processes_cpu() - pdf0, 2), "activities_per_lifecycle": activities,
-            "history_events_per_lifecycle": len(history.events)}
+            "history_events_per_lifecycle": len(history.events), **counts}
 
 
-async def floor(env: WorkflowEnvironment, n: int, activities: int) -> dict:
+async def floor(env: WorkflowEnvironment, n: int, activities: int, metrics: int) -> dict:
     queue = f"floor-{uuid.uuid4().hex[:6]}"
     async with Worker(env.client, task_queue=queue, workflows=[FloorWorkflow], activities=[noop]):
-        start, cpu0, server0 = time.perf_counter(), cpu_seconds(), server_cpu()
+        start, cpu0, server0, counts0 = time.perf_counter(), cpu_seconds(), server_cpu(), scrape(metrics)
         await asyncio.gather(*(env.client.execute_workflow(FloorWorkflow.run, activities, id=f"floor-{queue}-{i}",
                                                            task_queue=queue) for i in range(n)))
         elapsed = time.perf_counter() - start
+        counts = per_unit(counts0, scrape(metrics), n)
         history = await env.client.get_workflow_handle(f"floor-{queue}-0").fetch_history()
     return {"workflows": n, "activities_each": activities, "seconds": round(elapsed, 2),
             "workflows_per_s": round(n / elapsed, 2), "cpu_seconds_worker": round(cpu_seconds() - cpu0, 2),
-            "cpu_seconds_server": round(server_cpu() - server0, 2), "history_events_per_workflow": len(history.events)}
+            "cpu_seconds_server": round(server_cpu() - server0, 2), "history_events_per_workflow": len(history.events),
+            **counts}
+
+
+async def skeleton(env: WorkflowEnvironment, n: int, metrics: int) -> dict:
+    """The lifecycle's messages with no work (bench/skeleton_workflow.py), fed like the
+    lifecycles are: two signal-with-starts carrying the same invoices, then the result."""
+    queue = f"skeleton-{uuid.uuid4().hex[:6]}"
+    now = datetime.now(timezone.utc)
+    async with Worker(env.client, task_queue=queue, workflows=[SkeletonWorkflow], activities=SKELETON_ACTIVITIES):
+        start, cpu0, server0, counts0 = time.perf_counter(), cpu_seconds(), server_cpu(), scrape(metrics)
+
+        async def one(i: int) -> None:
+            obj = invoice(f"in_skeleton_{queue}_{i}", "cus_bench", due=now + timedelta(days=30))
+            paid = dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0)
+            for n_, (kind, inv) in enumerate((("invoice.finalized", obj), ("invoice.paid", paid))):
+                handle = await env.client.start_workflow(
+                    SkeletonWorkflow.run, 2, id=f"skeleton-{queue}-{i}", task_queue=queue,
+                    start_signal="invoice_event", start_signal_args=[event(kind, inv, created=now)])
+            await handle.result()
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+        elapsed = time.perf_counter() - start
+        counts = per_unit(counts0, scrape(metrics), n)
+        history = await env.client.get_workflow_handle(f"skeleton-{queue}-0").fetch_history()
+    return {"workflows": n, "seconds": round(elapsed, 2), "workflows_per_s": round(n / elapsed, 2),
+            "cpu_seconds_worker": round(cpu_seconds() - cpu0, 2), "cpu_seconds_server": round(server_cpu() - server0, 2),
+            "activities_per_workflow": sum(1 for e in history.events
+                                           if e.HasField("activity_task_scheduled_event_attributes")),
+            "history_events_per_workflow": len(history.events), **counts}
 
 
 async def main() -> None:
@@ -144,27 +181,31 @@ async def main() -> None:
     knobs = dict(worker_activity_threads=args.activity_threads, worker_max_cached_workflows=args.cached_workflows,
                  worker_workflow_task_pollers=args.pollers, worker_activity_task_pollers=args.pollers)
     result: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}, "worker": knobs}
+    metrics = free_port()
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=dev_server_path(), ui=False, data_converter=DATA_CONVERTER, runtime=runtime(),
             search_attributes=list(sa.ALL),
             dev_server_extra_args=["--db-filename", str(tmp / "temporal.db"), "--sqlite-pragma", "journal_mode=WAL",
-                                   "--sqlite-pragma", "synchronous=NORMAL"],
+                                   "--sqlite-pragma", "synchronous=NORMAL", "--metrics-port", str(metrics)],
         )
         try:
             # Each measurement is followed at once by its floor, so both see the same load
             # from whatever else runs on the machine.
             if args.pdfs in ("both", "on"):
-                pdfs_on = await lifecycles(env, args.invoices, True, tmp, knobs)
-                base_pdf = await floor(env, args.invoices, pdfs_on["activities_per_lifecycle"])
+                pdfs_on = await lifecycles(env, args.invoices, True, tmp, knobs, metrics)
+                base_pdf = await floor(env, args.invoices, pdfs_on["activities_per_lifecycle"], metrics)
                 result |= {"pdfs_on": pdfs_on, "temporal_floor_same_activity_count_as_pdfs_on": base_pdf,
                            "ratio_pdfs_on_to_floor": round(pdfs_on["invoices_per_s"] / base_pdf["workflows_per_s"], 2)}
             if args.pdfs in ("both", "off"):
-                pdfs_off = await lifecycles(env, args.invoices, False, tmp, knobs)
-                base = await floor(env, args.invoices, pdfs_off["activities_per_lifecycle"])
+                pdfs_off = await lifecycles(env, args.invoices, False, tmp, knobs, metrics)
+                base = await floor(env, args.invoices, pdfs_off["activities_per_lifecycle"], metrics)
+                shape = await skeleton(env, args.invoices, metrics)
                 result |= {"pdfs_off": pdfs_off, "temporal_floor_same_activity_count_as_pdfs_off": base,
-                           "ratio_pdfs_off_to_floor": round(pdfs_off["invoices_per_s"] / base["workflows_per_s"], 2)}
+                           "ratio_pdfs_off_to_floor": round(pdfs_off["invoices_per_s"] / base["workflows_per_s"], 2),
+                           "lifecycle_skeleton_no_work": shape,
+                           "ratio_skeleton_to_floor": round(shape["workflows_per_s"] / base["workflows_per_s"], 2)}
         finally:
             await env.shutdown()
             shutdown_pool()  # os._exit below would leave the PDF processes behind

@@ -42,7 +42,10 @@ MAX_SEEN_IDS = 500  # duplicates older than this are caught by the database inst
 # the template pins and webhook subscribers (was record_invoice, pin_templates and a
 # local activity), and the search attributes go up in one upsert per event that changes
 # them (was one at the start, one per status, one per due date). Runs recorded before
-# take the old path when replayed. The id is shared with webhook_emit (see there).
+# take the old path when replayed. The id is shared with webhook_emit (see there), and
+# lean runs skip the checks of the patches before it (webhooks-out, the undeliverable
+# notice): their code is part of this path, and each check would cost a marker and an
+# upsert in every new run.
 LEAN_PATCH = FEWER_ROUND_TRIPS_PATCH
 _KEYS = {key.name: key for key in sa.ALL}
 
@@ -181,7 +184,8 @@ class InvoiceWorkflow:
         final = state.status in TERMINAL_STATUSES
         attempt = signal.invoice.attempt_count or 0
         occurrence = f"attempt-{attempt or signal.event_id}"
-        await emit_invoice_event(signal.type, signal.event_id, state, occurrence, at, applied.webhook_endpoints)
+        await emit_invoice_event(signal.type, signal.event_id, state, occurrence, at, applied.webhook_endpoints,
+                                 lean=True)
         if signal.type == "invoice.finalized" and state.status == "open" and state.collection_method == "send_invoice":
             await self._email(EmailKind.invoice_finalized, "finalized", scheduled_at=at)
         elif signal.type in ("invoice.payment_failed", "invoice.payment_action_required") and not final:
@@ -201,7 +205,8 @@ class InvoiceWorkflow:
         if self._state is None or self._state.status != "open":
             workflow.logger.info("manual reminder ignored: invoice is %s", self._state.status if self._state else "unknown")
             return
-        await emit_reminder_due(self._state, f"manual:{request.request_id}", self._now(), days_from_due=None, manual=True)
+        await emit_reminder_due(self._state, f"manual:{request.request_id}", self._now(), days_from_due=None, manual=True,
+                                lean=self._lean)
         await self._email(EmailKind.invoice_reminder, f"manual:{request.request_id}", manual=True)
 
     async def _send_reminders(self, due: list[ReminderSlot]) -> None:
@@ -213,7 +218,7 @@ class InvoiceWorkflow:
         occurrence = f"due-{int(self._plan.due_date.timestamp())}:{latest.days_from_due:+d}"
         assert self._state is not None
         # Even when reminder emails are turned off: a team may send its own.
-        await emit_reminder_due(self._state, occurrence, latest.at, days_from_due=latest.days_from_due)
+        await emit_reminder_due(self._state, occurrence, latest.at, days_from_due=latest.days_from_due, lean=self._lean)
         await self._email(EmailKind.invoice_reminder, occurrence, days_from_due=latest.days_from_due,
                           scheduled_at=latest.at)
 
@@ -261,7 +266,8 @@ class InvoiceWorkflow:
                 manual=manual,
                 attempt=attempt,
                 template_version=self._pins.get(kind.value, 0) if self._pins is not None else None,
-            )
+            ),
+            lean=self._lean,
         )
 
     def _pending_slots(self) -> list[ReminderSlot]:
