@@ -24,7 +24,7 @@ ENCODING = b"binary/encrypted"
 ZLIB_ENCODING = b"binary/zlib"
 # Payloads above this are compressed. Below it (nearly all of them) they stay plain JSON,
 # readable in the Temporal UI as they are. An invoice with thousands of lines is the
-# case this is for: its signal and its record_invoice input carry the whole invoice.
+# case this is for: its signal and its apply_invoice_event input carry the whole invoice.
 COMPRESS_ABOVE = 64 * 1024
 
 
