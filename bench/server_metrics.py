@@ -9,6 +9,7 @@ poller is waiting (a worker whose activity slots are all busy has none waiting).
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import urllib.request
@@ -35,6 +36,12 @@ def scrape(port: int) -> Counter:
             operation = _OPERATION.search(sample.group(2))
             counts[(sample.group(1), operation.group(1) if operation else "")] += float(sample.group(3))
     return counts
+
+
+async def settled_scrape(port: int) -> Counter:
+    """After a measurement: the server's reporter flushes its counters every second."""
+    await asyncio.sleep(2)
+    return scrape(port)
 
 
 def per_unit(before: Counter, after: Counter, units: int) -> dict:
