@@ -184,10 +184,9 @@ async def test_sendgrid_401_holds_every_email_with_one_alert_then_sends_them_onc
             now = await h.now()
             for i, inv in enumerate(invoices):
                 cus = f"cus_key{i}"
-                for ev in (event("customer.created", customer(cus, email=f"ap{i}@acme-client.fr"), created=now),
-                           event("invoice.paid", paid(invoice(inv, cus, email=None)), created=now)):
-                    for accepted in await h.client.send(ev):
-                        h.workflow_ids.add(accepted.workflow_id)
+                await h.send(event("customer.created", customer(cus, email=f"ap{i}@acme-client.fr"), created=now),
+                             event("invoice.paid", paid(invoice(inv, cus, email=None)), created=now),
+                             settle_all=False)  # held: the invoice workflows stay busy
                 if i == 0:
                     # The first 401 opens the hold. (Emails already on their way to SendGrid
                     # at that moment each get their own 401; the ones after it do not call.)
@@ -255,9 +254,16 @@ async def test_sendgrid_403_holds_the_emails_until_a_probe_finds_the_sender_veri
                          *(event("invoice.paid", paid(invoice(inv, "cus_snd", email=None)), created=now)
                            for inv in invoices))
             rows = h.log()
+            # Delivered before the worker stops: each invoice workflow starts its webhook
+            # child and ends without waiting for the delivery.
+            for key in (f"{r.idempotency_key}:email.sent" for r in rows):
+                assert await webhook(h, key), key
+            alerts = [k for k in (f"{r.idempotency_key}:email.failed:held" for r in rows)
+                      if await webhook(h, k, wait=0)]  # started before the hold
             with session_scope(engine) as s:
                 assert transport_holds.current_hold(s, "sendgrid") is None
     assert sorted(r.invoice_id for r in rows) == invoices and {r.status for r in rows} == {"sent"}
+    assert len(alerts) == 1
     answers = [r.status for r in fake.requests]
     assert answers[0] == 403 and answers.count(202) == 3 and set(answers) == {403, 202}
     # Nothing lost, nothing twice: 3 emails accepted; each held email counted its wait.
@@ -308,10 +314,10 @@ async def test_a_hold_that_outlasts_the_delivery_window_fails_the_email_as_held(
         async with uncached_harness(time_env, config, sqlite_url, wrong) as h:
             h.save_settings(attach_pdf=False)
             now = await h.now()
-            for ev in (event("customer.created", customer("cus_never_fixed", email="ap@acme-client.fr"), created=now),
-                       event("invoice.paid", paid(invoice("in_never_fixed", "cus_never_fixed", email=None)),
-                             created=now)):
-                await h.client.send(ev)  # no settling: the workflow stays busy while its email is held
+            # No settling at the end: the workflow stays busy while its email is held.
+            await h.send(event("customer.created", customer("cus_never_fixed", email="ap@acme-client.fr"), created=now),
+                         event("invoice.paid", paid(invoice("in_never_fixed", "cus_never_fixed", email=None)),
+                               created=now), settle_all=False)
             await _poll(lambda: any("held" in (r.error or "") for r in h.log()), 30, "the hold")
             await time_env.sleep(timedelta(days=4))  # retried once a day (RELANCE_HOLD_RETRY_SECONDS)
             await _poll(lambda: [r.status for r in h.log()] == ["failed"], 30, "the email failed")

@@ -49,11 +49,18 @@ class Harness:
         with session_scope(self.engine) as session:
             save_settings(session, AccountSettings.model_validate(values))
 
-    async def send(self, *events: dict[str, Any]) -> None:
+    async def send(self, *events: dict[str, Any], settle_all: bool = True) -> None:
+        """Sends the events in order, then settles every workflow. A customer event is
+        applied before the next event goes: Temporal orders events within a workflow, not
+        across workflows, and an invoice's email listed after its customer reads the
+        customer's address (a real backend's customer.created is long applied by then)."""
         for ev in events:
-            for accepted in await self.client.send(ev):
-                self.workflow_ids.add(accepted.workflow_id)
-        await self.settle()
+            ids = {accepted.workflow_id for accepted in await self.client.send(ev)}
+            self.workflow_ids |= ids
+            if ev["type"].startswith("customer."):
+                await settle(self.temporal, ids)
+        if settle_all:
+            await self.settle()
 
     async def remind(self, invoice_id: str, customer_id: str, request_id: str) -> None:
         await self.client.send_reminder_now(invoice_id, customer_id, request_id)
