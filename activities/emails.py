@@ -140,6 +140,11 @@ async def _heartbeat_while_sending(every: float = 5.0) -> None:
         activity.heartbeat()
 
 
+def _subscribers(engine: Engine, event_type: str) -> list[str]:
+    with session_scope(engine) as session:
+        return webhooks_store.subscribers(session, event_type)
+
+
 async def _alert_webhook(engine: Engine, email: dict, provider: str, error: str) -> None:
     """`email.failed` (status "held") to the endpoints that subscribe, through the same
     WebhookWorkflow the workflows start; its id is derived from the email, so a retried
@@ -149,14 +154,8 @@ async def _alert_webhook(engine: Engine, email: dict, provider: str, error: str)
 
     from activities.webhooks import WebhookEvent, event_id_for
     from relance.storage.tables import utcnow
-    from relance.storage.webhooks_store import subscribers
-
-    def lookup() -> list[str]:
-        with session_scope(engine) as session:
-            return subscribers(session, "email.failed")
-
     try:
-        endpoints = await asyncio.to_thread(lookup)
+        endpoints = await asyncio.to_thread(_subscribers, engine, "email.failed")
         if not endpoints:
             return
         event = WebhookEvent(id=event_id_for(f"{email['email_key']}:email.failed:held"), type="email.failed",
@@ -349,12 +348,8 @@ class EmailActivities:
             return result
         # Who subscribes to email.sent / email.failed, read here rather than by a local
         # activity of the workflow: one Temporal round trip fewer per email.
-        endpoints = await asyncio.to_thread(self._subscribers, f"email.{result.status}")
+        endpoints = await asyncio.to_thread(_subscribers, self.engine, f"email.{result.status}")
         return result.model_copy(update={"webhook_endpoints": endpoints})
-
-    def _subscribers(self, event_type: str) -> list[str]:
-        with session_scope(self.engine) as session:
-            return webhooks_store.subscribers(session, event_type)
 
     async def _deliver(self, req: DeliveryRequest) -> DeliveryResult:
         from activities import outcomes

@@ -6,7 +6,7 @@ Pure, so the invoice workflow (which emits it) and the activity that records the
 
 from __future__ import annotations
 
-from relance.models import InvoiceState
+from relance.models import TERMINAL_STATUSES, InvoiceState
 
 PAID_TYPES = frozenset({"invoice.paid", "invoice.payment_succeeded"})
 
@@ -14,7 +14,7 @@ PAID_TYPES = frozenset({"invoice.paid", "invoice.payment_succeeded"})
 def invoice_event_type(signal_type: str, state: InvoiceState) -> str | None:
     """The webhook type owed for a Stripe event applied to the merged state, or None.
     Independent of which emails are turned on and of the collection method."""
-    final = state.status in ("paid", "void")
+    final = state.status in TERMINAL_STATUSES
     if signal_type == "invoice.finalized":
         return "invoice.finalized"
     if signal_type in ("invoice.payment_failed", "invoice.payment_action_required") and not final:

@@ -51,6 +51,8 @@ def _receipt_request(state, suffix: str) -> EmailRequest:
 async def test_prepare_and_deliver_retried_send_once(stored_invoice) -> None:
     engine, state = stored_invoice
     env = ActivityEnvironment()
+    beats: list[tuple] = []
+    env.on_heartbeat = lambda *details: beats.append(details)
     req = _receipt_request(state, "paid")
     with SmtpSink() as sink:
         acts = EmailActivities(engine, Config(_env_file=None), SmtpTransport(sink.host, sink.port))
@@ -71,6 +73,9 @@ async def test_prepare_and_deliver_retried_send_once(stored_invoice) -> None:
     assert entry.provider_message_id and entry.sent_at is not None
     # Nobody subscribes to email.sent: the workflow learns it from the result, with no lookup.
     assert sent.webhook_endpoints == replayed.webhook_endpoints == []
+    # Done in milliseconds, so no heartbeat: each would be a write on the Temporal server,
+    # and the heartbeat timeout counts from the start anyway.
+    assert beats == []
 
 
 async def test_delivery_result_names_the_email_sent_subscribers(stored_invoice) -> None:

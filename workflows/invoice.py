@@ -13,6 +13,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
     from activities.invoices import InvoiceActivities
@@ -47,7 +48,6 @@ MAX_SEEN_IDS = 500  # duplicates older than this are caught by the database inst
 # notice): their code is part of this path, and each check would cost a marker and an
 # upsert in every new run.
 LEAN_PATCH = FEWER_ROUND_TRIPS_PATCH
-_KEYS = {key.name: key for key in sa.ALL}
 
 
 @workflow.defn
@@ -64,7 +64,6 @@ class InvoiceWorkflow:
         self._pins: dict[str, int] | None = None  # custom template versions, fixed at first event
         self._lean = False  # LEAN_PATCH
         self._ids: tuple[str, str] = ("", "")
-        self._published: dict[str, object] = {}  # search attributes as last upserted (lean runs)
 
     # ---- messages ------------------------------------------------------------------
 
@@ -280,17 +279,18 @@ class InvoiceWorkflow:
 
     def _publish(self) -> None:
         """Search attributes ops filter by in the Temporal UI, in one upsert of those that
-        changed (no command at all when none did)."""
-        wanted: dict[str, object] = {sa.INVOICE_ID.name: self._ids[0], sa.CUSTOMER_ID.name: self._ids[1]}
+        changed (no command at all when none did). The run's info holds them as last set,
+        inherited across continue-as-new."""
+        wanted: list[tuple[SearchAttributeKey, object]] = [(sa.INVOICE_ID, self._ids[0]),
+                                                            (sa.CUSTOMER_ID, self._ids[1])]
         if self._state is not None:
-            wanted[sa.INVOICE_STATUS.name] = self._state.status
+            wanted.append((sa.INVOICE_STATUS, self._state.status))
         if self._plan is not None:
-            wanted[sa.DUE_AT.name] = self._plan.due_date
-        updates = [_KEYS[name].value_set(value) for name, value in wanted.items()
-                   if self._published.get(name) != value]
+            wanted.append((sa.DUE_AT, self._plan.due_date))
+        current = workflow.info().typed_search_attributes
+        updates = [key.value_set(value) for key, value in wanted if current.get(key) != value]
         if updates:
             workflow.upsert_search_attributes(updates)
-            self._published.update(wanted)
 
     def _upsert_status(self) -> None:
         if self._state is not None:
