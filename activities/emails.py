@@ -54,6 +54,19 @@ if TYPE_CHECKING:  # imported lazily at run time: this module is passed through 
 
 log = logging.getLogger("relance.delivery")
 
+# How long an email for a customer Relance has never heard of, with no address on its
+# invoice either, waits for that customer's event before failing as having no recipient:
+# prepare_email is retried with the PREPARE policy's back-off (up to 5 minutes apart) for
+# this long, counted from the first attempt. Long enough for a backend's or Stripe's
+# redelivery of a customer event that failed the first time.
+CUSTOMER_WAIT = timedelta(hours=1)
+CUSTOMER_NOT_KNOWN_YET = "CustomerNotKnownYet"
+
+
+def _customer_may_still_come() -> bool:
+    info = activity.info()
+    return info.current_attempt_scheduled_time - info.scheduled_time < CUSTOMER_WAIT
+
 # Which PDFs go with which email (when the account attaches PDFs at all).
 ATTACHMENTS: dict[EmailKind, tuple[DocumentKind, ...]] = {
     EmailKind.invoice_finalized: (DocumentKind.invoice,),
@@ -228,6 +241,12 @@ class EmailActivities:
                 email_log.new_entry(session, status=email_log.SKIPPED, error=suppressed_note, **log)
                 return (PreparedEmail(status="skipped", reason=suppressed_note, undeliverable=True),
                         partial(outcomes.suppressed, ref, SuppressionReason.suppressed_address))
+            if not to and customer is None and _customer_may_still_come():
+                # Events arrive out of order (a backend's concurrent sends, Stripe's retries):
+                # an invoice with no address of its own can come before its customer's
+                # customer.created. Nothing is logged yet: the retry reads the customer again.
+                raise ApplicationError(f"customer {req.customer_id} is not known yet; waiting for its "
+                                       f"customer event before emailing", type=CUSTOMER_NOT_KNOWN_YET)
             if not to:
                 no_address = "the customer has no email address"
                 email_log.new_entry(session, status=email_log.FAILED, error=no_address, **log)

@@ -3,10 +3,12 @@ subscription canceled, credit notes, refunds (one email per refund, not two)."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from activities.emails import CUSTOMER_WAIT
 from tests.support.events import customer, event, invoice, stripe_fixtures
 from tests.support.harness import Harness
 
@@ -234,8 +236,11 @@ async def test_customer_never_seen_gets_emails_at_the_address_of_its_invoices(ha
     cn = dict(stripe_fixtures()["credit_note"], customer="cus_legacy", id="cn_legacy", invoice="in_old1")
     await h.send(event("credit_note.created", cn, created=now))
     orphan = dict(subscription("sub_orphan", None, status="active"), customer="cus_nobody")
-    await h.send(event("customer.subscription.deleted", dict(orphan, status="canceled"), created=now))
-    await h.settle()
+    await h.send(event("customer.subscription.deleted", dict(orphan, status="canceled"), created=now),
+                 settle_all=False)
+    # No address anywhere for cus_nobody: its email waits for a customer event that may be
+    # late (CUSTOMER_WAIT), then fails. One step: the workflow is busy until then.
+    await h.advance(CUSTOMER_WAIT + timedelta(minutes=10), step=CUSTOMER_WAIT + timedelta(minutes=10))
     by_kind = {(e.customer_id, e.kind): e for e in h.log()}
     canceled = by_kind[("cus_legacy", "subscription_canceled")]
     assert canceled.status == "sent" and canceled.to == ["ap@legacy.test"]  # the newest invoice's
@@ -243,3 +248,39 @@ async def test_customer_never_seen_gets_emails_at_the_address_of_its_invoices(ha
     assert credit.status == "sent" and credit.to == ["old@legacy.test"]  # the invoice it credits
     nobody = by_kind[("cus_nobody", "subscription_canceled")]
     assert nobody.status == "failed" and nobody.error == "the customer has no email address"
+
+
+async def _prepare_attempts(h: Harness, workflow_id: str) -> tuple[int, str]:
+    """The pending prepare_email's attempt number and last failure, once it has failed."""
+    handle = h.temporal.get_workflow_handle(workflow_id)
+    for _ in range(300):
+        desc = await handle.describe()
+        pending = [a for a in desc.raw_description.pending_activities if a.activity_type.name == "prepare_email"]
+        if pending and pending[0].attempt > 1:
+            return pending[0].attempt, pending[0].last_failure.message
+        await asyncio.sleep(0.1)
+    raise AssertionError("prepare_email never retried")
+
+
+async def test_an_invoice_before_its_customer_waits_for_the_customer_address(harness: Harness) -> None:
+    """Out of order: an invoice with no address of its own, then its customer's
+    customer.created minutes later (a backend sending concurrently, a redelivered
+    event). The invoice email waits for the customer, with nothing logged, instead of
+    failing for want of a recipient, and goes to the customer's address."""
+    h = harness
+    h.save_settings(reminders=[], attach_pdf=False)
+    now = await h.now()
+    await h.send(event("invoice.finalized", invoice("in_early", "cus_late", due=now + 30 * DAY, email=None),
+                       created=now), settle_all=False)
+    attempt, failure = await _prepare_attempts(h, "invoice-in_early")
+    assert "customer cus_late is not known yet" in failure
+    assert h.log() == []
+    await h.env.sleep(timedelta(minutes=20))  # the customer event is late
+    await h.send(event("customer.created", customer("cus_late", email="late@customer.test"), created=now),
+                 settle_all=False)
+    # One step: the workflow is busy (retrying) until the next attempt, at most 5 min away.
+    await h.advance(timedelta(minutes=10), step=timedelta(minutes=10))
+    [entry] = h.log()
+    assert (entry.kind, entry.status, entry.to) == ("invoice_finalized", "sent", ["late@customer.test"])
+    [msg] = h.outbox_messages()
+    assert msg["To"] == "late@customer.test"

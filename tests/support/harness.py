@@ -57,7 +57,7 @@ class Harness:
         for ev in events:
             ids = {accepted.workflow_id for accepted in await self.client.send(ev)}
             self.workflow_ids |= ids
-            if ev["type"].startswith("customer."):
+            if ev["type"].startswith("customer.") and not ev["type"].startswith("customer.subscription."):
                 await settle(self.temporal, ids)
         if settle_all:
             await self.settle()
