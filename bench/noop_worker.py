@@ -19,12 +19,15 @@ from temporalio.worker import Worker  # noqa: E402
 from bench.floor_workflow import FloorWorkflow, noop  # noqa: E402
 from bench.skeleton_workflow import SKELETON_ACTIVITIES, SkeletonWorkflow  # noqa: E402
 from relance.temporal_client import DATA_CONVERTER  # noqa: E402
+from worker.sandbox import runner_for  # noqa: E402
 
 
 async def main(address: str, task_queue: str) -> None:
     client = await Client.connect(address, data_converter=DATA_CONVERTER)
+    # The same sandbox runner as Relance's worker: the floor is what Temporal can do with
+    # the same worker set-up, minus Relance's work.
     async with Worker(client, task_queue=task_queue, workflows=[FloorWorkflow, SkeletonWorkflow],
-                      activities=[noop, *SKELETON_ACTIVITIES]):
+                      activities=[noop, *SKELETON_ACTIVITIES], workflow_runner=runner_for(client.data_converter)):
         print("polling", flush=True)
         await asyncio.Event().wait()
 

@@ -60,6 +60,7 @@ from relance.storage.tables import EmailLogEntry  # noqa: E402
 from relance.temporal_client import DATA_CONVERTER, runtime  # noqa: E402
 from tests.support.events import customer, event, invoice  # noqa: E402
 from worker.main import build_worker  # noqa: E402
+from worker.sandbox import runner_for  # noqa: E402
 
 
 Cpu = Callable[[], tuple[float, float]]  # a worker's CPU seconds so far: its own, its children's
@@ -152,7 +153,7 @@ async def noop_worker(env: WorkflowEnvironment, queue: str, layout: str, tmp: Pa
     """The floor's and the skeleton's worker, laid out as Relance's is."""
     if layout == "one-process":
         async with Worker(env.client, task_queue=queue, workflows=[FloorWorkflow, SkeletonWorkflow],
-                          activities=[noop, *SKELETON_ACTIVITIES]):
+                          activities=[noop, *SKELETON_ACTIVITIES], workflow_runner=runner_for(env.client.data_converter)):
             yield lambda: (cpu_seconds(), 0.0)
         return
     command = [sys.executable, "-m", "bench.noop_worker", env.client.service_client.config.target_host, queue]

@@ -14,6 +14,7 @@ from temporalio.worker import Replayer
 from relance.temporal_client import DATA_CONVERTER
 from tests.histories.record import run_scenarios
 from worker.main import SANDBOX, WORKFLOWS
+from worker.sandbox import runner_for
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -22,9 +23,14 @@ def load(path: Path) -> WorkflowHistory:
     return WorkflowHistory.from_json(path.stem, path.read_text())
 
 
+# The plain sandbox, and the worker's (the same sandbox, its payloads taking no context).
+RUNNERS = {"sandbox": SANDBOX, "worker": runner_for(DATA_CONVERTER)}
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
-async def test_recorded_history_replays(path: Path) -> None:
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER, workflow_runner=SANDBOX)
+async def test_recorded_history_replays(path: Path, runner: str) -> None:
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER, workflow_runner=RUNNERS[runner])
     await replayer.replay_workflow(load(path))
 
 

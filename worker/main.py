@@ -24,7 +24,6 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.customers import CustomerActivities
 from activities.emails import EmailActivities
@@ -46,15 +45,10 @@ from workflows.refund import RefundWorkflow
 from workflows.retention import RetentionWorkflow
 from workflows.subscription import SubscriptionWorkflow
 from workflows.webhooks import WebhookWorkflow
+from worker.sandbox import SANDBOX, runner_for  # noqa: F401  (SANDBOX: for the replayer and hand-built workers)
 
 log = logging.getLogger("relance.worker")
 
-# Event models validate addresses when signals are decoded inside the sandbox; the
-# validator imports parts of itself lazily, which the sandbox would otherwise re-import
-# for every workflow run.
-SANDBOX = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules("email_validator", "idna", "dns")
-)
 
 WORKFLOWS = [InvoiceWorkflow, CustomerWorkflow, CardWorkflow, SubscriptionWorkflow, CreditNoteWorkflow, RefundWorkflow,
              RetentionWorkflow, WebhookWorkflow]
@@ -156,7 +150,8 @@ def build_worker(client: Client, config: Config, *, engine: Engine | None = None
         client,
         task_queue=config.task_queue,
         workflows=WORKFLOWS,
-        workflow_runner=SANDBOX,
+        # The sandbox, minus a per-payload context lookup this converter has no use for.
+        workflow_runner=runner_for(client.data_converter),
         activities=activities_for(engine, config, transport),
         activity_executor=executor,
         # Sync activities each hold a thread: never accept more than the pool can run.
