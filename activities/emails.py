@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.context import email_context, recipients, time_zone_for
 from activities.transports.base import DeliveryError, PermanentDeliveryError, RetryableDeliveryError, Transport
@@ -217,10 +217,10 @@ class EmailActivities:
                 return PreparedEmail(status="ready", documents=[DocumentRequest(**d) for d in entry.attachments]), None
 
             settings, _ = load_settings(session)
-            log = dict(key=req.idempotency_key, kind=req.kind.value, customer_id=req.customer_id,
+            row = dict(key=req.idempotency_key, kind=req.kind.value, customer_id=req.customer_id,
                        invoice_id=req.invoice_id, scheduled_at=req.scheduled_at)
             if not settings.email_enabled(req.kind):
-                email_log.new_entry(session, status=email_log.SKIPPED, error="turned off in settings", **log)
+                email_log.new_entry(session, status=email_log.SKIPPED, error="turned off in settings", **row)
                 return (PreparedEmail(status="skipped", reason="turned off in settings"),
                         partial(outcomes.suppressed, ref, SuppressionReason.switched_off))
 
@@ -238,18 +238,23 @@ class EmailActivities:
             # Addresses that hard-bounced or reported spam are not emailed again.
             to, cc, suppressed_note = drop_suppressed(session, to, cc)
             if not to and suppressed_note:
-                email_log.new_entry(session, status=email_log.SKIPPED, error=suppressed_note, **log)
+                email_log.new_entry(session, status=email_log.SKIPPED, error=suppressed_note, **row)
                 return (PreparedEmail(status="skipped", reason=suppressed_note, undeliverable=True),
                         partial(outcomes.suppressed, ref, SuppressionReason.suppressed_address))
             if not to and customer is None and _customer_may_still_come():
                 # Events arrive out of order (a backend's concurrent sends, Stripe's retries):
                 # an invoice with no address of its own can come before its customer's
                 # customer.created. Nothing is logged yet: the retry reads the customer again.
-                raise ApplicationError(f"customer {req.customer_id} is not known yet; waiting for its "
-                                       f"customer event before emailing", type=CUSTOMER_NOT_KNOWN_YET)
+                # Benign: an expected wait, not a failure (the SDK logs it at DEBUG and does
+                # not count it); one line of our own says it once.
+                waiting = f"customer {req.customer_id} is not known yet; waiting for its customer event before emailing"
+                if activity.info().attempt == 1:
+                    log.info("%s %s", req.idempotency_key, waiting)
+                raise ApplicationError(waiting, type=CUSTOMER_NOT_KNOWN_YET,
+                                       category=ApplicationErrorCategory.BENIGN)
             if not to:
                 no_address = "the customer has no email address"
-                email_log.new_entry(session, status=email_log.FAILED, error=no_address, **log)
+                email_log.new_entry(session, status=email_log.FAILED, error=no_address, **row)
                 return (PreparedEmail(status="skipped", reason=no_address, undeliverable=True),
                         partial(outcomes.failed, ref, FailureReason.no_recipient, no_address))
 
@@ -273,7 +278,7 @@ class EmailActivities:
             entry = email_log.new_entry(
                 session, status=email_log.PENDING, to=to, cc=cc, from_email=from_email,
                 subject=content.subject, locale=locale, note="; ".join(filter(None, [template_note, suppressed_note])) or None,
-                attachments=[d.model_dump(mode="json") for d in documents], **log,
+                attachments=[d.model_dump(mode="json") for d in documents], **row,
             )
             entry.message_ref = put_document(session, f"msg:{entry.id}", message.model_dump_json().encode(), "application/json")
             return PreparedEmail(status="ready", documents=documents), None

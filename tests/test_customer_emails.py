@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from activities.emails import CUSTOMER_WAIT
 from tests.support.events import customer, event, invoice, stripe_fixtures
@@ -262,12 +265,14 @@ async def _prepare_attempts(h: Harness, workflow_id: str) -> tuple[int, str]:
     raise AssertionError("prepare_email never retried")
 
 
-async def test_an_invoice_before_its_customer_waits_for_the_customer_address(harness: Harness) -> None:
+async def test_an_invoice_before_its_customer_waits_for_the_customer_address(
+        harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
     """Out of order: an invoice with no address of its own, then its customer's
     customer.created minutes later (a backend sending concurrently, a redelivered
     event). The invoice email waits for the customer, with nothing logged, instead of
     failing for want of a recipient, and goes to the customer's address."""
     h = harness
+    caplog.set_level(logging.INFO)
     h.save_settings(reminders=[], attach_pdf=False)
     now = await h.now()
     await h.send(event("invoice.finalized", invoice("in_early", "cus_late", due=now + 30 * DAY, email=None),
@@ -284,3 +289,6 @@ async def test_an_invoice_before_its_customer_waits_for_the_customer_address(har
     assert (entry.kind, entry.status, entry.to) == ("invoice_finalized", "sent", ["late@customer.test"])
     [msg] = h.outbox_messages()
     assert msg["To"] == "late@customer.test"
+    # An expected wait: said once, by Relance, not as a warning for every retry.
+    waits = [r for r in caplog.records if "not known yet" in r.getMessage()]
+    assert [(r.name, r.levelno) for r in waits if r.levelno > logging.DEBUG] == [("relance.delivery", logging.INFO)]
