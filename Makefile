@@ -43,7 +43,7 @@ test: $(STAMP)
 
 # Benchmarks: figures from one run, written to bench/results/ (see docs/benchmarks.md).
 bench: $(STAMP)
-	$(BIN)/python bench/throughput.py --invoices 60
+	$(BIN)/python bench/throughput.py --invoices 200
 	$(BIN)/python bench/pdf_cost.py > bench/results/pdf_cost.json
 	@cat bench/results/pdf_cost.json
 	$(BIN)/python bench/pdf_cost.py --without-harfbuzz-subset > bench/results/pdf_cost_without_harfbuzz_subset.json
