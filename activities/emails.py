@@ -67,6 +67,7 @@ def _customer_may_still_come() -> bool:
     info = activity.info()
     return info.current_attempt_scheduled_time - info.scheduled_time < CUSTOMER_WAIT
 
+
 # Which PDFs go with which email (when the account attaches PDFs at all).
 ATTACHMENTS: dict[EmailKind, tuple[DocumentKind, ...]] = {
     EmailKind.invoice_finalized: (DocumentKind.invoice,),

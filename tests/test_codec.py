@@ -20,7 +20,8 @@ from relance.storage.database import get_engine
 from relance.temporal_client import DATA_CONVERTER, converter_for
 from tests.support.events import customer, event, invoice
 from tests.test_api import http_for
-from worker.main import SANDBOX, WORKFLOWS, build_worker
+from worker.main import WORKFLOWS, build_worker
+from worker.sandbox import SANDBOX
 
 
 def key() -> str:

@@ -13,8 +13,8 @@ from temporalio.worker import Replayer
 
 from relance.temporal_client import DATA_CONVERTER
 from tests.histories.record import run_scenarios
-from worker.main import SANDBOX, WORKFLOWS
-from worker.sandbox import runner_for
+from worker.main import WORKFLOWS
+from worker.sandbox import SANDBOX, runner_for
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 

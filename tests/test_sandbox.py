@@ -9,6 +9,8 @@ import dataclasses
 import uuid
 from collections.abc import Sequence
 
+import pytest
+
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.converter import (
@@ -21,6 +23,7 @@ from temporalio.converter import (
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+from temporalio.worker.workflow_sandbox import _runner as sandbox_runner
 
 from relance.codec import data_converter
 from relance.temporal_client import DATA_CONVERTER
@@ -46,6 +49,20 @@ class RecordingCodec(PayloadCodec, WithSerializationContext):
         return RecordingCodec(self.seen, context)
 
 
+def count_context_calls(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Each question the SDK puts to a sandboxed instance about a payload's context: a
+    call into the sandbox (temporalio 1.35's private instance class, spied on here)."""
+    calls: list[object] = []
+    original = sandbox_runner._Instance.get_serialization_context
+
+    def spy(self, command_info):
+        calls.append(command_info)
+        return original(self, command_info)
+
+    monkeypatch.setattr(sandbox_runner._Instance, "get_serialization_context", spy)
+    return calls
+
+
 async def probe(env: WorkflowEnvironment, converter) -> tuple[object, dict]:
     client = Client(**{**env.client.config(), "data_converter": converter})
     runner = runner_for(converter)
@@ -65,19 +82,25 @@ def test_relance_converters_take_no_context() -> None:
     assert not ignores_context(dataclasses.replace(DATA_CONVERTER, external_storage=object()))
 
 
-async def test_relance_workflows_run_sandboxed_without_per_payload_contexts(time_env: WorkflowEnvironment) -> None:
+async def test_relance_workflows_run_sandboxed_without_per_payload_contexts(
+        time_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = count_context_calls(monkeypatch)
     keys = "k1:" + base64.b64encode(bytes(range(32))).decode()
     runner, result = await probe(time_env, data_converter(DATA_CONVERTER, keys))
     assert isinstance(runner, ContextFreeSandboxedRunner)
+    assert calls == []  # no call into the sandbox for any payload
     # Payloads round-trip through the encryption codec, and the sandbox still refuses
     # the wall clock.
     assert result == {"echoed": "Solde dû : 12,50 €", "refused": True}
 
 
-async def test_a_converter_that_uses_context_gets_the_plain_sandbox(time_env: WorkflowEnvironment) -> None:
+async def test_a_converter_that_uses_context_gets_the_plain_sandbox(
+        time_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = count_context_calls(monkeypatch)
     seen: list[SerializationContext | None] = []
     runner, result = await probe(time_env, dataclasses.replace(DATA_CONVERTER, payload_codec=RecordingCodec(seen)))
     assert type(runner) is SandboxedWorkflowRunner
+    assert calls  # the sandbox answers for each payload, as the SDK does by default
     assert result == {"echoed": "Solde dû : 12,50 €", "refused": True}
     activity_contexts = [c for c in seen if isinstance(c, ActivitySerializationContext)]
     assert activity_contexts and {c.activity_type for c in activity_contexts} == {"echo"}

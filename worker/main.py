@@ -45,7 +45,7 @@ from workflows.refund import RefundWorkflow
 from workflows.retention import RetentionWorkflow
 from workflows.subscription import SubscriptionWorkflow
 from workflows.webhooks import WebhookWorkflow
-from worker.sandbox import SANDBOX, runner_for  # noqa: F401  (SANDBOX: for the replayer and hand-built workers)
+from worker.sandbox import runner_for
 
 log = logging.getLogger("relance.worker")
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import temporalio.converter
 import temporalio.workflow
 from temporalio.bridge.proto.workflow_activation import WorkflowActivation
 from temporalio.bridge.proto.workflow_completion import WorkflowActivationCompletion
@@ -86,11 +85,9 @@ class ContextFreeSandboxedRunner(SandboxedWorkflowRunner):
         return _ContextFreeInstance(super().create_instance(det))
 
 
-def runner_for(converter: DataConverter) -> SandboxedWorkflowRunner:
-    if ignores_context(converter):
-        return ContextFreeSandboxedRunner(restrictions=RESTRICTIONS)
-    return SandboxedWorkflowRunner(restrictions=RESTRICTIONS)
-
-
-# The plain sandbox, for the replayer and tests that build a worker by hand.
+# The plain sandbox: for a converter that uses context, and for the replayer.
 SANDBOX = SandboxedWorkflowRunner(restrictions=RESTRICTIONS)
+
+
+def runner_for(converter: DataConverter) -> SandboxedWorkflowRunner:
+    return ContextFreeSandboxedRunner(restrictions=RESTRICTIONS) if ignores_context(converter) else SANDBOX

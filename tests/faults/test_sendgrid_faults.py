@@ -37,7 +37,8 @@ from tests.support.events import customer, event, invoice
 from tests.support.fake_sendgrid import FakeSendGrid
 from tests.support.harness import Harness
 from tests.test_webhooks_out import Receiver
-from worker.main import SANDBOX, WORKFLOWS, activities_for, ensure_search_attributes
+from worker.main import WORKFLOWS, activities_for, ensure_search_attributes
+from worker.sandbox import runner_for
 
 
 @pytest.fixture
@@ -333,7 +334,8 @@ async def uncached_harness(env: WorkflowEnvironment, config, database_url: str, 
     workflows' tasks go to the next worker at once (with a cache they would wait on its
     sticky queue, which the time-skipping server never gives up on)."""
     engine = get_engine(database_url)
-    worker = Worker(env.client, task_queue=config.task_queue, workflows=WORKFLOWS, workflow_runner=SANDBOX,
+    worker = Worker(env.client, task_queue=config.task_queue, workflows=WORKFLOWS,
+                    workflow_runner=runner_for(env.client.data_converter),
                     activities=activities_for(engine, config, transport),
                     activity_executor=ThreadPoolExecutor(max_workers=8), max_concurrent_activities=8,
                     max_cached_workflows=0)
