@@ -183,6 +183,12 @@ async def run_worker(config: Config, stop: asyncio.Event | None = None, *, trans
     await ensure_retention_schedule(client, config)
 
     configure_pool(config.pdf_processes)
+    # Compiling the email templates takes ~2 s of CPU for all locales: done here, before
+    # polling, it is not paid by the first emails of every locale (nor, under load, by
+    # the activities running beside them, which wait on the same GIL).
+    from activities.render import warm
+
+    await asyncio.to_thread(warm)
     # A refused fetch in a PDF (a hostile URL in customer text) is expected, not an error.
     logging.getLogger("weasyprint").setLevel(logging.CRITICAL)
     worker = build_worker(client, config, transport=transport, graceful_shutdown=SHUTDOWN_GRACE)
