@@ -41,7 +41,7 @@ from relance.schedule import local_due_date
 from relance.storage import email_log, transport_holds, webhooks_store
 from relance.storage.customers import get_customer
 from relance.storage.database import session_scope
-from relance.storage.documents import get_document, has_document, put_document
+from relance.storage.documents import add_document, get_document, has_document, put_document
 from relance.storage.invoices import billing_email_from_invoices, load_invoice_document
 from relance.storage.settings_store import load_settings
 from relance.storage.suppressions import drop_suppressed
@@ -276,12 +276,15 @@ class EmailActivities:
                 to=to, cc=cc, subject=content.subject, html=content.html, text=content.text,
                 tags={"kind": req.kind.value, "email_key": hashlib.sha256(req.idempotency_key.encode()).hexdigest()[:32]},
             )
-            entry = email_log.new_entry(
-                session, status=email_log.PENDING, to=to, cc=cc, from_email=from_email,
+            # The message is stored under the new row's id, so both are plain INSERTs.
+            entry_id = email_log.new_entry_id()
+            email_log.new_entry(
+                session, id=entry_id, status=email_log.PENDING, to=to, cc=cc, from_email=from_email,
                 subject=content.subject, locale=locale, note="; ".join(filter(None, [template_note, suppressed_note])) or None,
-                attachments=[d.model_dump(mode="json") for d in documents], **row,
+                attachments=[d.model_dump(mode="json") for d in documents],
+                message_ref=add_document(session, f"msg:{entry_id}", message.model_dump_json().encode(), "application/json"),
+                **row,
             )
-            entry.message_ref = put_document(session, f"msg:{entry.id}", message.model_dump_json().encode(), "application/json")
             return PreparedEmail(status="ready", documents=documents), None
 
     # ---- documents -----------------------------------------------------------------

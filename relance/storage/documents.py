@@ -18,6 +18,13 @@ def put_document(session: Session, key: str, content: bytes, media_type: str) ->
     return key
 
 
+def add_document(session: Session, key: str, content: bytes, media_type: str) -> str:
+    """Store a document under a key nobody has used (one derived from a new id): one
+    INSERT, without put_document's look-up first."""
+    session.add(StoredDocument(key=key, content=content, media_type=media_type, size=len(content)))
+    return key
+
+
 def get_document(session: Session, key: str) -> bytes:
     row = session.get(StoredDocument, key)
     if row is None:

@@ -19,10 +19,14 @@ def get_entry(session: Session, key: str) -> EmailLogEntry | None:
     return session.exec(select(EmailLogEntry).where(EmailLogEntry.idempotency_key == key)).first()
 
 
+def new_entry_id() -> str:
+    return uuid.uuid4().hex
+
+
 def new_entry(session: Session, *, key: str, kind: str, customer_id: str, invoice_id: str | None,
-              scheduled_at: datetime, status: str, **fields) -> EmailLogEntry:
+              scheduled_at: datetime, status: str, id: str | None = None, **fields) -> EmailLogEntry:
     entry = EmailLogEntry(
-        id=uuid.uuid4().hex, idempotency_key=key, kind=kind, customer_id=customer_id,
+        id=id or new_entry_id(), idempotency_key=key, kind=kind, customer_id=customer_id,
         invoice_id=invoice_id, scheduled_at=scheduled_at, status=status, **fields,
     )
     session.add(entry)
