@@ -99,9 +99,19 @@ class Stack:
         relance = Path(sys.executable).parent / "relance"
         self.worker = subprocess.Popen([str(relance), "worker"], env=self.env, cwd=self.tmp,
                                        stdout=self._worker_log, stderr=subprocess.STDOUT, start_new_session=True)
+        await self._worker_polling()
         self.temporal = await connect(self.config)
         self.client = RelanceClient(self.temporal, self.config.task_queue)
         return self
+
+    async def _worker_polling(self) -> None:
+        """Measurements start once the worker polls: it compiles the email templates first
+        (~2 s), and events sent meanwhile would queue and show as latency."""
+        log = self.tmp / "worker.log"
+        while "worker polling" not in log.read_text(errors="replace"):
+            if self.worker.poll() is not None:
+                raise SystemExit(f"relance worker exited: see {log}")
+            await asyncio.sleep(0.2)
 
     async def __aexit__(self, *exc) -> None:
         for proc in (self.worker, self.server):
