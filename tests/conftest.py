@@ -26,17 +26,27 @@ from worker.main import build_worker, ensure_search_attributes
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-@pytest.fixture(scope="session")
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    # One time-skipping server for the session: tests run one at a time and each uses its
-    # own task queue and database; the clock only moves forward, and tests work relative
-    # to its current time.
+@asynccontextmanager
+async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping test server of its own (~1 s to start)."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=test_server_path(), data_converter=DATA_CONVERTER, runtime=runtime()
     )
     await ensure_search_attributes(env.client, "default")
-    yield env
-    await env.shutdown()
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    # One time-skipping server for the session: tests run one at a time and each uses its
+    # own task queue and database; the clock only moves forward, and tests work relative
+    # to its current time. A module whose tests must not depend on what ran before
+    # overrides `time_env` with `time_skipping_server()` per test.
+    async with time_skipping_server() as env:
+        yield env
 
 
 @pytest.fixture

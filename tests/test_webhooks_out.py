@@ -25,14 +25,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.webhooks import WebhookOutcome, event_id_for, signature_header
 from relance.api import create_app
-from relance.binaries import test_server_path as server_path
 from relance.storage import webhooks_store
 from relance.storage.database import session_scope
 from relance.storage.tables import as_utc
-from relance.temporal_client import DATA_CONVERTER, runtime
+from tests.conftest import time_skipping_server
 from tests.support.events import customer, event, invoice
 from tests.support.harness import Harness
-from worker.main import ensure_search_attributes
 
 KEY = "rk_test_" + "w" * 32
 DAY = timedelta(days=1)
@@ -112,11 +110,8 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     workflow that has since closed (invoice.paid, then the invoice workflow ends) finishes,
     the time-skipping server stops skipping time for good (temporalio/sdk-java#2392), which
     would leave every later test's clock running in real time."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=server_path(), data_converter=DATA_CONVERTER, runtime=runtime())
-    await ensure_search_attributes(env.client, "default")
-    yield env
-    await env.shutdown()
+    async with time_skipping_server() as env:
+        yield env
 
 
 @pytest.fixture
