@@ -23,12 +23,12 @@ from hypothesis import HealthCheck, Phase, given, note, settings
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import time_skipping_server
-
 from tests.support.harness import Harness
 from tests.support.storms import Storm, build_event, customer_events, invoice_id, moot_keys, storms
 
 DAY = timedelta(days=1)
 _examples = iter(range(10_000))
+STATS: Counter[str] = Counter()
 
 
 @pytest.fixture
@@ -38,7 +38,6 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     the session's server answered such a skip with "Timeout expired"."""
     async with time_skipping_server() as env:
         yield env
-STATS: Counter[str] = Counter()
 
 
 def sent_emails(h: Harness, ns: str, n_invoices: int) -> Counter[tuple[int, str, str]]:
