@@ -23,7 +23,7 @@ setup: $(STAMP)
 # space Babel puts in French amounts; the dashboard's browser test drives Debian's
 # chromium (never `playwright install`); Debian's prometheus brings promtool, which
 # checks and unit-tests the alert rules (deploy/prometheus/relance-alerts.yml,
-# tests/test_alert_rules.py fails without it). Installed when we are root, hinted otherwise.
+# tests/deploy/test_alert_rules.py fails without it). Installed when we are root, hinted otherwise.
 SYSTEM_PACKAGES := libharfbuzz-subset0 fonts-dejavu-core chromium prometheus
 
 system-deps:
@@ -33,7 +33,7 @@ system-deps:
 	   (apt-get update -qq && apt-get install -y -qq $(SYSTEM_PACKAGES))) ; \
 	else echo "hint: install Debian's libharfbuzz-subset0 and fonts-dejavu-core (WeasyPrint is 4-5x faster with it)"; \
 	  echo "hint: install Debian's chromium for the dashboard's browser test (it is skipped without /usr/bin/chromium)"; \
-	  echo "hint: install Debian's prometheus for promtool (tests/test_alert_rules.py fails without it)"; fi
+	  echo "hint: install Debian's prometheus for promtool (tests/deploy/test_alert_rules.py fails without it)"; fi
 
 run: $(STAMP)
 	$(BIN)/relance dev

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 from temporalio import activity
 
-from relance.models import CustomerSignal
+from relance.contracts.models import CustomerSignal
 from relance.storage.customers import record_customer_event
 from relance.storage.database import session_scope
 

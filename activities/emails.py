@@ -20,15 +20,15 @@ from sqlalchemy.engine import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from activities.context import email_context, recipients, time_zone_for
+from relance.rendering.context import email_context, recipients, time_zone_for
 from activities.transports.base import DeliveryError, PermanentDeliveryError, RetryableDeliveryError, Transport
-from relance.account import AccountSettings
-from relance.config import Config
-from relance.events import Invoice
-from relance.i18n import resolve_locale
-from relance.kinds import DocumentKind, EmailKind
-from relance.messages import Attachment, OutgoingEmail, RenderedContent
-from relance.models import (
+from relance.contracts.account import AccountSettings
+from relance.platform.config import Config
+from relance.contracts.events import Invoice
+from relance.rendering.i18n import resolve_locale
+from relance.contracts.kinds import DocumentKind, EmailKind
+from relance.contracts.messages import Attachment, OutgoingEmail, RenderedContent
+from relance.contracts.models import (
     DeliveryRequest,
     DeliveryResult,
     DocumentRequest,
@@ -37,7 +37,7 @@ from relance.models import (
     PreparedEmail,
     StoredAttachment,
 )
-from relance.schedule import local_due_date
+from relance.rules.schedule import local_due_date
 from relance.storage import email_log, transport_holds, webhooks_store
 from relance.storage.customers import get_customer
 from relance.storage.database import session_scope
@@ -50,7 +50,7 @@ from relance.storage.templates_store import get_version as get_template_version
 
 if TYPE_CHECKING:  # imported lazily at run time: this module is passed through the workflow sandbox
     from activities.outcomes import EmailRef
-    from relance.metrics import FailureReason
+    from relance.platform.metrics import FailureReason
 
 log = logging.getLogger("relance.delivery")
 
@@ -115,8 +115,8 @@ def _render(session, req: EmailRequest, ctx, locale: str, attachments: list[str]
     """The account's custom template for this kind (the version the invoice pinned), else
     Relance's own. A custom template that fails at send time (it passed validation, but
     real data can differ) falls back to the default rather than sending nothing."""
-    from activities.render import render_email
-    from relance.custom_templates import CustomTemplate, TemplateProblem, render_custom
+    from relance.rendering.email import render_email
+    from relance.rendering.custom_templates import CustomTemplate, TemplateProblem, render_custom
 
     row = get_template_version(session, req.kind.value, req.template_version)
     if row is not None:
@@ -205,7 +205,7 @@ class EmailActivities:
 
     def _prepare(self, req: EmailRequest) -> tuple[PreparedEmail, Callable[[], None] | None]:
         from activities import outcomes
-        from relance.metrics import RENDER_SECONDS, FailureReason, SuppressionReason
+        from relance.platform.metrics import RENDER_SECONDS, FailureReason, SuppressionReason
 
         ref = outcomes.EmailRef.of_request(req)
         with session_scope(self.engine) as session:
@@ -291,10 +291,10 @@ class EmailActivities:
 
     @activity.defn
     def render_document(self, req: DocumentRequest) -> StoredAttachment:
-        from activities.pdf import DocumentContext
-        from activities.pdf_pool import render_pdf_in_pool
-        from activities.context import customer_view, invoice_view
-        from relance.metrics import PDF_RENDER_SECONDS
+        from relance.rendering.pdf import DocumentContext
+        from relance.rendering.pdf_pool import render_pdf_in_pool
+        from relance.rendering.context import customer_view, invoice_view
+        from relance.platform.metrics import PDF_RENDER_SECONDS
 
         with session_scope(self.engine) as session:
             settings, version = load_settings(session)
@@ -381,7 +381,7 @@ class EmailActivities:
 
     async def _deliver(self, req: DeliveryRequest) -> DeliveryResult:
         from activities import outcomes
-        from relance.metrics import DELIVERY_SECONDS, FailureReason, RetryReason
+        from relance.platform.metrics import DELIVERY_SECONDS, FailureReason, RetryReason
 
         _, message, done = await asyncio.to_thread(self._load_outgoing, req)
         if done is not None:
@@ -439,7 +439,7 @@ class EmailActivities:
         """Not sent, not failed: pending, retried every RELANCE_HOLD_RETRY_SECONDS (its 3-day
         window still applies, after which it fails and is reported like any other failure)."""
         from activities import outcomes
-        from relance.metrics import RetryReason
+        from relance.platform.metrics import RetryReason
 
         ref = await asyncio.to_thread(self._record, key, "retry", provider=provider, error=reason)
         outcomes.retrying(ref, provider, RetryReason.held, reason)
@@ -471,7 +471,7 @@ class EmailActivities:
         """Retries ran out (the provider stayed down) or the email could not be prepared:
         the log says so instead of staying 'pending' or showing nothing."""
         from activities import outcomes
-        from relance.metrics import FailureReason
+        from relance.platform.metrics import FailureReason
 
         req = failure.request
         reason = None

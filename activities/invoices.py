@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 from temporalio import activity
 
-from relance.invoice_webhooks import invoice_event_type
-from relance.models import (
+from relance.rules.invoice_webhooks import invoice_event_type
+from relance.contracts.models import (
     AppliedInvoiceEvent,
     ApplyInvoiceEventRequest,
     InvoiceState,
@@ -14,7 +14,7 @@ from relance.models import (
     RecordInvoiceRequest,
     ReminderPlan,
 )
-from relance.schedule import plan_reminders as compute_plan
+from relance.rules.schedule import plan_reminders as compute_plan
 from relance.storage.customers import get_customer
 from relance.storage.database import session_scope
 from relance.storage.invoices import load_invoice_document, load_invoice_state, record_invoice_event

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 from temporalio import activity
 
-from activities.context import time_zone_for
-from relance.kinds import EmailKind
-from relance.models import NoticeTime, NoticeTimeRequest
-from relance.schedule import card_notice, trial_notice
+from relance.rendering.context import time_zone_for
+from relance.contracts.kinds import EmailKind
+from relance.contracts.models import NoticeTime, NoticeTimeRequest
+from relance.rules.schedule import card_notice, trial_notice
 from relance.storage.customers import get_customer
 from relance.storage.database import session_scope
 from relance.storage.settings_store import load_settings

@@ -12,9 +12,9 @@ import logging
 import re
 from dataclasses import dataclass
 
-from relance import metrics
-from relance.metrics import FailureReason, RetryReason, SuppressionReason
-from relance.models import EmailRequest
+from relance.platform import metrics
+from relance.platform.metrics import FailureReason, RetryReason, SuppressionReason
+from relance.contracts.models import EmailRequest
 from relance.storage.tables import EmailLogEntry
 
 log = logging.getLogger("relance.delivery")

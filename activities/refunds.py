@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 from temporalio import activity
 
-from relance.models import RefundLedger
+from relance.contracts.models import RefundLedger
 from relance.storage.database import session_scope
 from relance.storage.documents import get_document, has_document, put_document
 

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 from temporalio import activity
 
-from relance.models import PurgeRequest
+from relance.contracts.models import PurgeRequest
 from relance.storage.database import session_scope
 from relance.storage.tables import (
     EmailDeliveryRecord,

@@ -18,7 +18,7 @@ from temporalio.worker import Worker  # noqa: E402
 
 from bench.floor_workflow import FloorWorkflow, noop  # noqa: E402
 from bench.skeleton_workflow import SKELETON_ACTIVITIES, SkeletonWorkflow  # noqa: E402
-from relance.temporal_client import DATA_CONVERTER  # noqa: E402
+from relance.platform.temporal_client import DATA_CONVERTER  # noqa: E402
 from worker.sandbox import runner_for  # noqa: E402
 
 

@@ -38,10 +38,10 @@ from weasyprint import CSS, HTML  # noqa: E402
 import weasyprint.pdf.fonts  # noqa: E402
 import weasyprint.text.ffi  # noqa: E402
 
-import activities.pdf as pdf_module  # noqa: E402
-from activities.pdf import PDF_TEMPLATES_DIR, PDF_VARIANT, DocumentContext, render_document_html, render_document_pdf, warm  # noqa: E402
-from relance.email_context import Branding, CustomerView, InvoiceView, LineItem  # noqa: E402
-from relance.kinds import DocumentKind  # noqa: E402
+import relance.rendering.pdf as pdf_module  # noqa: E402
+from relance.rendering.pdf import PDF_TEMPLATES_DIR, PDF_VARIANT, DocumentContext, render_document_html, render_document_pdf, warm  # noqa: E402
+from relance.contracts.email_context import Branding, CustomerView, InvoiceView, LineItem  # noqa: E402
+from relance.contracts.kinds import DocumentKind  # noqa: E402
 
 START = datetime(2026, 3, 1, tzinfo=timezone.utc)
 

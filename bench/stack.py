@@ -20,14 +20,14 @@ from pathlib import Path
 import psutil
 from sqlalchemy import func, select
 
-from relance.account import AccountSettings
+from relance.contracts.account import AccountSettings
 from relance.client import RelanceClient
-from relance.config import Config
+from relance.platform.config import Config
 from relance.dev import dev_server_command, wait_for_server
 from relance.storage.database import get_engine, session_scope
 from relance.storage.settings_store import save_settings
 from relance.storage.tables import EmailLogEntry
-from relance.temporal_client import connect
+from relance.platform.temporal_client import connect
 
 
 def free_port() -> int:

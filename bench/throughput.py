@@ -44,20 +44,20 @@ from sqlmodel import select  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
-from activities.pdf_pool import shutdown_pool  # noqa: E402
+from relance.rendering.pdf_pool import shutdown_pool  # noqa: E402
 from activities.transports.outbox import OutboxTransport  # noqa: E402
 from bench.floor_workflow import FloorWorkflow, noop  # noqa: E402
 from bench.server_metrics import free_port, per_unit, scrape, settled_scrape  # noqa: E402
 from bench.skeleton_workflow import SKELETON_ACTIVITIES, SkeletonWorkflow  # noqa: E402
-from relance import search_attributes as sa  # noqa: E402
-from relance.account import AccountSettings  # noqa: E402
-from relance.binaries import dev_server_path  # noqa: E402
+from relance.contracts import search_attributes as sa  # noqa: E402
+from relance.contracts.account import AccountSettings  # noqa: E402
+from relance.platform.binaries import dev_server_path  # noqa: E402
 from relance.client import RelanceClient  # noqa: E402
-from relance.config import Config  # noqa: E402
+from relance.platform.config import Config  # noqa: E402
 from relance.storage.database import get_engine, session_scope  # noqa: E402
 from relance.storage.settings_store import save_settings  # noqa: E402
 from relance.storage.tables import EmailLogEntry  # noqa: E402
-from relance.temporal_client import DATA_CONVERTER, runtime  # noqa: E402
+from relance.platform.temporal_client import DATA_CONVERTER, runtime  # noqa: E402
 from tests.support.events import customer, event, invoice  # noqa: E402
 from worker.main import build_worker  # noqa: E402
 from worker.sandbox import runner_for  # noqa: E402

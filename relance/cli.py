@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import typer
 
-from relance.config import Config, get_config
+from relance.platform.config import Config, get_config
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Relance: billing emails and dunning on Temporal.")
 
@@ -32,8 +32,8 @@ def _run(coro: Any) -> Any:
     except KeyboardInterrupt:
         _finish(130)
     except ValueError as exc:
-        from relance.config import SettingError
-        from relance.temporal_client import TLSSettingsError
+        from relance.platform.config import SettingError
+        from relance.platform.temporal_client import TLSSettingsError
 
         if not isinstance(exc, (TLSSettingsError, SettingError)):
             raise
@@ -41,7 +41,7 @@ def _run(coro: Any) -> Any:
     except RuntimeError as exc:
         if "Failed client connect" not in str(exc):
             raise
-        from relance.temporal_client import connect_error_hint
+        from relance.platform.temporal_client import connect_error_hint
 
         config = get_config()
         hint = connect_error_hint(config, exc)
@@ -49,7 +49,7 @@ def _run(coro: Any) -> Any:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    from relance.logs import json_active
+    from relance.platform.logs import json_active
 
     if json_active():  # a log pipeline reading stderr gets the reason as one of its lines
         logging.getLogger("relance.cli").error(message)
@@ -67,7 +67,7 @@ def _setup(ctx: typer.Context, verbose: bool = typer.Option(False, "--verbose", 
     """RELANCE_LOG_FORMAT (text | json) and RELANCE_LOG_LEVEL, on stderr for every command."""
     from pydantic import ValidationError
 
-    from relance.logs import configure_from
+    from relance.platform.logs import configure_from
 
     try:
         config = get_config()
@@ -92,8 +92,8 @@ def dev() -> None:
 @app.command()
 def worker() -> None:
     """Run a worker against the Temporal server from the settings (RELANCE_TEMPORAL_ADDRESS...)."""
-    from relance.config import SettingError
-    from relance.metrics import serve_metrics
+    from relance.platform.config import SettingError
+    from relance.platform.metrics import serve_metrics
 
     try:
         serve_metrics(get_config())  # a taken metrics port stops the worker before its imports
@@ -153,7 +153,7 @@ def _read_json(path: Path) -> Any:
 def send(file: Path = typer.Argument(..., help="A JSON file: one event or a list of events.")) -> None:
     """Hand events to Relance (validated first; nothing is sent if any is invalid)."""
     from relance.client import RelanceClient
-    from relance.events import InvalidEvent, parse_events
+    from relance.contracts.events import InvalidEvent, parse_events
 
     payload = _read_json(file)
     try:
@@ -174,7 +174,7 @@ def send(file: Path = typer.Argument(..., help="A JSON file: one event or a list
 def remind(invoice_id: str, request_id: Optional[str] = typer.Option(None, help="Makes a retried request send once.")) -> None:
     """Send a reminder for an open invoice now."""
     from relance.client import RelanceClient
-    from relance.manual_reminders import refusal
+    from relance.rules.manual_reminders import refusal
     from relance.storage.database import get_engine, session_scope
     from relance.storage.invoices import load_invoice_state
 
@@ -199,7 +199,7 @@ def simulate(file: Path, as_json: bool = typer.Option(False, "--json", help="Mac
     """Run a scenario on the time-skipping server and list every email that would go out."""
     from pydantic import ValidationError
 
-    from relance.events import InvalidEvent
+    from relance.contracts.events import InvalidEvent
     from relance.simulate import Scenario, run_scenario, to_json, to_table
 
     raw = _read_json(file)
@@ -287,7 +287,7 @@ def settings_show() -> None:
 
 def _print_advice(current) -> None:
     """On stderr, so the JSON on stdout stays clean."""
-    from relance.settings_advice import advise
+    from relance.rules.settings_advice import advise
 
     for advice in advise(current):
         typer.echo(f"note: {advice.field}: {advice.message}", err=True)
@@ -298,7 +298,7 @@ def settings_set(assignments: list[str] = typer.Argument(..., help="KEY=VALUE, V
                                                           "reminders='[-3,0,7]' emails.receipt=false "
                                                           "timezone=Europe/Paris branding.business_name='Acme'")) -> None:
     """Change settings; all or nothing, errors name the field."""
-    from relance.account_service import SettingsError, patch_settings
+    from relance.services.account import SettingsError, patch_settings
 
     patch: dict[str, Any] = {}
     for item in assignments:
@@ -320,7 +320,7 @@ def settings_set(assignments: list[str] = typer.Argument(..., help="KEY=VALUE, V
 @settings_app.command("presets")
 def settings_presets() -> None:
     """Reminder schedule presets (days from the due date)."""
-    from relance.account import REMINDER_PRESETS
+    from relance.contracts.account import REMINDER_PRESETS
 
     for name, days in REMINDER_PRESETS.items():
         typer.echo(f"{name:<12} reminders='{json.dumps(days)}'")
@@ -330,7 +330,7 @@ def settings_presets() -> None:
 @settings_app.command("logo")
 def settings_logo(file: Optional[Path] = typer.Argument(None, help="PNG, JPEG or GIF; omit to remove the logo.")) -> None:
     """Upload the logo shown in every email and PDF (embedded, never fetched)."""
-    from relance.account_service import SettingsError, set_logo
+    from relance.services.account import SettingsError, set_logo
 
     try:
         with _session() as session:
@@ -353,7 +353,7 @@ def domain_set(domain: str, from_email: str = typer.Option(..., "--from", help="
                from_name: Optional[str] = typer.Option(None), spf_include: Optional[str] = typer.Option(None),
                dkim_target: Optional[str] = typer.Option(None)) -> None:
     """Send from DOMAIN once verified (until then, from the default sender)."""
-    from relance.account_service import SettingsError, set_sender_domain
+    from relance.services.account import SettingsError, set_sender_domain
 
     try:
         with _session() as session:
@@ -368,7 +368,7 @@ def domain_set(domain: str, from_email: str = typer.Option(..., "--from", help="
 @domain_app.command("records")
 def domain_records() -> None:
     """The DNS records to add for the custom domain."""
-    from relance.account_service import sender_records
+    from relance.services.account import sender_records
     from relance.storage.settings_store import load_settings
 
     with _session() as session:
@@ -384,8 +384,8 @@ def domain_records() -> None:
 @domain_app.command("verify")
 def domain_verify() -> None:
     """Check the DNS records; billing emails use the domain only once this succeeds."""
-    from relance.account_service import SettingsError, verify_sender_domain
-    from relance.sender_domain import resolver_for
+    from relance.services.account import SettingsError, verify_sender_domain
+    from relance.services.sender_domain import resolver_for
 
     config = get_config()
     resolver = resolver_for(config.dns_nameserver, config.dns_port) if config.dns_nameserver else None
@@ -407,7 +407,7 @@ def recipients(customer_id: str,
                cc: Optional[list[str]] = typer.Option(None, "--cc", help="Copied on every billing email."),
                clear_to: bool = typer.Option(False, "--clear-to"), clear_cc: bool = typer.Option(False, "--clear-cc")) -> None:
     """Set a customer's To and CC lists for all billing emails."""
-    from relance.account_service import SettingsError, set_recipients
+    from relance.services.account import SettingsError, set_recipients
 
     try:
         with _session() as session:
@@ -426,7 +426,7 @@ app.add_typer(template_app, name="template")
 
 
 def _kind(value: str):
-    from relance.kinds import EmailKind
+    from relance.contracts.kinds import EmailKind
 
     try:
         return EmailKind(value)
@@ -438,8 +438,8 @@ def _kind(value: str):
 def template_set(kind: str, html_file: Path = typer.Option(..., "--html"), subject: str = typer.Option(...),
                  text_file: Optional[Path] = typer.Option(None, "--text")) -> None:
     """Upload a template for KIND; it applies to invoices finalized from now on."""
-    from relance.custom_templates import CustomTemplate
-    from relance.templates_service import TemplateProblem, save_template
+    from relance.rendering.custom_templates import CustomTemplate
+    from relance.services.templates import TemplateProblem, save_template
 
     template = CustomTemplate(subject=subject, html=html_file.read_text(),
                               text=text_file.read_text() if text_file else None)
@@ -455,7 +455,7 @@ def template_set(kind: str, html_file: Path = typer.Option(..., "--html"), subje
 @template_app.command("reset")
 def template_reset(kind: str) -> None:
     """Back to Relance's own template for KIND (for invoices finalized from now on)."""
-    from relance.templates_service import reset_template
+    from relance.services.templates import reset_template
 
     with _session() as session:
         version = reset_template(session, _kind(kind))
@@ -466,7 +466,7 @@ def template_reset(kind: str) -> None:
 @template_app.command("show")
 def template_show(kind: str) -> None:
     """The active template of KIND."""
-    from relance.templates_service import active_template
+    from relance.services.templates import active_template
 
     with _session() as session:
         version, template = active_template(session, _kind(kind))
@@ -481,7 +481,7 @@ def template_show(kind: str) -> None:
 def preview(kind: str, locale: str = typer.Option("en", "--locale"),
             out: Optional[Path] = typer.Option(None, "--out", help="Folder (default .relance/preview).")) -> None:
     """Write KIND's email (HTML, text) and its PDFs for a sample invoice to files."""
-    from relance.preview import write_preview
+    from relance.services.preview import write_preview
 
     try:
         with _session() as session:

@@ -16,8 +16,8 @@ from typing import Any
 
 from temporalio.client import Client
 
-from relance.config import Config
-from relance.events import (
+from relance.platform.config import Config
+from relance.contracts.events import (
     CardEvent,
     CreditNoteEvent,
     CustomerEvent,
@@ -27,7 +27,7 @@ from relance.events import (
     SubscriptionEvent,
     parse_events,
 )
-from relance.models import (
+from relance.contracts.models import (
     CustomerSignal,
     CustomerWorkflowInput,
     InvoiceSignal,
@@ -36,7 +36,7 @@ from relance.models import (
     ObjectSignal,
     ObjectWorkflowInput,
 )
-from relance.temporal_client import connect
+from relance.platform.temporal_client import connect
 from workflows.ids import (
     card_workflow_id,
     credit_note_workflow_id,

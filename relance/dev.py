@@ -20,9 +20,9 @@ from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 from pydantic import SecretStr
 
-from relance import search_attributes as sa
-from relance.binaries import dev_server_path
-from relance.config import Config
+from relance.contracts import search_attributes as sa
+from relance.platform.binaries import dev_server_path
+from relance.platform.config import Config
 
 log = logging.getLogger("relance.dev")
 
@@ -49,7 +49,7 @@ class DevServerError(RuntimeError):
 
 
 async def wait_for_server(config: Config, server: subprocess.Popen | None = None, timeout: float = 60.0) -> None:
-    from relance.temporal_client import connect
+    from relance.platform.temporal_client import connect
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -90,7 +90,7 @@ def with_dev_api_key(config: Config) -> Config:
 async def run_dev(config: Config) -> None:
     from worker.main import run_worker
 
-    from relance.metrics import serve_metrics
+    from relance.platform.metrics import serve_metrics
 
     # The SDK runtime serves its metrics only if created with them: before the first connect.
     serve_metrics(config)

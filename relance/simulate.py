@@ -22,18 +22,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from relance.account import AccountSettings, merge_settings
-from relance.binaries import test_server_path
-from relance.clock import advance_to, settle
-from relance.config import Config
-from relance.events import parse_event
-from relance.messages import OutgoingEmail
+from relance.contracts.account import AccountSettings, merge_settings
+from relance.platform.binaries import test_server_path
+from relance.platform.clock import advance_to, settle
+from relance.platform.config import Config
+from relance.contracts.events import parse_event
+from relance.contracts.messages import OutgoingEmail
 from relance.storage import email_log
 from relance.storage.database import dispose_engine, get_engine, session_scope
 from relance.storage.documents import get_document
 from relance.storage.settings_store import save_settings
-from relance.config import get_config
-from relance.temporal_client import converter_for, runtime
+from relance.platform.config import get_config
+from relance.platform.temporal_client import converter_for, runtime
 
 
 class ScenarioEvent(BaseModel):
@@ -148,7 +148,7 @@ async def run_scenario(scenario: Scenario) -> list[SimulatedEmail]:
                 await advance_to(env, ids, end + offset)
                 return _collect(engine)
         finally:
-            from activities.pdf_pool import shutdown_pool
+            from relance.rendering.pdf_pool import shutdown_pool
 
             # PDF processes inherit our stdout: a caller reading it to EOF would wait on them.
             shutdown_pool()

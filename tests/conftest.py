@@ -14,11 +14,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.transports.base import Transport
 from activities.transports.outbox import OutboxTransport
-from relance.binaries import test_server_path
+from relance.platform.binaries import test_server_path
 from relance.client import RelanceClient
-from relance.config import Config
+from relance.platform.config import Config
 from relance.storage.database import dispose_engine, get_engine
-from relance.temporal_client import DATA_CONVERTER, runtime
+from relance.platform.temporal_client import DATA_CONVERTER, runtime
 from tests.support.harness import Harness, unique_queue
 from tests.support.devserver import dev_server  # noqa: F401 - a session fixture, started on demand
 from worker.main import build_worker, ensure_search_attributes

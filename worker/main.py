@@ -1,5 +1,5 @@
 """Build and run the worker. Sync activities (database, rendering) run in a thread pool;
-PDFs go further, to a process pool (see activities/pdf_pool.py), so WeasyPrint's CPU work
+PDFs go further, to a process pool (see relance/rendering/pdf_pool.py), so WeasyPrint's CPU work
 never starves the workflow worker."""
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from activities.refunds import RefundActivities
 from activities.retention import RetentionActivities
 from activities.transports.base import Transport
 from activities.webhooks import WebhookActivities
-from relance import search_attributes as sa
-from relance.config import Config
-from relance.models import RetentionInput
+from relance.contracts import search_attributes as sa
+from relance.platform.config import Config
+from relance.contracts.models import RetentionInput
 from relance.storage.database import get_engine
 from workflows.card import CardWorkflow
 from workflows.credit_note import CreditNoteWorkflow
@@ -166,8 +166,8 @@ def build_worker(client: Client, config: Config, *, engine: Engine | None = None
 async def run_worker(config: Config, stop: asyncio.Event | None = None, *, transport: Transport | None = None) -> None:
     """`transport`: the configured one unless given (tests inject faults around it)."""
     from activities.transports.factory import build_transport
-    from relance.metrics import prime, serve_metrics
-    from relance.temporal_client import connect
+    from relance.platform.metrics import prime, serve_metrics
+    from relance.platform.temporal_client import connect
 
     # Before anything else: a metrics port already taken stops the worker at once.
     serve_metrics(config)
@@ -178,7 +178,7 @@ async def run_worker(config: Config, stop: asyncio.Event | None = None, *, trans
         await ensure_search_attributes(client, config.temporal_namespace)
     except Exception as exc:  # e.g. no operator permission on Temporal Cloud
         log.warning("could not register search attributes (%s); register them on the server", exc)
-    from activities.pdf_pool import configure_pool, shutdown_pool
+    from relance.rendering.pdf_pool import configure_pool, shutdown_pool
 
     await ensure_retention_schedule(client, config)
 
@@ -186,7 +186,7 @@ async def run_worker(config: Config, stop: asyncio.Event | None = None, *, trans
     # Compiling the email templates takes ~2 s of CPU for all locales: done here, before
     # polling, it is not paid by the first emails of every locale (nor, under load, by
     # the activities running beside them, which wait on the same GIL).
-    from activities.render import warm
+    from relance.rendering.email import warm
 
     await asyncio.to_thread(warm)
     # A refused fetch in a PDF (a hostile URL in customer text) is expected, not an error.

@@ -12,9 +12,9 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.notices import NoticeActivities
-    from relance.kinds import EmailKind
-    from relance.models import EmailRequest, NoticeTime, NoticeTimeRequest, ObjectSignal, ObjectWorkflowInput
-    from relance.views import card_view
+    from relance.contracts.kinds import EmailKind
+    from relance.contracts.models import EmailRequest, NoticeTime, NoticeTimeRequest, ObjectSignal, ObjectWorkflowInput
+    from relance.contracts.views import card_view
     from workflows.email_steps import RECORD, send_email
     from workflows.object_inbox import ObjectInbox, planned as _planned
 

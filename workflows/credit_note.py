@@ -7,9 +7,9 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from relance.kinds import EmailKind
-    from relance.models import EmailRequest, ObjectSignal, ObjectWorkflowInput
-    from relance.views import credit_note_view
+    from relance.contracts.kinds import EmailKind
+    from relance.contracts.models import EmailRequest, ObjectSignal, ObjectWorkflowInput
+    from relance.contracts.views import credit_note_view
     from workflows.email_steps import send_email
     from workflows.object_inbox import ObjectInbox
 

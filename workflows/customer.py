@@ -13,8 +13,8 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.customers import CustomerActivities
-    from relance import search_attributes as sa
-    from relance.models import CustomerSignal, CustomerWorkflowInput
+    from relance.contracts import search_attributes as sa
+    from relance.contracts.models import CustomerSignal, CustomerWorkflowInput
     from workflows.email_steps import RECORD
 
 IDLE_BEFORE_EXIT = timedelta(days=1)

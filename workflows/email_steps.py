@@ -12,7 +12,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.emails import EmailActivities
-    from relance.models import DeliveryRequest, DeliveryResult, EmailRequest, FailureRecord
+    from relance.contracts.models import DeliveryRequest, DeliveryResult, EmailRequest, FailureRecord
     from workflows.webhook_emit import emit_email_outcome
 
 # Bugs and missing data do not fix themselves by retrying; outages do.

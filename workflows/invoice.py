@@ -17,10 +17,10 @@ from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
     from activities.invoices import InvoiceActivities
-    from relance import search_attributes as sa
-    from relance.kinds import EmailKind
-    from relance.invoice_webhooks import PAID_TYPES
-    from relance.models import (
+    from relance.contracts import search_attributes as sa
+    from relance.contracts.kinds import EmailKind
+    from relance.rules.invoice_webhooks import PAID_TYPES
+    from relance.contracts.models import (
         TERMINAL_STATUSES,
         ApplyInvoiceEventRequest,
         EmailRequest,

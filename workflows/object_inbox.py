@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from relance.models import ObjectSignal
+    from relance.contracts.models import ObjectSignal
 
 MAX_SEEN_IDS = 200
 

@@ -16,11 +16,11 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.refunds import RefundActivities
-    from relance.email_context import RefundView
-    from relance.events import Charge
-    from relance.kinds import EmailKind
-    from relance.models import EmailRequest, ObjectSignal, ObjectWorkflowInput, RefundLedger
-    from relance.views import refund_view, uncovered_refund_view
+    from relance.contracts.email_context import RefundView
+    from relance.contracts.events import Charge
+    from relance.contracts.kinds import EmailKind
+    from relance.contracts.models import EmailRequest, ObjectSignal, ObjectWorkflowInput, RefundLedger
+    from relance.contracts.views import refund_view, uncovered_refund_view
     from workflows.email_steps import RECORD, send_email
     from workflows.object_inbox import ObjectInbox
 

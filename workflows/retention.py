@@ -8,7 +8,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.retention import RetentionActivities
-    from relance.models import PurgeRequest, RetentionInput
+    from relance.contracts.models import PurgeRequest, RetentionInput
     from workflows.email_steps import RECORD
 
 

@@ -33,8 +33,8 @@ from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.webhooks import WebhookActivities, WebhookEvent, event_id_for, iso
-    from relance.invoice_webhooks import invoice_event_for
-    from relance.models import DeliveryResult, EmailRequest, InvoiceState
+    from relance.rules.invoice_webhooks import invoice_event_for
+    from relance.contracts.models import DeliveryResult, EmailRequest, InvoiceState
 
 PATCH = "webhooks-out"
 WEBHOOK_WORKFLOW = "WebhookWorkflow"

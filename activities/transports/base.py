@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from typing import Protocol
 
-from relance.messages import OutgoingEmail, SendOutcome
+from relance.contracts.messages import OutgoingEmail, SendOutcome
 
 
 def fingerprint(secret: str) -> str:

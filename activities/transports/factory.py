@@ -6,7 +6,7 @@ from activities.transports.base import Transport
 from activities.transports.outbox import OutboxTransport
 from activities.transports.sendgrid import SendGridTransport
 from activities.transports.smtp import SmtpTransport
-from relance.config import Config, TransportName
+from relance.platform.config import Config, TransportName
 
 
 def build_transport(config: Config) -> Transport:

@@ -16,14 +16,14 @@ from datetime import datetime, timezone
 from email.headerregistry import Address
 from email.message import EmailMessage
 
-from relance.addresses import (
+from relance.contracts.addresses import (
     UnsafeHeader,
     check_recipient_count,
     normalize_address,
     normalize_addresses,
     safe_header_text,
 )
-from relance.messages import Attachment, OutgoingEmail
+from relance.contracts.messages import Attachment, OutgoingEmail
 
 # SMTP: CRLF line endings and ASCII-only headers (non-ASCII text becomes encoded words
 # written by the library itself). raise_on_defect turns any header the parser finds

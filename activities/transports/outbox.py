@@ -15,7 +15,7 @@ from pathlib import Path
 
 from activities.transports.base import PermanentDeliveryError, RetryableDeliveryError
 from activities.transports.mime import build_message
-from relance.messages import OutgoingEmail, SendOutcome
+from relance.contracts.messages import OutgoingEmail, SendOutcome
 
 _UNSAFE_FILENAME_CHARS = re.compile(r"[^A-Za-z0-9._@+-]")
 

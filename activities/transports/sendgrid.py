@@ -50,7 +50,7 @@ from activities.transports.base import (
     fingerprint,
 )
 from activities.transports.mime import tag_header_name, validated_email
-from relance.messages import OutgoingEmail, SendOutcome
+from relance.contracts.messages import OutgoingEmail, SendOutcome
 
 # Our idempotency key travels in custom_args, which SendGrid echoes in every Event
 # Webhook post: that is how events are matched back to the message we meant to send.

@@ -29,7 +29,7 @@ from activities.transports.base import (
     fingerprint,
 )
 from activities.transports.mime import build_message, validated_email
-from relance.messages import OutgoingEmail, SendOutcome
+from relance.contracts.messages import OutgoingEmail, SendOutcome
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from relance.api.auth import require_api_key
 from relance.api.schemas import ApiError
 from relance.client import Accepted, RelanceClient
-from relance.config import Config
-from relance.events import Event
+from relance.platform.config import Config
+from relance.contracts.events import Event
 
 log = logging.getLogger("relance.api")
 T = TypeVar("T")

@@ -59,8 +59,8 @@ from sqlalchemy import or_
 from sqlmodel import select
 from starlette.datastructures import FormData, UploadFile
 
-from relance.account import REMINDER_PRESETS, AccountSettings
-from relance.account_service import (
+from relance.contracts.account import REMINDER_PRESETS, AccountSettings
+from relance.services.account import (
     MAX_LOGO_BYTES,
     SettingsError,
     patch_settings,
@@ -73,20 +73,20 @@ from relance.account_service import (
 from relance.api.app import Services, services
 from relance.api.auth import key_matches
 from relance.api.schemas import ApiError
-from relance.custom_templates import CustomTemplate, TemplateProblem, render_custom, sample_context
-from relance.formatting import format_money
-from relance.i18n import resolve_locale, supported_locales
-from relance.kinds import EmailKind
-from relance.manual_reminders import refusal
-from relance.messages import OutgoingEmail
-from relance.sender_domain import VerificationResult, resolver_for
-from relance.settings_advice import advise
+from relance.rendering.custom_templates import CustomTemplate, TemplateProblem, render_custom, sample_context
+from relance.rendering.formatting import format_money
+from relance.rendering.i18n import resolve_locale, supported_locales
+from relance.contracts.kinds import EmailKind
+from relance.rules.manual_reminders import refusal
+from relance.contracts.messages import OutgoingEmail
+from relance.services.sender_domain import VerificationResult, resolver_for
+from relance.rules.settings_advice import advise
 from relance.storage import email_log
 from relance.storage.database import session_scope
 from relance.storage.documents import get_document
 from relance.storage.settings_store import load_settings
 from relance.storage.tables import CustomerRecord, EmailLogEntry, InvoiceRecord, as_utc
-from relance.templates_service import active_template, reset_template, save_template
+from relance.services.templates import active_template, reset_template, save_template
 
 log = logging.getLogger("relance.dashboard")
 

@@ -12,7 +12,7 @@ from temporalio.api.common.v1 import Payloads
 
 from relance.api.app import Services, services
 from relance.api.schemas import ApiError, error_responses
-from relance.codec import ChainCodec, CompressionCodec, EncryptionCodec, parse_keys
+from relance.platform.codec import ChainCodec, CompressionCodec, EncryptionCodec, parse_keys
 
 router = APIRouter(tags=["codec"])
 

@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from relance.api.app import Services, services
 from relance.api.schemas import ApiError, CustomerAccepted, CustomerIn, CustomerOut, error_responses
-from relance.events import CustomerEvent, InvalidEvent, parse_event
+from relance.contracts.events import CustomerEvent, InvalidEvent, parse_event
 from relance.storage.customers import get_customer
 from relance.storage.database import session_scope
 from relance.storage.tables import CustomerRecord, ProcessedEvent, as_utc

@@ -23,8 +23,8 @@ from relance.api.schemas import (
     EmailSummary,
     error_responses,
 )
-from relance.messages import OutgoingEmail
-from relance.models import DocumentRequest
+from relance.contracts.messages import OutgoingEmail
+from relance.contracts.models import DocumentRequest
 from relance.storage import email_log, webhooks_store
 from relance.storage.database import session_scope
 from relance.storage.documents import get_document

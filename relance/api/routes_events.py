@@ -24,7 +24,7 @@ from relance.api.schemas import (
     WebhookIgnored,
     error_responses,
 )
-from relance.events import SUPPORTED_EVENT_TYPES, Event, InvalidEvent, UnsupportedEventType, parse_event, parse_events
+from relance.contracts.events import SUPPORTED_EVENT_TYPES, Event, InvalidEvent, UnsupportedEventType, parse_event, parse_events
 from relance.storage.database import session_scope
 from relance.storage.tables import ProcessedEvent
 

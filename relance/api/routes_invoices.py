@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from relance.api.app import Services, services
 from relance.api.schemas import ApiError, ReminderAccepted, error_responses
-from relance.manual_reminders import refusal
+from relance.rules.manual_reminders import refusal
 from relance.storage.database import session_scope
 from relance.storage.invoices import load_invoice_state
 from workflows.ids import invoice_workflow_id

@@ -7,10 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends
 
-from relance.account_service import SettingsError, patch_settings
+from relance.services.account import SettingsError, patch_settings
 from relance.api.app import Services, services
 from relance.api.schemas import ApiError, SettingsOut, error_responses
-from relance.settings_advice import advise
+from relance.rules.settings_advice import advise
 from relance.storage.database import session_scope
 from relance.storage.settings_store import load_settings
 

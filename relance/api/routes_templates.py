@@ -8,11 +8,11 @@ from pydantic import BaseModel
 
 from relance.api.app import Services, services
 from relance.api.schemas import ApiError, error_responses
-from relance.custom_templates import CustomTemplate, TemplateProblem, render_custom, sample_context
-from relance.i18n import resolve_locale
-from relance.kinds import EmailKind
+from relance.rendering.custom_templates import CustomTemplate, TemplateProblem, render_custom, sample_context
+from relance.rendering.i18n import resolve_locale
+from relance.contracts.kinds import EmailKind
 from relance.storage.database import session_scope
-from relance.templates_service import active_template, reset_template, save_template
+from relance.services.templates import active_template, reset_template, save_template
 
 router = APIRouter(tags=["templates"])
 
@@ -64,7 +64,7 @@ def put_template(kind: EmailKind, template: CustomTemplate | None, svc: Services
 @router.post("/v1/templates/{kind}/preview", response_model=PreviewOut, responses=error_responses(400, 401),
              summary="Render a template on sample data")
 def preview_template(kind: EmailKind, body: PreviewRequest, svc: Services = Depends(services)) -> PreviewOut:
-    from activities.render import render_email
+    from relance.rendering.email import render_email
     from relance.storage.settings_store import load_settings
 
     locale = resolve_locale([body.locale])

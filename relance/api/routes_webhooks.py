@@ -426,7 +426,7 @@ def _plan_sendgrid(engine: Engine, events: list[Any]) -> _Plan:
 
 
 def _apply_sendgrid(engine: Engine, plan: _Plan) -> int:
-    from relance.metrics import DELIVERY_REPORTS
+    from relance.platform.metrics import DELIVERY_REPORTS
 
     applied: list[_Applied] = []
     with session_scope(engine) as session:

@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from relance.account import AccountSettings
-from relance.settings_advice import Advice
+from relance.contracts.account import AccountSettings
+from relance.rules.settings_advice import Advice
 
 
 class ApiError(Exception):

@@ -15,9 +15,9 @@ import uvicorn
 
 from relance.api.app import create_app
 from relance.client import RelanceClient
-from relance.config import Config
+from relance.platform.config import Config
 from relance.storage.database import get_engine
-from relance.temporal_client import connect
+from relance.platform.temporal_client import connect
 
 log = logging.getLogger("relance.api")
 
@@ -55,7 +55,7 @@ async def serve(config: Config, stop_event: asyncio.Event, *, relance_client: Re
                 sock: socket.socket | None = None) -> None:
     """Serve on config.api_host:api_port (or on `sock`) until stop_event is set.
     Raises OSError if the address cannot be bound."""
-    from relance.metrics import serve_metrics
+    from relance.platform.metrics import serve_metrics
 
     serve_metrics(config)  # RELANCE_METRICS_BIND: a port of its own, not a route behind the API key
     engine = get_engine(config.resolved_database_url(), auto_migrate=config.db_auto_migrate)

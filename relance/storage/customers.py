@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from relance.events import Customer
+from relance.contracts.events import Customer
 from relance.storage.tables import CustomerRecord, ProcessedEvent, as_utc, utcnow
 
 

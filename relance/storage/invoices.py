@@ -12,8 +12,8 @@ import json
 
 from sqlmodel import Session, select
 
-from relance.events import Invoice
-from relance.models import TERMINAL_STATUSES, InvoiceSignal, InvoiceState
+from relance.contracts.events import Invoice
+from relance.contracts.models import TERMINAL_STATUSES, InvoiceSignal, InvoiceState
 from relance.storage.tables import InvoiceRecord, InvoiceRevision, ProcessedEvent, as_utc, utcnow
 
 STATUS_RANK = {"draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3}

@@ -3,7 +3,7 @@
 `prepare` runs when a process opens its database (storage.database.get_engine):
 - a database with none of our tables is created from the models and stamped at head
   (Alembic's documented way to build a new database). Running every revision instead
-  gives the same schema (tests/test_migrations.py proves the revisions and the models
+  gives the same schema (tests/storage/test_migrations.py proves the revisions and the models
   agree) at a cost that grows with each revision: measured on SQLite, 15 ms per fresh
   database this way against 32 ms for the two revisions of today (create_all alone, as
   before migrations: 12 ms), and the test suite makes hundreds of databases;
@@ -122,7 +122,7 @@ def migration_engine(url: str) -> Engine:
 
 def repository_database_url() -> str:
     """The database the `alembic` command (developers, alembic.ini) works on."""
-    from relance.config import get_config
+    from relance.platform.config import get_config
 
     return get_config().resolved_database_url()
 

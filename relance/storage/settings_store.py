@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from relance.account import AccountSettings
+from relance.contracts.account import AccountSettings
 from relance.storage.tables import SettingsRecord, utcnow
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from relance.account import AccountSettings
+from relance.contracts.account import AccountSettings
 from relance.storage import email_log
 from relance.storage.database import dispose_engine, get_engine, session_scope
 from relance.storage.settings_store import save_settings

@@ -5,8 +5,8 @@ webhook. A refused API key (401), or a key, sender or account SendGrid forbids (
 the emails instead of failing each one or calling SendGrid for each: one alert, nothing
 lost, everything sent once it is fixed.
 
-Already covered elsewhere: 429 + 503 retried (tests/test_delivery_e2e.py), 400/413
-final (same file), every status classified and timeouts (tests/test_transports.py).
+Already covered elsewhere: 429 + 503 retried (tests/e2e/test_delivery_e2e.py), 400/413
+final (same file), every status classified and timeouts (tests/activities/test_transports.py).
 """
 
 from __future__ import annotations
@@ -27,16 +27,16 @@ from temporalio.worker import Worker
 from activities.transports.sendgrid import SendGridTransport
 from activities.webhooks import event_id_for
 from relance.client import RelanceClient
-from relance.binaries import test_server_path as server_path
+from relance.platform.binaries import test_server_path as server_path
 from relance.storage import transport_holds, webhooks_store
 from relance.storage.database import dispose_engine, get_engine, session_scope
 from relance.storage.suppressions import suppress
-from relance.temporal_client import DATA_CONVERTER, runtime
+from relance.platform.temporal_client import DATA_CONVERTER, runtime
 from tests.conftest import running_harness
 from tests.support.events import customer, event, invoice
 from tests.support.fake_sendgrid import FakeSendGrid
 from tests.support.harness import Harness
-from tests.test_webhooks_out import Receiver
+from tests.workflows.test_webhooks_out import Receiver
 from worker.main import WORKFLOWS, activities_for, ensure_search_attributes
 from worker.sandbox import runner_for
 
@@ -44,7 +44,7 @@ from worker.sandbox import runner_for
 @pytest.fixture
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     """Its own test server: these tests start webhook workflows, after which the
-    time-skipping server can stop skipping (see tests/test_webhooks_out.py)."""
+    time-skipping server can stop skipping (see tests/workflows/test_webhooks_out.py)."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=server_path(), data_converter=DATA_CONVERTER, runtime=runtime())
     await ensure_search_attributes(env.client, "default")
@@ -301,7 +301,7 @@ async def test_a_hold_that_outlasts_the_delivery_window_fails_the_email_as_held(
     """Nobody fixes the key: a held email is retried until its 3-day window closes, then
     fails, counted with the reason `held` (the last attempt's error type, passed by the
     workflow), not as a provider outage. No webhook endpoint here: a webhook workflow
-    would stop the time-skipping server from skipping (see tests/test_webhooks_out.py)."""
+    would stop the time-skipping server from skipping (see tests/workflows/test_webhooks_out.py)."""
     from prometheus_client import REGISTRY
 
     def failed(reason: str) -> float:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from relance.account import AccountSettings
+from relance.contracts.account import AccountSettings
 from relance.storage import email_log
 from relance.storage.database import dispose_engine, get_engine, session_scope
 from relance.storage.settings_store import save_settings
@@ -108,7 +108,7 @@ def test_a_retried_record_is_the_same_application_not_a_duplicate(sqlite_url) ->
     """What the random kills found: record_invoice committed, the worker died before
     Temporal heard of it, and the retry took the event for a duplicate, so the invoice
     email (or the receipt) was never sent. The run that applied an event is now kept."""
-    from relance.models import InvoiceSignal
+    from relance.contracts.models import InvoiceSignal
     from relance.storage.invoices import record_invoice_event
     from tests.support.events import event, invoice
 

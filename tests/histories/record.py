@@ -1,4 +1,4 @@
-"""Record the histories replayed by tests/test_replay.py.
+"""Record the histories replayed by tests/workflows/test_replay.py.
 
     .venv/bin/python -m tests.histories.record
 
@@ -29,15 +29,15 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.transports.outbox import OutboxTransport
 from activities.webhooks import event_id_for
-from relance.binaries import test_server_path
+from relance.platform.binaries import test_server_path
 from relance.client import RelanceClient
-from relance.clock import advance, settle
-from relance.config import Config
+from relance.platform.clock import advance, settle
+from relance.platform.config import Config
 from relance.storage import webhooks_store
 from relance.storage.database import get_engine, session_scope
-from relance.temporal_client import DATA_CONVERTER, runtime
+from relance.platform.temporal_client import DATA_CONVERTER, runtime
 from tests.support.events import customer, event, invoice, stripe_fixtures
-from relance.models import RetentionInput
+from relance.contracts.models import RetentionInput
 from worker.main import build_worker, ensure_search_attributes
 from workflows.retention import RetentionWorkflow
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from relance import search_attributes as sa
-from relance.binaries import dev_server_path
-from relance.config import Config
+from relance.contracts import search_attributes as sa
+from relance.platform.binaries import dev_server_path
+from relance.platform.config import Config
 from tests.support.smtp_sink import free_port
 
 _TYPE = {"KEYWORD": "Keyword", "DATETIME": "Datetime"}

@@ -32,9 +32,9 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from relance.client import RelanceClient
-from relance.config import Config
+from relance.platform.config import Config
 from relance.dev import dev_server_command
-from relance.temporal_client import connect
+from relance.platform.temporal_client import connect
 
 ROOT = Path(__file__).resolve().parents[2]
 RELANCE = str(Path(sys.executable).parent / "relance")

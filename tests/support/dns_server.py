@@ -11,7 +11,7 @@ wire traffic (dnspython's resolver, truncation, TCP fallback) without the intern
         "s1._domainkey.acme.test": [("CNAME", "s1.domainkey.u1.wl.sendgrid.net.")],
     }
     with LoopbackDNS(records) as dns:
-        resolver = resolver_for(dns.host, dns.port)     # relance.sender_domain
+        resolver = resolver_for(dns.host, dns.port)     # relance.services.sender_domain
         dns.set_records("_dmarc.acme.test", [("TXT", '"v=DMARC1; p=none"')])  # live edit
         dns.fail("timeout")                        # every query goes unanswered
         dns.fail("servfail", "acme.test")          # or only queries for that exact name

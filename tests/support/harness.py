@@ -18,10 +18,10 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from relance.account import AccountSettings
+from relance.contracts.account import AccountSettings
 from relance.client import RelanceClient
-from relance.clock import advance, settle
-from relance.config import Config
+from relance.platform.clock import advance, settle
+from relance.platform.config import Config
 from relance.storage import email_log
 from relance.storage.database import session_scope
 from relance.storage.settings_store import save_settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from datetime import datetime, timedelta
 
-from relance.kinds import EmailKind
+from relance.contracts.kinds import EmailKind
 from tests.support.events import event, invoice, stripe_fixtures
 
 DAY = timedelta(days=1)

@@ -1,0 +1,1 @@
+"""What crosses a boundary: event shapes, workflow and activity models, kinds, messages, settings."""

@@ -1,0 +1,550 @@
+"""Events in: Stripe's envelope and object shapes, parsed and validated.
+
+A Stripe webhook payload works as is; other backends send the same shape. Fields
+Relance does not use are ignored, so real Stripe objects parse unchanged. A bad event is
+refused with an `InvalidEvent` naming the field, before anything is started.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from babel.numbers import list_currencies
+
+from relance.contracts.addresses import MAX_RECIPIENTS, normalize_address, normalize_addresses
+
+
+def _unix_to_datetime(value: Any) -> Any:
+    # Stripe sends unix seconds; ISO strings are accepted for hand-written events.
+    if isinstance(value, bool):
+        raise ValueError("expected a unix timestamp")
+    if isinstance(value, (int, float)):
+        try:
+            return datetime.fromtimestamp(value, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError("unix timestamp out of range") from None
+    return value
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_unix_to_datetime)]
+
+# Validation context for events coming in (parse_event). Checks added after release
+# (ISO 4217 currencies, amount bounds, invoice customer_email, the 1,000-recipient cap,
+# the 64-octet local part) apply only there. The same models are validated again when
+# Temporal decodes a signal, an activity input or a carried state; an event accepted by
+# an earlier release must still decode then, or its signal would be dropped and its
+# history would no longer replay.
+EDGE = {"relance_edge": True}
+
+
+def at_edge(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("relance_edge"))
+
+
+# Read once, at import. Validators also run inside the workflow sandbox (Temporal decodes
+# signals there, re-validating the models), where opening Babel's data files is refused
+# and the signal would be dropped: they must never do I/O.
+ISO_CURRENCIES = frozenset(code.lower() for code in list_currencies())
+
+
+def _iso_currency(value: Any, info: ValidationInfo) -> Any:
+    # Stripe's lowercase ISO 4217 codes. An unknown code would be printed as is with two
+    # made-up decimals on every email and PDF: refuse it where it comes in.
+    if isinstance(value, str):
+        if len(value) != 3 or not value.isalpha():
+            raise ValueError("must be a three-letter ISO 4217 code")
+        if at_edge(info) and value.lower() not in ISO_CURRENCIES:
+            raise ValueError(f"unknown currency {value!r} (not an ISO 4217 code)")
+        return value.lower()
+    return value
+
+
+Currency = Annotated[str, BeforeValidator(_iso_currency)]
+
+# Amounts (minor units) and counts. Bounded so that a typo or an attack (10**30) is refused
+# here, naming the field, instead of overflowing a database column in an activity that
+# would retry forever. 10**15 minor units is beyond any real invoice in any currency.
+MAX_INTEGER = 10**15
+
+
+def _bounded(value: int, info: ValidationInfo) -> int:
+    if at_edge(info) and not -MAX_INTEGER <= value <= MAX_INTEGER:
+        raise ValueError("must be between -10^15 and 10^15 (an integer amount in minor units)")
+    return value
+
+
+Integer = Annotated[int, AfterValidator(_bounded)]
+
+
+def _id_of(value: Any) -> Any:
+    # Expanded objects (`"customer": {"id": "cus_..."}`) count as their id.
+    if isinstance(value, dict):
+        return value.get("id")
+    return value
+
+
+ObjectId = Annotated[str, BeforeValidator(_id_of)]
+
+
+class StripeObject(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Period(StripeObject):
+    start: Timestamp | None = None
+    end: Timestamp | None = None
+
+
+class InvoiceLine(StripeObject):
+    id: str | None = None
+    description: str | None = None
+    amount: Integer = 0
+    currency: Currency | None = None
+    quantity: Integer | None = None
+    period: Period | None = None
+
+
+class LineList(StripeObject):
+    data: list[InvoiceLine] = Field(default_factory=list)
+    has_more: bool = False
+
+
+class StatusTransitions(StripeObject):
+    finalized_at: Timestamp | None = None
+    paid_at: Timestamp | None = None
+    voided_at: Timestamp | None = None
+    marked_uncollectible_at: Timestamp | None = None
+
+
+class Address(StripeObject):
+    line1: str | None = None
+    line2: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    state: str | None = None
+    country: str | None = None
+
+    def lines(self) -> list[str]:
+        city = " ".join(p for p in (self.postal_code, self.city) if p)
+        return [p for p in (self.line1, self.line2, city, self.state, self.country) if p]
+
+
+class InvoiceSubscriptionDetails(StripeObject):
+    subscription: ObjectId | None = None
+
+
+class InvoiceParent(StripeObject):
+    """Where the invoice came from (API versions from 2025-03-31): a subscription or a quote."""
+
+    type: str | None = None
+    subscription_details: InvoiceSubscriptionDetails | None = None
+
+
+InvoiceStatus = Literal["draft", "open", "paid", "uncollectible", "void"]
+CollectionMethod = Literal["send_invoice", "charge_automatically"]
+
+
+class Invoice(StripeObject):
+    id: str = Field(min_length=1, max_length=255)
+    object: Literal["invoice"] = "invoice"
+    customer: ObjectId = Field(min_length=1, max_length=255)
+    number: str | None = None
+    customer_email: str | None = None
+    customer_name: str | None = None
+    customer_address: Address | None = None
+    currency: Currency
+    amount_due: Integer = 0
+    amount_paid: Integer = 0
+    amount_remaining: Integer = 0
+    subtotal: Integer | None = None
+    total: Integer | None = None
+    tax: Integer | None = None
+    created: Timestamp | None = None
+    due_date: Timestamp | None = None
+    collection_method: CollectionMethod = "charge_automatically"
+    status: InvoiceStatus | None = None
+    lines: LineList = Field(default_factory=LineList)
+    hosted_invoice_url: str | None = None
+    attempt_count: Integer = 0
+    next_payment_attempt: Timestamp | None = None
+    payment_intent: ObjectId | None = None
+    description: str | None = None
+    footer: str | None = None
+    receipt_number: str | None = None
+    status_transitions: StatusTransitions | None = None
+    # The subscription that billed it: `subscription` in API versions before 2025-03-31,
+    # `parent.subscription_details.subscription` from then on. Neither: a one-off invoice.
+    subscription: ObjectId | None = None
+    parent: InvoiceParent | None = None
+
+    @property
+    def subscription_id(self) -> str | None:
+        details = self.parent.subscription_details if self.parent else None
+        return self.subscription or (details.subscription if details else None)
+
+    @field_validator("customer_email")
+    @classmethod
+    def _customer_email(cls, v: str | None, info: ValidationInfo) -> str | None:
+        # The address of last resort for a customer Relance never heard of: checked at
+        # the door like Customer.email, so an injected header is refused, naming it.
+        return normalize_address(v, allow_special_use=True) if v and at_edge(info) else v
+
+
+class Customer(StripeObject):
+    id: str = Field(min_length=1, max_length=255)
+    object: Literal["customer"] = "customer"
+    email: str | None = None
+    name: str | None = None
+    preferred_locales: list[str] = Field(default_factory=list)
+    address: Address | None = None
+    # Relance's own fields (Stripe's API has no per-customer To/CC lists for billing email).
+    invoice_emails: list[str] | None = None
+    cc_emails: list[str] | None = None
+    timezone: str | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return normalize_address(v, allow_special_use=True, strict=at_edge(info)) if v else v
+
+    @field_validator("invoice_emails", "cc_emails")
+    @classmethod
+    def _lists(cls, v: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        # Each address checked (the error names it), duplicates dropped, order kept.
+        if v is None:
+            return None
+        addresses = normalize_addresses(v, allow_special_use=True, strict=at_edge(info))
+        # SendGrid's per-message limit on To + CC: a list that could never be delivered
+        # is refused here rather than failing every email later. Not split into several
+        # messages: one invoice email is one thread that every recipient can reply to.
+        count = len(addresses) + (len(info.data.get("invoice_emails") or []) if info.field_name == "cc_emails" else 0)
+        if at_edge(info) and count > MAX_RECIPIENTS:
+            raise ValueError(f"{count} recipients in To and CC together; at most {MAX_RECIPIENTS} per message")
+        return addresses
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                ZoneInfo(v)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+
+class CardDetails(StripeObject):
+    brand: str | None = None
+    last4: str | None = None
+    exp_month: int = Field(ge=1, le=12)
+    exp_year: int = Field(ge=2000, le=2200)
+
+
+class PaymentMethod(StripeObject):
+    """A card payment method, or a legacy card source (`customer.source.expiring`)."""
+
+    id: str = Field(min_length=1, max_length=255)
+    object: Literal["payment_method", "card"] = "payment_method"
+    customer: ObjectId | None = None
+    type: str | None = None
+    card: CardDetails | None = None
+    # Legacy card sources carry the details at the top level.
+    brand: str | None = None
+    last4: str | None = None
+    exp_month: Integer | None = None
+    exp_year: Integer | None = None
+
+    def card_details(self) -> CardDetails | None:
+        if self.card is not None:
+            return self.card
+        if self.exp_month is not None and self.exp_year is not None:
+            return CardDetails(brand=self.brand, last4=self.last4, exp_month=self.exp_month, exp_year=self.exp_year)
+        return None
+
+
+class Price(StripeObject):
+    nickname: str | None = None
+    product: ObjectId | None = None
+
+
+class SubscriptionItem(StripeObject):
+    price: Price | None = None
+    plan: Price | None = None
+
+
+class SubscriptionItems(StripeObject):
+    data: list[SubscriptionItem] = Field(default_factory=list)
+
+
+class Subscription(StripeObject):
+    id: str = Field(min_length=1, max_length=255)
+    object: Literal["subscription"] = "subscription"
+    customer: ObjectId = Field(min_length=1, max_length=255)
+    status: str | None = None
+    trial_end: Timestamp | None = None
+    canceled_at: Timestamp | None = None
+    ended_at: Timestamp | None = None
+    cancel_at_period_end: bool = False
+    items: SubscriptionItems = Field(default_factory=SubscriptionItems)
+
+    def plan_name(self) -> str | None:
+        for item in self.items.data:
+            for p in (item.price, item.plan):
+                if p is not None and p.nickname:
+                    return p.nickname
+        return None
+
+
+class CreditNoteLine(StripeObject):
+    description: str | None = None
+    amount: Integer = 0
+    quantity: Integer | None = None
+
+
+class CreditNoteLines(StripeObject):
+    data: list[CreditNoteLine] = Field(default_factory=list)
+
+
+class CreditNote(StripeObject):
+    id: str = Field(min_length=1, max_length=255)
+    object: Literal["credit_note"] = "credit_note"
+    customer: ObjectId = Field(min_length=1, max_length=255)
+    invoice: ObjectId | None = None
+    number: str | None = None
+    currency: Currency
+    amount: Integer = 0
+    total: Integer | None = None
+    reason: str | None = None
+    memo: str | None = None
+    created: Timestamp | None = None
+    status: str | None = None
+    lines: CreditNoteLines = Field(default_factory=CreditNoteLines)
+
+
+class Refund(StripeObject):
+    id: str = Field(min_length=1, max_length=255)
+    object: Literal["refund"] = "refund"
+    amount: Integer = 0
+    currency: Currency
+    charge: ObjectId | None = None
+    customer: ObjectId | None = None
+    created: Timestamp | None = None
+    reason: str | None = None
+    status: str | None = None
+
+
+class RefundList(StripeObject):
+    data: list[Refund] = Field(default_factory=list)
+
+
+class Charge(StripeObject):
+    id: str = Field(min_length=1, max_length=255)
+    object: Literal["charge"] = "charge"
+    customer: ObjectId | None = None
+    invoice: ObjectId | None = None
+    currency: Currency
+    amount: Integer = 0
+    amount_refunded: Integer = 0
+    refunds: RefundList | None = None
+
+
+INVOICE_EVENT_TYPES = frozenset(
+    {
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.updated",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+        "invoice.payment_failed",
+        "invoice.payment_action_required",
+        "invoice.voided",
+        "invoice.marked_uncollectible",
+        "invoice.sent",
+    }
+)
+CUSTOMER_EVENT_TYPES = frozenset({"customer.created", "customer.updated"})
+CARD_EVENT_TYPES = frozenset(
+    {
+        "payment_method.attached",
+        "payment_method.updated",
+        "payment_method.detached",
+        "payment_method.automatically_updated",
+        "customer.source.expiring",
+    }
+)
+SUBSCRIPTION_EVENT_TYPES = frozenset(
+    {
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "customer.subscription.trial_will_end",
+    }
+)
+CREDIT_NOTE_EVENT_TYPES = frozenset({"credit_note.created"})
+REFUND_EVENT_TYPES = frozenset({"refund.created", "charge.refunded"})
+SUPPORTED_EVENT_TYPES = (
+    INVOICE_EVENT_TYPES
+    | CUSTOMER_EVENT_TYPES
+    | CARD_EVENT_TYPES
+    | SUBSCRIPTION_EVENT_TYPES
+    | CREDIT_NOTE_EVENT_TYPES
+    | REFUND_EVENT_TYPES
+)
+
+
+class InvalidEvent(ValueError):
+    """The event cannot be used. `field` is a dotted path into the event."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class UnsupportedEventType(InvalidEvent):
+    """A well-formed event of a type Relance does not handle (a webhook receiver ignores it)."""
+
+
+class EventEnvelope(StripeObject):
+    id: str = Field(min_length=1, max_length=255)
+    type: str = Field(min_length=1)
+    created: Timestamp
+    data: dict[str, Any]
+
+
+class InvoiceEvent(StripeObject):
+    id: str
+    type: str
+    created: datetime
+    invoice: Invoice
+
+
+class CustomerEvent(StripeObject):
+    id: str
+    type: str
+    created: datetime
+    customer: Customer
+
+
+class CardEvent(StripeObject):
+    id: str
+    type: str
+    created: datetime
+    payment_method: PaymentMethod
+
+
+class SubscriptionEvent(StripeObject):
+    id: str
+    type: str
+    created: datetime
+    subscription: Subscription
+
+
+class CreditNoteEvent(StripeObject):
+    id: str
+    type: str
+    created: datetime
+    credit_note: CreditNote
+
+
+class RefundEvent(StripeObject):
+    """`refund.created` (refund set) or `charge.refunded` (charge set)."""
+
+    id: str
+    type: str
+    created: datetime
+    refund: Refund | None = None
+    charge: Charge | None = None
+
+    @property
+    def charge_id(self) -> str | None:
+        return self.charge.id if self.charge else (self.refund.charge if self.refund else None)
+
+
+Event = InvoiceEvent | CustomerEvent | CardEvent | SubscriptionEvent | CreditNoteEvent | RefundEvent
+
+# Which typed event, and which field of it, carries each type's object.
+_SHAPES: list[tuple[frozenset[str], type, str, type]] = [
+    (INVOICE_EVENT_TYPES, InvoiceEvent, "invoice", Invoice),
+    (CUSTOMER_EVENT_TYPES, CustomerEvent, "customer", Customer),
+    (CARD_EVENT_TYPES, CardEvent, "payment_method", PaymentMethod),
+    (SUBSCRIPTION_EVENT_TYPES, SubscriptionEvent, "subscription", Subscription),
+    (CREDIT_NOTE_EVENT_TYPES, CreditNoteEvent, "credit_note", CreditNote),
+    (frozenset({"refund.created"}), RefundEvent, "refund", Refund),
+    (frozenset({"charge.refunded"}), RefundEvent, "charge", Charge),
+]
+
+
+def _field_path(prefix: str, loc: tuple[Any, ...]) -> str:
+    parts = [prefix] if prefix else []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]}[{item}]" if parts else f"[{item}]"
+        else:
+            parts.append(str(item))
+    return ".".join(parts)
+
+
+def _raise_from(error: ValidationError, prefix: str) -> None:
+    first = error.errors()[0]
+    raise InvalidEvent(_field_path(prefix, tuple(first["loc"])), first["msg"]) from None
+
+
+def parse_event(payload: Any) -> Event:
+    """Validate one event (a decoded JSON object) and return its typed form."""
+    if not isinstance(payload, dict):
+        raise InvalidEvent("event", "expected a JSON object")
+    try:
+        envelope = EventEnvelope.model_validate(payload)
+    except ValidationError as exc:
+        _raise_from(exc, "")
+    obj = envelope.data.get("object")
+    if not isinstance(obj, dict):
+        raise InvalidEvent("data.object", "expected a JSON object")
+    if envelope.type not in SUPPORTED_EVENT_TYPES:
+        raise UnsupportedEventType("type", f"unsupported event type {envelope.type!r}")
+    created = _aware(envelope.created)
+    assert created is not None
+    event_cls, field_name, object_cls = next((e, f, o) for types, e, f, o in _SHAPES if envelope.type in types)
+    try:
+        obj_model = object_cls.model_validate(obj, context=EDGE)
+    except ValidationError as exc:
+        _raise_from(exc, "data.object")
+    if isinstance(obj_model, PaymentMethod) and obj_model.card_details() is None:
+        raise InvalidEvent("data.object.card", "a card payment method is required")
+    if isinstance(obj_model, Refund) and obj_model.charge is None and obj_model.customer is None:
+        raise InvalidEvent("data.object.charge", "a refund needs its charge or customer")
+    return event_cls(id=envelope.id, type=envelope.type, created=created, **{field_name: obj_model})
+
+
+def parse_events(payload: Any) -> list[Event]:
+    """One event or a JSON list of events; a bad one names its index."""
+    if isinstance(payload, list):
+        events = []
+        for i, item in enumerate(payload):
+            try:
+                events.append(parse_event(item))
+            except InvalidEvent as exc:
+                raise type(exc)(f"[{i}].{exc.field}", exc.message) from None
+        return events
+    return [parse_event(payload)]

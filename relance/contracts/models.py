@@ -1,0 +1,253 @@
+"""Typed inputs and outputs of workflows and activities.
+
+Kept out of workflow modules on purpose: the workflow sandbox re-imports workflow
+modules, and models defined there with `datetime` fields fail to decode. Workflows
+import this module passed through. Payloads carry references, never PDFs or HTML.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from relance.contracts.email_context import CardView, CreditNoteView, RefundView, SubscriptionView
+from relance.contracts.events import Charge, Customer, Invoice, PaymentMethod, Refund, Subscription
+from relance.contracts.events import CreditNote as CreditNoteObject
+from relance.contracts.kinds import DocumentKind, EmailKind
+
+TERMINAL_STATUSES = frozenset({"paid", "void"})
+
+
+class InvoiceSignal(BaseModel):
+    """One invoice event as delivered to its workflow."""
+
+    event_id: str
+    type: str
+    created: datetime
+    invoice: Invoice
+
+
+class CustomerSignal(BaseModel):
+    event_id: str
+    type: str
+    created: datetime
+    customer: Customer
+
+
+class CustomerWorkflowInput(BaseModel):
+    customer_id: str
+    pending: list[CustomerSignal] = Field(default_factory=list)
+
+
+class ManualReminder(BaseModel):
+    """'Send a reminder now'. request_id makes a retried request send once."""
+
+    request_id: str
+
+
+class InvoiceWorkflowInput(BaseModel):
+    invoice_id: str
+    customer_id: str
+    # Seconds the workflow clock runs ahead of business time. Always 0 in production; the
+    # simulator runs scenarios dated in the past on a test server whose clock starts now.
+    clock_offset_seconds: float = 0.0
+    # State carried across continue-as-new.
+    carried: InvoiceCarriedState | None = None
+
+
+class ReminderSlot(BaseModel):
+    days_from_due: int
+    at: datetime  # the send instant (account send hour, local date, as UTC)
+
+
+class ReminderPlan(BaseModel):
+    due_date: datetime
+    slots: list[ReminderSlot] = Field(default_factory=list)
+
+
+class InvoiceState(BaseModel):
+    """What the database knows of an invoice after an event is applied."""
+
+    invoice_id: str
+    customer_id: str
+    status: str
+    collection_method: str
+    due_date: datetime | None = None
+    attempt_count: int = 0
+    revision: str
+    duplicate: bool = False  # the event id had been applied before
+
+
+class InvoiceCarriedState(BaseModel):
+    state: InvoiceState | None = None
+    plan: ReminderPlan | None = None
+    seen_event_ids: list[str] = Field(default_factory=list)
+    pending_signals: list[InvoiceSignal] = Field(default_factory=list)
+    pending_manual: list[ManualReminder] = Field(default_factory=list)
+    handled_offsets: list[int] = Field(default_factory=list)
+    template_pins: dict[str, int] | None = None
+
+
+class RecordInvoiceRequest(BaseModel):
+    signal: InvoiceSignal
+
+
+class ApplyInvoiceEventRequest(BaseModel):
+    """One activity per invoice event: record it, and answer in the same round trip what
+    the workflow would otherwise ask in separate commands."""
+
+    signal: InvoiceSignal
+    pin_templates: bool = False  # the first event of a run: fix the custom template versions
+
+
+class AppliedInvoiceEvent(BaseModel):
+    state: InvoiceState
+    template_pins: dict[str, int] | None = None  # when asked for
+    # The endpoints subscribed to the webhook this event owes (invoice.paid, ...), read in
+    # the same transaction; None when it owes none.
+    webhook_endpoints: list[str] | None = None
+
+
+class PlanRemindersRequest(BaseModel):
+    invoice_id: str
+    customer_id: str
+    due_date: datetime
+
+
+class EmailRequest(BaseModel):
+    kind: EmailKind
+    idempotency_key: str
+    customer_id: str
+    invoice_id: str | None = None
+    invoice_revision: str | None = None
+    scheduled_at: datetime  # business time at which the workflow decided to send
+    reminder_days_from_due: int | None = None
+    manual: bool = False
+    attempt: int | None = None
+    # The custom template version pinned by the invoice (None: the newest at send time; 0:
+    # Relance's default).
+    template_version: int | None = None
+    # The object a customer-level email is about (small views, carried inline).
+    card: CardView | None = None
+    subscription: SubscriptionView | None = None
+    credit_note: CreditNoteView | None = None
+    refund: RefundView | None = None
+
+
+class DocumentRequest(BaseModel):
+    kind: DocumentKind
+    invoice_id: str | None = None
+    revision: str | None = None
+    locale: str
+    filename: str
+    customer_id: str | None = None
+    credit_note: CreditNoteView | None = None  # for credit note PDFs
+
+
+class StoredAttachment(BaseModel):
+    ref: str
+    filename: str
+    content_type: str = "application/pdf"
+
+
+class InvoiceWorkflowStatus(BaseModel):
+    """Answer to the invoice workflow's `status` query (ops, the simulator, tests)."""
+
+    status: str | None
+    busy: bool
+    due_date: datetime | None = None
+    pending_reminders: list[ReminderSlot] = Field(default_factory=list)
+
+
+class PreparedEmail(BaseModel):
+    """ready: render the documents, then deliver. done: already handled, nothing to do."""
+
+    status: str  # ready | done | skipped
+    reason: str | None = None
+    documents: list[DocumentRequest] = Field(default_factory=list)
+    # Skipped because it cannot reach anyone (no address, every address suppressed), not
+    # because it was turned off: a failure for the account, reported as email.failed.
+    undeliverable: bool = False
+
+
+class DeliveryRequest(BaseModel):
+    idempotency_key: str
+    attachments: list[StoredAttachment] = Field(default_factory=list)
+
+
+class DeliveryResult(BaseModel):
+    status: str  # sent | failed
+    provider: str | None = None
+    provider_message_id: str | None = None
+    error: str | None = None
+    # The endpoints subscribed to email.<status>, read when the outcome was recorded, so
+    # the workflow needs no lookup of its own; None from results recorded before this
+    # field (and from results made in the workflow), which look the endpoints up.
+    webhook_endpoints: list[str] | None = None
+
+
+class FailureRecord(BaseModel):
+    request: EmailRequest
+    error: str
+    # The type of the last attempt's ApplicationError ("TransportHeld",
+    # "RetryableDeliveryError", ...), found through a timeout's cause; None from runs
+    # recorded before it was passed.
+    error_type: str | None = None
+
+
+class ObjectSignal(BaseModel):
+    """A customer-level event for the workflow of the object it is about."""
+
+    event_id: str
+    type: str
+    created: datetime
+    payment_method: PaymentMethod | None = None
+    subscription: Subscription | None = None
+    credit_note: CreditNoteObject | None = None
+    refund: Refund | None = None
+    charge: Charge | None = None
+
+
+class ObjectWorkflowInput(BaseModel):
+    object_id: str
+    clock_offset_seconds: float = 0.0
+
+
+class RefundLedger(BaseModel):
+    """What a charge's refund emails already cover; kept in the database so a later run of
+    the refund workflow (after it ended idle) does not email a refund twice."""
+
+    key: str
+    emailed: list[str] = Field(default_factory=list)  # refund ids
+    covered: int = 0
+    unpaired: list[int] = Field(default_factory=list)
+    customer_id: str | None = None
+
+
+class NoticeTimeRequest(BaseModel):
+    """When to send a card-expiry or trial-ending notice for this customer."""
+
+    kind: EmailKind
+    customer_id: str
+    reference: datetime  # the trial end, or the first instant of the card's expiry month (UTC)
+    card_exp_month: int | None = None
+    card_exp_year: int | None = None
+
+
+class NoticeTime(BaseModel):
+    at: datetime
+    expires_at: datetime  # after this, the notice is pointless (card expired, trial over)
+
+
+class RetentionInput(BaseModel):
+    days: int = 30
+    batch_size: int = 500
+
+
+class PurgeRequest(BaseModel):
+    cutoff: datetime
+    batch_size: int = 500
+
+
+InvoiceWorkflowInput.model_rebuild()

@@ -1,0 +1,119 @@
+"""Turn database records into what templates see. Pure functions: no I/O."""
+
+from __future__ import annotations
+
+from relance.contracts.account import AccountSettings
+from relance.contracts.email_context import (
+    CustomerView,
+    EmailContext,
+    InvoiceView,
+    LineItem,
+    Links,
+    ReminderView,
+)
+from relance.contracts.events import Invoice
+from relance.rules.links import expand
+from relance.contracts.models import EmailRequest
+from relance.storage.tables import CustomerRecord, InvoiceRecord
+
+
+def invoice_view(inv: Invoice) -> InvoiceView:
+    paid_at = inv.status_transitions.paid_at if inv.status_transitions else None
+    return InvoiceView(
+        id=inv.id,
+        number=inv.number,
+        currency=inv.currency,
+        amount_due=inv.amount_due,
+        amount_paid=inv.amount_paid,
+        amount_remaining=inv.amount_remaining,
+        subtotal=inv.subtotal,
+        tax=inv.tax,
+        total=inv.total,
+        created=inv.created,
+        due_date=inv.due_date,
+        paid_at=paid_at,
+        description=inv.description,
+        footer=inv.footer,
+        receipt_number=inv.receipt_number,
+        collection_method=inv.collection_method,
+        status=inv.status or "open",
+        attempt_count=inv.attempt_count,
+        next_payment_attempt=inv.next_payment_attempt,
+        lines=[
+            LineItem(
+                description=line.description or "",
+                quantity=line.quantity,
+                amount=line.amount,
+                currency=line.currency or inv.currency,
+                period_start=line.period.start if line.period else None,
+                period_end=line.period.end if line.period else None,
+            )
+            for line in inv.lines.data
+        ],
+    )
+
+
+def customer_view(customer: CustomerRecord | None, customer_id: str, inv: Invoice | None) -> CustomerView:
+    if customer is not None:
+        return CustomerView(id=customer.id, name=customer.name or (inv.customer_name if inv else None),
+                            email=customer.email, address_lines=list(customer.address_lines))
+    return CustomerView(
+        id=customer_id,
+        name=inv.customer_name if inv else None,
+        email=inv.customer_email if inv else None,
+        address_lines=inv.customer_address.lines() if inv and inv.customer_address else [],
+    )
+
+
+def recipients(customer: CustomerRecord | None, invoice: InvoiceRecord | None,
+               fallback: str | None = None) -> tuple[list[str], list[str]]:
+    """The customer's To list replaces the account email; CC applies to every billing email.
+    `fallback`: an address from the customer's invoices, for emails without an invoice."""
+    cc = list(customer.cc_emails) if customer else []
+    if customer and customer.invoice_emails:
+        to = list(customer.invoice_emails)
+    elif customer and customer.email:
+        to = [customer.email]
+    elif invoice and invoice.customer_email:
+        to = [invoice.customer_email]
+    elif fallback:
+        to = [fallback]
+    else:
+        to = []
+    lowered = {a.lower() for a in to}
+    return to, [a for a in cc if a.lower() not in lowered]
+
+
+def links_for(settings: AccountSettings, customer_id: str, inv: Invoice | None) -> Links:
+    hosted = inv.hosted_invoice_url if inv else None
+    invoice_id = inv.id if inv else None
+    common = dict(invoice_id=invoice_id, customer_id=customer_id, hosted_invoice_url=hosted)
+    return Links(
+        pay_url=expand(settings.links.pay_url, **common),
+        update_payment_url=expand(settings.links.update_payment_url, **common),
+        confirm_payment_url=expand(settings.links.confirm_payment_url, **common),
+        invoice_url=hosted,
+    )
+
+
+def time_zone_for(settings: AccountSettings, customer: CustomerRecord | None) -> str:
+    return (customer.timezone if customer and customer.timezone else None) or settings.timezone
+
+
+def email_context(settings: AccountSettings, req: EmailRequest, customer: CustomerRecord | None,
+                  inv: Invoice | None) -> EmailContext:
+    reminder = None
+    if req.reminder_days_from_due is not None or req.manual:
+        reminder = ReminderView(days_from_due=req.reminder_days_from_due or 0, manual=req.manual)
+    return EmailContext(
+        branding=settings.branding,
+        customer=customer_view(customer, req.customer_id, inv),
+        invoice=invoice_view(inv) if inv else None,
+        links=links_for(settings, req.customer_id, inv),
+        reminder=reminder,
+        card=req.card,
+        subscription=req.subscription,
+        credit_note=req.credit_note,
+        refund=req.refund,
+        timezone=time_zone_for(settings, customer),
+    )

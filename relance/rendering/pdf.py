@@ -1,0 +1,224 @@
+"""Branded, localized PDF documents (invoice, receipt, credit note) with WeasyPrint.
+
+Pure rendering: no Temporal, no database, no I/O beyond the templates. Customer and
+account text ends up in these documents, and WeasyPrint would otherwise read file://
+and http:// URLs (and embed `<link rel=attachment>` targets into the PDF), so every
+HTML() and CSS() goes through `locked_fetcher()`, which only serves data: URLs.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import date, datetime, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
+from pydantic import BaseModel
+
+from relance.contracts.email_context import Branding, CreditNoteView, CustomerView, InvoiceView
+from relance.rendering.formatting import format_date, format_money
+from relance.rendering.i18n import TEMPLATES_DIR, get_translations, resolve_locale
+from relance.contracts.kinds import DocumentKind
+
+PDF_TEMPLATES_DIR = TEMPLATES_DIR / "pdf"
+
+# Archival (ISO 19005-3, level B). WeasyPrint adds the sRGB output intent and XMP; it
+# costs a few milliseconds per document.
+PDF_VARIANT = "pdf/a-3b"
+
+_DEFAULT_BRAND = Branding()
+_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
+_LOGO = re.compile(r"data:image/(?:png|jpeg|gif|webp|svg\+xml)[;,]", re.IGNORECASE)
+
+
+class DocumentContext(BaseModel):
+    branding: Branding
+    customer: CustomerView
+    invoice: InvoiceView | None = None
+    credit_note: CreditNoteView | None = None
+    timezone: str = "UTC"
+
+
+# ---- the fetcher -------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _fetcher_class():
+    # Imported lazily: the activity worker imports DocumentContext from here but only
+    # pool processes render, and WeasyPrint is a heavy import.
+    from weasyprint.urls import URLFetcher
+
+    class LockedURLFetcher(URLFetcher):
+        def fetch(self, url, headers=None):
+            # Checked here as well as by allowed_protocols, so a change of that
+            # option's meaning in a later WeasyPrint cannot open the disk.
+            if url[:5].lower() != "data:":
+                raise ValueError(f"only data: URLs are allowed, refused {url[:80]!r}")
+            return super().fetch(url, headers)
+
+    return LockedURLFetcher
+
+
+def locked_fetcher():
+    """A fetcher that serves data: URLs and refuses everything else (file, http, ftp,
+    relative paths). A refusal is not fatal: WeasyPrint logs it and renders without
+    the resource, so hostile text cannot fail a document either."""
+    return _fetcher_class()(allowed_protocols=("data",), allow_redirects=False, timeout=5)
+
+
+# A fetcher keeps per-request state, so each render gets its own; the stylesheet is
+# parsed once per process with one made for it.
+_lock = threading.Lock()
+_stylesheet = None
+_environments: dict[str, Environment] = {}
+
+
+def base_stylesheet():
+    global _stylesheet
+    with _lock:
+        if _stylesheet is None:
+            from weasyprint import CSS
+
+            _stylesheet = CSS(string=(PDF_TEMPLATES_DIR / "pdf.css").read_text("utf-8"), url_fetcher=locked_fetcher())
+        return _stylesheet
+
+
+def html_to_pdf(html: str, extra_css: tuple[str, ...] = ()) -> bytes:
+    """The only way HTML becomes a PDF here: base stylesheet, locked fetcher everywhere."""
+    from weasyprint import CSS, HTML
+
+    fetcher = locked_fetcher()
+    stylesheets = [base_stylesheet(), *(CSS(string=css, url_fetcher=fetcher) for css in extra_css)]
+    # No base_url: relative references resolve to nothing rather than to the cwd.
+    return HTML(string=html, url_fetcher=fetcher).write_pdf(stylesheets=stylesheets, pdf_variant=PDF_VARIANT)
+
+
+# ---- templates ---------------------------------------------------------------------
+
+
+def _tz(name: str) -> str:
+    try:
+        ZoneInfo(name)
+        return name
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+
+
+def _css_string(text: str) -> str:
+    # Hex escapes for anything but letters, digits and spaces: a translation can then
+    # neither close the string nor the <style> element.
+    return '"' + "".join(c if c.isalnum() or c == " " else f"\\{ord(c):x} " for c in text) + '"'
+
+
+def css_page_counter(label: str) -> Markup:
+    """`Page {page} of {pages}` (already translated) -> a CSS `content` value."""
+    text = label.unescape() if isinstance(label, Markup) else label
+    parts = []
+    for piece in re.split(r"(\{page\}|\{pages\})", text):
+        if piece == "{page}":
+            parts.append("counter(page)")
+        elif piece == "{pages}":
+            parts.append("counter(pages)")
+        elif piece:
+            parts.append(_css_string(piece))
+    return Markup(" ".join(parts) or '""')
+
+
+def _build_environment(locale: str) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(PDF_TEMPLATES_DIR),
+        autoescape=True,
+        undefined=StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        auto_reload=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.policies["ext.i18n.trimmed"] = True
+    # "fr-CA" reads the "fr" catalog but keeps its own number and date conventions.
+    env.install_gettext_translations(get_translations(resolve_locale([locale])), newstyle=True)
+
+    def money(amount: int | None, currency: str) -> str:
+        return "" if amount is None else format_money(amount, currency, locale)
+
+    @pass_context
+    def date_filter(context: Context, value: datetime | date | None, fmt: str = "long") -> str:
+        return format_date(value, locale, context["timezone"], fmt)
+
+    def nowrap(text: str) -> str:
+        # Keeps "16 mars 2026" on one line when a sentence around it wraps.
+        return text.replace(" ", "\u00a0")
+
+    env.filters.update(money=money, date=date_filter, nowrap=nowrap, css_page_counter=css_page_counter)
+    return env
+
+
+def environment(locale: str) -> Environment:
+    with _lock:
+        env = _environments.get(locale)
+        if env is None:
+            env = _environments[locale] = _build_environment(locale)
+        return env
+
+
+def _template_vars(ctx: DocumentContext, locale: str) -> dict:
+    b = ctx.branding
+    issued = ctx.credit_note.created if ctx.credit_note else ctx.invoice.created if ctx.invoice else None
+    return dict(
+        branding=b,
+        customer=ctx.customer,
+        invoice=ctx.invoice,
+        credit_note=ctx.credit_note,
+        timezone=_tz(ctx.timezone),
+        lang=locale.replace("_", "-"),
+        # Colours go into a <style> element, where autoescape protects nothing.
+        brand_color=b.brand_color if _COLOR.fullmatch(b.brand_color or "") else _DEFAULT_BRAND.brand_color,
+        accent_color=b.accent_color if _COLOR.fullmatch(b.accent_color or "") else _DEFAULT_BRAND.accent_color,
+        logo=b.logo_data_uri if b.logo_data_uri and _LOGO.match(b.logo_data_uri) else None,
+        # The document's own date rather than the render time: re-rendering the same
+        # revision gives the same PDF.
+        created_w3c=_w3c(issued),
+    )
+
+
+def _w3c(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _check(kind: DocumentKind, ctx: DocumentContext) -> None:
+    needed = "credit_note" if kind is DocumentKind.credit_note else "invoice"
+    if getattr(ctx, needed) is None:
+        raise ValueError(f"a {kind.value} document needs ctx.{needed}")
+
+
+def render_document_html(kind: DocumentKind, ctx: DocumentContext, locale: str) -> str:
+    """The document's HTML; styled only with pdf.css, which `html_to_pdf` adds."""
+    kind = DocumentKind(kind)
+    _check(kind, ctx)
+    template = environment(locale).get_template(f"{kind.value}.html")
+    return template.render(_template_vars(ctx, locale))
+
+
+def render_document_pdf(kind: DocumentKind, ctx: DocumentContext, locale: str) -> bytes:
+    """Renders in the calling thread; workers go through relance.rendering.pdf_pool instead."""
+    return html_to_pdf(render_document_html(kind, ctx, locale))
+
+
+def warm(locales: list[str] | None = None) -> None:
+    """Pay the one-off costs (imports, template compilation, CSS parsing, font loading)
+    before the first real document, e.g. in a pool worker's initializer."""
+    from relance.rendering.i18n import supported_locales
+
+    for locale in locales or supported_locales():
+        env = environment(locale)
+        for kind in DocumentKind:
+            env.get_template(f"{kind.value}.html")
+    html_to_pdf('<p style="font-weight: bold">Warm-up 1\u202f234,50\u00a0€</p><p>x</p>')

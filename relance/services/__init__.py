@@ -1,0 +1,1 @@
+"""Use cases the API, CLI and dashboard share: account settings, sender domain, templates, preview."""
