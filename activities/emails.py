@@ -20,12 +20,9 @@ from sqlalchemy.engine import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from relance.rendering.context import email_context, recipients, time_zone_for
 from activities.transports.base import DeliveryError, PermanentDeliveryError, RetryableDeliveryError, Transport
 from relance.contracts.account import AccountSettings
-from relance.platform.config import Config
 from relance.contracts.events import Invoice
-from relance.rendering.i18n import resolve_locale
 from relance.contracts.kinds import DocumentKind, EmailKind
 from relance.contracts.messages import Attachment, OutgoingEmail, RenderedContent
 from relance.contracts.models import (
@@ -37,6 +34,9 @@ from relance.contracts.models import (
     PreparedEmail,
     StoredAttachment,
 )
+from relance.platform.config import Config
+from relance.rendering.context import email_context, recipients, time_zone_for
+from relance.rendering.i18n import resolve_locale
 from relance.rules.schedule import local_due_date
 from relance.storage import email_log, transport_holds, webhooks_store
 from relance.storage.customers import get_customer
@@ -100,13 +100,26 @@ def document_filename(kind: DocumentKind, label: str) -> str:
 def _documents_for(req: EmailRequest, inv: Invoice | None, locale: str) -> list[DocumentRequest]:
     if req.kind == EmailKind.credit_note_created and req.credit_note is not None:
         cn = req.credit_note
-        return [DocumentRequest(kind=DocumentKind.credit_note, locale=locale, customer_id=req.customer_id,
-                                credit_note=cn, filename=document_filename(DocumentKind.credit_note, cn.number or cn.id))]
+        return [
+            DocumentRequest(
+                kind=DocumentKind.credit_note,
+                locale=locale,
+                customer_id=req.customer_id,
+                credit_note=cn,
+                filename=document_filename(DocumentKind.credit_note, cn.number or cn.id),
+            )
+        ]
     if inv is None or not req.invoice_revision:
         return []
     return [
-        DocumentRequest(kind=k, invoice_id=inv.id, revision=req.invoice_revision, locale=locale,
-                        customer_id=req.customer_id, filename=document_filename(k, inv.number or inv.id))
+        DocumentRequest(
+            kind=k,
+            invoice_id=inv.id,
+            revision=req.invoice_revision,
+            locale=locale,
+            customer_id=req.customer_id,
+            filename=document_filename(k, inv.number or inv.id),
+        )
         for k in ATTACHMENTS.get(req.kind, ())
     ]
 
@@ -115,8 +128,8 @@ def _render(session, req: EmailRequest, ctx, locale: str, attachments: list[str]
     """The account's custom template for this kind (the version the invoice pinned), else
     Relance's own. A custom template that fails at send time (it passed validation, but
     real data can differ) falls back to the default rather than sending nothing."""
-    from relance.rendering.email import render_email
     from relance.rendering.custom_templates import CustomTemplate, TemplateProblem, render_custom
+    from relance.rendering.email import render_email
 
     row = get_template_version(session, req.kind.value, req.template_version)
     if row is not None:
@@ -125,8 +138,12 @@ def _render(session, req: EmailRequest, ctx, locale: str, attachments: list[str]
             return render_custom(req.kind, custom, ctx, locale, attachments=attachments), None
         except TemplateProblem as exc:
             note = f"custom template v{row.version} failed ({exc}); sent Relance's default"
-            log.warning("email %s: %s", req.idempotency_key, note,
-                        extra={"kind": req.kind.value, "invoice_id": req.invoice_id, "customer_id": req.customer_id})
+            log.warning(
+                "email %s: %s",
+                req.idempotency_key,
+                note,
+                extra={"kind": req.kind.value, "invoice_id": req.invoice_id, "customer_id": req.customer_id},
+            )
             return render_email(req.kind, ctx, locale, attachments=attachments), note
     return render_email(req.kind, ctx, locale, attachments=attachments), None
 
@@ -168,17 +185,25 @@ async def _alert_webhook(engine: Engine, email: dict, provider: str, error: str)
 
     from activities.webhooks import WebhookEvent, event_id_for
     from relance.storage.tables import utcnow
+
     try:
         endpoints = await asyncio.to_thread(_subscribers, engine, "email.failed")
         if not endpoints:
             return
-        event = WebhookEvent(id=event_id_for(f"{email['email_key']}:email.failed:held"), type="email.failed",
-                             timestamp=utcnow(), endpoint_ids=endpoints,
-                             data={**email, "status": "held", "provider": provider, "provider_message_id": None,
-                                   "error": error})
+        event = WebhookEvent(
+            id=event_id_for(f"{email['email_key']}:email.failed:held"),
+            type="email.failed",
+            timestamp=utcnow(),
+            endpoint_ids=endpoints,
+            data={**email, "status": "held", "provider": provider, "provider_message_id": None, "error": error},
+        )
         await activity.client().start_workflow(
-            "WebhookWorkflow", event, id=f"webhook-{event.id}", task_queue=activity.info().task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+            "WebhookWorkflow",
+            event,
+            id=f"webhook-{event.id}",
+            task_queue=activity.info().task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
     except WorkflowAlreadyStartedError:
         pass
     except Exception as exc:  # noqa: BLE001 - the alert must not hold up the hold
@@ -212,18 +237,27 @@ class EmailActivities:
             entry = email_log.get_entry(session, req.idempotency_key)
             if entry is not None:
                 if entry.status in email_log.FINAL_STATUSES:
-                    return (PreparedEmail(status="done", reason=f"already {entry.status}"),
-                            partial(outcomes.suppressed, ref, SuppressionReason.duplicate))
+                    return (
+                        PreparedEmail(status="done", reason=f"already {entry.status}"),
+                        partial(outcomes.suppressed, ref, SuppressionReason.duplicate),
+                    )
                 # Rendered by an earlier attempt that did not finish delivering: reuse it.
                 return PreparedEmail(status="ready", documents=[DocumentRequest(**d) for d in entry.attachments]), None
 
             settings, _ = load_settings(session)
-            row = dict(key=req.idempotency_key, kind=req.kind.value, customer_id=req.customer_id,
-                       invoice_id=req.invoice_id, scheduled_at=req.scheduled_at)
+            row = dict(
+                key=req.idempotency_key,
+                kind=req.kind.value,
+                customer_id=req.customer_id,
+                invoice_id=req.invoice_id,
+                scheduled_at=req.scheduled_at,
+            )
             if not settings.email_enabled(req.kind):
                 email_log.new_entry(session, status=email_log.SKIPPED, error="turned off in settings", **row)
-                return (PreparedEmail(status="skipped", reason="turned off in settings"),
-                        partial(outcomes.suppressed, ref, SuppressionReason.switched_off))
+                return (
+                    PreparedEmail(status="skipped", reason="turned off in settings"),
+                    partial(outcomes.suppressed, ref, SuppressionReason.switched_off),
+                )
 
             customer = get_customer(session, req.customer_id)
             invoice_rec = session.get(InvoiceRecord, req.invoice_id) if req.invoice_id else None
@@ -234,14 +268,17 @@ class EmailActivities:
             if not to and invoice_rec is None:
                 # No invoice of its own and no address on the customer: the one its invoices carry.
                 related = (req.credit_note.invoice_id if req.credit_note else None) or (
-                    req.refund.invoice_id if req.refund else None)
+                    req.refund.invoice_id if req.refund else None
+                )
                 to, cc = recipients(customer, None, billing_email_from_invoices(session, req.customer_id, related))
             # Addresses that hard-bounced or reported spam are not emailed again.
             to, cc, suppressed_note = drop_suppressed(session, to, cc)
             if not to and suppressed_note:
                 email_log.new_entry(session, status=email_log.SKIPPED, error=suppressed_note, **row)
-                return (PreparedEmail(status="skipped", reason=suppressed_note, undeliverable=True),
-                        partial(outcomes.suppressed, ref, SuppressionReason.suppressed_address))
+                return (
+                    PreparedEmail(status="skipped", reason=suppressed_note, undeliverable=True),
+                    partial(outcomes.suppressed, ref, SuppressionReason.suppressed_address),
+                )
             if not to and customer is None and _customer_may_still_come():
                 # Events arrive out of order (a backend's concurrent sends, Stripe's retries):
                 # an invoice with no address of its own can come before its customer's
@@ -251,13 +288,14 @@ class EmailActivities:
                 waiting = f"customer {req.customer_id} is not known yet; waiting for its customer event before emailing"
                 if activity.info().attempt == 1:
                     log.info("%s %s", req.idempotency_key, waiting)
-                raise ApplicationError(waiting, type=CUSTOMER_NOT_KNOWN_YET,
-                                       category=ApplicationErrorCategory.BENIGN)
+                raise ApplicationError(waiting, type=CUSTOMER_NOT_KNOWN_YET, category=ApplicationErrorCategory.BENIGN)
             if not to:
                 no_address = "the customer has no email address"
                 email_log.new_entry(session, status=email_log.FAILED, error=no_address, **row)
-                return (PreparedEmail(status="skipped", reason=no_address, undeliverable=True),
-                        partial(outcomes.failed, ref, FailureReason.no_recipient, no_address))
+                return (
+                    PreparedEmail(status="skipped", reason=no_address, undeliverable=True),
+                    partial(outcomes.failed, ref, FailureReason.no_recipient, no_address),
+                )
 
             req = _with_invoice_numbers(session, req)
             locale = resolve_locale(customer.preferred_locales if customer else [], settings.default_locale)
@@ -272,17 +310,35 @@ class EmailActivities:
             from_email, from_name, reply_to = sender_for(settings, self.config)
             message = OutgoingEmail(
                 message_id=message_id_for(req.idempotency_key, from_email),
-                from_email=from_email, from_name=from_name, reply_to=reply_to,
-                to=to, cc=cc, subject=content.subject, html=content.html, text=content.text,
-                tags={"kind": req.kind.value, "email_key": hashlib.sha256(req.idempotency_key.encode()).hexdigest()[:32]},
+                from_email=from_email,
+                from_name=from_name,
+                reply_to=reply_to,
+                to=to,
+                cc=cc,
+                subject=content.subject,
+                html=content.html,
+                text=content.text,
+                tags={
+                    "kind": req.kind.value,
+                    "email_key": hashlib.sha256(req.idempotency_key.encode()).hexdigest()[:32],
+                },
             )
             # The message is stored under the new row's id, so both are plain INSERTs.
             entry_id = email_log.new_entry_id()
             email_log.new_entry(
-                session, id=entry_id, status=email_log.PENDING, to=to, cc=cc, from_email=from_email,
-                subject=content.subject, locale=locale, note="; ".join(filter(None, [template_note, suppressed_note])) or None,
+                session,
+                id=entry_id,
+                status=email_log.PENDING,
+                to=to,
+                cc=cc,
+                from_email=from_email,
+                subject=content.subject,
+                locale=locale,
+                note="; ".join(filter(None, [template_note, suppressed_note])) or None,
                 attachments=[d.model_dump(mode="json") for d in documents],
-                message_ref=add_document(session, f"msg:{entry_id}", message.model_dump_json().encode(), "application/json"),
+                message_ref=add_document(
+                    session, f"msg:{entry_id}", message.model_dump_json().encode(), "application/json"
+                ),
                 **row,
             )
             return PreparedEmail(status="ready", documents=documents), None
@@ -291,10 +347,10 @@ class EmailActivities:
 
     @activity.defn
     def render_document(self, req: DocumentRequest) -> StoredAttachment:
+        from relance.platform.metrics import PDF_RENDER_SECONDS
+        from relance.rendering.context import customer_view, invoice_view
         from relance.rendering.pdf import DocumentContext
         from relance.rendering.pdf_pool import render_pdf_in_pool
-        from relance.rendering.context import customer_view, invoice_view
-        from relance.platform.metrics import PDF_RENDER_SECONDS
 
         with session_scope(self.engine) as session:
             settings, version = load_settings(session)
@@ -335,9 +391,16 @@ class EmailActivities:
             if entry is None:
                 raise ApplicationError(f"no email log entry for {req.idempotency_key}", non_retryable=True)
             if entry.status in email_log.FINAL_STATUSES:
-                return entry.status, None, DeliveryResult(
-                    status=entry.status, provider=entry.provider,
-                    provider_message_id=entry.provider_message_id, error=entry.error)
+                return (
+                    entry.status,
+                    None,
+                    DeliveryResult(
+                        status=entry.status,
+                        provider=entry.provider,
+                        provider_message_id=entry.provider_message_id,
+                        error=entry.error,
+                    ),
+                )
             message = OutgoingEmail.model_validate_json(get_document(session, entry.message_ref))
             message.attachments = [
                 Attachment(filename=a.filename, content_type=a.content_type, content=get_document(session, a.ref))
@@ -345,9 +408,16 @@ class EmailActivities:
             ]
             return entry.status, message, None
 
-    def _record(self, key: str, outcome: str, *, provider: str | None = None,
-                provider_message_id: str | None = None, error: str | None = None,
-                attachments: list[StoredAttachment] = ()) -> EmailRef | None:
+    def _record(
+        self,
+        key: str,
+        outcome: str,
+        *,
+        provider: str | None = None,
+        provider_message_id: str | None = None,
+        error: str | None = None,
+        attachments: list[StoredAttachment] = (),
+    ) -> EmailRef | None:
         """The email's identity, or None when the row already said `outcome` (a second
         attempt that raced the first): that one counted it."""
         from activities.outcomes import EmailRef
@@ -392,8 +462,12 @@ class EmailActivities:
         if credentials is not None:
             hold = await asyncio.to_thread(self._held, provider, credentials)
             if hold is not None:
-                await self._hold(req.idempotency_key, provider, f"held since {hold.held_since:%Y-%m-%d %H:%M} UTC: "
-                                 f"{provider} refused the credentials; sent once they are fixed ({hold.error})")
+                await self._hold(
+                    req.idempotency_key,
+                    provider,
+                    f"held since {hold.held_since:%Y-%m-%d %H:%M} UTC: "
+                    f"{provider} refused the credentials; sent once they are fixed ({hold.error})",
+                )
         alive = asyncio.create_task(_heartbeat_while_sending())
         try:
             with DELIVERY_SECONDS.labels(provider).time():
@@ -415,8 +489,14 @@ class EmailActivities:
             return DeliveryResult(status="failed", provider=provider, error=str(exc))
         finally:
             alive.cancel()
-        ref = await asyncio.to_thread(self._record, req.idempotency_key, "sent", provider=outcome.provider,
-                                      provider_message_id=outcome.provider_message_id, attachments=req.attachments)
+        ref = await asyncio.to_thread(
+            self._record,
+            req.idempotency_key,
+            "sent",
+            provider=outcome.provider,
+            provider_message_id=outcome.provider_message_id,
+            attachments=req.attachments,
+        )
         if ref is not None:
             outcomes.sent(ref, outcome.provider)
         return DeliveryResult(status="sent", provider=outcome.provider, provider_message_id=outcome.provider_message_id)
@@ -432,8 +512,9 @@ class EmailActivities:
 
     def _held(self, provider: str, credentials: str):
         with session_scope(self.engine) as session:
-            return transport_holds.held(session, provider, credentials,
-                                        timedelta(seconds=self.config.hold_probe_seconds))
+            return transport_holds.held(
+                session, provider, credentials, timedelta(seconds=self.config.hold_probe_seconds)
+            )
 
     async def _hold(self, key: str, provider: str, reason: str) -> None:
         """Not sent, not failed: pending, retried every RELANCE_HOLD_RETRY_SECONDS (its 3-day
@@ -443,26 +524,37 @@ class EmailActivities:
 
         ref = await asyncio.to_thread(self._record, key, "retry", provider=provider, error=reason)
         outcomes.retrying(ref, provider, RetryReason.held, reason)
-        raise ApplicationError(reason, type="TransportHeld",
-                               next_retry_delay=timedelta(seconds=self.config.hold_retry_seconds))
+        raise ApplicationError(
+            reason, type="TransportHeld", next_retry_delay=timedelta(seconds=self.config.hold_retry_seconds)
+        )
 
     def _open_hold(self, key: str, provider: str, credentials: str, error: str) -> dict | None:
         """The email's identity if this refusal opened the hold (and so raises the alert)."""
         with session_scope(self.engine) as session:
-            if not transport_holds.open_hold(session, provider, credentials, error,
-                                             timedelta(seconds=self.config.hold_probe_seconds)):
+            if not transport_holds.open_hold(
+                session, provider, credentials, error, timedelta(seconds=self.config.hold_probe_seconds)
+            ):
                 return None
             entry = email_log.get_entry(session, key)
             assert entry is not None
-            return {"email_key": key, "kind": entry.kind, "customer_id": entry.customer_id,
-                    "invoice_id": entry.invoice_id}
+            return {
+                "email_key": key,
+                "kind": entry.kind,
+                "customer_id": entry.customer_id,
+                "invoice_id": entry.invoice_id,
+            }
 
     async def _credentials_refused(self, key: str, provider: str, credentials: str, exc: DeliveryError) -> None:
         opened = await asyncio.to_thread(self._open_hold, key, provider, credentials, str(exc))
         if opened is not None:
             # The one alert: an error line, and an email.failed webhook (status "held").
-            log.error("%s refused Relance's credentials: emails are held (pending, not sent) until they are "
-                      "fixed, then go out; email %s was the first. %s", provider, key, exc)
+            log.error(
+                "%s refused Relance's credentials: emails are held (pending, not sent) until they are "
+                "fixed, then go out; email %s was the first. %s",
+                provider,
+                key,
+                exc,
+            )
             await _alert_webhook(self.engine, opened, provider, str(exc))
         await self._hold(key, provider, f"held: {exc}")
 
@@ -478,10 +570,16 @@ class EmailActivities:
         with session_scope(self.engine) as session:
             entry = email_log.get_entry(session, req.idempotency_key)
             if entry is None:
-                email_log.new_entry(session, key=req.idempotency_key, kind=req.kind.value,
-                                    customer_id=req.customer_id, invoice_id=req.invoice_id,
-                                    scheduled_at=req.scheduled_at, status=email_log.FAILED,
-                                    error=failure.error[:2000])
+                email_log.new_entry(
+                    session,
+                    key=req.idempotency_key,
+                    kind=req.kind.value,
+                    customer_id=req.customer_id,
+                    invoice_id=req.invoice_id,
+                    scheduled_at=req.scheduled_at,
+                    status=email_log.FAILED,
+                    error=failure.error[:2000],
+                )
                 reason = FailureReason.error
             elif entry.status not in email_log.FINAL_STATUSES:
                 # Why it was still pending: a hold (the last attempt raised TransportHeld),

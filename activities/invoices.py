@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 from temporalio import activity
 
-from relance.rules.invoice_webhooks import invoice_event_type
 from relance.contracts.models import (
     AppliedInvoiceEvent,
     ApplyInvoiceEventRequest,
@@ -14,6 +13,7 @@ from relance.contracts.models import (
     RecordInvoiceRequest,
     ReminderPlan,
 )
+from relance.rules.invoice_webhooks import invoice_event_type
 from relance.rules.schedule import plan_reminders as compute_plan
 from relance.storage.customers import get_customer
 from relance.storage.database import session_scope

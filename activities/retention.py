@@ -21,7 +21,6 @@ from relance.storage.tables import (
     WebhookDeliveryRecord,
 )
 
-
 MAX_HISTORY_BATCHES = 20
 
 
@@ -51,10 +50,15 @@ class RetentionActivities:
             kept = set()
             for attachments in session.exec(select(EmailLogEntry.attachments)):
                 kept.update(a.get("ref") for a in attachments or [] if a.get("ref"))
-            stale = [k for k in session.exec(
-                select(StoredDocument.key).where(StoredDocument.key.startswith("pdf:"),
-                                                 StoredDocument.created_at < req.cutoff).limit(req.batch_size))
-                     if k not in kept]
+            stale = [
+                k
+                for k in session.exec(
+                    select(StoredDocument.key)
+                    .where(StoredDocument.key.startswith("pdf:"), StoredDocument.created_at < req.cutoff)
+                    .limit(req.batch_size)
+                )
+                if k not in kept
+            ]
             if stale:
                 session.exec(delete(StoredDocument).where(StoredDocument.key.in_(stale)))
         self._purge_history(req)
@@ -66,10 +70,16 @@ class RetentionActivities:
         `MAX_HISTORY_BATCHES` per table per run, to stay inside the activity's timeout
         on a first purge of a large backlog; the next day's run takes the rest."""
         tables = (
-            (WebhookDeliveryRecord, (WebhookDeliveryRecord.endpoint_id, WebhookDeliveryRecord.event_id),
-             (WebhookDeliveryRecord.created_at < req.cutoff, WebhookDeliveryRecord.status != "pending")),
-            (ProviderEventRecord, (ProviderEventRecord.provider, ProviderEventRecord.event_id),
-             (ProviderEventRecord.received_at < req.cutoff,)),
+            (
+                WebhookDeliveryRecord,
+                (WebhookDeliveryRecord.endpoint_id, WebhookDeliveryRecord.event_id),
+                (WebhookDeliveryRecord.created_at < req.cutoff, WebhookDeliveryRecord.status != "pending"),
+            ),
+            (
+                ProviderEventRecord,
+                (ProviderEventRecord.provider, ProviderEventRecord.event_id),
+                (ProviderEventRecord.received_at < req.cutoff,),
+            ),
         )
         for table, key, conditions in tables:
             for _ in range(MAX_HISTORY_BATCHES):

@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -59,8 +59,8 @@ def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class WebhookEvent(BaseModel):
@@ -75,8 +75,11 @@ class WebhookEvent(BaseModel):
 
     def body(self) -> str:
         """The exact bytes signed and posted (compact JSON, same on every attempt)."""
-        return json.dumps({"type": self.type, "timestamp": iso(self.timestamp), "data": self.data},
-                          separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(
+            {"type": self.type, "timestamp": iso(self.timestamp), "data": self.data},
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
 
 
 class WebhookDeliveryRequest(BaseModel):
@@ -108,7 +111,7 @@ def signature_header(secrets: list[str], msg_id: str, timestamp: int, body: str)
     rotation the previous one too, so receivers on either secret verify)."""
     from standardwebhooks import Webhook
 
-    at = datetime.fromtimestamp(timestamp, tz=timezone.utc)
+    at = datetime.fromtimestamp(timestamp, tz=UTC)
     return " ".join(Webhook(secret).sign(msg_id, at, body) for secret in secrets)
 
 
@@ -149,7 +152,11 @@ class WebhookActivities:
         from relance.storage.database import session_scope
 
         with session_scope(self.engine) as session:
-            ids = event.endpoint_ids if event.endpoint_ids is not None else webhooks_store.subscribers(session, event.type)
+            ids = (
+                event.endpoint_ids
+                if event.endpoint_ids is not None
+                else webhooks_store.subscribers(session, event.type)
+            )
             data = dict(event.data)
             if event.type.startswith("email.") and "email_id" not in data and data.get("email_key"):
                 entry = email_log.get_entry(session, data["email_key"])
@@ -191,11 +198,14 @@ class WebhookActivities:
             return await self._finish(req, "failed", None, f"invalid URL: {exc}")
         except httpx.TimeoutException as exc:
             await self._note(req, None, f"timed out after {REQUEST_TIMEOUT_SECONDS:.0f}s ({type(exc).__name__})")
-            raise ApplicationError(f"webhook endpoint timed out: {type(exc).__name__}", type="WebhookRetryable") from None
+            raise ApplicationError(
+                f"webhook endpoint timed out: {type(exc).__name__}", type="WebhookRetryable"
+            ) from None
         except httpx.HTTPError as exc:
             await self._note(req, None, f"{type(exc).__name__}: {_short(str(exc))}")
-            raise ApplicationError(f"webhook endpoint unreachable: {type(exc).__name__}",
-                                   type="WebhookRetryable") from None
+            raise ApplicationError(
+                f"webhook endpoint unreachable: {type(exc).__name__}", type="WebhookRetryable"
+            ) from None
 
         status = response.status_code
         if 200 <= status < 300:
@@ -203,11 +213,15 @@ class WebhookActivities:
         detail = f"HTTP {status}: {_short(response.text)}" if response.text else f"HTTP {status}"
         if status in (408, 429) or status >= 500:
             await self._note(req, status, detail)
-            raise ApplicationError(f"webhook endpoint answered {status}", type="WebhookRetryable",
-                                   next_retry_delay=_retry_after(response.headers.get("retry-after")))
+            raise ApplicationError(
+                f"webhook endpoint answered {status}",
+                type="WebhookRetryable",
+                next_retry_delay=_retry_after(response.headers.get("retry-after")),
+            )
         # 3xx (redirects are not followed) and 4xx: the endpoint refuses; retrying will not help.
-        log.warning("webhook %s (%s) to endpoint %s refused with %s; not retried",
-                    event.id, event.type, req.endpoint_id, status)
+        log.warning(
+            "webhook %s (%s) to endpoint %s refused with %s; not retried", event.id, event.type, req.endpoint_id, status
+        )
         return await self._finish(req, "failed", status, detail)
 
     @activity.defn
@@ -216,13 +230,19 @@ class WebhookActivities:
         from relance.storage import webhooks_store
         from relance.storage.database import session_scope
 
-        log.warning("webhook %s (%s) to endpoint %s failed for good: %s",
-                    failure.event_id, failure.event_type, failure.endpoint_id, failure.error)
+        log.warning(
+            "webhook %s (%s) to endpoint %s failed for good: %s",
+            failure.event_id,
+            failure.event_type,
+            failure.endpoint_id,
+            failure.error,
+        )
         with session_scope(self.engine) as session:
             row = webhooks_store.open_delivery(session, failure.endpoint_id, failure.event_id, failure.event_type)
             if row.status == webhooks_store.PENDING:
-                webhooks_store.finish_delivery(session, row, webhooks_store.FAILED, None,
-                                               f"gave up: {failure.error}", count_attempt=False)
+                webhooks_store.finish_delivery(
+                    session, row, webhooks_store.FAILED, None, f"gave up: {failure.error}", count_attempt=False
+                )
 
     # ---- database (in a thread) ------------------------------------------------------
 
@@ -234,14 +254,20 @@ class WebhookActivities:
             row = webhooks_store.open_delivery(session, req.endpoint_id, req.event.id, req.event.type)
             if row.status != webhooks_store.PENDING:
                 # Delivered (or failed) by an earlier attempt whose result was lost: not again.
-                return WebhookAttempt(endpoint_id=req.endpoint_id, status=row.status,
-                                      status_code=row.last_status_code, error=row.last_error)
+                return WebhookAttempt(
+                    endpoint_id=req.endpoint_id,
+                    status=row.status,
+                    status_code=row.last_status_code,
+                    error=row.last_error,
+                )
             endpoint = webhooks_store.get_endpoint(session, req.endpoint_id)
             if endpoint is None:
-                webhooks_store.finish_delivery(session, row, webhooks_store.SKIPPED, None,
-                                               "endpoint deleted", count_attempt=False)
-                return WebhookAttempt(endpoint_id=req.endpoint_id, status=webhooks_store.SKIPPED,
-                                      error="endpoint deleted")
+                webhooks_store.finish_delivery(
+                    session, row, webhooks_store.SKIPPED, None, "endpoint deleted", count_attempt=False
+                )
+                return WebhookAttempt(
+                    endpoint_id=req.endpoint_id, status=webhooks_store.SKIPPED, error="endpoint deleted"
+                )
             return endpoint.url, webhooks_store.signing_secrets(endpoint)
 
     async def _note(self, req: WebhookDeliveryRequest, status: int | None, error: str) -> None:
@@ -255,8 +281,9 @@ class WebhookActivities:
 
         await asyncio.to_thread(note)
 
-    async def _finish(self, req: WebhookDeliveryRequest, outcome: str, status: int | None,
-                      error: str | None) -> WebhookAttempt:
+    async def _finish(
+        self, req: WebhookDeliveryRequest, outcome: str, status: int | None, error: str | None
+    ) -> WebhookAttempt:
         from relance.storage import webhooks_store
         from relance.storage.database import session_scope
 

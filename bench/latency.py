@@ -21,7 +21,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -41,7 +41,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def run(attach_pdf: bool, rate: float, seconds: float) -> dict:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with tempfile.TemporaryDirectory() as tmp_dir:
         async with Stack(Path(tmp_dir), attach_pdf=attach_pdf) as stack:
             await stack.client.send(event("customer.created", customer("cus_lat"), created=now))
@@ -55,8 +55,11 @@ async def run(attach_pdf: bool, rate: float, seconds: float) -> dict:
                 obj = invoice(f"in_lat_{i}", "cus_lat", due=now + timedelta(days=30))
                 await stack.client.send(event("invoice.finalized", obj, created=now))
                 await asyncio.sleep(PAY_AFTER)
-                paid = event("invoice.paid", dict(obj, status="paid", amount_paid=obj["amount_due"],
-                                                  amount_remaining=0), created=now + timedelta(seconds=1))
+                paid = event(
+                    "invoice.paid",
+                    dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0),
+                    created=now + timedelta(seconds=1),
+                )
                 sent_at[obj["id"]] = time.time()
                 await stack.client.send(paid)
 
@@ -91,8 +94,11 @@ async def run(attach_pdf: bool, rate: float, seconds: float) -> dict:
         "worker_cpu_share": round(cpu / elapsed, 2),  # 1.0 = one core
         "worker_rss_mb": mb(rss),
         "payment_to_receipt_ms": {
-            "p50": round(percentile(ms, 50)), "p95": round(percentile(ms, 95)), "p99": round(percentile(ms, 99)),
-            "max": round(max(ms)), "mean": round(statistics.fmean(ms)),
+            "p50": round(percentile(ms, 50)),
+            "p95": round(percentile(ms, 95)),
+            "p99": round(percentile(ms, 99)),
+            "max": round(max(ms)),
+            "mean": round(statistics.fmean(ms)),
         },
     }
 

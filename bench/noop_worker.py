@@ -26,8 +26,13 @@ async def main(address: str, task_queue: str) -> None:
     client = await Client.connect(address, data_converter=DATA_CONVERTER)
     # The same sandbox runner as Relance's worker: the floor is what Temporal can do with
     # the same worker set-up, minus Relance's work.
-    async with Worker(client, task_queue=task_queue, workflows=[FloorWorkflow, SkeletonWorkflow],
-                      activities=[noop, *SKELETON_ACTIVITIES], workflow_runner=runner_for(client.data_converter)):
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[FloorWorkflow, SkeletonWorkflow],
+        activities=[noop, *SKELETON_ACTIVITIES],
+        workflow_runner=runner_for(client.data_converter),
+    ):
         print("polling", flush=True)
         await asyncio.Event().wait()
 

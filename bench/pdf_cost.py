@@ -27,39 +27,66 @@ import resource
 import statistics
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import weasyprint.pdf.fonts  # noqa: E402
+import weasyprint.text.ffi  # noqa: E402
 from pypdf import PdfReader  # noqa: E402
 from weasyprint import CSS, HTML  # noqa: E402
 
-import weasyprint.pdf.fonts  # noqa: E402
-import weasyprint.text.ffi  # noqa: E402
-
 import relance.rendering.pdf as pdf_module  # noqa: E402
-from relance.rendering.pdf import PDF_TEMPLATES_DIR, PDF_VARIANT, DocumentContext, render_document_html, render_document_pdf, warm  # noqa: E402
 from relance.contracts.email_context import Branding, CustomerView, InvoiceView, LineItem  # noqa: E402
 from relance.contracts.kinds import DocumentKind  # noqa: E402
+from relance.rendering.pdf import (  # noqa: E402
+    PDF_TEMPLATES_DIR,
+    PDF_VARIANT,
+    DocumentContext,
+    render_document_html,
+    render_document_pdf,
+    warm,
+)
 
-START = datetime(2026, 3, 1, tzinfo=timezone.utc)
+START = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def invoice(n_lines: int) -> DocumentContext:
     lines = [
-        LineItem(description=f"Usage, project {i}", quantity=i % 9 + 1, amount=1999 * (i + 1), currency="eur",
-                 period_start=START, period_end=START + timedelta(days=30))
+        LineItem(
+            description=f"Usage, project {i}",
+            quantity=i % 9 + 1,
+            amount=1999 * (i + 1),
+            currency="eur",
+            period_start=START,
+            period_end=START + timedelta(days=30),
+        )
         for i in range(n_lines)
     ]
     total = sum(line.amount for line in lines)
     return DocumentContext(
-        branding=Branding(business_name="Acme SAS", address_lines=["1 rue de la Paix", "75002 Paris"],
-                          support_email="billing@acme.test", footer="Thank you.", legal_text="SIREN 123 456 789"),
+        branding=Branding(
+            business_name="Acme SAS",
+            address_lines=["1 rue de la Paix", "75002 Paris"],
+            support_email="billing@acme.test",
+            footer="Thank you.",
+            legal_text="SIREN 123 456 789",
+        ),
         customer=CustomerView(id="cus_1", name="Zoé Martin", address_lines=["3 av. Foch", "69006 Lyon"]),
-        invoice=InvoiceView(id="in_1", number="INV-0001", currency="eur", subtotal=total, tax=0, total=total,
-                            amount_due=total, amount_remaining=total, created=START,
-                            due_date=START + timedelta(days=30), lines=lines),
+        invoice=InvoiceView(
+            id="in_1",
+            number="INV-0001",
+            currency="eur",
+            subtotal=total,
+            tax=0,
+            total=total,
+            amount_due=total,
+            amount_remaining=total,
+            created=START,
+            due_date=START + timedelta(days=30),
+            lines=lines,
+        ),
     )
 
 
@@ -109,28 +136,38 @@ def main() -> None:
         no_pdfa = median_ms(lambda: render_document_pdf(DocumentKind.invoice, ctx, "fr"), args.runs)
         pdf_module.PDF_VARIANT = PDF_VARIANT
         bare = median_ms(lambda: HTML(string=html).write_pdf(stylesheets=[CSS(string=css_text)]), args.runs)
-        results.append({
-            "target_pages": target,
-            "lines": n,
-            "pages": pages(relance_pdf),
-            "bare_pages": pages(bare_pdf),
-            "relance_ms": relance,
-            "no_pdfa_ms": no_pdfa,
-            "html_ms": median_ms(lambda: render_document_html(DocumentKind.invoice, ctx, "fr"), args.runs),
-            "bare_ms": bare,
-            "overhead_pct": round(100 * (relance - bare) / bare, 1),
-            "relance_bytes": len(relance_pdf),
-            "bare_bytes": len(bare_pdf),
-            # Sizes run in increasing order, so this is the peak of a process that rendered
-            # documents up to this size (both ways), in MB.
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        })
-    print(json.dumps({"python": platform.python_version(), "runs": args.runs,
-                      # WeasyPrint subsets fonts with HarfBuzz when Debian's libharfbuzz-subset0
-                      # is there (4-5x faster than its fontTools fallback).
-                      "libharfbuzz_subset_installed": ctypes.util.find_library("harfbuzz-subset") is not None,
-                      "libharfbuzz_subset_used": weasyprint.pdf.fonts.harfbuzz_subset is not None,
-                      "results": results}, indent=2))
+        results.append(
+            {
+                "target_pages": target,
+                "lines": n,
+                "pages": pages(relance_pdf),
+                "bare_pages": pages(bare_pdf),
+                "relance_ms": relance,
+                "no_pdfa_ms": no_pdfa,
+                "html_ms": median_ms(lambda: render_document_html(DocumentKind.invoice, ctx, "fr"), args.runs),
+                "bare_ms": bare,
+                "overhead_pct": round(100 * (relance - bare) / bare, 1),
+                "relance_bytes": len(relance_pdf),
+                "bare_bytes": len(bare_pdf),
+                # Sizes run in increasing order, so this is the peak of a process that rendered
+                # documents up to this size (both ways), in MB.
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            }
+        )
+    print(
+        json.dumps(
+            {
+                "python": platform.python_version(),
+                "runs": args.runs,
+                # WeasyPrint subsets fonts with HarfBuzz when Debian's libharfbuzz-subset0
+                # is there (4-5x faster than its fontTools fallback).
+                "libharfbuzz_subset_installed": ctypes.util.find_library("harfbuzz-subset") is not None,
+                "libharfbuzz_subset_used": weasyprint.pdf.fonts.harfbuzz_subset is not None,
+                "results": results,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import os
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -65,7 +65,7 @@ async def wait_until(check, timeout: float, peaks: dict, stack: Stack) -> float:
 
 
 async def run(n: int, concurrency: int, timeout: float) -> dict:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with tempfile.TemporaryDirectory() as tmp_dir:
         async with Stack(Path(tmp_dir), attach_pdf=False) as stack:
             await stack.client.send(event("customer.created", customer("cus_scale"), created=now))
@@ -75,8 +75,9 @@ async def run(n: int, concurrency: int, timeout: float) -> dict:
             invoices = [invoice(f"in_scale_{i}", "cus_scale", due=now + timedelta(days=30)) for i in range(n)]
             cpu0 = stack.worker_cpu()
             t0 = time.perf_counter()
-            accept_s = await send_all(stack, [event("invoice.finalized", obj, created=now) for obj in invoices],
-                                      concurrency)
+            accept_s = await send_all(
+                stack, [event("invoice.finalized", obj, created=now) for obj in invoices], concurrency
+            )
 
             async def parked() -> bool:
                 return stack.sent("invoice_finalized") >= n and await stack.count(RUNNING) >= n
@@ -85,11 +86,21 @@ async def run(n: int, concurrency: int, timeout: float) -> dict:
             parked_s = time.perf_counter() - t0
             cpu_start = stack.worker_cpu() - cpu0
             await asyncio.sleep(5)  # let the worker settle before reading its memory
-            at_rest = {"worker_rss_mb": mb(stack.worker_rss()), "server_rss_mb": mb(stack.server_rss()),
-                       "worker_rss_peak_mb": mb(peaks["worker"]), "server_rss_peak_mb": mb(peaks["server"])}
+            at_rest = {
+                "worker_rss_mb": mb(stack.worker_rss()),
+                "server_rss_mb": mb(stack.server_rss()),
+                "worker_rss_peak_mb": mb(peaks["worker"]),
+                "server_rss_peak_mb": mb(peaks["server"]),
+            }
 
-            paid = [event("invoice.paid", dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0),
-                          created=now + timedelta(seconds=1)) for obj in invoices]
+            paid = [
+                event(
+                    "invoice.paid",
+                    dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0),
+                    created=now + timedelta(seconds=1),
+                )
+                for obj in invoices
+            ]
             cpu1 = stack.worker_cpu()
             t1 = time.perf_counter()
             pay_accept_s = await send_all(stack, paid, concurrency)
@@ -135,8 +146,11 @@ async def main() -> None:
     parser.add_argument("--timeout", type=float, default=3600.0, help="per phase, seconds")
     args = parser.parse_args()
     result = await run(args.invoices, args.concurrency, args.timeout)
-    result["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0],
-                         "load_average_at_end": [round(x, 2) for x in os.getloadavg()]}
+    result["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+    }
     out = Path(__file__).parent / "results" / "scale.json"
     merged = json.loads(out.read_text()) if out.exists() else {}
     merged[str(args.invoices)] = result

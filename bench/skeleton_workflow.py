@@ -11,7 +11,7 @@ workflow sandbox re-imports workflow modules for every instance.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import activity, workflow
@@ -20,11 +20,17 @@ from temporalio.common import RetryPolicy, SearchAttributeKey
 # The options of workflows/email_steps.py and workflows/invoice.py, copied rather than
 # imported so that this module stays free of Relance's imports (see above).
 _RECORD = dict(start_to_close_timeout=timedelta(seconds=30))
-_PREPARE = dict(start_to_close_timeout=timedelta(minutes=1), heartbeat_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5)))
-_DELIVER = dict(start_to_close_timeout=timedelta(minutes=2), schedule_to_close_timeout=timedelta(days=3),
-                heartbeat_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=30)))
+_PREPARE = dict(
+    start_to_close_timeout=timedelta(minutes=1),
+    heartbeat_timeout=timedelta(seconds=30),
+    retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5)),
+)
+_DELIVER = dict(
+    start_to_close_timeout=timedelta(minutes=2),
+    schedule_to_close_timeout=timedelta(days=3),
+    heartbeat_timeout=timedelta(seconds=30),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=30)),
+)
 _INVOICE_ID = SearchAttributeKey.for_keyword("InvoiceId")
 _CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
 _STATUS = SearchAttributeKey.for_keyword("InvoiceStatus")
@@ -35,10 +41,18 @@ _DUE_AT = SearchAttributeKey.for_datetime("DueAt")
 async def apply(event: dict[str, Any]) -> dict[str, Any]:
     """Takes the signal's event, answers a state about the size of Relance's (~380 B)."""
     inv = event["data"]["object"]
-    return {"invoice_id": inv["id"], "customer_id": inv["customer"], "status": inv["status"],
-            "collection_method": inv["collection_method"], "due_date": inv.get("due_date"),
-            "revision": 1, "duplicate": False, "template_pins": {}, "webhook_endpoints": [],
-            "padding": "x" * 120}
+    return {
+        "invoice_id": inv["id"],
+        "customer_id": inv["customer"],
+        "status": inv["status"],
+        "collection_method": inv["collection_method"],
+        "due_date": inv.get("due_date"),
+        "revision": 1,
+        "duplicate": False,
+        "template_pins": {},
+        "webhook_endpoints": [],
+        "padding": "x" * 120,
+    }
 
 
 @activity.defn(name="skeleton_plan")
@@ -53,8 +67,7 @@ async def prepare(request: dict[str, Any]) -> dict[str, Any]:
 
 @activity.defn(name="skeleton_deliver")
 async def deliver(key: str) -> dict[str, Any]:
-    return {"status": "sent", "provider": "outbox", "provider_message_id": f"<{key}@relance>",
-            "webhook_endpoints": []}
+    return {"status": "sent", "provider": "outbox", "provider_message_id": f"<{key}@relance>", "webhook_endpoints": []}
 
 
 SKELETON_ACTIVITIES = [apply, plan, prepare, deliver]
@@ -77,10 +90,14 @@ class SkeletonWorkflow:
             state = await workflow.execute_activity(apply, self._inbox.pop(0), **_RECORD)
             if n == 0:
                 await workflow.execute_activity(plan, state["invoice_id"], **_RECORD)
-                workflow.upsert_search_attributes([
-                    _INVOICE_ID.value_set(state["invoice_id"]), _CUSTOMER_ID.value_set(state["customer_id"]),
-                    _STATUS.value_set(state["status"]), _DUE_AT.value_set(datetime(2030, 1, 1, tzinfo=timezone.utc)),
-                ])
+                workflow.upsert_search_attributes(
+                    [
+                        _INVOICE_ID.value_set(state["invoice_id"]),
+                        _CUSTOMER_ID.value_set(state["customer_id"]),
+                        _STATUS.value_set(state["status"]),
+                        _DUE_AT.value_set(datetime(2030, 1, 1, tzinfo=UTC)),
+                    ]
+                )
             else:
                 workflow.upsert_search_attributes([_STATUS.value_set(state["status"])])
             key = f"{state['invoice_id']}:{n}"

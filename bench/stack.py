@@ -20,14 +20,14 @@ from pathlib import Path
 import psutil
 from sqlalchemy import func, select
 
-from relance.contracts.account import AccountSettings
 from relance.client import RelanceClient
-from relance.platform.config import Config
+from relance.contracts.account import AccountSettings
 from relance.dev import dev_server_command, wait_for_server
+from relance.platform.config import Config
+from relance.platform.temporal_client import connect
 from relance.storage.database import get_engine, session_scope
 from relance.storage.settings_store import save_settings
 from relance.storage.tables import EmailLogEntry
-from relance.platform.temporal_client import connect
 
 
 def free_port() -> int:
@@ -57,8 +57,14 @@ def mb(n: int) -> float:
 
 
 class Stack:
-    def __init__(self, tmp: Path, *, attach_pdf: bool, reminders: list[int] | None = None,
-                 worker_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        attach_pdf: bool,
+        reminders: list[int] | None = None,
+        worker_env: dict[str, str] | None = None,
+    ) -> None:
         self.tmp = tmp
         self.attach_pdf = attach_pdf
         self.reminders = reminders
@@ -72,9 +78,13 @@ class Stack:
             "RELANCE_TRANSPORT": "outbox",
             **(worker_env or {}),
         }
-        self.config = Config(state_dir=tmp / "state", temporal_address=f"127.0.0.1:{port}",
-                             temporal_ui_url=self.env["RELANCE_TEMPORAL_UI_URL"], task_queue="relance-bench",
-                             _env_file=None)
+        self.config = Config(
+            state_dir=tmp / "state",
+            temporal_address=f"127.0.0.1:{port}",
+            temporal_ui_url=self.env["RELANCE_TEMPORAL_UI_URL"],
+            task_queue="relance-bench",
+            _env_file=None,
+        )
         self.server: subprocess.Popen | None = None
         self.worker: subprocess.Popen | None = None
 
@@ -92,13 +102,23 @@ class Stack:
         port = int(self.config.temporal_address.rsplit(":", 1)[1])
         ui_port = int(self.config.temporal_ui_url.rsplit(":", 1)[1])
         self._server_log = (self.tmp / "temporal.log").open("ab")
-        self.server = subprocess.Popen(dev_server_command(self.config, self.tmp / "temporal.db", port, ui_port),
-                                       stdout=self._server_log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.server = subprocess.Popen(
+            dev_server_command(self.config, self.tmp / "temporal.db", port, ui_port),
+            stdout=self._server_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         await wait_for_server(self.config, self.server)
         self._worker_log = (self.tmp / "worker.log").open("ab")
         relance = Path(sys.executable).parent / "relance"
-        self.worker = subprocess.Popen([str(relance), "worker"], env=self.env, cwd=self.tmp,
-                                       stdout=self._worker_log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.worker = subprocess.Popen(
+            [str(relance), "worker"],
+            env=self.env,
+            cwd=self.tmp,
+            stdout=self._worker_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         await self._worker_polling()
         self.temporal = await connect(self.config)
         self.client = RelanceClient(self.temporal, self.config.task_queue)
@@ -150,8 +170,11 @@ class Stack:
 
     def sent(self, kind: str) -> int:
         with session_scope(self.engine) as s:
-            return s.exec(select(func.count()).select_from(EmailLogEntry).where(
-                EmailLogEntry.kind == kind, EmailLogEntry.status == "sent")).one()[0]
+            return s.exec(
+                select(func.count())
+                .select_from(EmailLogEntry)
+                .where(EmailLogEntry.kind == kind, EmailLogEntry.status == "sent")
+            ).one()[0]
 
     async def count(self, query: str) -> int:
         return (await self.temporal.count_workflows(query)).count

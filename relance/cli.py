@@ -9,11 +9,11 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
-from relance.platform.config import Config, get_config
+from relance.platform.config import get_config
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Relance: billing emails and dunning on Temporal.")
 
@@ -101,7 +101,6 @@ def worker() -> None:
         _fail(str(exc), 2)
     from worker.main import run_worker
 
-
     async def go() -> None:
         # SIGTERM is how containers and process managers stop a worker: shut down cleanly
         # (running activities finish, the PDF processes go with it), as on Ctrl-C.
@@ -118,7 +117,6 @@ def worker() -> None:
 def api() -> None:
     """Run the HTTP API (RELANCE_API_HOST:RELANCE_API_PORT, default 127.0.0.1:8000)."""
     from relance.api.server import serve
-
 
     async def go() -> None:
         stop = asyncio.Event()
@@ -171,7 +169,9 @@ def send(file: Path = typer.Argument(..., help="A JSON file: one event or a list
 
 
 @app.command()
-def remind(invoice_id: str, request_id: Optional[str] = typer.Option(None, help="Makes a retried request send once.")) -> None:
+def remind(
+    invoice_id: str, request_id: str | None = typer.Option(None, help="Makes a retried request send once.")
+) -> None:
     """Send a reminder for an open invoice now."""
     from relance.client import RelanceClient
     from relance.rules.manual_reminders import refusal
@@ -216,9 +216,11 @@ def simulate(file: Path, as_json: bool = typer.Option(False, "--json", help="Mac
 
 
 @app.command("log")
-def email_log_cmd(customer: str = typer.Option(..., "--customer", help="Customer id"),
-                  days: int | None = typer.Option(None, help="Days back (default: RELANCE_LOG_RETENTION_DAYS)"),
-                  as_json: bool = typer.Option(False, "--json")) -> None:
+def email_log_cmd(
+    customer: str = typer.Option(..., "--customer", help="Customer id"),
+    days: int | None = typer.Option(None, help="Days back (default: RELANCE_LOG_RETENTION_DAYS)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """The emails of one customer, newest first."""
     from relance.storage import email_log
     from relance.storage.database import get_engine, session_scope
@@ -228,9 +230,17 @@ def email_log_cmd(customer: str = typer.Option(..., "--customer", help="Customer
     with session_scope(get_engine(config.resolved_database_url(), auto_migrate=config.db_auto_migrate)) as session:
         entries = email_log.customer_emails(session, customer, days=days, limit=500)
     rows = [
-        {"time": e.created_at.isoformat(), "kind": e.kind, "invoice": e.invoice_id, "status": e.status,
-         "to": e.to, "cc": e.cc, "subject": e.subject, "provider_message_id": e.provider_message_id,
-         "error": e.error}
+        {
+            "time": e.created_at.isoformat(),
+            "kind": e.kind,
+            "invoice": e.invoice_id,
+            "status": e.status,
+            "to": e.to,
+            "cc": e.cc,
+            "subject": e.subject,
+            "provider_message_id": e.provider_message_id,
+            "error": e.error,
+        }
         for e in entries
     ]
     if as_json:
@@ -239,8 +249,10 @@ def email_log_cmd(customer: str = typer.Option(..., "--customer", help="Customer
         typer.echo(f"no emails for {customer} in the last {days} days")
     else:
         for r in rows:
-            typer.echo(f"{r['time'][:19]}  {r['status']:<8} {r['kind']:<24} {r['invoice'] or '-':<28} "
-                       f"{', '.join(r['to'])}  {r['subject'] or ''}{'  ! ' + r['error'] if r['error'] else ''}")
+            typer.echo(
+                f"{r['time'][:19]}  {r['status']:<8} {r['kind']:<24} {r['invoice'] or '-':<28} "
+                f"{', '.join(r['to'])}  {r['subject'] or ''}{'  ! ' + r['error'] if r['error'] else ''}"
+            )
     _finish(0)
 
 
@@ -294,9 +306,14 @@ def _print_advice(current) -> None:
 
 
 @settings_app.command("set")
-def settings_set(assignments: list[str] = typer.Argument(..., help="KEY=VALUE, VALUE as JSON or a bare string: "
-                                                          "reminders='[-3,0,7]' emails.receipt=false "
-                                                          "timezone=Europe/Paris branding.business_name='Acme'")) -> None:
+def settings_set(
+    assignments: list[str] = typer.Argument(
+        ...,
+        help="KEY=VALUE, VALUE as JSON or a bare string: "
+        "reminders='[-3,0,7]' emails.receipt=false "
+        "timezone=Europe/Paris branding.business_name='Acme'",
+    ),
+) -> None:
     """Change settings; all or nothing, errors name the field."""
     from relance.services.account import SettingsError, patch_settings
 
@@ -328,7 +345,7 @@ def settings_presets() -> None:
 
 
 @settings_app.command("logo")
-def settings_logo(file: Optional[Path] = typer.Argument(None, help="PNG, JPEG or GIF; omit to remove the logo.")) -> None:
+def settings_logo(file: Path | None = typer.Argument(None, help="PNG, JPEG or GIF; omit to remove the logo.")) -> None:
     """Upload the logo shown in every email and PDF (embedded, never fetched)."""
     from relance.services.account import SettingsError, set_logo
 
@@ -349,16 +366,21 @@ def _print_records(records) -> None:
 
 
 @domain_app.command("set")
-def domain_set(domain: str, from_email: str = typer.Option(..., "--from", help="The From address, at DOMAIN."),
-               from_name: Optional[str] = typer.Option(None), spf_include: Optional[str] = typer.Option(None),
-               dkim_target: Optional[str] = typer.Option(None)) -> None:
+def domain_set(
+    domain: str,
+    from_email: str = typer.Option(..., "--from", help="The From address, at DOMAIN."),
+    from_name: str | None = typer.Option(None),
+    spf_include: str | None = typer.Option(None),
+    dkim_target: str | None = typer.Option(None),
+) -> None:
     """Send from DOMAIN once verified (until then, from the default sender)."""
     from relance.services.account import SettingsError, set_sender_domain
 
     try:
         with _session() as session:
-            _, records = set_sender_domain(session, domain, from_email, from_name=from_name,
-                                           spf_include=spf_include, dkim_target=dkim_target)
+            _, records = set_sender_domain(
+                session, domain, from_email, from_name=from_name, spf_include=spf_include, dkim_target=dkim_target
+            )
     except SettingsError as exc:
         _fail(str(exc))
     _print_records(records)
@@ -402,10 +424,13 @@ def domain_verify() -> None:
 
 
 @app.command()
-def recipients(customer_id: str,
-               to: Optional[list[str]] = typer.Option(None, "--to", help="Replaces the account email; repeat for several."),
-               cc: Optional[list[str]] = typer.Option(None, "--cc", help="Copied on every billing email."),
-               clear_to: bool = typer.Option(False, "--clear-to"), clear_cc: bool = typer.Option(False, "--clear-cc")) -> None:
+def recipients(
+    customer_id: str,
+    to: list[str] | None = typer.Option(None, "--to", help="Replaces the account email; repeat for several."),
+    cc: list[str] | None = typer.Option(None, "--cc", help="Copied on every billing email."),
+    clear_to: bool = typer.Option(False, "--clear-to"),
+    clear_cc: bool = typer.Option(False, "--clear-cc"),
+) -> None:
     """Set a customer's To and CC lists for all billing emails."""
     from relance.services.account import SettingsError, set_recipients
 
@@ -435,14 +460,19 @@ def _kind(value: str):
 
 
 @template_app.command("set")
-def template_set(kind: str, html_file: Path = typer.Option(..., "--html"), subject: str = typer.Option(...),
-                 text_file: Optional[Path] = typer.Option(None, "--text")) -> None:
+def template_set(
+    kind: str,
+    html_file: Path = typer.Option(..., "--html"),
+    subject: str = typer.Option(...),
+    text_file: Path | None = typer.Option(None, "--text"),
+) -> None:
     """Upload a template for KIND; it applies to invoices finalized from now on."""
     from relance.rendering.custom_templates import CustomTemplate
     from relance.services.templates import TemplateProblem, save_template
 
-    template = CustomTemplate(subject=subject, html=html_file.read_text(),
-                              text=text_file.read_text() if text_file else None)
+    template = CustomTemplate(
+        subject=subject, html=html_file.read_text(), text=text_file.read_text() if text_file else None
+    )
     try:
         with _session() as session:
             version = save_template(session, _kind(kind), template)
@@ -478,8 +508,11 @@ def template_show(kind: str) -> None:
 
 
 @app.command()
-def preview(kind: str, locale: str = typer.Option("en", "--locale"),
-            out: Optional[Path] = typer.Option(None, "--out", help="Folder (default .relance/preview).")) -> None:
+def preview(
+    kind: str,
+    locale: str = typer.Option("en", "--locale"),
+    out: Path | None = typer.Option(None, "--out", help="Folder (default .relance/preview)."),
+) -> None:
     """Write KIND's email (HTML, text) and its PDFs for a sample invoice to files."""
     from relance.services.preview import write_preview
 
@@ -520,7 +553,9 @@ def _migrate(step: Any, revision: str) -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = typer.Option("heads", "--revision", help="Target revision (default: the newest).")) -> None:
+def db_upgrade(
+    revision: str = typer.Option("heads", "--revision", help="Target revision (default: the newest)."),
+) -> None:
     """Migrate the database (a deploy step; serialised with any process starting at the same time)."""
     from relance.storage import migrate
 

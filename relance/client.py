@@ -16,7 +16,6 @@ from typing import Any
 
 from temporalio.client import Client
 
-from relance.platform.config import Config
 from relance.contracts.events import (
     CardEvent,
     CreditNoteEvent,
@@ -36,6 +35,7 @@ from relance.contracts.models import (
     ObjectSignal,
     ObjectWorkflowInput,
 )
+from relance.platform.config import Config
 from relance.platform.temporal_client import connect
 from workflows.ids import (
     card_workflow_id,
@@ -56,20 +56,34 @@ def _object_route(event: Event) -> tuple[str, str, str, str, ObjectSignal]:
     common = dict(event_id=event.id, type=event.type, created=event.created)
     if isinstance(event, CardEvent):
         pm = event.payment_method
-        return ("CardWorkflow", card_workflow_id(pm.id), pm.id, "card_event",
-                ObjectSignal(**common, payment_method=pm))
+        return ("CardWorkflow", card_workflow_id(pm.id), pm.id, "card_event", ObjectSignal(**common, payment_method=pm))
     if isinstance(event, SubscriptionEvent):
         sub = event.subscription
-        return ("SubscriptionWorkflow", subscription_workflow_id(sub.id), sub.id, "subscription_event",
-                ObjectSignal(**common, subscription=sub))
+        return (
+            "SubscriptionWorkflow",
+            subscription_workflow_id(sub.id),
+            sub.id,
+            "subscription_event",
+            ObjectSignal(**common, subscription=sub),
+        )
     if isinstance(event, CreditNoteEvent):
         cn = event.credit_note
-        return ("CreditNoteWorkflow", credit_note_workflow_id(cn.id), cn.id, "credit_note_event",
-                ObjectSignal(**common, credit_note=cn))
+        return (
+            "CreditNoteWorkflow",
+            credit_note_workflow_id(cn.id),
+            cn.id,
+            "credit_note_event",
+            ObjectSignal(**common, credit_note=cn),
+        )
     assert isinstance(event, RefundEvent)
     wf_id = refund_workflow_id(event.charge_id, event.refund.id if event.refund else None)
-    return ("RefundWorkflow", wf_id, wf_id, "refund_event",
-            ObjectSignal(**common, refund=event.refund, charge=event.charge))
+    return (
+        "RefundWorkflow",
+        wf_id,
+        wf_id,
+        "refund_event",
+        ObjectSignal(**common, refund=event.refund, charge=event.charge),
+    )
 
 
 @dataclass(frozen=True)
@@ -100,12 +114,15 @@ class RelanceClient:
             wf_id = invoice_workflow_id(inv.id)
             await self.temporal.start_workflow(
                 INVOICE_WORKFLOW,
-                InvoiceWorkflowInput(invoice_id=inv.id, customer_id=inv.customer,
-                                     clock_offset_seconds=self._clock_offset),
+                InvoiceWorkflowInput(
+                    invoice_id=inv.id, customer_id=inv.customer, clock_offset_seconds=self._clock_offset
+                ),
                 id=wf_id,
                 task_queue=self.task_queue,
                 start_signal="invoice_event",
-                start_signal_args=[InvoiceSignal(event_id=event.id, type=event.type, created=event.created, invoice=inv)],
+                start_signal_args=[
+                    InvoiceSignal(event_id=event.id, type=event.type, created=event.created, invoice=inv)
+                ],
             )
         elif isinstance(event, CustomerEvent):
             wf_id = customer_workflow_id(event.customer.id)
@@ -115,8 +132,9 @@ class RelanceClient:
                 id=wf_id,
                 task_queue=self.task_queue,
                 start_signal="customer_event",
-                start_signal_args=[CustomerSignal(event_id=event.id, type=event.type, created=event.created,
-                                                  customer=event.customer)],
+                start_signal_args=[
+                    CustomerSignal(event_id=event.id, type=event.type, created=event.created, customer=event.customer)
+                ],
             )
         else:
             workflow_type, wf_id, object_id, signal_name, signal = _object_route(event)
@@ -136,8 +154,9 @@ class RelanceClient:
         request_id = request_id or uuid.uuid4().hex
         await self.temporal.start_workflow(
             INVOICE_WORKFLOW,
-            InvoiceWorkflowInput(invoice_id=invoice_id, customer_id=customer_id,
-                                 clock_offset_seconds=self._clock_offset),
+            InvoiceWorkflowInput(
+                invoice_id=invoice_id, customer_id=customer_id, clock_offset_seconds=self._clock_offset
+            ),
             id=invoice_workflow_id(invoice_id),
             task_queue=self.task_queue,
             start_signal="send_reminder_now",

@@ -16,9 +16,8 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
-
 from pydantic import SecretStr
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 from relance.contracts import search_attributes as sa
 from relance.platform.binaries import dev_server_path
@@ -31,12 +30,23 @@ _TYPE = {"KEYWORD": "Keyword", "DATETIME": "Datetime"}
 
 def dev_server_command(config: Config, db_file: Path, port: int = 7233, ui_port: int = 8233) -> list[str]:
     cmd = [
-        dev_server_path(), "server", "start-dev",
-        "--db-filename", str(db_file),
-        "--port", str(port), "--ui-port", str(ui_port),
-        "--namespace", config.temporal_namespace,
-        "--sqlite-pragma", "journal_mode=WAL", "--sqlite-pragma", "synchronous=NORMAL",
-        "--log-level", "warn",
+        dev_server_path(),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(db_file),
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--namespace",
+        config.temporal_namespace,
+        "--sqlite-pragma",
+        "journal_mode=WAL",
+        "--sqlite-pragma",
+        "synchronous=NORMAL",
+        "--log-level",
+        "warn",
     ]
     for key in sa.ALL:
         kind = _TYPE[key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_")]
@@ -88,9 +98,8 @@ def with_dev_api_key(config: Config) -> Config:
 
 
 async def run_dev(config: Config) -> None:
-    from worker.main import run_worker
-
     from relance.platform.metrics import serve_metrics
+    from worker.main import run_worker
 
     # The SDK runtime serves its metrics only if created with them: before the first connect.
     serve_metrics(config)
@@ -99,7 +108,9 @@ async def run_dev(config: Config) -> None:
     config.resolved_outbox_dir().mkdir(parents=True, exist_ok=True)
     server_log = (state / "temporal.log").open("ab")
     server = subprocess.Popen(
-        dev_server_command(config, state / "temporal.db", *_ports(config)), stdout=server_log, stderr=subprocess.STDOUT,
+        dev_server_command(config, state / "temporal.db", *_ports(config)),
+        stdout=server_log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,  # Ctrl-C reaches us, and we stop the server in order
     )
     stop = asyncio.Event()
@@ -116,11 +127,14 @@ async def run_dev(config: Config) -> None:
         except OSError as exc:
             raise DevServerError(f"the API cannot listen on {config.api_host}:{config.api_port}: {exc}") from None
         await wait_for_server(config, server)
-        print(f"Relance is running.\n  Temporal UI:  {config.temporal_ui_url}\n"
-              f"  HTTP API:     http://{config.api_host}:{config.api_port} (docs at /docs), {key_note}\n"
-              f"  Outbox:       {config.resolved_outbox_dir().resolve()}\n"
-              f"  Database:     {config.resolved_database_url()}\n"
-              "  Send events:  relance send examples/invoice-finalized.json\nCtrl-C to stop.", flush=True)
+        print(
+            f"Relance is running.\n  Temporal UI:  {config.temporal_ui_url}\n"
+            f"  HTTP API:     http://{config.api_host}:{config.api_port} (docs at /docs), {key_note}\n"
+            f"  Outbox:       {config.resolved_outbox_dir().resolve()}\n"
+            f"  Database:     {config.resolved_database_url()}\n"
+            "  Send events:  relance send examples/invoice-finalized.json\nCtrl-C to stop.",
+            flush=True,
+        )
         tasks = [asyncio.create_task(run_worker(config, stop)), asyncio.create_task(serve(config, stop, sock=sock))]
         await asyncio.wait([*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
         stop.set()

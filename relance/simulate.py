@@ -16,24 +16,23 @@ import json
 import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from relance.contracts.account import AccountSettings, merge_settings
-from relance.platform.binaries import test_server_path
-from relance.platform.clock import advance_to, settle
-from relance.platform.config import Config
 from relance.contracts.events import parse_event
 from relance.contracts.messages import OutgoingEmail
+from relance.platform.binaries import test_server_path
+from relance.platform.clock import advance_to, settle
+from relance.platform.config import Config, get_config
+from relance.platform.temporal_client import converter_for, runtime
 from relance.storage import email_log
 from relance.storage.database import dispose_engine, get_engine, session_scope
 from relance.storage.documents import get_document
 from relance.storage.settings_store import save_settings
-from relance.platform.config import get_config
-from relance.platform.temporal_client import converter_for, runtime
 
 
 class ScenarioEvent(BaseModel):
@@ -44,7 +43,7 @@ class ScenarioEvent(BaseModel):
     @field_validator("at")
     @classmethod
     def _aware(cls, v: datetime) -> datetime:
-        return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
+        return v if v.tzinfo else v.replace(tzinfo=UTC)
 
 
 class Scenario(BaseModel):
@@ -58,7 +57,7 @@ class Scenario(BaseModel):
     @field_validator("start", "until")
     @classmethod
     def _aware(cls, v: datetime | None) -> datetime | None:
-        return v if v is None or v.tzinfo else v.replace(tzinfo=timezone.utc)
+        return v if v is None or v.tzinfo else v.replace(tzinfo=UTC)
 
 
 class SimulatedEmail(BaseModel):
@@ -99,7 +98,7 @@ def _end_of(scenario: Scenario, settings: AccountSettings) -> datetime:
     for e in scenario.events:
         due = e.event.get("data", {}).get("object", {}).get("due_date")
         if isinstance(due, (int, float)):
-            due_dates.append(datetime.fromtimestamp(due, tz=timezone.utc))
+            due_dates.append(datetime.fromtimestamp(due, tz=UTC))
     horizon = max([last, *due_dates]) + timedelta(days=max([0, *settings.reminders]) + 2)
     return horizon
 
@@ -120,8 +119,7 @@ async def run_scenario(scenario: Scenario) -> list[SimulatedEmail]:
         with session_scope(engine) as session:
             save_settings(session, settings)
         env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=test_server_path(), data_converter=converter_for(get_config()),
-            runtime=runtime()
+            test_server_existing_path=test_server_path(), data_converter=converter_for(get_config()), runtime=runtime()
         )
         try:
             await ensure_search_attributes(env.client, "default")
@@ -131,14 +129,23 @@ async def run_scenario(scenario: Scenario) -> list[SimulatedEmail]:
                 real_now = scenario.start
             offset = real_now - scenario.start
             client = RelanceClient(env.client, config.task_queue, clock_offset_seconds=offset.total_seconds())
-            worker = build_worker(env.client, config, engine=engine, transport=OutboxTransport(config.resolved_outbox_dir()),
-                                  executor=ThreadPoolExecutor(max_workers=8))
+            worker = build_worker(
+                env.client,
+                config,
+                engine=engine,
+                transport=OutboxTransport(config.resolved_outbox_dir()),
+                executor=ThreadPoolExecutor(max_workers=8),
+            )
             ids: set[str] = set()
             async with worker:
                 for i, cust in enumerate(scenario.customers):
                     created = int(scenario.start.timestamp())
-                    ev = {"id": f"evt_sim_customer_{i}", "type": "customer.created", "created": created,
-                          "data": {"object": cust}}
+                    ev = {
+                        "id": f"evt_sim_customer_{i}",
+                        "type": "customer.created",
+                        "created": created,
+                        "data": {"object": cust},
+                    }
                     ids.update(a.workflow_id for a in await client.send(ev))
                 await settle(env.client, ids)
                 for item in sorted(scenario.events, key=lambda e: e.at):
@@ -163,13 +170,23 @@ def _collect(engine) -> list[SimulatedEmail]:
             if entry.status != email_log.SENT:
                 continue
             message = OutgoingEmail.model_validate_json(get_document(session, entry.message_ref))
-            out.append(SimulatedEmail(
-                # To the second: the instant the workflow took the event, give or take a few ms.
-                at=email_log.entry_times(entry)[0].replace(microsecond=0), kind=entry.kind, to=entry.to, cc=entry.cc,
-                from_=entry.from_email, subject=entry.subject, locale=entry.locale, invoice=entry.invoice_id,
-                customer=entry.customer_id, attachments=[a["filename"] for a in entry.attachments],
-                text=message.text, status=entry.status,
-            ))
+            out.append(
+                SimulatedEmail(
+                    # To the second: the instant the workflow took the event, give or take a few ms.
+                    at=email_log.entry_times(entry)[0].replace(microsecond=0),
+                    kind=entry.kind,
+                    to=entry.to,
+                    cc=entry.cc,
+                    from_=entry.from_email,
+                    subject=entry.subject,
+                    locale=entry.locale,
+                    invoice=entry.invoice_id,
+                    customer=entry.customer_id,
+                    attachments=[a["filename"] for a in entry.attachments],
+                    text=message.text,
+                    status=entry.status,
+                )
+            )
     out.sort(key=lambda e: (e.at, e.kind))
     return out
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import psycopg
@@ -14,13 +14,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.transports.base import Transport
 from activities.transports.outbox import OutboxTransport
-from relance.platform.binaries import test_server_path
 from relance.client import RelanceClient
+from relance.platform.binaries import test_server_path
 from relance.platform.config import Config
-from relance.storage.database import dispose_engine, get_engine
 from relance.platform.temporal_client import DATA_CONVERTER, runtime
-from tests.support.harness import Harness, unique_queue
+from relance.storage.database import dispose_engine, get_engine
 from tests.support.devserver import dev_server  # noqa: F401 - a session fixture, started on demand
+from tests.support.harness import Harness, unique_queue
 from worker.main import build_worker, ensure_search_attributes
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -80,15 +80,23 @@ def config(tmp_path: Path) -> Config:
 
 
 @asynccontextmanager
-async def running_harness(env: WorkflowEnvironment, config: Config, database_url: str,
-                          transport: Transport) -> AsyncIterator[Harness]:
+async def running_harness(
+    env: WorkflowEnvironment, config: Config, database_url: str, transport: Transport
+) -> AsyncIterator[Harness]:
     """A real worker with the given database and transport on the session's test server."""
     engine = get_engine(database_url)
-    worker = build_worker(env.client, config, engine=engine, transport=transport,
-                          executor=ThreadPoolExecutor(max_workers=8))
+    worker = build_worker(
+        env.client, config, engine=engine, transport=transport, executor=ThreadPoolExecutor(max_workers=8)
+    )
     async with worker:
-        h = Harness(env=env, client=RelanceClient(env.client, config.task_queue), engine=engine,
-                    outbox=config.resolved_outbox_dir(), config=config, worker=worker)
+        h = Harness(
+            env=env,
+            client=RelanceClient(env.client, config.task_queue),
+            engine=engine,
+            outbox=config.resolved_outbox_dir(),
+            config=config,
+            worker=worker,
+        )
         try:
             yield h
         finally:

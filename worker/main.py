@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 from temporalio.api.enums.v1 import IndexedValueType
@@ -34,9 +34,10 @@ from activities.retention import RetentionActivities
 from activities.transports.base import Transport
 from activities.webhooks import WebhookActivities
 from relance.contracts import search_attributes as sa
-from relance.platform.config import Config
 from relance.contracts.models import RetentionInput
+from relance.platform.config import Config
 from relance.storage.database import get_engine
+from worker.sandbox import runner_for
 from workflows.card import CardWorkflow
 from workflows.credit_note import CreditNoteWorkflow
 from workflows.customer import CustomerWorkflow
@@ -45,13 +46,20 @@ from workflows.refund import RefundWorkflow
 from workflows.retention import RetentionWorkflow
 from workflows.subscription import SubscriptionWorkflow
 from workflows.webhooks import WebhookWorkflow
-from worker.sandbox import runner_for
 
 log = logging.getLogger("relance.worker")
 
 
-WORKFLOWS = [InvoiceWorkflow, CustomerWorkflow, CardWorkflow, SubscriptionWorkflow, CreditNoteWorkflow, RefundWorkflow,
-             RetentionWorkflow, WebhookWorkflow]
+WORKFLOWS = [
+    InvoiceWorkflow,
+    CustomerWorkflow,
+    CardWorkflow,
+    SubscriptionWorkflow,
+    CreditNoteWorkflow,
+    RefundWorkflow,
+    RetentionWorkflow,
+    WebhookWorkflow,
+]
 
 _INDEXED = {
     "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
@@ -62,9 +70,7 @@ _INDEXED = {
 async def ensure_search_attributes(client: Client, namespace: str) -> None:
     """Register Relance's search attributes if the server lacks them (idempotent). On a
     server that does not allow it (Temporal Cloud), register them in its console."""
-    wanted = {
-        key.name: _INDEXED[key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_")] for key in sa.ALL
-    }
+    wanted = {key.name: _INDEXED[key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_")] for key in sa.ALL}
     try:
         existing = await client.operator_service.list_search_attributes(
             ListSearchAttributesRequest(namespace=namespace)
@@ -93,8 +99,10 @@ async def ensure_retention_schedule(client: Client, config: Config) -> bool:
     schedules (the time-skipping test server)."""
     schedule = Schedule(
         action=ScheduleActionStartWorkflow(
-            RetentionWorkflow.run, RetentionInput(days=config.log_retention_days),
-            id="relance-retention", task_queue=config.task_queue,
+            RetentionWorkflow.run,
+            RetentionInput(days=config.log_retention_days),
+            id="relance-retention",
+            task_queue=config.task_queue,
         ),
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(days=1))]),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
@@ -119,13 +127,24 @@ def activities_for(engine: Engine, config: Config, transport: Transport) -> list
     retention = RetentionActivities(engine)
     webhooks = WebhookActivities(engine)
     return [
-        invoices.apply_invoice_event, invoices.load_invoice, invoices.plan_reminders,
-        invoices.record_invoice, invoices.pin_templates,  # runs recorded before apply_invoice_event
-        notices.notice_time, refunds.load_refund_ledger, refunds.save_refund_ledger,
+        invoices.apply_invoice_event,
+        invoices.load_invoice,
+        invoices.plan_reminders,
+        invoices.record_invoice,
+        invoices.pin_templates,  # runs recorded before apply_invoice_event
+        notices.notice_time,
+        refunds.load_refund_ledger,
+        refunds.save_refund_ledger,
         retention.purge_email_log,
         customers.record_customer,
-        emails.prepare_email, emails.render_document, emails.deliver_email, emails.record_delivery_failure,
-        webhooks.webhook_subscribers, webhooks.open_deliveries, webhooks.deliver_webhook, webhooks.record_webhook_failure,
+        emails.prepare_email,
+        emails.render_document,
+        emails.deliver_email,
+        emails.record_delivery_failure,
+        webhooks.webhook_subscribers,
+        webhooks.open_deliveries,
+        webhooks.deliver_webhook,
+        webhooks.record_webhook_failure,
     ]
 
 
@@ -137,15 +156,22 @@ def activities_for(engine: Engine, config: Config, transport: Transport) -> list
 SHUTDOWN_GRACE = timedelta(seconds=30)
 
 
-def build_worker(client: Client, config: Config, *, engine: Engine | None = None,
-                 transport: Transport | None = None, executor: ThreadPoolExecutor | None = None,
-                 graceful_shutdown: timedelta = timedelta(0)) -> Worker:
+def build_worker(
+    client: Client,
+    config: Config,
+    *,
+    engine: Engine | None = None,
+    transport: Transport | None = None,
+    executor: ThreadPoolExecutor | None = None,
+    graceful_shutdown: timedelta = timedelta(0),
+) -> Worker:
     from activities.transports.factory import build_transport
 
     engine = engine or get_engine(config.resolved_database_url(), auto_migrate=config.db_auto_migrate)
     transport = transport or build_transport(config)
-    executor = executor or ThreadPoolExecutor(max_workers=config.worker_activity_threads,
-                                              thread_name_prefix="relance-activity")
+    executor = executor or ThreadPoolExecutor(
+        max_workers=config.worker_activity_threads, thread_name_prefix="relance-activity"
+    )
     return Worker(
         client,
         task_queue=config.task_queue,

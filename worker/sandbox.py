@@ -41,9 +41,15 @@ RESTRICTIONS = SandboxRestrictions.default.with_passthrough_modules("email_valid
 # The kinds of context the SDK derives for a workflow's payloads: its own, an activity's.
 _SAMPLE_CONTEXTS: tuple[SerializationContext, ...] = (
     WorkflowSerializationContext(namespace="default", workflow_id="invoice-in_sample"),
-    ActivitySerializationContext(namespace="default", workflow_id="invoice-in_sample",
-                                 workflow_type="InvoiceWorkflow", activity_type="prepare_email",
-                                 activity_task_queue="relance", is_local=False, activity_id="1"),
+    ActivitySerializationContext(
+        namespace="default",
+        workflow_id="invoice-in_sample",
+        workflow_type="InvoiceWorkflow",
+        activity_type="prepare_email",
+        activity_task_queue="relance",
+        is_local=False,
+        activity_id="1",
+    ),
 )
 
 
@@ -52,7 +58,8 @@ def ignores_context(converter: DataConverter) -> bool:
     part's `with_context` hands back the part itself, so the converter does too) and it
     stores no payload externally."""
     return converter.external_storage is None and all(
-        converter.with_context(context) is converter for context in _SAMPLE_CONTEXTS)
+        converter.with_context(context) is converter for context in _SAMPLE_CONTEXTS
+    )
 
 
 class _ContextFreeInstance(WorkflowInstance):

@@ -16,7 +16,8 @@ with workflow.unsafe.imports_passed_through():
     from relance.contracts.models import EmailRequest, NoticeTime, NoticeTimeRequest, ObjectSignal, ObjectWorkflowInput
     from relance.contracts.views import card_view
     from workflows.email_steps import RECORD, send_email
-    from workflows.object_inbox import ObjectInbox, planned as _planned
+    from workflows.object_inbox import ObjectInbox
+    from workflows.object_inbox import planned as _planned
 
 # Runs from before AUTO_UPDATE_PATCH ended on an automatic update, leaving the new expiry
 # without a notice; replaying them must still end there.
@@ -47,7 +48,8 @@ class CardWorkflow:
         while True:
             while (sig := self.inbox.pop()) is not None:
                 if sig.type == "payment_method.detached" or (
-                        sig.type == "payment_method.automatically_updated" and not workflow.patched(AUTO_UPDATE_PATCH)):
+                    sig.type == "payment_method.automatically_updated" and not workflow.patched(AUTO_UPDATE_PATCH)
+                ):
                     return "cancelled"
                 if latest is not None and sig.created < latest.created:
                     continue  # an older state of the card
@@ -58,9 +60,13 @@ class CardWorkflow:
                 if planned_for != (card.exp_year, card.exp_month) and customer_id:
                     notice = await workflow.execute_activity_method(
                         NoticeActivities.notice_time,
-                        NoticeTimeRequest(kind=EmailKind.card_expiring, customer_id=customer_id,
-                                          reference=self.inbox.now(), card_exp_month=card.exp_month,
-                                          card_exp_year=card.exp_year),
+                        NoticeTimeRequest(
+                            kind=EmailKind.card_expiring,
+                            customer_id=customer_id,
+                            reference=self.inbox.now(),
+                            card_exp_month=card.exp_month,
+                            card_exp_year=card.exp_year,
+                        ),
                         **RECORD,
                     )
                     planned_for = (card.exp_year, card.exp_month)
@@ -68,10 +74,14 @@ class CardWorkflow:
                 if self.inbox.now() >= notice.expires_at or latest is None or not customer_id:
                     return "expired"
                 card = card_view(latest.payment_method)  # type: ignore[arg-type]
-                await send_email(EmailRequest(
-                    kind=EmailKind.card_expiring,
-                    idempotency_key=f"{inp.object_id}:card_expiring:{card.exp_year}-{card.exp_month:02d}",
-                    customer_id=customer_id, scheduled_at=_planned(notice.at, self.inbox.now()), card=card,
-                ))
+                await send_email(
+                    EmailRequest(
+                        kind=EmailKind.card_expiring,
+                        idempotency_key=f"{inp.object_id}:card_expiring:{card.exp_year}-{card.exp_month:02d}",
+                        customer_id=customer_id,
+                        scheduled_at=_planned(notice.at, self.inbox.now()),
+                        card=card,
+                    )
+                )
                 return "sent"
             await self.inbox.wait(notice.at if notice else None, idle=IDLE)

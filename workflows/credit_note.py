@@ -34,9 +34,14 @@ class CreditNoteWorkflow:
         sig = self.inbox.pop()
         assert sig is not None and sig.credit_note is not None
         cn = sig.credit_note
-        await send_email(EmailRequest(
-            kind=EmailKind.credit_note_created, idempotency_key=f"{cn.id}:credit_note_created",
-            customer_id=cn.customer, invoice_id=None, scheduled_at=self.inbox.now(),
-            credit_note=credit_note_view(cn),
-        ))
+        await send_email(
+            EmailRequest(
+                kind=EmailKind.credit_note_created,
+                idempotency_key=f"{cn.id}:credit_note_created",
+                customer_id=cn.customer,
+                invoice_id=None,
+                scheduled_at=self.inbox.now(),
+                credit_note=credit_note_view(cn),
+            )
+        )
         return "sent"

@@ -6,7 +6,6 @@ customers cost nothing."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -42,15 +41,13 @@ class CustomerWorkflow:
         while True:
             self._busy = True
             while self._inbox:
-                await workflow.execute_activity_method(
-                    CustomerActivities.record_customer, self._inbox.pop(0), **RECORD
-                )
+                await workflow.execute_activity_method(CustomerActivities.record_customer, self._inbox.pop(0), **RECORD)
                 applied += 1
             if workflow.info().is_continue_as_new_suggested():
                 workflow.continue_as_new(CustomerWorkflowInput(customer_id=inp.customer_id))
             self._busy = False
             try:
                 await workflow.wait_condition(lambda: bool(self._inbox), timeout=IDLE_BEFORE_EXIT)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if not self._inbox:
                     return applied

@@ -40,8 +40,9 @@ DELIVER = dict(
     start_to_close_timeout=timedelta(minutes=2),
     schedule_to_close_timeout=timedelta(days=3),
     heartbeat_timeout=HEARTBEAT,
-    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0,
-                             maximum_interval=timedelta(minutes=30)),
+    retry_policy=RetryPolicy(
+        initial_interval=timedelta(seconds=5), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=30)
+    ),
 )
 RECORD = dict(start_to_close_timeout=timedelta(seconds=30))
 UNDELIVERABLE_PATCH = "email-failed-when-undeliverable"
@@ -70,8 +71,10 @@ async def send_email(req: EmailRequest, lean: bool = False) -> DeliveryResult | 
                 await emit_email_outcome(req, DeliveryResult(status="failed", error=prepared.reason), lean)
             return None
         attachments = await asyncio.gather(
-            *(workflow.execute_activity_method(EmailActivities.render_document, doc, **RENDER)
-              for doc in prepared.documents)
+            *(
+                workflow.execute_activity_method(EmailActivities.render_document, doc, **RENDER)
+                for doc in prepared.documents
+            )
         )
         result = await workflow.execute_activity_method(
             EmailActivities.deliver_email,
@@ -83,7 +86,8 @@ async def send_email(req: EmailRequest, lean: bool = False) -> DeliveryResult | 
         workflow.logger.warning("email %s failed: %s", req.idempotency_key, reason)
         await workflow.execute_activity_method(
             EmailActivities.record_delivery_failure,
-            FailureRecord(request=req, error=reason, error_type=_last_error_type(err)), **RECORD,
+            FailureRecord(request=req, error=reason, error_type=_last_error_type(err)),
+            **RECORD,
         )
         result = DeliveryResult(status="failed", error=reason)
     await emit_email_outcome(req, result, lean)  # email.sent / email.failed webhooks

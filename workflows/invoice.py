@@ -9,7 +9,6 @@ state: invoice email, failure notices, 3D Secure, receipt, and reminder timers t
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -19,7 +18,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.invoices import InvoiceActivities
     from relance.contracts import search_attributes as sa
     from relance.contracts.kinds import EmailKind
-    from relance.rules.invoice_webhooks import PAID_TYPES
     from relance.contracts.models import (
         TERMINAL_STATUSES,
         ApplyInvoiceEventRequest,
@@ -35,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         ReminderPlan,
         ReminderSlot,
     )
+    from relance.rules.invoice_webhooks import PAID_TYPES
     from workflows.email_steps import RECORD, send_email
     from workflows.webhook_emit import FEWER_ROUND_TRIPS_PATCH, emit_invoice_event, emit_reminder_due
 
@@ -126,7 +125,7 @@ class InvoiceWorkflow:
             timeout = (upcoming[0].at - self._now()).total_seconds() if upcoming else None
             try:
                 await workflow.wait_condition(lambda: bool(self._inbox or self._manual), timeout=timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass  # a reminder is due: the next turn of the loop sends it
 
     # ---- handlers ------------------------------------------------------------------
@@ -154,11 +153,16 @@ class InvoiceWorkflow:
         if signal.type == "invoice.finalized" and state.status == "open" and state.collection_method == "send_invoice":
             await self._email(EmailKind.invoice_finalized, "finalized", scheduled_at=at)
         elif signal.type == "invoice.payment_failed" and not final:
-            await self._email(EmailKind.payment_failed, f"attempt-{attempt or signal.event_id}", attempt=attempt,
-                              scheduled_at=at)
+            await self._email(
+                EmailKind.payment_failed, f"attempt-{attempt or signal.event_id}", attempt=attempt, scheduled_at=at
+            )
         elif signal.type == "invoice.payment_action_required" and not final:
-            await self._email(EmailKind.payment_action_required, f"attempt-{attempt or signal.event_id}",
-                              attempt=attempt, scheduled_at=at)
+            await self._email(
+                EmailKind.payment_action_required,
+                f"attempt-{attempt or signal.event_id}",
+                attempt=attempt,
+                scheduled_at=at,
+            )
         elif signal.type in PAID_TYPES and state.status == "paid":
             self._plan = None  # cancel pending reminders before anything else
             await self._email(EmailKind.receipt, "paid", scheduled_at=at)
@@ -169,7 +173,8 @@ class InvoiceWorkflow:
         at = self._now()
         applied = await workflow.execute_activity_method(
             InvoiceActivities.apply_invoice_event,
-            ApplyInvoiceEventRequest(signal=signal, pin_templates=self._pins is None), **RECORD,
+            ApplyInvoiceEventRequest(signal=signal, pin_templates=self._pins is None),
+            **RECORD,
         )
         state = self._state = applied.state
         if applied.template_pins is not None:
@@ -183,8 +188,9 @@ class InvoiceWorkflow:
         final = state.status in TERMINAL_STATUSES
         attempt = signal.invoice.attempt_count or 0
         occurrence = f"attempt-{attempt or signal.event_id}"
-        await emit_invoice_event(signal.type, signal.event_id, state, occurrence, at, applied.webhook_endpoints,
-                                 lean=True)
+        await emit_invoice_event(
+            signal.type, signal.event_id, state, occurrence, at, applied.webhook_endpoints, lean=True
+        )
         if signal.type == "invoice.finalized" and state.status == "open" and state.collection_method == "send_invoice":
             await self._email(EmailKind.invoice_finalized, "finalized", scheduled_at=at)
         elif signal.type in ("invoice.payment_failed", "invoice.payment_action_required") and not final:
@@ -195,17 +201,18 @@ class InvoiceWorkflow:
 
     async def _handle_manual(self, request: ManualReminder, invoice_id: str) -> None:
         if self._state is None:
-            self._state = await workflow.execute_activity_method(
-                InvoiceActivities.load_invoice, invoice_id, **RECORD
-            )
+            self._state = await workflow.execute_activity_method(InvoiceActivities.load_invoice, invoice_id, **RECORD)
             await self._replan()
             if self._lean:
                 self._publish()
         if self._state is None or self._state.status != "open":
-            workflow.logger.info("manual reminder ignored: invoice is %s", self._state.status if self._state else "unknown")
+            workflow.logger.info(
+                "manual reminder ignored: invoice is %s", self._state.status if self._state else "unknown"
+            )
             return
-        await emit_reminder_due(self._state, f"manual:{request.request_id}", self._now(), days_from_due=None, manual=True,
-                                lean=self._lean)
+        await emit_reminder_due(
+            self._state, f"manual:{request.request_id}", self._now(), days_from_due=None, manual=True, lean=self._lean
+        )
         await self._email(EmailKind.invoice_reminder, f"manual:{request.request_id}", manual=True)
 
     async def _send_reminders(self, due: list[ReminderSlot]) -> None:
@@ -218,8 +225,9 @@ class InvoiceWorkflow:
         assert self._state is not None
         # Even when reminder emails are turned off: a team may send its own.
         await emit_reminder_due(self._state, occurrence, latest.at, days_from_due=latest.days_from_due, lean=self._lean)
-        await self._email(EmailKind.invoice_reminder, occurrence, days_from_due=latest.days_from_due,
-                          scheduled_at=latest.at)
+        await self._email(
+            EmailKind.invoice_reminder, occurrence, days_from_due=latest.days_from_due, scheduled_at=latest.at
+        )
 
     async def _replan(self) -> None:
         state = self._state
@@ -248,9 +256,16 @@ class InvoiceWorkflow:
 
     # ---- helpers -------------------------------------------------------------------
 
-    async def _email(self, kind: EmailKind, occurrence: str, *, days_from_due: int | None = None,
-                     manual: bool = False, attempt: int | None = None,
-                     scheduled_at: datetime | None = None) -> None:
+    async def _email(
+        self,
+        kind: EmailKind,
+        occurrence: str,
+        *,
+        days_from_due: int | None = None,
+        manual: bool = False,
+        attempt: int | None = None,
+        scheduled_at: datetime | None = None,
+    ) -> None:
         state = self._state
         assert state is not None
         await send_email(
@@ -281,8 +296,10 @@ class InvoiceWorkflow:
         """Search attributes ops filter by in the Temporal UI, in one upsert of those that
         changed (no command at all when none did). The run's info holds them as last set,
         inherited across continue-as-new."""
-        wanted: list[tuple[SearchAttributeKey, object]] = [(sa.INVOICE_ID, self._ids[0]),
-                                                            (sa.CUSTOMER_ID, self._ids[1])]
+        wanted: list[tuple[SearchAttributeKey, object]] = [
+            (sa.INVOICE_ID, self._ids[0]),
+            (sa.CUSTOMER_ID, self._ids[1]),
+        ]
         if self._state is not None:
             wanted.append((sa.INVOICE_STATUS, self._state.status))
         if self._plan is not None:
@@ -298,9 +315,13 @@ class InvoiceWorkflow:
 
     def _carry(self) -> InvoiceCarriedState:
         return InvoiceCarriedState(
-            state=self._state, plan=self._plan, seen_event_ids=self._seen,
-            pending_signals=self._inbox, pending_manual=self._manual,
-            handled_offsets=sorted(self._handled), template_pins=self._pins,
+            state=self._state,
+            plan=self._plan,
+            seen_event_ids=self._seen,
+            pending_signals=self._inbox,
+            pending_manual=self._manual,
+            handled_offsets=sorted(self._handled),
+            template_pins=self._pins,
         )
 
     def _restore(self, carried: InvoiceCarriedState) -> None:

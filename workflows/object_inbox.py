@@ -3,7 +3,6 @@ a timer raced against new signals, and the workflow's business clock."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -49,7 +48,7 @@ class ObjectInbox:
         try:
             await workflow.wait_condition(lambda: bool(self.signals), timeout=timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         finally:
             self.busy = True

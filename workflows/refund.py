@@ -93,7 +93,12 @@ class RefundWorkflow:
         await workflow.execute_activity_method(RefundActivities.save_refund_ledger, ledger, **RECORD)
 
     async def _send(self, customer_id: str, view: RefundView) -> None:
-        await send_email(EmailRequest(
-            kind=EmailKind.refund_issued, idempotency_key=f"refund:{view.id}:refund_issued",
-            customer_id=customer_id, scheduled_at=self.inbox.now(), refund=view,
-        ))
+        await send_email(
+            EmailRequest(
+                kind=EmailKind.refund_issued,
+                idempotency_key=f"refund:{view.id}:refund_issued",
+                customer_id=customer_id,
+                scheduled_at=self.inbox.now(),
+                refund=view,
+            )
+        )

@@ -20,7 +20,8 @@ class RetentionWorkflow:
         purged = 0
         while True:
             batch = await workflow.execute_activity_method(
-                RetentionActivities.purge_email_log, PurgeRequest(cutoff=cutoff, batch_size=inp.batch_size), **RECORD)
+                RetentionActivities.purge_email_log, PurgeRequest(cutoff=cutoff, batch_size=inp.batch_size), **RECORD
+            )
             purged += batch
             if batch == 0:
                 return purged

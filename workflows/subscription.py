@@ -14,7 +14,8 @@ with workflow.unsafe.imports_passed_through():
     from relance.contracts.models import EmailRequest, NoticeTime, NoticeTimeRequest, ObjectSignal, ObjectWorkflowInput
     from relance.contracts.views import subscription_view
     from workflows.email_steps import RECORD, send_email
-    from workflows.object_inbox import ObjectInbox, planned as _planned
+    from workflows.object_inbox import ObjectInbox
+    from workflows.object_inbox import planned as _planned
 
 IDLE_BEFORE_EXIT = timedelta(days=1)
 
@@ -43,12 +44,15 @@ class SubscriptionWorkflow:
                 sub = sig.subscription
                 assert sub is not None
                 if sig.type == "customer.subscription.deleted":
-                    await send_email(EmailRequest(
-                        kind=EmailKind.subscription_canceled,
-                        idempotency_key=f"{sub.id}:subscription_canceled",
-                        customer_id=sub.customer, scheduled_at=self.inbox.now(),
-                        subscription=subscription_view(sub),
-                    ))
+                    await send_email(
+                        EmailRequest(
+                            kind=EmailKind.subscription_canceled,
+                            idempotency_key=f"{sub.id}:subscription_canceled",
+                            customer_id=sub.customer,
+                            scheduled_at=self.inbox.now(),
+                            subscription=subscription_view(sub),
+                        )
+                    )
                     return "canceled"
                 if latest is not None and sig.created < latest.created:
                     continue
@@ -59,20 +63,24 @@ class SubscriptionWorkflow:
                 elif sub.trial_end != planned_trial_end:
                     notice = await workflow.execute_activity_method(
                         NoticeActivities.notice_time,
-                        NoticeTimeRequest(kind=EmailKind.trial_ending, customer_id=sub.customer,
-                                          reference=sub.trial_end),
+                        NoticeTimeRequest(
+                            kind=EmailKind.trial_ending, customer_id=sub.customer, reference=sub.trial_end
+                        ),
                         **RECORD,
                     )
                     planned_trial_end = sub.trial_end
             if notice is not None and self.inbox.now() >= notice.at:
                 sub = latest.subscription if latest else None
                 if sub is not None and self.inbox.now() < notice.expires_at:
-                    await send_email(EmailRequest(
-                        kind=EmailKind.trial_ending,
-                        idempotency_key=f"{sub.id}:trial_ending:{int(notice.expires_at.timestamp())}",
-                        customer_id=sub.customer, scheduled_at=_planned(notice.at, self.inbox.now()),
-                        subscription=subscription_view(sub),
-                    ))
+                    await send_email(
+                        EmailRequest(
+                            kind=EmailKind.trial_ending,
+                            idempotency_key=f"{sub.id}:trial_ending:{int(notice.expires_at.timestamp())}",
+                            customer_id=sub.customer,
+                            scheduled_at=_planned(notice.at, self.inbox.now()),
+                            subscription=subscription_view(sub),
+                        )
+                    )
                 notice = None
             if not await self.inbox.wait(notice.at if notice else None, idle=IDLE_BEFORE_EXIT):
                 if notice is None and not self.inbox.signals:

@@ -33,8 +33,8 @@ from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.webhooks import WebhookActivities, WebhookEvent, event_id_for, iso
-    from relance.rules.invoice_webhooks import invoice_event_for
     from relance.contracts.models import DeliveryResult, EmailRequest, InvoiceState
+    from relance.rules.invoice_webhooks import invoice_event_for
 
 PATCH = "webhooks-out"
 WEBHOOK_WORKFLOW = "WebhookWorkflow"
@@ -56,8 +56,15 @@ def webhook_workflow_id(event_id: str) -> str:
     return f"webhook-{event_id}"
 
 
-async def emit(event_type: str, *, key: str, data: dict[str, Any], at: datetime | None = None,
-               endpoints: list[str] | None = None, lean: bool = False) -> None:
+async def emit(
+    event_type: str,
+    *,
+    key: str,
+    data: dict[str, Any],
+    at: datetime | None = None,
+    endpoints: list[str] | None = None,
+    lean: bool = False,
+) -> None:
     """`endpoints`: the subscribers an activity result carried, if it did. `lean`: the
     caller's run is past every patch here (see the module's docstring)."""
     if not lean and not workflow.patched(PATCH):
@@ -69,7 +76,8 @@ async def emit(event_type: str, *, key: str, data: dict[str, Any], at: datetime 
         return
     try:
         await workflow.start_child_workflow(
-            WEBHOOK_WORKFLOW, event.model_copy(update={"endpoint_ids": endpoints}),
+            WEBHOOK_WORKFLOW,
+            event.model_copy(update={"endpoint_ids": endpoints}),
             id=webhook_workflow_id(event.id),
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -80,13 +88,13 @@ async def emit(event_type: str, *, key: str, data: dict[str, Any], at: datetime 
 
 async def _lookup_subscribers(event_type: str) -> list[str] | None:
     try:
-        return await workflow.execute_local_activity_method(WebhookActivities.webhook_subscribers, event_type,
-                                                            **LOOKUP)
+        return await workflow.execute_local_activity_method(WebhookActivities.webhook_subscribers, event_type, **LOOKUP)
     except ActivityError as err:
         # The database did not answer: let the child look the endpoints up with its own
         # retries rather than lose the event or hold up the emails.
-        workflow.logger.warning("webhook subscribers for %s unknown (%s); the delivery workflow will look", event_type,
-                                err.cause or err)
+        workflow.logger.warning(
+            "webhook subscribers for %s unknown (%s); the delivery workflow will look", event_type, err.cause or err
+        )
         return None
 
 
@@ -105,19 +113,44 @@ def invoice_data(state: InvoiceState, **extra: Any) -> dict[str, Any]:
     }
 
 
-async def emit_invoice_event(signal_type: str, source_event_id: str, state: InvoiceState, occurrence: str,
-                             at: datetime, endpoints: list[str] | None = None, lean: bool = False) -> None:
+async def emit_invoice_event(
+    signal_type: str,
+    source_event_id: str,
+    state: InvoiceState,
+    occurrence: str,
+    at: datetime,
+    endpoints: list[str] | None = None,
+    lean: bool = False,
+) -> None:
     owed = invoice_event_for(signal_type, state, occurrence)
     if owed is not None:
         event_type, key = owed
-        await emit(event_type, key=key, data=invoice_data(state, source_event_id=source_event_id), at=at,
-                   endpoints=endpoints, lean=lean)
+        await emit(
+            event_type,
+            key=key,
+            data=invoice_data(state, source_event_id=source_event_id),
+            at=at,
+            endpoints=endpoints,
+            lean=lean,
+        )
 
 
-async def emit_reminder_due(state: InvoiceState, occurrence: str, at: datetime, *,
-                            days_from_due: int | None, manual: bool = False, lean: bool = False) -> None:
-    await emit("invoice.reminder_due", key=f"{state.invoice_id}:invoice.reminder_due:{occurrence}",
-               data=invoice_data(state, days_from_due=days_from_due, manual=manual), at=at, lean=lean)
+async def emit_reminder_due(
+    state: InvoiceState,
+    occurrence: str,
+    at: datetime,
+    *,
+    days_from_due: int | None,
+    manual: bool = False,
+    lean: bool = False,
+) -> None:
+    await emit(
+        "invoice.reminder_due",
+        key=f"{state.invoice_id}:invoice.reminder_due:{occurrence}",
+        data=invoice_data(state, days_from_due=days_from_due, manual=manual),
+        at=at,
+        lean=lean,
+    )
 
 
 # ---- emails -----------------------------------------------------------------------------
@@ -127,13 +160,19 @@ async def emit_email_outcome(req: EmailRequest, result: DeliveryResult, lean: bo
     if result.status not in ("sent", "failed"):
         return
     event_type = f"email.{result.status}"
-    await emit(event_type, key=f"{req.idempotency_key}:{event_type}", data={
-        "email_key": req.idempotency_key,
-        "kind": req.kind.value,
-        "customer_id": req.customer_id,
-        "invoice_id": req.invoice_id,
-        "status": result.status,
-        "provider": result.provider,
-        "provider_message_id": result.provider_message_id,
-        "error": result.error,
-    }, endpoints=result.webhook_endpoints, lean=lean)
+    await emit(
+        event_type,
+        key=f"{req.idempotency_key}:{event_type}",
+        data={
+            "email_key": req.idempotency_key,
+            "kind": req.kind.value,
+            "customer_id": req.customer_id,
+            "invoice_id": req.invoice_id,
+            "status": result.status,
+            "provider": result.provider,
+            "provider_message_id": result.provider_message_id,
+            "error": result.error,
+        },
+        endpoints=result.webhook_endpoints,
+        lean=lean,
+    )

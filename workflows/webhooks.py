@@ -33,8 +33,9 @@ RECORD = dict(start_to_close_timeout=timedelta(seconds=30))
 DELIVER = dict(
     start_to_close_timeout=timedelta(minutes=1),
     schedule_to_close_timeout=timedelta(days=3),
-    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0,
-                             maximum_interval=timedelta(hours=1)),
+    retry_policy=RetryPolicy(
+        initial_interval=timedelta(seconds=5), backoff_coefficient=2.0, maximum_interval=timedelta(hours=1)
+    ),
 )
 
 
@@ -51,14 +52,17 @@ class WebhookWorkflow:
     async def run(self, event: WebhookEvent) -> WebhookOutcome:
         ready = await workflow.execute_activity_method(WebhookActivities.open_deliveries, event, **RECORD)
         payload = ready.model_copy(update={"endpoint_ids": None})
-        results = await asyncio.gather(*(self._deliver(payload, endpoint_id) for endpoint_id in ready.endpoint_ids or []))
+        results = await asyncio.gather(
+            *(self._deliver(payload, endpoint_id) for endpoint_id in ready.endpoint_ids or [])
+        )
         self._busy = False
         return WebhookOutcome(event_id=event.id, deliveries=list(results))
 
     async def _deliver(self, event: WebhookEvent, endpoint_id: str) -> WebhookAttempt:
         try:
             return await workflow.execute_activity_method(
-                WebhookActivities.deliver_webhook, WebhookDeliveryRequest(endpoint_id=endpoint_id, event=event),
+                WebhookActivities.deliver_webhook,
+                WebhookDeliveryRequest(endpoint_id=endpoint_id, event=event),
                 **DELIVER,
             )
         except ActivityError as err:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import email.policy
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 
@@ -73,9 +73,7 @@ def validated_email(email: OutgoingEmail, *, allow_special_use: bool = False) ->
             "to": to,
             "cc": cc,
             "reply_to": (
-                normalize_address(email.reply_to, allow_special_use=allow_special_use)
-                if email.reply_to
-                else None
+                normalize_address(email.reply_to, allow_special_use=allow_special_use) if email.reply_to else None
             ),
             "subject": subject,
             "attachments": [_checked_attachment(a) for a in email.attachments],
@@ -113,7 +111,7 @@ def build_message(
     if email.reply_to:
         msg["Reply-To"] = email.reply_to
     msg["Subject"] = email.subject
-    msg["Date"] = date or datetime.now(timezone.utc)
+    msg["Date"] = date or datetime.now(UTC)
     msg["Message-ID"] = email.message_id
     # RFC 3834: tells auto-responders (vacation replies) not to answer billing mail.
     msg["Auto-Submitted"] = "auto-generated"
@@ -128,9 +126,7 @@ def build_message(
         msg.set_content(email.html, subtype="html")
     for attachment in email.attachments:
         maintype, subtype = attachment.content_type.split("/")
-        msg.add_attachment(
-            attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename
-        )
+        msg.add_attachment(attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename)
     return msg
 
 

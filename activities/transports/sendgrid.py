@@ -17,7 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from datetime import timezone
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -102,9 +102,7 @@ class SendGridTransport:
             raise self._classify(exc) from None
         except (OSError, http.client.HTTPException) as exc:
             # URLError, timeouts, refused and reset connections, TLS failures.
-            raise RetryableDeliveryError(
-                f"SendGrid unreachable at {self.base_url}: {self._scrub(str(exc))}"
-            ) from exc
+            raise RetryableDeliveryError(f"SendGrid unreachable at {self.base_url}: {self._scrub(str(exc))}") from exc
         # 202 queued; 200 in sandbox mode, which sends nothing and returns no id.
         return SendOutcome(provider=self.name, provider_message_id=headers.get("X-Message-Id"))
 
@@ -138,7 +136,8 @@ class SendGridTransport:
             return PermanentDeliveryError(
                 f"SendGrid refused the API key, its permissions or the sender ({status}); check "
                 f"RELANCE_SENDGRID_API_KEY (Mail Send access) and the verified sender: {detail}",
-                status=status, credentials_refused=True,
+                status=status,
+                credentials_refused=True,
             )
         return PermanentDeliveryError(f"SendGrid rejected the message ({status}): {detail}", status=status)
 
@@ -204,7 +203,7 @@ def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None)
             when = None
         if when is not None:
             if when.tzinfo is None:
-                when = when.replace(tzinfo=timezone.utc)
+                when = when.replace(tzinfo=UTC)
             return max(0.0, when.timestamp() - now)
     reset = (headers.get("X-RateLimit-Reset") or "").strip()
     if reset:

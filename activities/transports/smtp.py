@@ -61,7 +61,8 @@ class SmtpTransport:
         self.tls_context = tls_context
         self.credential_fingerprint = (
             fingerprint(f"{host}:{port}:{username}:{self._password.get_secret_value() if self._password else ''}")
-            if username else None
+            if username
+            else None
         )
 
     def __repr__(self) -> str:
@@ -91,9 +92,7 @@ class SmtpTransport:
         )
         try:
             async with client:
-                refused, _ = await client.sendmail(
-                    email.from_email, [*email.to, *email.cc], msg.as_bytes()
-                )
+                refused, _ = await client.sendmail(email.from_email, [*email.to, *email.cc], msg.as_bytes())
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise _all_refused(exc) from exc
         except aiosmtplib.SMTPResponseException as exc:

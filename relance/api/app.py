@@ -9,9 +9,9 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
@@ -21,8 +21,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from relance.api.auth import require_api_key
 from relance.api.schemas import ApiError
 from relance.client import Accepted, RelanceClient
-from relance.platform.config import Config
 from relance.contracts.events import Event
+from relance.platform.config import Config
 
 log = logging.getLogger("relance.api")
 T = TypeVar("T")
@@ -62,7 +62,7 @@ class Services:
         handed-over event is durable, and one that was not will come again."""
         try:
             return await asyncio.wait_for(call, self.temporal_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("Temporal did not answer within %.0fs", self.temporal_timeout)
         except RPCError as exc:
             if exc.status not in _UNREACHABLE:
@@ -73,17 +73,22 @@ class Services:
             if "Failed client connect" not in str(exc):
                 raise
             log.warning("Temporal unreachable: %s", exc)
-        raise ApiError(503, "temporal_unavailable", "Relance cannot reach Temporal right now; retry later "
-                       "(anything already handed over is recognised as a duplicate)",
-                       headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        raise ApiError(
+            503,
+            "temporal_unavailable",
+            "Relance cannot reach Temporal right now; retry later "
+            "(anything already handed over is recognised as a duplicate)",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
 
 
 def services(request: Request) -> Services:
     return request.app.state.services
 
 
-def _error(status: int, type_: str, message: str, field: str | None = None,
-           headers: dict[str, str] | None = None) -> JSONResponse:
+def _error(
+    status: int, type_: str, message: str, field: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body: dict[str, Any] = {"type": type_, "message": message}
     if field is not None:
         body["field"] = field
@@ -108,12 +113,22 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
 async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
     # 400: FastAPI's own "error parsing the body" (e.g. JSON nested too deeply to decode).
     kinds = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
-    return _error(exc.status_code, kinds.get(exc.status_code, "http_error"), str(exc.detail),
-                  headers=getattr(exc, "headers", None))
+    return _error(
+        exc.status_code,
+        kinds.get(exc.status_code, "http_error"),
+        str(exc.detail),
+        headers=getattr(exc, "headers", None),
+    )
 
 
-def create_app(config: Config, engine: Engine, relance_client: RelanceClient, *,
-               temporal_timeout: float = 15.0, apply_wait: float = 3.0) -> FastAPI:
+def create_app(
+    config: Config,
+    engine: Engine,
+    relance_client: RelanceClient,
+    *,
+    temporal_timeout: float = 15.0,
+    apply_wait: float = 3.0,
+) -> FastAPI:
     """The API. `temporal_timeout` bounds each hand-over to Temporal (then 503);
     `apply_wait` is how long PUT /v1/customers waits to see its change stored."""
     from relance.api import (
@@ -129,17 +144,22 @@ def create_app(config: Config, engine: Engine, relance_client: RelanceClient, *,
         routes_webhooks,
     )
 
-    app = FastAPI(title="Relance API", version="1", description=DESCRIPTION,
-                  openapi_tags=[
-                      {"name": "events", "description": "Billing events in (your backend, or Stripe's webhook)."},
-                      {"name": "customers", "description": "Who receives a customer's billing emails."},
-                      {"name": "settings", "description": "What the account wants (see docs/settings.md)."},
-                      {"name": "invoices", "description": "Actions on one invoice."},
-                      {"name": "emails", "description": "The log of emails, and each email as sent."},
-                      {"name": "health"},
-                  ])
-    app.state.services = Services(config=config, engine=engine, client=relance_client,
-                                  temporal_timeout=temporal_timeout, apply_wait=apply_wait)
+    app = FastAPI(
+        title="Relance API",
+        version="1",
+        description=DESCRIPTION,
+        openapi_tags=[
+            {"name": "events", "description": "Billing events in (your backend, or Stripe's webhook)."},
+            {"name": "customers", "description": "Who receives a customer's billing emails."},
+            {"name": "settings", "description": "What the account wants (see docs/settings.md)."},
+            {"name": "invoices", "description": "Actions on one invoice."},
+            {"name": "emails", "description": "The log of emails, and each email as sent."},
+            {"name": "health"},
+        ],
+    )
+    app.state.services = Services(
+        config=config, engine=engine, client=relance_client, temporal_timeout=temporal_timeout, apply_wait=apply_wait
+    )
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
@@ -156,16 +176,25 @@ def create_app(config: Config, engine: Engine, relance_client: RelanceClient, *,
     app.include_router(routes_codec.router, dependencies=authenticated)
     app.include_router(routes_webhooks.router)  # its routes carry the key check, except the SendGrid receiver
     # The Temporal UI calls the codec endpoint from the browser, from its own origin.
-    app.add_middleware(CORSMiddleware, allow_origins=[config.temporal_ui_url.rstrip("/")],
-                       allow_methods=["POST"], allow_headers=["Authorization", "Content-Type", "X-Namespace"],
-                       allow_credentials=True)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=[config.temporal_ui_url.rstrip("/")],
+        allow_methods=["POST"],
+        allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+        allow_credentials=True,
+    )
     app.include_router(dashboard.router)  # the ops pages: a session cookie and CSRF tokens, not the bearer key
 
     def openapi() -> dict[str, Any]:
         # FastAPI documents a 422 it never sends here (validation errors are 400s).
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                                 routes=app.routes, tags=app.openapi_tags)
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+                tags=app.openapi_tags,
+            )
             for path in schema.get("paths", {}).values():
                 for operation in path.values():
                     responses = operation.get("responses", {})

@@ -13,8 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from relance.api.schemas import ApiError
 
-_bearer = HTTPBearer(auto_error=False, scheme_name="ApiKey",
-                     description="`Authorization: Bearer <RELANCE_API_KEY>`")
+_bearer = HTTPBearer(auto_error=False, scheme_name="ApiKey", description="`Authorization: Bearer <RELANCE_API_KEY>`")
 
 # Compared against when no key is configured, so refusing takes the same path either way.
 _NO_KEY = b"\x00relance-no-api-key-configured"
@@ -31,8 +30,9 @@ def key_matches(presented: str | None, expected: str | None) -> bool:
     return hmac.compare_digest(got, want) and configured
 
 
-async def require_api_key(request: Request,
-                          credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
+async def require_api_key(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
+) -> None:
     secret = request.app.state.services.config.api_key
     expected = secret.get_secret_value() if secret is not None else None
     if not key_matches(credentials.credentials if credentials else None, expected):

@@ -42,11 +42,12 @@ import secrets
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote, urlencode
 from zoneinfo import available_timezones
 
@@ -59,7 +60,17 @@ from sqlalchemy import or_
 from sqlmodel import select
 from starlette.datastructures import FormData, UploadFile
 
+from relance.api.app import Services, services
+from relance.api.auth import key_matches
+from relance.api.schemas import ApiError
 from relance.contracts.account import REMINDER_PRESETS, AccountSettings
+from relance.contracts.kinds import EmailKind
+from relance.contracts.messages import OutgoingEmail
+from relance.rendering.custom_templates import CustomTemplate, TemplateProblem, render_custom, sample_context
+from relance.rendering.formatting import format_money
+from relance.rendering.i18n import resolve_locale, supported_locales
+from relance.rules.manual_reminders import refusal
+from relance.rules.settings_advice import advise
 from relance.services.account import (
     MAX_LOGO_BYTES,
     SettingsError,
@@ -70,23 +81,13 @@ from relance.services.account import (
     set_sender_domain,
     verify_sender_domain,
 )
-from relance.api.app import Services, services
-from relance.api.auth import key_matches
-from relance.api.schemas import ApiError
-from relance.rendering.custom_templates import CustomTemplate, TemplateProblem, render_custom, sample_context
-from relance.rendering.formatting import format_money
-from relance.rendering.i18n import resolve_locale, supported_locales
-from relance.contracts.kinds import EmailKind
-from relance.rules.manual_reminders import refusal
-from relance.contracts.messages import OutgoingEmail
 from relance.services.sender_domain import VerificationResult, resolver_for
-from relance.rules.settings_advice import advise
+from relance.services.templates import active_template, reset_template, save_template
 from relance.storage import email_log
 from relance.storage.database import session_scope
 from relance.storage.documents import get_document
 from relance.storage.settings_store import load_settings
 from relance.storage.tables import CustomerRecord, EmailLogEntry, InvoiceRecord, as_utc
-from relance.services.templates import active_template, reset_template, save_template
 
 log = logging.getLogger("relance.dashboard")
 
@@ -104,13 +105,17 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "dashboard_templates"
 
 # Pages: only the nonce'd script runs; styles inline (an email preview in a srcdoc frame
 # inherits this policy and is made of style attributes); images from here or data: URIs.
-PAGE_CSP = ("default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
-            "img-src 'self' data:; connect-src 'self'; frame-src 'self'; form-action 'self'; "
-            "base-uri 'none'; frame-ancestors 'none'")
+PAGE_CSP = (
+    "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-src 'self'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
 # An email as sent: markup and inline styles only. `sandbox` keeps it script-less and
 # origin-less even when the URL is opened on its own rather than in the iframe.
-EMAIL_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; "
-             "base-uri 'none'; frame-ancestors 'self'; sandbox")
+EMAIL_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; "
+    "base-uri 'none'; frame-ancestors 'self'; sandbox"
+)
 PLAIN_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 _KIND_LABELS = {
@@ -125,10 +130,19 @@ _KIND_LABELS = {
     EmailKind.trial_ending: "Trial ending",
     EmailKind.subscription_canceled: "Subscription canceled",
 }
-_INVOICE_KINDS = {EmailKind.invoice_finalized, EmailKind.invoice_reminder, EmailKind.payment_failed,
-                  EmailKind.payment_action_required, EmailKind.receipt}
-_PRESET_LABELS = {"before": "Before the due date", "on_due_date": "On the due date",
-                  "after": "After the due date", "balanced": "Balanced"}
+_INVOICE_KINDS = {
+    EmailKind.invoice_finalized,
+    EmailKind.invoice_reminder,
+    EmailKind.payment_failed,
+    EmailKind.payment_action_required,
+    EmailKind.receipt,
+}
+_PRESET_LABELS = {
+    "before": "Before the due date",
+    "on_due_date": "On the due date",
+    "after": "After the due date",
+    "balanced": "Balanced",
+}
 _NOTICES = {
     "recipients": "Recipients saved. The next email prepared for this customer uses them.",
     "reminder": "Reminder requested: it goes out in a moment (the workflow checks the invoice is still open).",
@@ -278,21 +292,37 @@ def _when(value: datetime | None) -> str:
 
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True, undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["when"] = _when
     env.filters["money"] = lambda amount, currency: format_money(amount, currency, "en") if currency else amount
     env.globals.update(prefix=PREFIX, kind_labels=_KIND_LABELS, quote=lambda v: quote(str(v), safe=""))
     return env
 
 
-def render(request: Request, name: str, *, status: int = 200, session: DashboardSession | None = None,
-           **context: Any) -> HTMLResponse:
+def render(
+    request: Request, name: str, *, status: int = 200, session: DashboardSession | None = None, **context: Any
+) -> HTMLResponse:
     nonce = secrets.token_urlsafe(16)
     notice = _NOTICES.get(request.query_params.get("notice", ""))
-    html = _environment().get_template(name).render(
-        request=request, session=session, csrf=session.csrf if session else "", nonce=nonce,
-        notice=context.pop("notice", notice), error=context.pop("error", None), **context)
+    html = (
+        _environment()
+        .get_template(name)
+        .render(
+            request=request,
+            session=session,
+            csrf=session.csrf if session else "",
+            nonce=nonce,
+            notice=context.pop("notice", notice),
+            error=context.pop("error", None),
+            **context,
+        )
+    )
     response = HTMLResponse(html, status_code=status)
     response.headers["Content-Security-Policy"] = PAGE_CSP.format(nonce=nonce)
     return response
@@ -302,8 +332,9 @@ def _redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def _message_page(request: Request, status: int, title: str, message: str,
-                  session: DashboardSession | None = None) -> HTMLResponse:
+def _message_page(
+    request: Request, status: int, title: str, message: str, session: DashboardSession | None = None
+) -> HTMLResponse:
     return render(request, "message.html", status=status, session=session, title=title, message=message)
 
 
@@ -334,8 +365,9 @@ async def current_session(request: Request, svc: Services = Depends(services)) -
     session = read_session(_secret(svc), request.cookies.get(SESSION_COOKIE), _state(request).revoked)
     if session is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise _PageExit(_redirect(f"{PREFIX}/login?{urlencode({'next': target})}"
-                                  if request.method == "GET" else f"{PREFIX}/login"))
+        raise _PageExit(
+            _redirect(f"{PREFIX}/login?{urlencode({'next': target})}" if request.method == "GET" else f"{PREFIX}/login")
+        )
     return session
 
 
@@ -353,9 +385,15 @@ async def _presented_csrf(request: Request) -> str:
 async def csrf_session(request: Request, session: DashboardSession = Depends(current_session)) -> DashboardSession:
     """The session of a POST that carries its CSRF token; 403 otherwise."""
     if not hmac.compare_digest((await _presented_csrf(request)).encode(), session.csrf.encode()):
-        raise _PageExit(_message_page(request, 403, "Refused",
-                                      "This form has expired or did not come from the dashboard. "
-                                      "Go back, reload the page and try again.", session))
+        raise _PageExit(
+            _message_page(
+                request,
+                403,
+                "Refused",
+                "This form has expired or did not come from the dashboard. Go back, reload the page and try again.",
+                session,
+            )
+        )
     return session
 
 
@@ -375,8 +413,15 @@ def _text(form: FormData, name: str, limit: int = 10_000) -> str:
 def _login_page(request: Request, status: int, error: str | None, next_url: str) -> HTMLResponse:
     token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
     response = render(request, "login.html", status=status, error=error, login_token=token, next_url=next_url)
-    response.set_cookie(LOGIN_COOKIE, token, max_age=LOGIN_FORM_SECONDS, path=f"{PREFIX}/login", httponly=True,
-                        samesite="strict", secure=_secure(request))
+    response.set_cookie(
+        LOGIN_COOKIE,
+        token,
+        max_age=LOGIN_FORM_SECONDS,
+        path=f"{PREFIX}/login",
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+    )
     return response
 
 
@@ -406,10 +451,18 @@ async def login(request: Request, svc: Services = Depends(services)) -> Response
         return _login_page(request, 401, "That key is not valid.", next_url)
     token, _ = issue_session(secret)
     response = _redirect(next_url)
-    response.set_cookie(SESSION_COOKIE, token, max_age=SESSION_SECONDS, path=PREFIX, httponly=True,
-                        samesite="strict", secure=_secure(request))
-    response.delete_cookie(LOGIN_COOKIE, path=f"{PREFIX}/login", httponly=True, samesite="strict",
-                           secure=_secure(request))
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=SESSION_SECONDS,
+        path=PREFIX,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+    )
+    response.delete_cookie(
+        LOGIN_COOKIE, path=f"{PREFIX}/login", httponly=True, samesite="strict", secure=_secure(request)
+    )
     return response
 
 
@@ -440,23 +493,36 @@ def _like(q: str) -> str:
 
 
 @router.get("/customers")
-def customers(request: Request, session: DashboardSession = Depends(current_session),
-              svc: Services = Depends(services)) -> Response:
+def customers(
+    request: Request, session: DashboardSession = Depends(current_session), svc: Services = Depends(services)
+) -> Response:
     q = request.query_params.get("q", "").strip()[:200]
     offset = _offset(request)
     stmt = select(CustomerRecord)
     if q:
         pattern = _like(q)
-        stmt = stmt.where(or_(CustomerRecord.id.ilike(pattern, escape="\\"),
-                              CustomerRecord.email.ilike(pattern, escape="\\"),
-                              CustomerRecord.name.ilike(pattern, escape="\\")))
+        stmt = stmt.where(
+            or_(
+                CustomerRecord.id.ilike(pattern, escape="\\"),
+                CustomerRecord.email.ilike(pattern, escape="\\"),
+                CustomerRecord.name.ilike(pattern, escape="\\"),
+            )
+        )
     stmt = stmt.order_by(CustomerRecord.updated_at.desc(), CustomerRecord.id).offset(offset).limit(PAGE_SIZE + 1)
     with session_scope(svc.engine) as db:
         rows = list(db.exec(stmt))
     more = len(rows) > PAGE_SIZE
-    return render(request, "customers.html", session=session, q=q, customers=rows[:PAGE_SIZE], offset=offset,
-                  prev_offset=max(offset - PAGE_SIZE, 0) if offset else None,
-                  next_offset=offset + PAGE_SIZE if more else None, page_size=PAGE_SIZE)
+    return render(
+        request,
+        "customers.html",
+        session=session,
+        q=q,
+        customers=rows[:PAGE_SIZE],
+        offset=offset,
+        prev_offset=max(offset - PAGE_SIZE, 0) if offset else None,
+        next_offset=offset + PAGE_SIZE if more else None,
+        page_size=PAGE_SIZE,
+    )
 
 
 def _split_addresses(text: str) -> list[str]:
@@ -474,10 +540,17 @@ class _CustomerView:
 def _load_customer(svc: Services, customer_id: str, offset: int) -> _CustomerView:
     with session_scope(svc.engine) as db:
         record = db.get(CustomerRecord, customer_id)
-        emails = email_log.customer_emails(db, customer_id, days=svc.config.log_retention_days,
-                                           limit=PAGE_SIZE + 1, offset=offset)
-        invoices = list(db.exec(select(InvoiceRecord).where(InvoiceRecord.customer_id == customer_id)
-                                .order_by(InvoiceRecord.last_event_at.desc(), InvoiceRecord.id).limit(PAGE_SIZE)))
+        emails = email_log.customer_emails(
+            db, customer_id, days=svc.config.log_retention_days, limit=PAGE_SIZE + 1, offset=offset
+        )
+        invoices = list(
+            db.exec(
+                select(InvoiceRecord)
+                .where(InvoiceRecord.customer_id == customer_id)
+                .order_by(InvoiceRecord.last_event_at.desc(), InvoiceRecord.id)
+                .limit(PAGE_SIZE)
+            )
+        )
         known = {inv.id for inv in invoices}
         # Invoices in the log that are older than the newest PAGE_SIZE still get their row.
         for inv_id in dict.fromkeys(e.invoice_id for e in emails[:PAGE_SIZE] if e.invoice_id):
@@ -487,25 +560,45 @@ def _load_customer(svc: Services, customer_id: str, offset: int) -> _CustomerVie
     return _CustomerView(record, emails[:PAGE_SIZE], invoices, len(emails) > PAGE_SIZE)
 
 
-def _customer_page(request: Request, session: DashboardSession, svc: Services, customer_id: str, *,
-                   status: int = 200, offset: int = 0, error: str | None = None,
-                   recipients_error: str | None = None, to_text: str | None = None,
-                   cc_text: str | None = None, notice: str | None = None) -> HTMLResponse:
+def _customer_page(
+    request: Request,
+    session: DashboardSession,
+    svc: Services,
+    customer_id: str,
+    *,
+    status: int = 200,
+    offset: int = 0,
+    error: str | None = None,
+    recipients_error: str | None = None,
+    to_text: str | None = None,
+    cc_text: str | None = None,
+    notice: str | None = None,
+) -> HTMLResponse:
     view = _load_customer(svc, customer_id, offset)
     if view.record is None and not view.emails and not view.invoices and status == 200:
         raise _not_found(request, session, f"Relance has no customer {customer_id!r}.")
     rec = view.record
     invoice_numbers = {inv.id: inv.number for inv in view.invoices}
     return render(
-        request, "customer.html", status=status, session=session, customer_id=customer_id, customer=rec,
-        emails=view.emails, log_days=svc.config.log_retention_days, invoices=view.invoices,
-        invoice_numbers=invoice_numbers, reminder_refusal=refusal, offset=offset,
+        request,
+        "customer.html",
+        status=status,
+        session=session,
+        customer_id=customer_id,
+        customer=rec,
+        emails=view.emails,
+        log_days=svc.config.log_retention_days,
+        invoices=view.invoices,
+        invoice_numbers=invoice_numbers,
+        reminder_refusal=refusal,
+        offset=offset,
         prev_offset=max(offset - PAGE_SIZE, 0) if offset else None,
         next_offset=offset + PAGE_SIZE if view.more else None,
         temporal_url=lambda invoice_id: _temporal_url(svc, invoice_id),
         to_text=to_text if to_text is not None else "\n".join(rec.invoice_emails if rec else []),
         cc_text=cc_text if cc_text is not None else "\n".join(rec.cc_emails if rec else []),
-        recipients_error=recipients_error, error=error,
+        recipients_error=recipients_error,
+        error=error,
         request_id=lambda: f"dashboard-{uuid.uuid4().hex}",
         **({"notice": notice} if notice else {}),
     )
@@ -518,15 +611,24 @@ def _check_id(request: Request, session: DashboardSession, value: str, what: str
 
 
 @router.get("/customers/{customer_id}")
-def customer_page(customer_id: str, request: Request, session: DashboardSession = Depends(current_session),
-                  svc: Services = Depends(services)) -> Response:
+def customer_page(
+    customer_id: str,
+    request: Request,
+    session: DashboardSession = Depends(current_session),
+    svc: Services = Depends(services),
+) -> Response:
     _check_id(request, session, customer_id, "customer")
     return _customer_page(request, session, svc, customer_id, offset=_offset(request))
 
 
 @router.post("/customers/{customer_id}/recipients")
-async def save_recipients(customer_id: str, request: Request, session: DashboardSession = Depends(csrf_session),
-                          svc: Services = Depends(services), form: FormData = Depends(_form)) -> Response:
+async def save_recipients(
+    customer_id: str,
+    request: Request,
+    session: DashboardSession = Depends(csrf_session),
+    svc: Services = Depends(services),
+    form: FormData = Depends(_form),
+) -> Response:
     _check_id(request, session, customer_id, "customer")
     to_text, cc_text = _text(form, "to"), _text(form, "cc")
 
@@ -538,15 +640,28 @@ async def save_recipients(customer_id: str, request: Request, session: Dashboard
         await run_in_threadpool(save)
     except SettingsError as exc:
         label = {"invoice_emails": "To", "cc_emails": "CC"}.get(exc.field, exc.field)
-        return await run_in_threadpool(_customer_page, request, session, svc, customer_id, status=400,
-                                       recipients_error=f"{label}: {exc.message}", to_text=to_text,
-                                       cc_text=cc_text)
+        return await run_in_threadpool(
+            _customer_page,
+            request,
+            session,
+            svc,
+            customer_id,
+            status=400,
+            recipients_error=f"{label}: {exc.message}",
+            to_text=to_text,
+            cc_text=cc_text,
+        )
     return _redirect(f"{PREFIX}/customers/{quote(customer_id, safe='')}?notice=recipients")
 
 
 @router.post("/invoices/{invoice_id}/send_reminder")
-async def send_reminder(invoice_id: str, request: Request, session: DashboardSession = Depends(csrf_session),
-                        svc: Services = Depends(services), form: FormData = Depends(_form)) -> Response:
+async def send_reminder(
+    invoice_id: str,
+    request: Request,
+    session: DashboardSession = Depends(csrf_session),
+    svc: Services = Depends(services),
+    form: FormData = Depends(_form),
+) -> Response:
     """The JSON API's route itself, so the 409 cases and the idempotency are the same."""
     from relance.api.routes_invoices import send_reminder as api_send_reminder
 
@@ -560,12 +675,16 @@ async def send_reminder(invoice_id: str, request: Request, session: DashboardSes
     except ApiError as exc:
         if exc.status not in (409, 503):
             raise
-        message = exc.message if exc.status == 409 else (
-            "Relance cannot reach Temporal right now: nothing was sent. Try again in a moment.")
+        message = (
+            exc.message
+            if exc.status == 409
+            else ("Relance cannot reach Temporal right now: nothing was sent. Try again in a moment.")
+        )
         if not back_to:
             return _message_page(request, exc.status, "Reminder not sent", message, session)
-        return await run_in_threadpool(_customer_page, request, session, svc, back_to, status=exc.status,
-                                       error=f"Reminder not sent: {message}")
+        return await run_in_threadpool(
+            _customer_page, request, session, svc, back_to, status=exc.status, error=f"Reminder not sent: {message}"
+        )
     if not back_to:
         return _message_page(request, 200, "Reminder requested", _NOTICES["reminder"], session)
     return _redirect(f"{PREFIX}/customers/{quote(back_to, safe='')}?notice=reminder")
@@ -575,8 +694,12 @@ async def send_reminder(invoice_id: str, request: Request, session: DashboardSes
 
 
 @router.get("/emails/{email_id}")
-def email_page(email_id: str, request: Request, session: DashboardSession = Depends(current_session),
-               svc: Services = Depends(services)) -> Response:
+def email_page(
+    email_id: str,
+    request: Request,
+    session: DashboardSession = Depends(current_session),
+    svc: Services = Depends(services),
+) -> Response:
     from relance.api.routes_emails import get_email
 
     try:
@@ -585,27 +708,42 @@ def email_page(email_id: str, request: Request, session: DashboardSession = Depe
         if exc.status != 404:
             raise
         raise _not_found(request, session, "No such email.") from None
-    return render(request, "email.html", session=session, email=email,
-                  temporal_url=_temporal_url(svc, email.invoice) if email.invoice else None)
+    return render(
+        request,
+        "email.html",
+        session=session,
+        email=email,
+        temporal_url=_temporal_url(svc, email.invoice) if email.invoice else None,
+    )
 
 
 @router.get("/emails/{email_id}/html")
-def email_html(email_id: str, request: Request, session: DashboardSession = Depends(current_session),
-               svc: Services = Depends(services)) -> Response:
+def email_html(
+    email_id: str,
+    request: Request,
+    session: DashboardSession = Depends(current_session),
+    svc: Services = Depends(services),
+) -> Response:
     with session_scope(svc.engine) as db:
         entry = db.get(EmailLogEntry, email_id[:64])
-        message = (OutgoingEmail.model_validate_json(get_document(db, entry.message_ref))
-                   if entry is not None and entry.message_ref else None)
+        message = (
+            OutgoingEmail.model_validate_json(get_document(db, entry.message_ref))
+            if entry is not None and entry.message_ref
+            else None
+        )
     if message is None or not message.html:
         raise _not_found(request, session, "This email has no HTML part.")
-    return HTMLResponse(message.html, headers={"Content-Security-Policy": EMAIL_CSP,
-                                               "X-Frame-Options": "SAMEORIGIN"})
+    return HTMLResponse(message.html, headers={"Content-Security-Policy": EMAIL_CSP, "X-Frame-Options": "SAMEORIGIN"})
 
 
 @router.get("/emails/{email_id}/attachments/{n}")
-def email_attachment(email_id: str, n: str, request: Request,
-                     session: DashboardSession = Depends(current_session),
-                     svc: Services = Depends(services)) -> Response:
+def email_attachment(
+    email_id: str,
+    n: str,
+    request: Request,
+    session: DashboardSession = Depends(current_session),
+    svc: Services = Depends(services),
+) -> Response:
     from relance.api.routes_emails import get_attachment
 
     if not n.isdigit() or len(n) > 4:
@@ -632,19 +770,29 @@ def _form_values(s: AccountSettings) -> dict[str, Any]:
     values: dict[str, Any] = {
         "reminders_preset": _reminder_preset(s.reminders),
         "reminders": ", ".join(str(d) for d in s.reminders),
-        "send_hour": str(s.send_hour), "send_minute": str(s.send_minute), "timezone": s.timezone, "attach_pdf": s.attach_pdf,
+        "send_hour": str(s.send_hour),
+        "send_minute": str(s.send_minute),
+        "timezone": s.timezone,
+        "attach_pdf": s.attach_pdf,
         "remind_subscription_invoices": s.remind_subscription_invoices,
         "default_locale": s.default_locale,
         "trial_ending_days_before": str(s.trial_ending_days_before),
-        "card_expiring_days_before_month_end": "" if s.card_expiring_days_before_month_end is None
+        "card_expiring_days_before_month_end": ""
+        if s.card_expiring_days_before_month_end is None
         else str(s.card_expiring_days_before_month_end),
-        "branding.business_name": b.business_name, "branding.brand_color": b.brand_color,
-        "branding.accent_color": b.accent_color, "branding.address_lines": "\n".join(b.address_lines),
-        "branding.support_email": b.support_email or "", "branding.support_phone": b.support_phone or "",
-        "branding.support_url": b.support_url or "", "branding.footer": b.footer or "",
+        "branding.business_name": b.business_name,
+        "branding.brand_color": b.brand_color,
+        "branding.accent_color": b.accent_color,
+        "branding.address_lines": "\n".join(b.address_lines),
+        "branding.support_email": b.support_email or "",
+        "branding.support_phone": b.support_phone or "",
+        "branding.support_url": b.support_url or "",
+        "branding.footer": b.footer or "",
         "branding.legal_text": b.legal_text or "",
-        "sender.from_name": snd.from_name or "", "sender.reply_to": snd.reply_to or "",
-        "links.pay_url": links.pay_url or "", "links.update_payment_url": links.update_payment_url or "",
+        "sender.from_name": snd.from_name or "",
+        "sender.reply_to": snd.reply_to or "",
+        "links.pay_url": links.pay_url or "",
+        "links.update_payment_url": links.update_payment_url or "",
         "links.confirm_payment_url": links.confirm_payment_url or "",
     }
     for kind in EmailKind:
@@ -683,8 +831,9 @@ def _settings_patch(v: dict[str, Any]) -> dict[str, Any]:
         try:
             reminders = [int(d) for d in re.split(r"[\s,;]+", v["reminders"].strip()) if d]
         except ValueError:
-            raise SettingsError("reminders", "whole numbers of days from the due date, separated by commas "
-                                             "(e.g. -3, 0, 7)") from None
+            raise SettingsError(
+                "reminders", "whole numbers of days from the due date, separated by commas (e.g. -3, 0, 7)"
+            ) from None
     locale = v["default_locale"].strip()
     # The select offers the catalogs Relance has, plus whatever is stored already (a tag
     # such as "fr-CA" resolves to "fr" at send time), so saving never changes it silently.
@@ -704,20 +853,26 @@ def _settings_patch(v: dict[str, Any]) -> dict[str, Any]:
         "remind_subscription_invoices": bool(v["remind_subscription_invoices"]),
         "default_locale": locale,
         "trial_ending_days_before": _int(v["trial_ending_days_before"], "trial_ending_days_before"),
-        "card_expiring_days_before_month_end": _int(v["card_expiring_days_before_month_end"],
-                                                    "card_expiring_days_before_month_end", optional=True),
+        "card_expiring_days_before_month_end": _int(
+            v["card_expiring_days_before_month_end"], "card_expiring_days_before_month_end", optional=True
+        ),
         "branding": {
             "business_name": v["branding.business_name"].strip(),
             "brand_color": v["branding.brand_color"].strip(),
             "accent_color": v["branding.accent_color"].strip(),
             "address_lines": [line.strip() for line in v["branding.address_lines"].splitlines() if line.strip()],
-            "support_email": opt("branding.support_email"), "support_phone": opt("branding.support_phone"),
-            "support_url": opt("branding.support_url"), "footer": opt("branding.footer"),
+            "support_email": opt("branding.support_email"),
+            "support_phone": opt("branding.support_phone"),
+            "support_url": opt("branding.support_url"),
+            "footer": opt("branding.footer"),
             "legal_text": opt("branding.legal_text"),
         },
         "sender": {"from_name": opt("sender.from_name"), "reply_to": opt("sender.reply_to")},
-        "links": {"pay_url": opt("links.pay_url"), "update_payment_url": opt("links.update_payment_url"),
-                  "confirm_payment_url": opt("links.confirm_payment_url")},
+        "links": {
+            "pay_url": opt("links.pay_url"),
+            "update_payment_url": opt("links.update_payment_url"),
+            "confirm_payment_url": opt("links.confirm_payment_url"),
+        },
     }
 
 
@@ -726,38 +881,71 @@ def _timezones() -> list[str]:
     return sorted(tz for tz in available_timezones() if "/" in tz or tz == "UTC")
 
 
-def _settings_page(request: Request, session: DashboardSession, svc: Services, *, status: int = 200,
-                   values: dict[str, Any] | None = None, field_error: SettingsError | None = None,
-                   error: str | None = None, logo_error: str | None = None, domain_error: SettingsError | None = None,
-                   domain_values: dict[str, str] | None = None,
-                   verification: VerificationResult | None = None) -> HTMLResponse:
+def _settings_page(
+    request: Request,
+    session: DashboardSession,
+    svc: Services,
+    *,
+    status: int = 200,
+    values: dict[str, Any] | None = None,
+    field_error: SettingsError | None = None,
+    error: str | None = None,
+    logo_error: str | None = None,
+    domain_error: SettingsError | None = None,
+    domain_values: dict[str, str] | None = None,
+    verification: VerificationResult | None = None,
+) -> HTMLResponse:
     with session_scope(svc.engine) as db:
         current, version = load_settings(db)
         templates = {kind: active_template(db, kind) for kind in EmailKind}
     s = current.sender
     return render(
-        request, "settings.html", status=status, session=session, settings=current, version=version,
+        request,
+        "settings.html",
+        status=status,
+        session=session,
+        settings=current,
+        version=version,
         advice=advise(current),
-        v=values or _form_values(current), field_error=field_error, error=error, logo_error=logo_error,
-        presets=REMINDER_PRESETS, preset_labels=_PRESET_LABELS, kinds=list(EmailKind), timezones=_timezones(),
-        locales=supported_locales(), records=sender_records(current), verification=verification,
-        domain_error=domain_error, max_logo_kb=MAX_LOGO_BYTES // 1000,
-        d=domain_values or {"domain": s.domain or "", "from_email": s.from_email or "",
-                            "from_name": s.from_name or "", "spf_include": s.spf_include or "",
-                            "dkim_target": s.dkim_target or ""},
+        v=values or _form_values(current),
+        field_error=field_error,
+        error=error,
+        logo_error=logo_error,
+        presets=REMINDER_PRESETS,
+        preset_labels=_PRESET_LABELS,
+        kinds=list(EmailKind),
+        timezones=_timezones(),
+        locales=supported_locales(),
+        records=sender_records(current),
+        verification=verification,
+        domain_error=domain_error,
+        max_logo_kb=MAX_LOGO_BYTES // 1000,
+        d=domain_values
+        or {
+            "domain": s.domain or "",
+            "from_email": s.from_email or "",
+            "from_name": s.from_name or "",
+            "spf_include": s.spf_include or "",
+            "dkim_target": s.dkim_target or "",
+        },
         templates={kind: (version_, template is not None) for kind, (version_, template) in templates.items()},
     )
 
 
 @router.get("/settings")
-def settings_page(request: Request, session: DashboardSession = Depends(current_session),
-                  svc: Services = Depends(services)) -> Response:
+def settings_page(
+    request: Request, session: DashboardSession = Depends(current_session), svc: Services = Depends(services)
+) -> Response:
     return _settings_page(request, session, svc)
 
 
 @router.post("/settings")
-async def save_settings_form(request: Request, session: DashboardSession = Depends(csrf_session),
-                             svc: Services = Depends(services), form: FormData = Depends(_form)) -> Response:
+async def save_settings_form(
+    request: Request,
+    session: DashboardSession = Depends(csrf_session),
+    svc: Services = Depends(services),
+    form: FormData = Depends(_form),
+) -> Response:
     def save() -> HTMLResponse | None:
         with session_scope(svc.engine) as db:
             current, _ = load_settings(db)
@@ -766,8 +954,15 @@ async def save_settings_form(request: Request, session: DashboardSession = Depen
             with session_scope(svc.engine) as db:
                 patch_settings(db, _settings_patch(values))
         except SettingsError as exc:
-            return _settings_page(request, session, svc, status=400, values=values, field_error=exc,
-                                  error=f"Not saved. {exc.field}: {exc.message}")
+            return _settings_page(
+                request,
+                session,
+                svc,
+                status=400,
+                values=values,
+                field_error=exc,
+                error=f"Not saved. {exc.field}: {exc.message}",
+            )
         return None
 
     page = await run_in_threadpool(save)
@@ -775,8 +970,12 @@ async def save_settings_form(request: Request, session: DashboardSession = Depen
 
 
 @router.post("/settings/logo")
-async def save_logo(request: Request, session: DashboardSession = Depends(csrf_session),
-                    svc: Services = Depends(services), form: FormData = Depends(_form)) -> Response:
+async def save_logo(
+    request: Request,
+    session: DashboardSession = Depends(csrf_session),
+    svc: Services = Depends(services),
+    form: FormData = Depends(_form),
+) -> Response:
     remove = form.get("action") == "remove"
     content: bytes | None = None
     if not remove:
@@ -784,8 +983,14 @@ async def save_logo(request: Request, session: DashboardSession = Depends(csrf_s
         if isinstance(upload, UploadFile):
             content = await upload.read(MAX_LOGO_BYTES + 1)
         if not content:
-            return await run_in_threadpool(_settings_page, request, session, svc, status=400,
-                                           logo_error="Choose a PNG, JPEG or GIF file to upload.")
+            return await run_in_threadpool(
+                _settings_page,
+                request,
+                session,
+                svc,
+                status=400,
+                logo_error="Choose a PNG, JPEG or GIF file to upload.",
+            )
 
     def save() -> None:
         with session_scope(svc.engine) as db:
@@ -799,28 +1004,42 @@ async def save_logo(request: Request, session: DashboardSession = Depends(csrf_s
 
 
 @router.post("/settings/domain")
-async def save_domain(request: Request, session: DashboardSession = Depends(csrf_session),
-                      svc: Services = Depends(services), form: FormData = Depends(_form)) -> Response:
-    d = {name: _text(form, name, 500).strip() for name in ("domain", "from_email", "from_name", "spf_include",
-                                                            "dkim_target")}
+async def save_domain(
+    request: Request,
+    session: DashboardSession = Depends(csrf_session),
+    svc: Services = Depends(services),
+    form: FormData = Depends(_form),
+) -> Response:
+    d = {
+        name: _text(form, name, 500).strip()
+        for name in ("domain", "from_email", "from_name", "spf_include", "dkim_target")
+    }
 
     def save() -> None:
         with session_scope(svc.engine) as db:
-            set_sender_domain(db, d["domain"], d["from_email"], from_name=d["from_name"] or None,
-                              spf_include=d["spf_include"] or None, dkim_target=d["dkim_target"] or None)
+            set_sender_domain(
+                db,
+                d["domain"],
+                d["from_email"],
+                from_name=d["from_name"] or None,
+                spf_include=d["spf_include"] or None,
+                dkim_target=d["dkim_target"] or None,
+            )
 
     try:
         await run_in_threadpool(save)
     except (SettingsError, ValueError) as exc:
         problem = exc if isinstance(exc, SettingsError) else SettingsError("sender.domain", str(exc))
-        return await run_in_threadpool(_settings_page, request, session, svc, status=400, domain_error=problem,
-                                       domain_values=d)
+        return await run_in_threadpool(
+            _settings_page, request, session, svc, status=400, domain_error=problem, domain_values=d
+        )
     return _redirect(f"{PREFIX}/settings?notice=domain#domain")
 
 
 @router.post("/settings/domain/verify")
-async def verify_domain(request: Request, session: DashboardSession = Depends(csrf_session),
-                        svc: Services = Depends(services)) -> Response:
+async def verify_domain(
+    request: Request, session: DashboardSession = Depends(csrf_session), svc: Services = Depends(services)
+) -> Response:
     config = svc.config
     resolver = resolver_for(config.dns_nameserver, config.dns_port) if config.dns_nameserver else None
 
@@ -844,21 +1063,25 @@ def _starter(kind: EmailKind) -> CustomTemplate:
     label = _KIND_LABELS[kind].lower()
     if kind in _INVOICE_KINDS:
         subject = f"{_KIND_LABELS[kind]} {{{{ invoice.number or invoice.id }}}} from {{{{ branding.business_name }}}}"
-        body = ("  <p>Invoice <strong>{{ invoice.number or invoice.id }}</strong>: "
-                "{{ invoice.amount_due|money(invoice.currency) }}"
-                "{% if invoice.due_date %}, due {{ invoice.due_date|date }}{% endif %}.</p>\n"
-                "  {% if links.pay_url %}<p><a class=\"button\" href=\"{{ links.pay_url }}\">Pay now</a></p>"
-                "{% endif %}\n")
+        body = (
+            "  <p>Invoice <strong>{{ invoice.number or invoice.id }}</strong>: "
+            "{{ invoice.amount_due|money(invoice.currency) }}"
+            "{% if invoice.due_date %}, due {{ invoice.due_date|date }}{% endif %}.</p>\n"
+            '  {% if links.pay_url %}<p><a class="button" href="{{ links.pay_url }}">Pay now</a></p>'
+            "{% endif %}\n"
+        )
     else:
         subject = f"{_KIND_LABELS[kind]}: a message from {{{{ branding.business_name }}}}"
         body = f"  <p>This is your {label} notice.</p>\n"
-    html = ("<style>\n  body { font-family: Arial, sans-serif; color: #1f2937; }\n"
-            "  .button { background: {{ branding.accent_color }}; color: #fff; padding: 10px 16px; "
-            "text-decoration: none; border-radius: 4px; }\n</style>\n"
-            "<div>\n  <h1 style=\"color: {{ branding.brand_color }}\">{{ branding.business_name }}</h1>\n"
-            "  <p>Hello{% if customer.name %} {{ customer.name }}{% endif %},</p>\n"
-            f"{body}"
-            "  {% if branding.support_email %}<p>Questions? {{ branding.support_email }}</p>{% endif %}\n</div>\n")
+    html = (
+        "<style>\n  body { font-family: Arial, sans-serif; color: #1f2937; }\n"
+        "  .button { background: {{ branding.accent_color }}; color: #fff; padding: 10px 16px; "
+        "text-decoration: none; border-radius: 4px; }\n</style>\n"
+        '<div>\n  <h1 style="color: {{ branding.brand_color }}">{{ branding.business_name }}</h1>\n'
+        "  <p>Hello{% if customer.name %} {{ customer.name }}{% endif %},</p>\n"
+        f"{body}"
+        "  {% if branding.support_email %}<p>Questions? {{ branding.support_email }}</p>{% endif %}\n</div>\n"
+    )
     return CustomTemplate(subject=subject, html=html, text=None)
 
 
@@ -869,34 +1092,59 @@ def _kind(request: Request, session: DashboardSession, value: str) -> EmailKind:
         raise _not_found(request, session, "No such kind of email.") from None
 
 
-def _editor_page(request: Request, session: DashboardSession, svc: Services, kind: EmailKind, *,
-                 status: int = 200, template: CustomTemplate | None = None,
-                 problem: TemplateProblem | None = None) -> HTMLResponse:
+def _editor_page(
+    request: Request,
+    session: DashboardSession,
+    svc: Services,
+    kind: EmailKind,
+    *,
+    status: int = 200,
+    template: CustomTemplate | None = None,
+    problem: TemplateProblem | None = None,
+) -> HTMLResponse:
     with session_scope(svc.engine) as db:
         version, active = active_template(db, kind)
     shown = template or active or _starter(kind)
-    return render(request, "template_editor.html", status=status, session=session, kind=kind, version=version,
-                  custom=active is not None, t=shown, problem=problem, kinds=list(EmailKind),
-                  error=f"Not saved. {problem}" if problem else None)
+    return render(
+        request,
+        "template_editor.html",
+        status=status,
+        session=session,
+        kind=kind,
+        version=version,
+        custom=active is not None,
+        t=shown,
+        problem=problem,
+        kinds=list(EmailKind),
+        error=f"Not saved. {problem}" if problem else None,
+    )
 
 
 @router.get("/settings/templates/{kind}")
-def template_page(kind: str, request: Request, session: DashboardSession = Depends(current_session),
-                  svc: Services = Depends(services)) -> Response:
+def template_page(
+    kind: str, request: Request, session: DashboardSession = Depends(current_session), svc: Services = Depends(services)
+) -> Response:
     return _editor_page(request, session, svc, _kind(request, session, kind))
 
 
 def _template_from(form: FormData) -> CustomTemplate:
     limit = 200_000  # past the renderer's own 100 KB per part, so its error is the one shown
-    return CustomTemplate(subject=_text(form, "subject", limit), html=_text(form, "html", limit),
-                          text=_text(form, "text", limit) or None)
+    return CustomTemplate(
+        subject=_text(form, "subject", limit), html=_text(form, "html", limit), text=_text(form, "text", limit) or None
+    )
 
 
 @router.post("/settings/templates/{kind}")
-async def save_template_form(kind: str, request: Request, session: DashboardSession = Depends(csrf_session),
-                             svc: Services = Depends(services), form: FormData = Depends(_form)) -> Response:
+async def save_template_form(
+    kind: str,
+    request: Request,
+    session: DashboardSession = Depends(csrf_session),
+    svc: Services = Depends(services),
+    form: FormData = Depends(_form),
+) -> Response:
     email_kind = _kind(request, session, kind)
     if form.get("action") == "reset":
+
         def reset() -> None:
             with session_scope(svc.engine) as db:
                 reset_template(db, email_kind)
@@ -912,14 +1160,20 @@ async def save_template_form(kind: str, request: Request, session: DashboardSess
     try:
         await run_in_threadpool(save)
     except TemplateProblem as exc:
-        return await run_in_threadpool(_editor_page, request, session, svc, email_kind, status=400,
-                                       template=template, problem=exc)
+        return await run_in_threadpool(
+            _editor_page, request, session, svc, email_kind, status=400, template=template, problem=exc
+        )
     return _redirect(f"{PREFIX}/settings/templates/{email_kind.value}?notice=template_saved")
 
 
 @router.post("/settings/templates/{kind}/preview")
-async def preview_template(kind: str, request: Request, session: DashboardSession = Depends(csrf_session),
-                           svc: Services = Depends(services), form: FormData = Depends(_form)) -> Response:
+async def preview_template(
+    kind: str,
+    request: Request,
+    session: DashboardSession = Depends(csrf_session),
+    svc: Services = Depends(services),
+    form: FormData = Depends(_form),
+) -> Response:
     """The editor's live preview: the template as typed (not saved), on sample data with
     the account's branding, rendered by the same sandbox as real emails."""
     try:

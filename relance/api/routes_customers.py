@@ -27,17 +27,30 @@ _POLL_SECONDS = 0.05
 
 def customer_out(rec: CustomerRecord) -> CustomerOut:
     return CustomerOut(
-        id=rec.id, email=rec.email, name=rec.name, preferred_locales=list(rec.preferred_locales),
-        timezone=rec.timezone, invoice_emails=list(rec.invoice_emails), cc_emails=list(rec.cc_emails),
-        address_lines=list(rec.address_lines), updated_at=as_utc(rec.updated_at),
+        id=rec.id,
+        email=rec.email,
+        name=rec.name,
+        preferred_locales=list(rec.preferred_locales),
+        timezone=rec.timezone,
+        invoice_emails=list(rec.invoice_emails),
+        cc_emails=list(rec.cc_emails),
+        address_lines=list(rec.address_lines),
+        updated_at=as_utc(rec.updated_at),
     )
 
 
 def _as_sent(event: CustomerEvent) -> CustomerOut:
     c = event.customer
-    return CustomerOut(id=c.id, email=c.email, name=c.name, preferred_locales=list(c.preferred_locales),
-                       timezone=c.timezone, invoice_emails=list(c.invoice_emails or []),
-                       cc_emails=list(c.cc_emails or []), address_lines=c.address.lines() if c.address else [])
+    return CustomerOut(
+        id=c.id,
+        email=c.email,
+        name=c.name,
+        preferred_locales=list(c.preferred_locales),
+        timezone=c.timezone,
+        invoice_emails=list(c.invoice_emails or []),
+        cc_emails=list(c.cc_emails or []),
+        address_lines=c.address.lines() if c.address else [],
+    )
 
 
 def _applied(svc: Services, event_id: str, customer_id: str) -> CustomerOut | None:
@@ -60,20 +73,27 @@ async def _wait_applied(svc: Services, event_id: str, customer_id: str) -> Custo
 
 
 @router.put(
-    "/v1/customers/{customer_id}", status_code=202, response_model=CustomerAccepted,
+    "/v1/customers/{customer_id}",
+    status_code=202,
+    response_model=CustomerAccepted,
     summary="Create or replace a customer (recipients, locale, time zone)",
     responses=error_responses(400, 401, 503),
 )
-async def put_customer(customer_id: CustomerId, body: CustomerIn,
-                       svc: Services = Depends(services)) -> CustomerAccepted:
+async def put_customer(
+    customer_id: CustomerId, body: CustomerIn, svc: Services = Depends(services)
+) -> CustomerAccepted:
     """Sent as a `customer.updated` event dated now, through the same workflow as your
     customer events, so it is ordered with them. Answers once the change is stored
     (`status: applied`), or after a few seconds with `status: accepted` if the worker has
     not applied it yet (it will). Every address is validated; an invalid one is named."""
     obj = {"id": customer_id, "object": "customer", **body.model_dump()}
-    envelope = {"id": f"evt_api_{uuid.uuid4().hex}", "type": "customer.updated",
-                # Sub-second precision: two quick PUTs must not tie on `created`.
-                "created": time.time(), "data": {"object": obj}}
+    envelope = {
+        "id": f"evt_api_{uuid.uuid4().hex}",
+        "type": "customer.updated",
+        # Sub-second precision: two quick PUTs must not tie on `created`.
+        "created": time.time(),
+        "data": {"object": obj},
+    }
     try:
         event = parse_event(envelope)
     except InvalidEvent as exc:
@@ -82,12 +102,20 @@ async def put_customer(customer_id: CustomerId, body: CustomerIn,
     assert isinstance(event, CustomerEvent)
     accepted = await svc.send_event(event)
     stored = await _wait_applied(svc, event.id, customer_id)
-    return CustomerAccepted(status="applied" if stored is not None else "accepted", event_id=event.id,
-                            workflow_id=accepted.workflow_id, customer=stored or _as_sent(event))
+    return CustomerAccepted(
+        status="applied" if stored is not None else "accepted",
+        event_id=event.id,
+        workflow_id=accepted.workflow_id,
+        customer=stored or _as_sent(event),
+    )
 
 
-@router.get("/v1/customers/{customer_id}", response_model=CustomerOut, summary="A customer as Relance knows it",
-            responses=error_responses(401, 404))
+@router.get(
+    "/v1/customers/{customer_id}",
+    response_model=CustomerOut,
+    summary="A customer as Relance knows it",
+    responses=error_responses(401, 404),
+)
 def get_customer_route(customer_id: CustomerId, svc: Services = Depends(services)) -> CustomerOut:
     """The merge of every customer event and PUT received (the newest wins)."""
     with session_scope(svc.engine) as session:

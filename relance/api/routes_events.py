@@ -24,7 +24,14 @@ from relance.api.schemas import (
     WebhookIgnored,
     error_responses,
 )
-from relance.contracts.events import SUPPORTED_EVENT_TYPES, Event, InvalidEvent, UnsupportedEventType, parse_event, parse_events
+from relance.contracts.events import (
+    SUPPORTED_EVENT_TYPES,
+    Event,
+    InvalidEvent,
+    UnsupportedEventType,
+    parse_event,
+    parse_events,
+)
 from relance.storage.database import session_scope
 from relance.storage.tables import ProcessedEvent
 
@@ -48,13 +55,28 @@ _EVENT_SCHEMA = {
 _EVENTS_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {
-            "schema": {"oneOf": [_EVENT_SCHEMA, {"type": "array", "items": _EVENT_SCHEMA}]},
-            "example": {"id": "evt_1", "type": "invoice.finalized", "created": 1767225600,
-                        "data": {"object": {"id": "in_1", "object": "invoice", "customer": "cus_1",
-                                            "currency": "eur", "amount_due": 12000, "status": "open",
-                                            "collection_method": "send_invoice", "due_date": 1768435200}}},
-        }},
+        "content": {
+            "application/json": {
+                "schema": {"oneOf": [_EVENT_SCHEMA, {"type": "array", "items": _EVENT_SCHEMA}]},
+                "example": {
+                    "id": "evt_1",
+                    "type": "invoice.finalized",
+                    "created": 1767225600,
+                    "data": {
+                        "object": {
+                            "id": "in_1",
+                            "object": "invoice",
+                            "customer": "cus_1",
+                            "currency": "eur",
+                            "amount_due": 12000,
+                            "status": "open",
+                            "collection_method": "send_invoice",
+                            "due_date": 1768435200,
+                        }
+                    },
+                },
+            }
+        },
     }
 }
 
@@ -90,15 +112,21 @@ async def accept(svc: Services, events: list[Event]) -> EventsAccepted | JSONRes
     if await run_in_threadpool(_all_processed, svc, [e.id for e in events]):
         return JSONResponse(EventsDuplicate().model_dump(), status_code=200)
     accepted = [await svc.send_event(event) for event in events]
-    return EventsAccepted(events=[AcceptedEvent(id=a.event_id, type=a.type, workflow_id=a.workflow_id)
-                                  for a in accepted])
+    return EventsAccepted(
+        events=[AcceptedEvent(id=a.event_id, type=a.type, workflow_id=a.workflow_id) for a in accepted]
+    )
 
 
 @router.post(
-    "/v1/events", status_code=202, response_model=EventsAccepted, openapi_extra=_EVENTS_BODY,
+    "/v1/events",
+    status_code=202,
+    response_model=EventsAccepted,
+    openapi_extra=_EVENTS_BODY,
     summary="Send one event or a list of events",
-    responses={200: {"model": EventsDuplicate, "description": "Every event was already applied; nothing sent."},
-               **error_responses(400, 401, 503)},
+    responses={
+        200: {"model": EventsDuplicate, "description": "Every event was already applied; nothing sent."},
+        **error_responses(400, 401, 503),
+    },
 )
 async def post_events(request: Request, svc: Services = Depends(services)) -> Any:
     """Stripe's envelope and object shapes (a Stripe event works as is). All events are
@@ -117,12 +145,18 @@ def _bad_signature() -> ApiError:
 
 
 @webhook_router.post(
-    "/v1/webhooks/stripe", status_code=202, response_model=EventsAccepted,
+    "/v1/webhooks/stripe",
+    status_code=202,
+    response_model=EventsAccepted,
     summary="Stripe webhook endpoint",
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _EVENT_SCHEMA}}}},
-    responses={200: {"model": WebhookIgnored | EventsDuplicate,
-                     "description": "`ignored`: a type Relance does not handle. `duplicate`: already applied."},
-               **error_responses(400, 503)},
+    responses={
+        200: {
+            "model": WebhookIgnored | EventsDuplicate,
+            "description": "`ignored`: a type Relance does not handle. `duplicate`: already applied.",
+        },
+        **error_responses(400, 503),
+    },
 )
 async def stripe_webhook(request: Request, svc: Services = Depends(services)) -> Any:
     """Point a Stripe webhook endpoint here and set `RELANCE_STRIPE_WEBHOOK_SECRET` to its
@@ -135,8 +169,9 @@ async def stripe_webhook(request: Request, svc: Services = Depends(services)) ->
         log.warning("Stripe webhook refused: RELANCE_STRIPE_WEBHOOK_SECRET is not set")
         raise _bad_signature()
     try:
-        stripe.WebhookSignature.verify_header(payload, request.headers.get("stripe-signature"), secret,
-                                              tolerance=STRIPE_TOLERANCE_SECONDS)
+        stripe.WebhookSignature.verify_header(
+            payload, request.headers.get("stripe-signature"), secret, tolerance=STRIPE_TOLERANCE_SECONDS
+        )
     except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError):
         raise _bad_signature() from None
     data = await read_json(request)

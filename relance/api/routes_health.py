@@ -15,8 +15,12 @@ router = APIRouter(tags=["health"])
 log = logging.getLogger("relance.api")
 
 
-@router.get("/healthz", response_model=Health, summary="Liveness and database check",
-            responses={503: {"model": ErrorResponse, "description": "The database does not answer."}})
+@router.get(
+    "/healthz",
+    response_model=Health,
+    summary="Liveness and database check",
+    responses={503: {"model": ErrorResponse, "description": "The database does not answer."}},
+)
 async def healthz(svc: Services = Depends(services)) -> Health:
     """200 `{"status": "ok"}` when the application database answers a trivial query.
     Temporal is not checked: routes that need it answer 503 on their own."""

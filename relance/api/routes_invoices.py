@@ -18,15 +18,23 @@ router = APIRouter(tags=["invoices"])
 
 
 @router.post(
-    "/v1/invoices/{invoice_id}/send_reminder", status_code=202, response_model=ReminderAccepted,
+    "/v1/invoices/{invoice_id}/send_reminder",
+    status_code=202,
+    response_model=ReminderAccepted,
     summary="Send a reminder for an open invoice now",
     responses=error_responses(400, 401, 409, 503),
 )
 async def send_reminder(
     invoice_id: Annotated[str, Path(min_length=1, max_length=255)],
-    idempotency_key: Annotated[str | None, Header(
-        min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
-        description="Retrying with the same key sends the reminder once.")] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=200,
+            pattern=r"^[\x21-\x7e]+$",
+            description="Retrying with the same key sends the reminder once.",
+        ),
+    ] = None,
     svc: Services = Depends(services),
 ) -> ReminderAccepted:
     """409 `invoice_not_open` when Relance does not know the invoice or it is not open
@@ -43,5 +51,4 @@ async def send_reminder(
         raise ApiError(409, refused.code, refused.message)
     assert state is not None
     request_id = await svc.send_reminder_now(invoice_id, state.customer_id, idempotency_key)
-    return ReminderAccepted(invoice_id=invoice_id, request_id=request_id,
-                            workflow_id=invoice_workflow_id(invoice_id))
+    return ReminderAccepted(invoice_id=invoice_id, request_id=request_id, workflow_id=invoice_workflow_id(invoice_id))

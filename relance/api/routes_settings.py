@@ -7,21 +7,23 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends
 
-from relance.services.account import SettingsError, patch_settings
 from relance.api.app import Services, services
 from relance.api.schemas import ApiError, SettingsOut, error_responses
 from relance.rules.settings_advice import advise
+from relance.services.account import SettingsError, patch_settings
 from relance.storage.database import session_scope
 from relance.storage.settings_store import load_settings
 
 router = APIRouter(tags=["settings"])
 
+
 def _out(settings, version: int) -> SettingsOut:
     return SettingsOut(version=version, settings=settings, advice=advise(settings))
 
 
-@router.get("/v1/settings", response_model=SettingsOut, summary="The account's settings",
-            responses=error_responses(401))
+@router.get(
+    "/v1/settings", response_model=SettingsOut, summary="The account's settings", responses=error_responses(401)
+)
 def get_settings(svc: Services = Depends(services)) -> SettingsOut:
     """Defaults (version 0) until something is saved. Fields: docs/settings.md."""
     with session_scope(svc.engine) as session:
@@ -29,12 +31,22 @@ def get_settings(svc: Services = Depends(services)) -> SettingsOut:
     return _out(current, version)
 
 
-@router.patch("/v1/settings", response_model=SettingsOut, summary="Change some settings",
-              responses=error_responses(400, 401))
+@router.patch(
+    "/v1/settings", response_model=SettingsOut, summary="Change some settings", responses=error_responses(400, 401)
+)
 def patch_settings_route(
-    patch: dict[str, Any] = Body(..., examples=[{"reminders": [-3, 0, 7], "send_hour": 9, "timezone": "Europe/Paris",
-                                                 "emails": {"receipt": False},
-                                                 "branding": {"business_name": "Acme"}}]),
+    patch: dict[str, Any] = Body(
+        ...,
+        examples=[
+            {
+                "reminders": [-3, 0, 7],
+                "send_hour": 9,
+                "timezone": "Europe/Paris",
+                "emails": {"receipt": False},
+                "branding": {"business_name": "Acme"},
+            }
+        ],
+    ),
     svc: Services = Depends(services),
 ) -> SettingsOut:
     """A partial JSON object, merged into the current settings (nested objects merge too)

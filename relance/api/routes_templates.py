@@ -8,11 +8,11 @@ from pydantic import BaseModel
 
 from relance.api.app import Services, services
 from relance.api.schemas import ApiError, error_responses
+from relance.contracts.kinds import EmailKind
 from relance.rendering.custom_templates import CustomTemplate, TemplateProblem, render_custom, sample_context
 from relance.rendering.i18n import resolve_locale
-from relance.contracts.kinds import EmailKind
-from relance.storage.database import session_scope
 from relance.services.templates import active_template, reset_template, save_template
+from relance.storage.database import session_scope
 
 router = APIRouter(tags=["templates"])
 
@@ -40,16 +40,24 @@ def _problem(exc: TemplateProblem) -> ApiError:
     return ApiError(400, "invalid_template", str(exc), field)
 
 
-@router.get("/v1/templates/{kind}", response_model=TemplateOut, responses=error_responses(401),
-            summary="The active template of a kind")
+@router.get(
+    "/v1/templates/{kind}",
+    response_model=TemplateOut,
+    responses=error_responses(401),
+    summary="The active template of a kind",
+)
 def get_template(kind: EmailKind, svc: Services = Depends(services)) -> TemplateOut:
     with session_scope(svc.engine) as session:
         version, template = active_template(session, kind)
     return TemplateOut(kind=kind, version=version, custom=template is not None, template=template)
 
 
-@router.put("/v1/templates/{kind}", response_model=TemplateOut, responses=error_responses(400, 401),
-            summary="Upload a custom template")
+@router.put(
+    "/v1/templates/{kind}",
+    response_model=TemplateOut,
+    responses=error_responses(400, 401),
+    summary="Upload a custom template",
+)
 def put_template(kind: EmailKind, template: CustomTemplate | None, svc: Services = Depends(services)) -> TemplateOut:
     """A body of `null` goes back to Relance's own template. Either way a new version is
     created: invoices finalized from now on use it, invoices already out keep theirs."""
@@ -61,8 +69,12 @@ def put_template(kind: EmailKind, template: CustomTemplate | None, svc: Services
     return TemplateOut(kind=kind, version=version, custom=template is not None, template=template)
 
 
-@router.post("/v1/templates/{kind}/preview", response_model=PreviewOut, responses=error_responses(400, 401),
-             summary="Render a template on sample data")
+@router.post(
+    "/v1/templates/{kind}/preview",
+    response_model=PreviewOut,
+    responses=error_responses(400, 401),
+    summary="Render a template on sample data",
+)
 def preview_template(kind: EmailKind, body: PreviewRequest, svc: Services = Depends(services)) -> PreviewOut:
     from relance.rendering.email import render_email
     from relance.storage.settings_store import load_settings

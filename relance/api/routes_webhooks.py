@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -52,8 +52,11 @@ WEBHOOK_WORKFLOW = "WebhookWorkflow"
 class EndpointIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(max_length=2048, description="Where events are POSTed: an http(s) URL.",
-                     examples=["https://billing.example.com/hooks/relance"])
+    url: str = Field(
+        max_length=2048,
+        description="Where events are POSTed: an http(s) URL.",
+        examples=["https://billing.example.com/hooks/relance"],
+    )
     event_types: list[str] = Field(min_length=1, description='Event types, or `["*"]` for all of them.')
     description: str | None = Field(default=None, max_length=500)
 
@@ -90,7 +93,8 @@ class EndpointOut(BaseModel):
     description: str | None = None
     created_at: datetime
     previous_secret_expires_at: datetime | None = Field(
-        default=None, description="While set, deliveries are signed with the previous secret too.")
+        default=None, description="While set, deliveries are signed with the previous secret too."
+    )
 
 
 class EndpointCreated(EndpointOut):
@@ -149,8 +153,11 @@ class ProviderEventOut(BaseModel):
 class EmailDelivery(BaseModel):
     email_id: str
     status: str = Field(description="The email log's status (`sent` stays `sent`).")
-    delivery_status: str | None = Field(default=None, description="What the provider reported last: processed, "
-                                        "deferred, delivered, bounce, blocked, dropped, spamreport.")
+    delivery_status: str | None = Field(
+        default=None,
+        description="What the provider reported last: processed, "
+        "deferred, delivered, bounce, blocked, dropped, spamreport.",
+    )
     delivery_status_at: datetime | None = None
     reason: str | None = None
     events: list[ProviderEventOut] = Field(default_factory=list)
@@ -165,16 +172,28 @@ class SendGridReceived(BaseModel):
 
 def _endpoint_out(e: WebhookEndpointRecord) -> dict[str, Any]:
     expires = as_utc(e.previous_secret_expires_at)
-    return dict(id=e.id, url=e.url, event_types=list(e.event_types), description=e.description,
-                created_at=as_utc(e.created_at),
-                previous_secret_expires_at=expires if expires and expires > utcnow() else None)
+    return dict(
+        id=e.id,
+        url=e.url,
+        event_types=list(e.event_types),
+        description=e.description,
+        created_at=as_utc(e.created_at),
+        previous_secret_expires_at=expires if expires and expires > utcnow() else None,
+    )
 
 
 def _delivery_out(d: WebhookDeliveryRecord) -> DeliveryOut:
-    return DeliveryOut(event_id=d.event_id, event_type=d.event_type, status=d.status, attempts=d.attempts,
-                       last_status_code=d.last_status_code, last_error=d.last_error,
-                       created_at=as_utc(d.created_at), updated_at=as_utc(d.updated_at),
-                       delivered_at=as_utc(d.delivered_at))
+    return DeliveryOut(
+        event_id=d.event_id,
+        event_type=d.event_type,
+        status=d.status,
+        attempts=d.attempts,
+        last_status_code=d.last_status_code,
+        last_error=d.last_error,
+        created_at=as_utc(d.created_at),
+        updated_at=as_utc(d.updated_at),
+        delivered_at=as_utc(d.delivered_at),
+    )
 
 
 def _not_found(what: str) -> ApiError:
@@ -184,26 +203,43 @@ def _not_found(what: str) -> ApiError:
 # ---- webhook endpoints ------------------------------------------------------------------
 
 
-@router.post("/v1/webhook_endpoints", status_code=201, response_model=EndpointCreated, dependencies=AUTH,
-             summary="Register a webhook endpoint", responses=error_responses(400, 401))
+@router.post(
+    "/v1/webhook_endpoints",
+    status_code=201,
+    response_model=EndpointCreated,
+    dependencies=AUTH,
+    summary="Register a webhook endpoint",
+    responses=error_responses(400, 401),
+)
 def create_endpoint(body: EndpointIn, svc: Services = Depends(services)) -> EndpointCreated:
     """Events of the listed types are POSTed to `url`, signed per Standard Webhooks with
     the `secret` returned here (keep it: it is not shown again)."""
     with session_scope(svc.engine) as session:
-        e = webhooks_store.create_endpoint(session, url=body.url, event_types=body.event_types,
-                                           description=body.description)
+        e = webhooks_store.create_endpoint(
+            session, url=body.url, event_types=body.event_types, description=body.description
+        )
         return EndpointCreated(**_endpoint_out(e), secret=e.secret)
 
 
-@router.get("/v1/webhook_endpoints", response_model=EndpointList, dependencies=AUTH,
-            summary="List webhook endpoints", responses=error_responses(401))
+@router.get(
+    "/v1/webhook_endpoints",
+    response_model=EndpointList,
+    dependencies=AUTH,
+    summary="List webhook endpoints",
+    responses=error_responses(401),
+)
 def list_endpoints(svc: Services = Depends(services)) -> EndpointList:
     with session_scope(svc.engine) as session:
         return EndpointList(data=[EndpointOut(**_endpoint_out(e)) for e in webhooks_store.list_endpoints(session)])
 
 
-@router.get("/v1/webhook_endpoints/{endpoint_id}", response_model=EndpointOut, dependencies=AUTH,
-            summary="One webhook endpoint", responses=error_responses(401, 404))
+@router.get(
+    "/v1/webhook_endpoints/{endpoint_id}",
+    response_model=EndpointOut,
+    dependencies=AUTH,
+    summary="One webhook endpoint",
+    responses=error_responses(401, 404),
+)
 def get_endpoint(endpoint_id: EndpointId, svc: Services = Depends(services)) -> EndpointOut:
     with session_scope(svc.engine) as session:
         e = webhooks_store.get_endpoint(session, endpoint_id)
@@ -212,8 +248,13 @@ def get_endpoint(endpoint_id: EndpointId, svc: Services = Depends(services)) -> 
         return EndpointOut(**_endpoint_out(e))
 
 
-@router.delete("/v1/webhook_endpoints/{endpoint_id}", response_model=EndpointDeleted, dependencies=AUTH,
-               summary="Delete a webhook endpoint", responses=error_responses(401, 404))
+@router.delete(
+    "/v1/webhook_endpoints/{endpoint_id}",
+    response_model=EndpointDeleted,
+    dependencies=AUTH,
+    summary="Delete a webhook endpoint",
+    responses=error_responses(401, 404),
+)
 def delete_endpoint(endpoint_id: EndpointId, svc: Services = Depends(services)) -> EndpointDeleted:
     """Nothing more is sent to it, including retries in progress. Its delivery records stay."""
     with session_scope(svc.engine) as session:
@@ -222,8 +263,13 @@ def delete_endpoint(endpoint_id: EndpointId, svc: Services = Depends(services)) 
     return EndpointDeleted(id=endpoint_id)
 
 
-@router.post("/v1/webhook_endpoints/{endpoint_id}/rotate_secret", response_model=SecretRotated, dependencies=AUTH,
-             summary="Rotate an endpoint's signing secret", responses=error_responses(401, 404))
+@router.post(
+    "/v1/webhook_endpoints/{endpoint_id}/rotate_secret",
+    response_model=SecretRotated,
+    dependencies=AUTH,
+    summary="Rotate an endpoint's signing secret",
+    responses=error_responses(401, 404),
+)
 def rotate_secret(endpoint_id: EndpointId, svc: Services = Depends(services)) -> SecretRotated:
     """A new secret. For 24 hours every delivery carries two signatures (new and old) in
     `webhook-signature`, so the receiver can switch whenever it likes within that time."""
@@ -237,11 +283,16 @@ def rotate_secret(endpoint_id: EndpointId, svc: Services = Depends(services)) ->
         return SecretRotated(id=e.id, secret=secret, previous_secret_expires_at=expires)
 
 
-@router.get("/v1/webhook_endpoints/{endpoint_id}/deliveries", response_model=DeliveryList, dependencies=AUTH,
-            summary="Recent deliveries to an endpoint", responses=error_responses(401, 404))
-def list_deliveries(endpoint_id: EndpointId,
-                    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-                    svc: Services = Depends(services)) -> DeliveryList:
+@router.get(
+    "/v1/webhook_endpoints/{endpoint_id}/deliveries",
+    response_model=DeliveryList,
+    dependencies=AUTH,
+    summary="Recent deliveries to an endpoint",
+    responses=error_responses(401, 404),
+)
+def list_deliveries(
+    endpoint_id: EndpointId, limit: Annotated[int, Query(ge=1, le=100)] = 50, svc: Services = Depends(services)
+) -> DeliveryList:
     """Newest first: status, attempts so far and the last error, for ops."""
     with session_scope(svc.engine) as session:
         if webhooks_store.get_endpoint(session, endpoint_id) is None:
@@ -254,24 +305,39 @@ def list_deliveries(endpoint_id: EndpointId,
 
 
 def _suppression_out(s: SuppressionRecord) -> SuppressionOut:
-    return SuppressionOut(address=s.address, reason=s.reason, detail=s.detail, email_id=s.email_id,
-                          created_at=as_utc(s.created_at))
+    return SuppressionOut(
+        address=s.address, reason=s.reason, detail=s.detail, email_id=s.email_id, created_at=as_utc(s.created_at)
+    )
 
 
-@router.get("/v1/suppressions", response_model=SuppressionList, dependencies=AUTH,
-            summary="Addresses Relance no longer emails", responses=error_responses(401))
-def list_suppressions(limit: Annotated[int, Query(ge=1, le=100)] = 100,
-                      offset: Annotated[int, Query(ge=0)] = 0,
-                      svc: Services = Depends(services)) -> SuppressionList:
+@router.get(
+    "/v1/suppressions",
+    response_model=SuppressionList,
+    dependencies=AUTH,
+    summary="Addresses Relance no longer emails",
+    responses=error_responses(401),
+)
+def list_suppressions(
+    limit: Annotated[int, Query(ge=1, le=100)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    svc: Services = Depends(services),
+) -> SuppressionList:
     with session_scope(svc.engine) as session:
-        return SuppressionList(data=[_suppression_out(s) for s in
-                                     suppressions.list_suppressions(session, limit=limit, offset=offset)])
+        return SuppressionList(
+            data=[_suppression_out(s) for s in suppressions.list_suppressions(session, limit=limit, offset=offset)]
+        )
 
 
-@router.delete("/v1/suppressions/{address}", response_model=SuppressionOut, dependencies=AUTH,
-               summary="Email an address again", responses=error_responses(401, 404))
-def delete_suppression(address: Annotated[str, Path(min_length=3, max_length=320)],
-                       svc: Services = Depends(services)) -> SuppressionOut:
+@router.delete(
+    "/v1/suppressions/{address}",
+    response_model=SuppressionOut,
+    dependencies=AUTH,
+    summary="Email an address again",
+    responses=error_responses(401, 404),
+)
+def delete_suppression(
+    address: Annotated[str, Path(min_length=3, max_length=320)], svc: Services = Depends(services)
+) -> SuppressionOut:
     with session_scope(svc.engine) as session:
         found = suppressions.suppressed_among(session, [address])
         if not found or not suppressions.remove(session, address):
@@ -279,10 +345,16 @@ def delete_suppression(address: Annotated[str, Path(min_length=3, max_length=320
         return _suppression_out(next(iter(found.values())))
 
 
-@router.get("/v1/emails/{email_id}/delivery", response_model=EmailDelivery, dependencies=AUTH,
-            summary="What the provider reported for one email", responses=error_responses(401, 404))
-def email_delivery(email_id: Annotated[str, Path(min_length=1, max_length=32)],
-                   svc: Services = Depends(services)) -> EmailDelivery:
+@router.get(
+    "/v1/emails/{email_id}/delivery",
+    response_model=EmailDelivery,
+    dependencies=AUTH,
+    summary="What the provider reported for one email",
+    responses=error_responses(401, 404),
+)
+def email_delivery(
+    email_id: Annotated[str, Path(min_length=1, max_length=32)], svc: Services = Depends(services)
+) -> EmailDelivery:
     with session_scope(svc.engine) as session:
         entry = session.get(EmailLogEntry, email_id)
         if entry is None:
@@ -290,7 +362,8 @@ def email_delivery(email_id: Annotated[str, Path(min_length=1, max_length=32)],
         row = webhooks_store.delivery_status(session, email_id)
         events = webhooks_store.provider_events_for(session, email_id)
         return EmailDelivery(
-            email_id=email_id, status=entry.status,
+            email_id=email_id,
+            status=entry.status,
             delivery_status=row.delivery_status if row else None,
             delivery_status_at=as_utc(row.delivery_status_at) if row else None,
             reason=row.reason if row else None,
@@ -315,8 +388,9 @@ def _public_key(configured: str) -> Any:
     return EventWebhook().convert_public_key_to_ecdsa(body)
 
 
-def verify_sendgrid_signature(public_key: str | None, payload: bytes, signature: str | None,
-                              timestamp: str | None) -> bool:
+def verify_sendgrid_signature(
+    public_key: str | None, payload: bytes, signature: str | None, timestamp: str | None
+) -> bool:
     from sendgrid.helpers.eventwebhook import EventWebhook
 
     if not (public_key and signature and timestamp):
@@ -324,8 +398,9 @@ def verify_sendgrid_signature(public_key: str | None, payload: bytes, signature:
     try:
         key = _public_key(public_key)
     except Exception as exc:  # noqa: BLE001  (any unreadable key is a configuration problem)
-        log.warning("SendGrid webhook refused: RELANCE_SENDGRID_WEBHOOK_PUBLIC_KEY is not a valid key (%s)",
-                    type(exc).__name__)
+        log.warning(
+            "SendGrid webhook refused: RELANCE_SENDGRID_WEBHOOK_PUBLIC_KEY is not a valid key (%s)", type(exc).__name__
+        )
         return False
     try:
         return bool(EventWebhook().verify_signature(payload.decode("utf-8"), signature, timestamp, public_key=key))
@@ -355,7 +430,7 @@ class _Plan:
 
 def _event_time(raw: dict[str, Any]) -> datetime:
     try:
-        return datetime.fromtimestamp(int(raw["timestamp"]), tz=timezone.utc)
+        return datetime.fromtimestamp(int(raw["timestamp"]), tz=UTC)
     except (KeyError, TypeError, ValueError, OverflowError, OSError):
         return utcnow()
 
@@ -379,8 +454,15 @@ def _plan_sendgrid(engine: Engine, events: list[Any]) -> _Plan:
             if event_type not in subscribed:
                 subscribed[event_type] = webhooks_store.subscribers(session, event_type)
             if subscribed[event_type]:
-                plan.outgoing.append(WebhookEvent(id=event_id_for(key), type=event_type, timestamp=at, data=data,
-                                                  endpoint_ids=subscribed[event_type]))
+                plan.outgoing.append(
+                    WebhookEvent(
+                        id=event_id_for(key),
+                        type=event_type,
+                        timestamp=at,
+                        data=data,
+                        endpoint_ids=subscribed[event_type],
+                    )
+                )
 
         for raw in events:
             sg_id = raw.get("sg_event_id") if isinstance(raw, dict) else None
@@ -401,27 +483,53 @@ def _plan_sendgrid(engine: Engine, events: list[Any]) -> _Plan:
             status = "blocked" if bounce_type == "blocked" else name
             reason = _text(raw.get("reason") or raw.get("response"))
             hard = (name == "bounce" and bounce_type == "bounce") or name == "spamreport"
-            plan.apply.append(_Applied(sg_event_id=sg_id, event=name, status=status, at=at, recipient=recipient,
-                                       reason=reason, email_id=entry.id if entry else None,
-                                       suppress=name if hard and recipient else None))
+            plan.apply.append(
+                _Applied(
+                    sg_event_id=sg_id,
+                    event=name,
+                    status=status,
+                    at=at,
+                    recipient=recipient,
+                    reason=reason,
+                    email_id=entry.id if entry else None,
+                    suppress=name if hard and recipient else None,
+                )
+            )
             email = {}
             if entry is not None:
-                email = {"email_id": entry.id, "email_key": entry.idempotency_key, "kind": entry.kind,
-                         "customer_id": entry.customer_id, "invoice_id": entry.invoice_id}
-                common = {**email, "recipient": recipient, "provider": PROVIDER,
-                          "provider_message_id": entry.provider_message_id, "provider_event_id": sg_id}
+                email = {
+                    "email_id": entry.id,
+                    "email_key": entry.idempotency_key,
+                    "kind": entry.kind,
+                    "customer_id": entry.customer_id,
+                    "invoice_id": entry.invoice_id,
+                }
+                common = {
+                    **email,
+                    "recipient": recipient,
+                    "provider": PROVIDER,
+                    "provider_message_id": entry.provider_message_id,
+                    "provider_event_id": sg_id,
+                }
                 if name == "delivered":
-                    out("email.delivered", f"{PROVIDER}:{sg_id}:email.delivered", at,
-                        {**common, "status": "delivered"})
+                    out("email.delivered", f"{PROVIDER}:{sg_id}:email.delivered", at, {**common, "status": "delivered"})
                 elif name == "bounce":
-                    out("email.bounced", f"{PROVIDER}:{sg_id}:email.bounced", at,
-                        {**common, "status": status, "bounce_type": bounce_type, "reason": reason})
+                    out(
+                        "email.bounced",
+                        f"{PROVIDER}:{sg_id}:email.bounced",
+                        at,
+                        {**common, "status": status, "bounce_type": bounce_type, "reason": reason},
+                    )
             if hard and recipient:
                 address = suppressions.normalize(recipient)
                 if address not in newly_suppressed and not suppressions.is_suppressed(session, address):
                     newly_suppressed.add(address)
-                    out("recipient.suppressed", f"{PROVIDER}:{sg_id}:recipient.suppressed", at,
-                        {"address": address, "reason": name, "detail": reason, **email})
+                    out(
+                        "recipient.suppressed",
+                        f"{PROVIDER}:{sg_id}:recipient.suppressed",
+                        at,
+                        {"address": address, "reason": name, "detail": reason, **email},
+                    )
     return plan
 
 
@@ -435,8 +543,9 @@ def _apply_sendgrid(engine: Engine, plan: _Plan) -> int:
         for a in plan.apply:
             if a.sg_event_id in seen:
                 continue
-            webhooks_store.record_provider_event(session, PROVIDER, a.sg_event_id, a.event, email_id=a.email_id,
-                                                 recipient=a.recipient, occurred_at=a.at)
+            webhooks_store.record_provider_event(
+                session, PROVIDER, a.sg_event_id, a.event, email_id=a.email_id, recipient=a.recipient, occurred_at=a.at
+            )
             if a.email_id is not None:
                 webhooks_store.set_delivery_status(session, a.email_id, a.status, a.at, a.reason)
             if a.suppress and a.recipient:
@@ -451,23 +560,34 @@ async def start_webhook(svc: Services, event: WebhookEvent) -> None:
     """Hand one event to a WebhookWorkflow (once per event id)."""
     try:
         await svc.client.temporal.start_workflow(
-            WEBHOOK_WORKFLOW, event, id=f"webhook-{event.id}", task_queue=svc.client.task_queue,
+            WEBHOOK_WORKFLOW,
+            event,
+            id=f"webhook-{event.id}",
+            task_queue=svc.client.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
     except WorkflowAlreadyStartedError:
         pass
 
 
-@router.post("/v1/webhooks/sendgrid", response_model=SendGridReceived,
-             summary="SendGrid Event Webhook endpoint", responses=error_responses(400, 503))
+@router.post(
+    "/v1/webhooks/sendgrid",
+    response_model=SendGridReceived,
+    summary="SendGrid Event Webhook endpoint",
+    responses=error_responses(400, 503),
+)
 async def sendgrid_events(request: Request, svc: Services = Depends(services)) -> SendGridReceived:
     """Point SendGrid's signed Event Webhook here and set `RELANCE_SENDGRID_WEBHOOK_PUBLIC_KEY`
     to its verification key. No API key: the ECDSA signature is verified instead. Updates
     each email's delivery status, suppresses hard-bounced and spam-reporting addresses,
     and emits `email.delivered`, `email.bounced` and `recipient.suppressed`."""
     payload = await request.body()
-    if not verify_sendgrid_signature(svc.config.sendgrid_webhook_public_key, payload,
-                                     request.headers.get(SIGNATURE_HEADER), request.headers.get(TIMESTAMP_HEADER)):
+    if not verify_sendgrid_signature(
+        svc.config.sendgrid_webhook_public_key,
+        payload,
+        request.headers.get(SIGNATURE_HEADER),
+        request.headers.get(TIMESTAMP_HEADER),
+    ):
         if not svc.config.sendgrid_webhook_public_key:
             log.warning("SendGrid webhook refused: RELANCE_SENDGRID_WEBHOOK_PUBLIC_KEY is not set")
         raise ApiError(400, "invalid_signature", f"the {SIGNATURE_HEADER} header does not verify")
@@ -483,5 +603,9 @@ async def sendgrid_events(request: Request, svc: Services = Depends(services)) -
     for event in plan.outgoing:
         await svc.temporal(start_webhook(svc, event))
     applied = await run_in_threadpool(_apply_sendgrid, svc.engine, plan)
-    return SendGridReceived(received=len(events), applied=applied, duplicates=plan.duplicates + len(plan.apply) - applied,
-                            ignored=plan.ignored)
+    return SendGridReceived(
+        received=len(events),
+        applied=applied,
+        duplicates=plan.duplicates + len(plan.apply) - applied,
+        ignored=plan.ignored,
+    )

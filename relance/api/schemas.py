@@ -17,8 +17,9 @@ from relance.rules.settings_advice import Advice
 class ApiError(Exception):
     """Raised by routes; rendered as the error shape by the app's handler."""
 
-    def __init__(self, status: int, type: str, message: str, field: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, type: str, message: str, field: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.type = type
@@ -28,8 +29,10 @@ class ApiError(Exception):
 
 
 class ErrorDetail(BaseModel):
-    type: str = Field(description="Machine-readable kind, e.g. `invalid_event`, `unauthorized`, "
-                                  "`invoice_not_open`, `temporal_unavailable`.")
+    type: str = Field(
+        description="Machine-readable kind, e.g. `invalid_event`, `unauthorized`, "
+        "`invoice_not_open`, `temporal_unavailable`."
+    )
     message: str = Field(description="For humans; never contains secrets.")
     field: str | None = Field(default=None, description="Dotted path of the offending input, when one is to blame.")
 
@@ -93,17 +96,25 @@ class CustomerIn(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"example": {
-            "email": "ada@example.com", "name": "Ada Lovelace", "preferred_locales": ["fr"],
-            "timezone": "Europe/Paris", "invoice_emails": ["ap@example.com"], "cc_emails": ["cfo@example.com"],
-        }},
+        json_schema_extra={
+            "example": {
+                "email": "ada@example.com",
+                "name": "Ada Lovelace",
+                "preferred_locales": ["fr"],
+                "timezone": "Europe/Paris",
+                "invoice_emails": ["ap@example.com"],
+                "cc_emails": ["cfo@example.com"],
+            }
+        },
     )
 
     email: str | None = Field(default=None, description="The account email; used as To when `invoice_emails` is empty.")
     name: str | None = None
     preferred_locales: list[str] = Field(default_factory=list, description="BCP 47 tags, most preferred first.")
     timezone: str | None = Field(default=None, description="IANA zone for this customer's reminders.")
-    invoice_emails: list[str] | None = Field(default=None, description="To list for every billing email; replaces `email`.")
+    invoice_emails: list[str] | None = Field(
+        default=None, description="To list for every billing email; replaces `email`."
+    )
     cc_emails: list[str] | None = Field(default=None, description="Copied on every billing email.")
     address: AddressIn | None = None
 
@@ -123,7 +134,7 @@ class CustomerOut(BaseModel):
 class CustomerAccepted(BaseModel):
     status: Literal["applied", "accepted"] = Field(
         description="`applied`: stored, the next email uses it. `accepted`: held by Temporal and applied "
-                    "shortly (the worker was busy or down)."
+        "shortly (the worker was busy or down)."
     )
     event_id: str = Field(description="Id of the `customer.updated` event the change travelled as.")
     workflow_id: str
@@ -136,9 +147,13 @@ class CustomerAccepted(BaseModel):
 class SettingsOut(BaseModel):
     version: int = Field(description="Increases on every change; 0 until settings are first saved.")
     settings: AccountSettings
-    advice: list[Advice] = Field(default_factory=list, description=(
-        "Valid settings that are probably not what you want (an email with no link, a sender not yet "
-        "verified), each naming the field to change. Never refused."))
+    advice: list[Advice] = Field(
+        default_factory=list,
+        description=(
+            "Valid settings that are probably not what you want (an email with no link, a sender not yet "
+            "verified), each naming the field to change. Never refused."
+        ),
+    )
 
 
 # ---- invoices --------------------------------------------------------------------------
@@ -168,8 +183,10 @@ class EmailSummary(BaseModel):
     provider_message_id: str | None = None
     error: str | None = None
     delivery_status: str | None = Field(
-        default=None, description="What the provider reported last (SendGrid's Event Webhook): processed, "
-        "deferred, delivered, bounce, blocked, dropped or spamreport; null when nothing was reported.")
+        default=None,
+        description="What the provider reported last (SendGrid's Event Webhook): processed, "
+        "deferred, delivered, bounce, blocked, dropped or spamreport; null when nothing was reported.",
+    )
 
 
 class EmailPage(BaseModel):

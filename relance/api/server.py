@@ -16,8 +16,8 @@ import uvicorn
 from relance.api.app import create_app
 from relance.client import RelanceClient
 from relance.platform.config import Config
-from relance.storage.database import get_engine
 from relance.platform.temporal_client import connect
+from relance.storage.database import get_engine
 
 log = logging.getLogger("relance.api")
 
@@ -38,8 +38,9 @@ async def connect_lazily(config: Config) -> RelanceClient:
 def bind_socket(host: str, port: int) -> socket.socket:
     """Bound here rather than by uvicorn, which calls sys.exit when the port is taken;
     the caller gets an OSError it can report instead."""
-    family, type_, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                                          flags=socket.AI_PASSIVE)[0]
+    family, type_, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[
+        0
+    ]
     sock = socket.socket(family, type_, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -51,8 +52,13 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def serve(config: Config, stop_event: asyncio.Event, *, relance_client: RelanceClient | None = None,
-                sock: socket.socket | None = None) -> None:
+async def serve(
+    config: Config,
+    stop_event: asyncio.Event,
+    *,
+    relance_client: RelanceClient | None = None,
+    sock: socket.socket | None = None,
+) -> None:
     """Serve on config.api_host:api_port (or on `sock`) until stop_event is set.
     Raises OSError if the address cannot be bound."""
     from relance.platform.metrics import serve_metrics
@@ -65,8 +71,17 @@ async def serve(config: Config, stop_event: asyncio.Event, *, relance_client: Re
     app = create_app(config, engine, client)
     sock = sock or bind_socket(config.api_host, config.api_port)
     host, port = sock.getsockname()[:2]
-    server = _Server(uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="off",
-                                    timeout_graceful_shutdown=10, server_header=False))
+    server = _Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            lifespan="off",
+            timeout_graceful_shutdown=10,
+            server_header=False,
+        )
+    )
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     stopping = asyncio.create_task(stop_event.wait())
     try:

@@ -7,11 +7,11 @@ refused with an `InvalidEvent` naming the field, before anything is started.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
-
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.numbers import list_currencies
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -23,8 +23,6 @@ from pydantic import (
     field_validator,
 )
 
-from babel.numbers import list_currencies
-
 from relance.contracts.addresses import MAX_RECIPIENTS, normalize_address, normalize_addresses
 
 
@@ -34,7 +32,7 @@ def _unix_to_datetime(value: Any) -> Any:
         raise ValueError("expected a unix timestamp")
     if isinstance(value, (int, float)):
         try:
-            return datetime.fromtimestamp(value, tz=timezone.utc)
+            return datetime.fromtimestamp(value, tz=UTC)
         except (OverflowError, OSError, ValueError):
             raise ValueError("unix timestamp out of range") from None
     return value
@@ -42,7 +40,7 @@ def _unix_to_datetime(value: Any) -> Any:
 
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
     return value
 
 

@@ -13,25 +13,47 @@ def card_view(pm: PaymentMethod) -> CardView:
 
 
 def subscription_view(sub: Subscription) -> SubscriptionView:
-    return SubscriptionView(id=sub.id, plan_name=sub.plan_name(), trial_end=sub.trial_end,
-                            canceled_at=sub.canceled_at, ended_at=sub.ended_at)
+    return SubscriptionView(
+        id=sub.id,
+        plan_name=sub.plan_name(),
+        trial_end=sub.trial_end,
+        canceled_at=sub.canceled_at,
+        ended_at=sub.ended_at,
+    )
 
 
 def credit_note_view(cn: CreditNote) -> CreditNoteView:
     return CreditNoteView(
-        id=cn.id, invoice_id=cn.invoice, number=cn.number, currency=cn.currency,
-        amount=cn.total if cn.total is not None else cn.amount, reason=cn.reason, created=cn.created, memo=cn.memo,
-        lines=[LineItem(description=line.description or "", quantity=line.quantity, amount=line.amount,
-                        currency=cn.currency) for line in cn.lines.data],
+        id=cn.id,
+        invoice_id=cn.invoice,
+        number=cn.number,
+        currency=cn.currency,
+        amount=cn.total if cn.total is not None else cn.amount,
+        reason=cn.reason,
+        created=cn.created,
+        memo=cn.memo,
+        lines=[
+            LineItem(
+                description=line.description or "", quantity=line.quantity, amount=line.amount, currency=cn.currency
+            )
+            for line in cn.lines.data
+        ],
     )
 
 
 def refund_view(refund: Refund, charge: Charge | None = None) -> RefundView:
-    return RefundView(id=refund.id, invoice_id=charge.invoice if charge else None, currency=refund.currency,
-                      amount=refund.amount, created=refund.created, reason=refund.reason)
+    return RefundView(
+        id=refund.id,
+        invoice_id=charge.invoice if charge else None,
+        currency=refund.currency,
+        amount=refund.amount,
+        created=refund.created,
+        reason=refund.reason,
+    )
 
 
 def uncovered_refund_view(charge: Charge, amount: int) -> RefundView:
     """A refund known only from `charge.refunded` without its refund list."""
-    return RefundView(id=f"{charge.id}:{charge.amount_refunded}", invoice_id=charge.invoice,
-                      currency=charge.currency, amount=amount)
+    return RefundView(
+        id=f"{charge.id}:{charge.amount_refunded}", invoice_id=charge.invoice, currency=charge.currency, amount=amount
+    )

@@ -40,14 +40,16 @@ async def settle(client: Client, workflow_ids: Iterable[str], timeout: float = 3
         await asyncio.sleep(0.05)
 
 
-async def advance(env: WorkflowEnvironment, workflow_ids: Iterable[str], delta: timedelta,
-                  step: timedelta = timedelta(hours=12)) -> None:
+async def advance(
+    env: WorkflowEnvironment, workflow_ids: Iterable[str], delta: timedelta, step: timedelta = timedelta(hours=12)
+) -> None:
     """Move the test server's clock by `delta`, settling workflows after every step."""
     await advance_to(env, workflow_ids, await env.get_current_time() + delta, step)
 
 
-async def advance_to(env: WorkflowEnvironment, workflow_ids: Iterable[str], target: datetime,
-                     step: timedelta = timedelta(hours=12)) -> None:
+async def advance_to(
+    env: WorkflowEnvironment, workflow_ids: Iterable[str], target: datetime, step: timedelta = timedelta(hours=12)
+) -> None:
     """Move the clock to `target`. Between jumps the server's clock also runs in real time,
     so each step is measured from the server's current time, not added up."""
     ids = list(workflow_ids)

@@ -61,8 +61,11 @@ class EncryptionCodec(PayloadCodec):
         for p in payloads:
             nonce = os.urandom(12)
             sealed = self._encrypt.encrypt(nonce, p.SerializeToString(), None)
-            out.append(Payload(metadata={"encoding": ENCODING, "encryption-key-id": self._current_id.encode()},
-                               data=nonce + sealed))
+            out.append(
+                Payload(
+                    metadata={"encoding": ENCODING, "encryption-key-id": self._current_id.encode()}, data=nonce + sealed
+                )
+            )
         return out
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
@@ -97,8 +100,10 @@ class CompressionCodec(PayloadCodec):
         return out
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return [Payload.FromString(zlib.decompress(p.data)) if p.metadata.get("encoding", b"") == ZLIB_ENCODING else p
-                for p in payloads]
+        return [
+            Payload.FromString(zlib.decompress(p.data)) if p.metadata.get("encoding", b"") == ZLIB_ENCODING else p
+            for p in payloads
+        ]
 
 
 class ChainCodec(PayloadCodec):

@@ -39,7 +39,7 @@ class SettingError(ValueError):
 
 
 def parse_bind(value: str) -> tuple[str, int]:
-    """"host:port", "[::1]:port" or ":port" (all interfaces) -> (host, port)."""
+    """ "host:port", "[::1]:port" or ":port" (all interfaces) -> (host, port)."""
     host, sep, port = value.strip().rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"expected host:port (e.g. 0.0.0.0:9464), got {value!r}")
@@ -47,9 +47,7 @@ def parse_bind(value: str) -> tuple[str, int]:
 
 
 class Config(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="RELANCE_", env_file=".env", extra="ignore", validate_default=True
-    )
+    model_config = SettingsConfigDict(env_prefix="RELANCE_", env_file=".env", extra="ignore", validate_default=True)
 
     # Where the embedded stack keeps everything it writes.
     state_dir: Path = Path(".relance")

@@ -17,7 +17,7 @@ import json
 import logging
 import sys
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from relance.platform.config import Config, LogFormat
@@ -30,8 +30,13 @@ CONTEXT_FIELDS = ("invoice_id", "customer_id", "kind", "email_key", "document", 
 # What the SDK's adapters attach (`temporal_activity`, `temporal_workflow`), under the
 # names a JSON line uses.
 _TEMPORAL_FIELDS = {
-    "workflow_id": "workflow_id", "workflow_run_id": "run_id", "run_id": "run_id", "workflow_type": "workflow_type",
-    "activity_type": "activity_type", "activity_id": "activity_id", "attempt": "attempt",
+    "workflow_id": "workflow_id",
+    "workflow_run_id": "run_id",
+    "run_id": "run_id",
+    "workflow_type": "workflow_type",
+    "activity_type": "activity_type",
+    "activity_id": "activity_id",
+    "attempt": "attempt",
 }
 
 # Chatter at INFO that says nothing about Relance (alembic lists its plugins on import).
@@ -61,9 +66,14 @@ def _activity_context() -> Mapping[str, Any] | None:
     if not activity.in_activity():
         return None
     info = activity.info()
-    return {"activity_type": info.activity_type, "activity_id": info.activity_id, "attempt": info.attempt,
-            "workflow_id": info.workflow_id, "workflow_run_id": info.workflow_run_id,
-            "workflow_type": info.workflow_type}
+    return {
+        "activity_type": info.activity_type,
+        "activity_id": info.activity_id,
+        "attempt": info.attempt,
+        "workflow_id": info.workflow_id,
+        "workflow_run_id": info.workflow_run_id,
+        "workflow_type": info.workflow_type,
+    }
 
 
 class Redactor:
@@ -96,7 +106,8 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
@@ -121,8 +132,9 @@ class JsonFormatter(logging.Formatter):
         return self.redact(json.dumps(line, ensure_ascii=False, default=str))
 
 
-def setup_logging(fmt: LogFormat, level: int | str, *, secrets: Iterable[str] = (),
-                  stream: TextIO | None = None) -> logging.Handler:
+def setup_logging(
+    fmt: LogFormat, level: int | str, *, secrets: Iterable[str] = (), stream: TextIO | None = None
+) -> logging.Handler:
     """Replace the root logger's handlers with one on stderr (or `stream`) in `fmt`."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter(secrets) if fmt == LogFormat.json else TextFormatter(secrets))

@@ -17,8 +17,8 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
 
-from relance.platform.config import Config, SettingError, parse_bind
 from relance.contracts.kinds import EmailKind
+from relance.platform.config import Config, SettingError, parse_bind
 
 
 class FailureReason(StrEnum):
@@ -45,23 +45,36 @@ class RetryReason(StrEnum):
     held = "held"  # credentials refused: waiting for a working key
 
 
-EMAILS_SENT = Counter("relance_emails_sent", "Emails the provider accepted (email log: sent).",
-                      ["kind", "transport"])
+EMAILS_SENT = Counter("relance_emails_sent", "Emails the provider accepted (email log: sent).", ["kind", "transport"])
 EMAILS_FAILED = Counter("relance_emails_failed", "Emails that ended failed in the email log.", ["kind", "reason"])
 EMAILS_SUPPRESSED = Counter("relance_emails_suppressed", "Emails not sent on purpose.", ["kind", "reason"])
-DELIVERY_RETRIES = Counter("relance_delivery_retries", "Delivery attempts that will be retried.",
-                           ["transport", "reason"])
-DELIVERY_REPORTS = Counter("relance_delivery_reports",
-                           "Provider delivery reports applied (SendGrid Event Webhook), by status.",
-                           ["provider", "status"])
+DELIVERY_RETRIES = Counter(
+    "relance_delivery_retries", "Delivery attempts that will be retried.", ["transport", "reason"]
+)
+DELIVERY_REPORTS = Counter(
+    "relance_delivery_reports",
+    "Provider delivery reports applied (SendGrid Event Webhook), by status.",
+    ["provider", "status"],
+)
 
-RENDER_SECONDS = Histogram("relance_render_seconds", "Rendering one email (subject, HTML, text).", ["kind"],
-                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-PDF_RENDER_SECONDS = Histogram("relance_pdf_render_seconds",
-                               "Rendering one PDF, from the worker's side of the process pool (queueing included).",
-                               ["document"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
-DELIVERY_SECONDS = Histogram("relance_delivery_seconds", "One call to the transport, whatever its outcome.",
-                             ["transport"], buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+RENDER_SECONDS = Histogram(
+    "relance_render_seconds",
+    "Rendering one email (subject, HTML, text).",
+    ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+PDF_RENDER_SECONDS = Histogram(
+    "relance_pdf_render_seconds",
+    "Rendering one PDF, from the worker's side of the process pool (queueing included).",
+    ["document"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+DELIVERY_SECONDS = Histogram(
+    "relance_delivery_seconds",
+    "One call to the transport, whatever its outcome.",
+    ["transport"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
 
 
 def prime(transport: str) -> None:
@@ -95,8 +108,9 @@ class MetricsServer:
         self.server.server_close()
 
 
-def start_metrics_server(bind: str, registry: CollectorRegistry = REGISTRY,
-                         setting: str = "RELANCE_METRICS_BIND") -> MetricsServer:
+def start_metrics_server(
+    bind: str, registry: CollectorRegistry = REGISTRY, setting: str = "RELANCE_METRICS_BIND"
+) -> MetricsServer:
     """Serve `registry` at http://<bind>/metrics from a daemon thread. A port already taken
     is a SettingError naming the setting: a worker without its metrics would go unnoticed."""
     host, port = parse_bind(bind)
@@ -123,8 +137,9 @@ def serve_metrics(config: Config) -> MetricsServer | None:
             if _served is None:
                 _served = start_metrics_server(config.metrics_bind)
             elif _served.bind != config.metrics_bind:
-                raise SettingError(f"RELANCE_METRICS_BIND={config.metrics_bind}: this process already serves "
-                                   f"metrics on {_served.bind}")
+                raise SettingError(
+                    f"RELANCE_METRICS_BIND={config.metrics_bind}: this process already serves metrics on {_served.bind}"
+                )
             served = _served
     from relance.platform.temporal_client import runtime  # the SDK: a second of imports, after the cheap check
 

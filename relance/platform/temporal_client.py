@@ -7,6 +7,7 @@ import dataclasses
 import logging
 
 from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import (
     LogForwardingConfig,
     LoggingConfig,
@@ -15,7 +16,6 @@ from temporalio.runtime import (
     TelemetryConfig,
     TelemetryFilter,
 )
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 
 from relance.platform.codec import CompressionCodec
@@ -48,8 +48,9 @@ def build_runtime(metrics_bind: str | None = None) -> Runtime:
             )
         )
     except ValueError as exc:  # "Failed starting Prometheus exporter: Address already in use"
-        raise SettingError(f"RELANCE_TEMPORAL_METRICS_BIND={metrics_bind}: cannot serve the Temporal SDK's "
-                           f"metrics there: {exc}") from None
+        raise SettingError(
+            f"RELANCE_TEMPORAL_METRICS_BIND={metrics_bind}: cannot serve the Temporal SDK's metrics there: {exc}"
+        ) from None
 
 
 def runtime(config: Config | None = None) -> Runtime:
@@ -64,8 +65,10 @@ def runtime(config: Config | None = None) -> Runtime:
         _runtime, _runtime_metrics = build_runtime(wanted), wanted
     elif wanted is not None and wanted != _runtime_metrics:
         # The core cannot add an exporter to a running runtime: a caller connected first.
-        raise SettingError(f"RELANCE_TEMPORAL_METRICS_BIND={wanted}: this process's Temporal runtime was already "
-                           f"started {'on ' + _runtime_metrics if _runtime_metrics else 'without metrics'}")
+        raise SettingError(
+            f"RELANCE_TEMPORAL_METRICS_BIND={wanted}: this process's Temporal runtime was already "
+            f"started {'on ' + _runtime_metrics if _runtime_metrics else 'without metrics'}"
+        )
     return _runtime
 
 
@@ -79,9 +82,16 @@ def tls_config(config: Config) -> TLSConfig | bool:
     server (Temporal Cloud)."""
     cert, key = config.temporal_tls_client_cert, config.temporal_tls_client_key
     if bool(cert) != bool(key):
-        raise TLSSettingsError("RELANCE_TEMPORAL_TLS_CLIENT_CERT and RELANCE_TEMPORAL_TLS_CLIENT_KEY go together (mTLS)")
-    if not (config.temporal_tls or cert or config.temporal_tls_server_ca or config.temporal_tls_server_name
-            or config.temporal_api_key):
+        raise TLSSettingsError(
+            "RELANCE_TEMPORAL_TLS_CLIENT_CERT and RELANCE_TEMPORAL_TLS_CLIENT_KEY go together (mTLS)"
+        )
+    if not (
+        config.temporal_tls
+        or cert
+        or config.temporal_tls_server_ca
+        or config.temporal_tls_server_name
+        or config.temporal_api_key
+    ):
         return False
     if not (cert or config.temporal_tls_server_ca or config.temporal_tls_server_name):
         return True
@@ -115,8 +125,10 @@ def connect_error_hint(config: Config, exc: BaseException) -> str:
         tls_on = True
     refused_after_tls = tls_on and "after connection" in detail
     if refused_after_tls or any(w in detail.lower() for w in tls_words):
-        return (f"TLS with Temporal at {config.temporal_address} failed (check RELANCE_TEMPORAL_TLS_SERVER_CA, "
-                f"RELANCE_TEMPORAL_TLS_SERVER_NAME, RELANCE_TEMPORAL_TLS_CLIENT_CERT/KEY): {detail}")
+        return (
+            f"TLS with Temporal at {config.temporal_address} failed (check RELANCE_TEMPORAL_TLS_SERVER_CA, "
+            f"RELANCE_TEMPORAL_TLS_SERVER_NAME, RELANCE_TEMPORAL_TLS_CLIENT_CERT/KEY): {detail}"
+        )
     return f"cannot reach Temporal at {config.temporal_address}: {detail}"
 
 

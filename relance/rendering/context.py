@@ -12,8 +12,8 @@ from relance.contracts.email_context import (
     ReminderView,
 )
 from relance.contracts.events import Invoice
-from relance.rules.links import expand
 from relance.contracts.models import EmailRequest
+from relance.rules.links import expand
 from relance.storage.tables import CustomerRecord, InvoiceRecord
 
 
@@ -55,8 +55,12 @@ def invoice_view(inv: Invoice) -> InvoiceView:
 
 def customer_view(customer: CustomerRecord | None, customer_id: str, inv: Invoice | None) -> CustomerView:
     if customer is not None:
-        return CustomerView(id=customer.id, name=customer.name or (inv.customer_name if inv else None),
-                            email=customer.email, address_lines=list(customer.address_lines))
+        return CustomerView(
+            id=customer.id,
+            name=customer.name or (inv.customer_name if inv else None),
+            email=customer.email,
+            address_lines=list(customer.address_lines),
+        )
     return CustomerView(
         id=customer_id,
         name=inv.customer_name if inv else None,
@@ -65,8 +69,9 @@ def customer_view(customer: CustomerRecord | None, customer_id: str, inv: Invoic
     )
 
 
-def recipients(customer: CustomerRecord | None, invoice: InvoiceRecord | None,
-               fallback: str | None = None) -> tuple[list[str], list[str]]:
+def recipients(
+    customer: CustomerRecord | None, invoice: InvoiceRecord | None, fallback: str | None = None
+) -> tuple[list[str], list[str]]:
     """The customer's To list replaces the account email; CC applies to every billing email.
     `fallback`: an address from the customer's invoices, for emails without an invoice."""
     cc = list(customer.cc_emails) if customer else []
@@ -100,8 +105,9 @@ def time_zone_for(settings: AccountSettings, customer: CustomerRecord | None) ->
     return (customer.timezone if customer and customer.timezone else None) or settings.timezone
 
 
-def email_context(settings: AccountSettings, req: EmailRequest, customer: CustomerRecord | None,
-                  inv: Invoice | None) -> EmailContext:
+def email_context(
+    settings: AccountSettings, req: EmailRequest, customer: CustomerRecord | None, inv: Invoice | None
+) -> EmailContext:
     reminder = None
     if req.reminder_days_from_due is not None or req.manual:
         reminder = ReminderView(days_from_due=req.reminder_days_from_due or 0, manual=req.manual)

@@ -52,7 +52,7 @@ import threading
 import time
 import types
 from collections.abc import Callable, ItemsView, KeysView, Sequence, ValuesView
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import lru_cache, wraps
 from typing import Any, Literal
 
@@ -69,7 +69,6 @@ from jinja2.utils import Cycler, Namespace
 from markupsafe import Markup
 from pydantic import BaseModel
 
-from relance.rendering.email import _template_vars, check_context, email_environment, one_line
 from relance.contracts.email_context import (
     Branding,
     CardView,
@@ -85,6 +84,7 @@ from relance.contracts.email_context import (
 )
 from relance.contracts.kinds import EmailKind
 from relance.contracts.messages import RenderedContent
+from relance.rendering.email import _template_vars, check_context, email_environment, one_line
 
 log = logging.getLogger(__name__)
 
@@ -429,26 +429,90 @@ def _guard_filter(name: str, func: Callable) -> Callable:
 # Refused whatever the object: the classic walks from a value to Python's internals.
 # Most start with "_" (the sandbox refuses those already) or do not exist in Python 3;
 # naming them keeps the intent visible and survives a future relaxation upstream.
-_FORBIDDEN_ATTRIBUTES = frozenset({
-    "__class__", "__mro__", "__subclasses__", "__globals__", "__init__", "__builtins__",
-    "__dict__", "__getattribute__", "__reduce__", "__reduce_ex__", "__self__", "__func__",
-    "mro", "format", "format_map",
-    "func_globals", "func_code", "func_closure", "func_defaults", "im_func", "im_self", "im_class",
-    "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await", "ag_frame", "ag_code", "ag_await",
-    "f_globals", "f_locals", "f_builtins", "f_back", "f_code", "tb_frame", "tb_next",
-})
+_FORBIDDEN_ATTRIBUTES = frozenset(
+    {
+        "__class__",
+        "__mro__",
+        "__subclasses__",
+        "__globals__",
+        "__init__",
+        "__builtins__",
+        "__dict__",
+        "__getattribute__",
+        "__reduce__",
+        "__reduce_ex__",
+        "__self__",
+        "__func__",
+        "mro",
+        "format",
+        "format_map",
+        "func_globals",
+        "func_code",
+        "func_closure",
+        "func_defaults",
+        "im_func",
+        "im_self",
+        "im_class",
+        "gi_frame",
+        "gi_code",
+        "gi_yieldfrom",
+        "cr_frame",
+        "cr_code",
+        "cr_await",
+        "ag_frame",
+        "ag_code",
+        "ag_await",
+        "f_globals",
+        "f_locals",
+        "f_builtins",
+        "f_back",
+        "f_code",
+        "tb_frame",
+        "tb_next",
+    }
+)
 
 # Methods a template may call, by receiver type. Everything else callable is refused:
 # str.center/ljust/zfill/expandtabs/replace/join/translate and int.to_bytes turn a few
 # characters of template into gigabytes inside one C call. The filters cover those
 # needs with size checks.
-_STR_METHODS = frozenset({
-    "capitalize", "casefold", "count", "endswith", "find", "index", "isalnum", "isalpha",
-    "isascii", "isdecimal", "isdigit", "islower", "isnumeric", "isspace", "istitle", "isupper",
-    "lower", "lstrip", "partition", "removeprefix", "removesuffix", "rfind", "rindex",
-    "rpartition", "rsplit", "rstrip", "split", "splitlines", "startswith", "strip", "swapcase",
-    "title", "upper",
-})
+_STR_METHODS = frozenset(
+    {
+        "capitalize",
+        "casefold",
+        "count",
+        "endswith",
+        "find",
+        "index",
+        "isalnum",
+        "isalpha",
+        "isascii",
+        "isdecimal",
+        "isdigit",
+        "islower",
+        "isnumeric",
+        "isspace",
+        "istitle",
+        "isupper",
+        "lower",
+        "lstrip",
+        "partition",
+        "removeprefix",
+        "removesuffix",
+        "rfind",
+        "rindex",
+        "rpartition",
+        "rsplit",
+        "rstrip",
+        "split",
+        "splitlines",
+        "startswith",
+        "strip",
+        "swapcase",
+        "title",
+        "upper",
+    }
+)
 _ALLOWED_METHODS: tuple[tuple[type | tuple[type, ...], frozenset[str]], ...] = (
     (Markup, _STR_METHODS | {"striptags", "unescape"}),
     (str, _STR_METHODS),
@@ -774,8 +838,10 @@ def _css_cost(html: str, css: str) -> str | None:
     if declarations > MAX_CSS_DECLARATIONS:
         return f"too many CSS declarations ({declarations}; at most {MAX_CSS_DECLARATIONS})"
     if declarations * elements > MAX_CSS_DECL_ELEMENTS or len(css) * elements > MAX_CSS_CHAR_ELEMENTS:
-        return (f"too much CSS for the number of elements ({len(css)} characters of CSS, {elements} elements): "
-                "put styles on the elements or trim the stylesheet")
+        return (
+            f"too much CSS for the number of elements ({len(css)} characters of CSS, {elements} elements): "
+            "put styles on the elements or trim the stylesheet"
+        )
     return None
 
 
@@ -820,8 +886,15 @@ def _tidy_text(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
 
 
-def _render_all(kind: EmailKind, template: CustomTemplate, ctx: EmailContext, locale: str,
-                attachments: Sequence[str], strict: bool, progress: _Progress) -> RenderedContent:
+def _render_all(
+    kind: EmailKind,
+    template: CustomTemplate,
+    ctx: EmailContext,
+    locale: str,
+    attachments: Sequence[str],
+    strict: bool,
+    progress: _Progress,
+) -> RenderedContent:
     variables = _template_vars(kind, ctx, locale, attachments)
     progress.part = "subject"
     subject = one_line(_render_part(locale, "subject", template.subject, variables))
@@ -906,16 +979,18 @@ def _run_with_deadline(work: Callable[[_Progress], RenderedContent]) -> Rendered
     return progress.result
 
 
-def _render(kind: EmailKind, template: CustomTemplate, ctx: EmailContext, locale: str,
-            attachments: Sequence[str], strict: bool) -> RenderedContent:
+def _render(
+    kind: EmailKind, template: CustomTemplate, ctx: EmailContext, locale: str, attachments: Sequence[str], strict: bool
+) -> RenderedContent:
     kind = EmailKind(kind)
     _check_sources(template)
     check_context(kind, ctx)
     return _run_with_deadline(lambda progress: _render_all(kind, template, ctx, locale, attachments, strict, progress))
 
 
-def render_custom(kind: EmailKind, template: CustomTemplate, ctx: EmailContext, locale: str, *,
-                  attachments: Sequence[str] = ()) -> RenderedContent:
+def render_custom(
+    kind: EmailKind, template: CustomTemplate, ctx: EmailContext, locale: str, *, attachments: Sequence[str] = ()
+) -> RenderedContent:
     """Subject (one line), HTML (CSS inlined) and text for `kind` from an owner's
     template. Raises TemplateProblem when the template fails on this context.
 
@@ -945,7 +1020,7 @@ def validate_template(kind: EmailKind, template: CustomTemplate) -> None:
 
 
 def _utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 _SAMPLE_BRANDING = Branding(
@@ -960,7 +1035,9 @@ _SAMPLE_BRANDING = Branding(
     legal_text="RCS Lyon 123 456 789",
 )
 _SAMPLE_CUSTOMER = CustomerView(
-    id="cus_sample", name="Camille Martin", email="camille@example.com",
+    id="cus_sample",
+    name="Camille Martin",
+    email="camille@example.com",
     address_lines=["8 place Bellecour", "69002 Lyon", "France"],
 )
 _SAMPLE_LINKS = Links(
@@ -975,10 +1052,17 @@ def _sample_invoice(kind: EmailKind) -> InvoiceView:
     paid = kind == EmailKind.receipt
     automatic = kind in (EmailKind.payment_failed, EmailKind.payment_action_required)
     return InvoiceView(
-        id="in_sample", number="INV-2026-0042", currency="eur",
-        amount_due=123450, amount_paid=123450 if paid else 0, amount_remaining=0 if paid else 123450,
-        subtotal=102875, tax=20575, total=123450,
-        created=_utc(2026, 3, 1, 8), due_date=_utc(2026, 3, 15, 12),
+        id="in_sample",
+        number="INV-2026-0042",
+        currency="eur",
+        amount_due=123450,
+        amount_paid=123450 if paid else 0,
+        amount_remaining=0 if paid else 123450,
+        subtotal=102875,
+        tax=20575,
+        total=123450,
+        created=_utc(2026, 3, 1, 8),
+        due_date=_utc(2026, 3, 15, 12),
         paid_at=_utc(2026, 3, 10, 9) if paid else None,
         receipt_number="2711-4455" if paid else None,
         description="Studio subscription, March 2026",
@@ -987,8 +1071,14 @@ def _sample_invoice(kind: EmailKind) -> InvoiceView:
         attempt_count=1 if kind == EmailKind.payment_failed else 0,
         next_payment_attempt=_utc(2026, 3, 18, 10) if kind == EmailKind.payment_failed else None,
         lines=[
-            LineItem(description="Studio Pro plan", quantity=3, amount=90000, currency="eur",
-                     period_start=_utc(2026, 3, 1), period_end=_utc(2026, 3, 31)),
+            LineItem(
+                description="Studio Pro plan",
+                quantity=3,
+                amount=90000,
+                currency="eur",
+                period_start=_utc(2026, 3, 1),
+                period_end=_utc(2026, 3, 31),
+            ),
             LineItem(description="Extra storage (50 GB)", quantity=1, amount=12875, currency="eur"),
         ],
     )
@@ -1001,8 +1091,13 @@ def sample_context(kind: EmailKind) -> EmailContext:
     kind = EmailKind(kind)
     ctx = EmailContext(branding=_SAMPLE_BRANDING, customer=_SAMPLE_CUSTOMER, timezone="Europe/Paris")
     links: dict[str, str | None] = {}
-    if kind in (EmailKind.invoice_finalized, EmailKind.invoice_reminder, EmailKind.payment_failed,
-                EmailKind.payment_action_required, EmailKind.receipt):
+    if kind in (
+        EmailKind.invoice_finalized,
+        EmailKind.invoice_reminder,
+        EmailKind.payment_failed,
+        EmailKind.payment_action_required,
+        EmailKind.receipt,
+    ):
         ctx.invoice = _sample_invoice(kind)
         links = {"invoice_url": _SAMPLE_LINKS.invoice_url}
         if kind in (EmailKind.invoice_finalized, EmailKind.invoice_reminder):
@@ -1018,19 +1113,32 @@ def sample_context(kind: EmailKind) -> EmailContext:
         links = {"update_payment_url": _SAMPLE_LINKS.update_payment_url}
     if kind == EmailKind.credit_note_created:
         ctx.credit_note = CreditNoteView(
-            id="cn_sample", invoice_id="in_sample", number="CN-0007", currency="eur", amount=5000,
-            reason="duplicate", created=_utc(2026, 3, 2, 9), invoice_number="INV-2026-0042",
-            memo="Duplicate storage line", lines=[LineItem(description="Extra storage (50 GB)", quantity=1,
-                                                           amount=5000, currency="eur")],
+            id="cn_sample",
+            invoice_id="in_sample",
+            number="CN-0007",
+            currency="eur",
+            amount=5000,
+            reason="duplicate",
+            created=_utc(2026, 3, 2, 9),
+            invoice_number="INV-2026-0042",
+            memo="Duplicate storage line",
+            lines=[LineItem(description="Extra storage (50 GB)", quantity=1, amount=5000, currency="eur")],
         )
     if kind == EmailKind.refund_issued:
-        ctx.refund = RefundView(id="re_sample", invoice_id="in_sample", currency="eur", amount=4200,
-                                created=_utc(2026, 3, 3, 14), reason="requested_by_customer",
-                                invoice_number="INV-2026-0042")
+        ctx.refund = RefundView(
+            id="re_sample",
+            invoice_id="in_sample",
+            currency="eur",
+            amount=4200,
+            created=_utc(2026, 3, 3, 14),
+            reason="requested_by_customer",
+            invoice_number="INV-2026-0042",
+        )
     if kind in (EmailKind.trial_ending, EmailKind.subscription_canceled):
         ending = kind == EmailKind.trial_ending
         ctx.subscription = SubscriptionView(
-            id="sub_sample", plan_name="Studio Pro",
+            id="sub_sample",
+            plan_name="Studio Pro",
             trial_end=_utc(2026, 3, 20, 12) if ending else None,
             canceled_at=None if ending else _utc(2026, 3, 4, 12),
             ended_at=None if ending else _utc(2026, 3, 31, 23),
@@ -1053,14 +1161,26 @@ def _sparse_context(kind: EmailKind) -> EmailContext:
         "links": Links(),
     }
     if ctx.invoice is not None:
-        update["invoice"] = ctx.invoice.model_copy(update=dict(
-            due_date=None, paid_at=None, description=None, footer=None, receipt_number=None,
-            next_payment_attempt=None, subtotal=None, tax=None, total=None, lines=[]))
+        update["invoice"] = ctx.invoice.model_copy(
+            update=dict(
+                due_date=None,
+                paid_at=None,
+                description=None,
+                footer=None,
+                receipt_number=None,
+                next_payment_attempt=None,
+                subtotal=None,
+                tax=None,
+                total=None,
+                lines=[],
+            )
+        )
     if ctx.card is not None:
         update["card"] = ctx.card.model_copy(update=dict(brand=None, last4=None))
     if ctx.credit_note is not None:
-        update["credit_note"] = ctx.credit_note.model_copy(update=dict(
-            invoice_id=None, invoice_number=None, reason=None, memo=None, lines=[]))
+        update["credit_note"] = ctx.credit_note.model_copy(
+            update=dict(invoice_id=None, invoice_number=None, reason=None, memo=None, lines=[])
+        )
     if ctx.refund is not None:
         update["refund"] = ctx.refund.model_copy(update=dict(invoice_id=None, invoice_number=None, reason=None))
     if ctx.subscription is not None:

@@ -32,10 +32,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context,
 from jinja2.runtime import Context
 
 from relance.contracts.email_context import Branding, EmailContext
-from relance.rendering.formatting import babel_locale, format_date, format_datetime, format_money
-from relance.rendering.i18n import TEMPLATES_DIR, get_translations, resolve_locale, supported_locales
 from relance.contracts.kinds import EmailKind
 from relance.contracts.messages import RenderedContent
+from relance.rendering.formatting import babel_locale, format_date, format_datetime, format_money
+from relance.rendering.i18n import TEMPLATES_DIR, get_translations, resolve_locale, supported_locales
 
 EMAIL_TEMPLATES_DIR = TEMPLATES_DIR / "email"
 

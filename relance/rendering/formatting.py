@@ -7,7 +7,7 @@ KWD three) and never pass through float.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -32,15 +32,13 @@ def minor_to_decimal(amount: int, currency: str) -> Decimal:
 def format_money(amount: int, currency: str, locale: str) -> str:
     """`1234_50, "eur", "fr"` -> `1 234,50 €` (with the narrow no-break spaces Babel uses)."""
     code = currency.upper()
-    return format_currency(
-        minor_to_decimal(amount, code), code, locale=babel_locale(locale), currency_digits=True
-    )
+    return format_currency(minor_to_decimal(amount, code), code, locale=babel_locale(locale), currency_digits=True)
 
 
 def _localize(value: datetime | date, tz: str) -> datetime | date:
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return value.astimezone(ZoneInfo(tz))
     return value
 
@@ -58,5 +56,5 @@ def format_datetime(value: datetime | None, locale: str, tz: str = "UTC", fmt: s
     if value is None:
         return ""
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return _babel_format_datetime(value, format=fmt, tzinfo=ZoneInfo(tz), locale=babel_locale(locale))

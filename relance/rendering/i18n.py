@@ -8,7 +8,7 @@ PDFs keep separate files so they can be edited independently).
 from __future__ import annotations
 
 import io
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
@@ -51,7 +51,7 @@ def resolve_locale(preferred: list[str] | None, default: str | None = None) -> s
     return SOURCE_LOCALE
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_translations(locale: str) -> NullTranslations:
     if locale == SOURCE_LOCALE:
         return NullTranslations()

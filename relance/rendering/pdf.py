@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,9 +20,9 @@ from markupsafe import Markup
 from pydantic import BaseModel
 
 from relance.contracts.email_context import Branding, CreditNoteView, CustomerView, InvoiceView
+from relance.contracts.kinds import DocumentKind
 from relance.rendering.formatting import format_date, format_money
 from relance.rendering.i18n import TEMPLATES_DIR, get_translations, resolve_locale
-from relance.contracts.kinds import DocumentKind
 
 PDF_TEMPLATES_DIR = TEMPLATES_DIR / "pdf"
 
@@ -189,8 +189,8 @@ def _w3c(value: datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _check(kind: DocumentKind, ctx: DocumentContext) -> None:

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from relance.rendering.pdf import DocumentContext
 from relance.contracts.kinds import DocumentKind
+from relance.rendering.pdf import DocumentContext
 
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
@@ -74,8 +74,13 @@ def _discard(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-def render_pdf_in_pool(kind: DocumentKind, ctx: DocumentContext, locale: str,
-                       on_wait: Callable[[], None] | None = None, wait_interval: float = 5.0) -> bytes:
+def render_pdf_in_pool(
+    kind: DocumentKind,
+    ctx: DocumentContext,
+    locale: str,
+    on_wait: Callable[[], None] | None = None,
+    wait_interval: float = 5.0,
+) -> bytes:
     """Blocks the calling thread until a pool process has rendered the document, calling
     `on_wait` every `wait_interval` seconds meanwhile (an activity's heartbeat: a queue of
     big documents can take longer than the heartbeat timeout, a dead worker cannot)."""

@@ -10,7 +10,9 @@ from urllib.parse import quote
 _PLACEHOLDER = re.compile(r"\{(invoice_id|customer_id|hosted_invoice_url)\}")
 
 
-def expand(template: str | None, *, invoice_id: str | None, customer_id: str, hosted_invoice_url: str | None) -> str | None:
+def expand(
+    template: str | None, *, invoice_id: str | None, customer_id: str, hosted_invoice_url: str | None
+) -> str | None:
     if not template:
         return hosted_invoice_url
     values = {

@@ -26,8 +26,9 @@ def refusal(invoice: _Invoice | None, invoice_id: str) -> Refusal | None:
     if invoice.status != "open":
         return Refusal("invoice_not_open", f"invoice {invoice_id!r} is {invoice.status}")
     if invoice.collection_method == "charge_automatically" and invoice.attempt_count == 0:
-        return Refusal("charged_automatically",
-                       f"invoice {invoice_id!r} is charged automatically and no payment attempt has failed: "
-                       "the customer will be charged, not reminded")
+        return Refusal(
+            "charged_automatically",
+            f"invoice {invoice_id!r} is charged automatically and no payment attempt has failed: "
+            "the customer will be charged, not reminded",
+        )
     return None
-

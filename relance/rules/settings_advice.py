@@ -23,17 +23,24 @@ def advise(settings: AccountSettings) -> list[Advice]:
     if not settings.links.update_payment_url:
         kinds = [k.value for k in _NEED_UPDATE_LINK if settings.email_enabled(k)]
         if kinds:
-            out.append(Advice(
-                field="links.update_payment_url",
-                message=f"{' and '.join(kinds)} emails have no link to update the payment method: set "
-                        "links.update_payment_url to your page for it (placeholders {customer_id}, {invoice_id}).",
-            ))
+            out.append(
+                Advice(
+                    field="links.update_payment_url",
+                    message=f"{' and '.join(kinds)} emails have no link to update the payment method: set "
+                    "links.update_payment_url to your page for it (placeholders {customer_id}, {invoice_id}).",
+                )
+            )
     sender = settings.sender
     if sender.from_email and sender.verified_from_email() is None:
-        why = ("its domain is not verified yet (relance domain verify, or the dashboard's sender domain)"
-               if sender.from_email_on_domain() else "it is not on the sender domain")
-        out.append(Advice(
-            field="sender.from_email",
-            message=f"{sender.from_email} is not used: {why}; emails go from the default sender meanwhile.",
-        ))
+        why = (
+            "its domain is not verified yet (relance domain verify, or the dashboard's sender domain)"
+            if sender.from_email_on_domain()
+            else "it is not on the sender domain"
+        )
+        out.append(
+            Advice(
+                field="sender.from_email",
+                message=f"{sender.from_email} is not used: {why}; emails go from the default sender meanwhile.",
+            )
+        )
     return out

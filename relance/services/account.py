@@ -35,8 +35,12 @@ from relance.storage.settings_store import load_settings, save_settings
 from relance.storage.tables import CustomerRecord, utcnow
 
 MAX_LOGO_BYTES = 40_000  # the data URI must stay under the renderer's 60,000 characters
-_IMAGE_MAGIC = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF87a": "image/gif",
-                b"GIF89a": "image/gif"}
+_IMAGE_MAGIC = {
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+    b"GIF87a": "image/gif",
+    b"GIF89a": "image/gif",
+}
 
 
 class SettingsError(ValueError):
@@ -78,9 +82,11 @@ def patch_settings(session: Session, patch: dict[str, Any]) -> AccountSettings:
     except ValidationError as exc:
         raise _from_validation(exc) from None
     _check_header_names(updated)
-    for field, value in (("sender.from_email", updated.sender.from_email),
-                         ("sender.reply_to", updated.sender.reply_to),
-                         ("branding.support_email", updated.branding.support_email)):
+    for field, value in (
+        ("sender.from_email", updated.sender.from_email),
+        ("sender.reply_to", updated.sender.reply_to),
+        ("branding.support_email", updated.branding.support_email),
+    ):
         if value:
             try:
                 normalize_address(value, allow_special_use=True)
@@ -94,8 +100,10 @@ def _check_header_names(settings: AccountSettings) -> None:
     """The From name (the sender name, else the business name) goes into a header: CR,
     LF and RFC 2047 encoded words would become extra headers. Refused where the owner
     types them, rather than failing every email at send time."""
-    for field, value in (("sender.from_name", settings.sender.from_name),
-                         ("branding.business_name", settings.branding.business_name)):
+    for field, value in (
+        ("sender.from_name", settings.sender.from_name),
+        ("branding.business_name", settings.branding.business_name),
+    ):
         if value:
             try:
                 safe_header_text(value, "From")
@@ -117,8 +125,15 @@ def set_logo(session: Session, content: bytes | None) -> AccountSettings:
     return patch_settings(session, {"branding": {"logo_data_uri": uri}})
 
 
-def set_sender_domain(session: Session, domain: str, from_email: str, *, from_name: str | None = None,
-                      spf_include: str | None = None, dkim_target: str | None = None) -> tuple[AccountSettings, list[DnsRecord]]:
+def set_sender_domain(
+    session: Session,
+    domain: str,
+    from_email: str,
+    *,
+    from_name: str | None = None,
+    spf_include: str | None = None,
+    dkim_target: str | None = None,
+) -> tuple[AccountSettings, list[DnsRecord]]:
     """Start using a custom domain: it stays unverified (emails keep the default sender)
     until `verify_sender_domain` finds the records returned here."""
     try:
@@ -132,11 +147,17 @@ def set_sender_domain(session: Session, domain: str, from_email: str, *, from_na
     if not address.lower().endswith("@" + normalized):
         raise SettingsError("sender.from_email", f"must be an address at {normalized}")
     current, _ = load_settings(session)
-    sender = current.sender.model_copy(update={
-        "domain": normalized, "from_email": address, "domain_verified": False,
-        "verification_token": new_token(), "spf_include": spf_include, "dkim_target": dkim_target,
-        **({"from_name": from_name} if from_name else {}),
-    })
+    sender = current.sender.model_copy(
+        update={
+            "domain": normalized,
+            "from_email": address,
+            "domain_verified": False,
+            "verification_token": new_token(),
+            "spf_include": spf_include,
+            "dkim_target": dkim_target,
+            **({"from_name": from_name} if from_name else {}),
+        }
+    )
     updated = current.model_copy(update={"sender": sender})
     _check_header_names(updated)
     save_settings(session, updated)
@@ -155,16 +176,18 @@ def verify_sender_domain(session: Session, resolver=None) -> VerificationResult:
     s = current.sender
     if not s.domain or not s.verification_token:
         raise SettingsError("sender.domain", "no custom domain is set (relance domain set ...)")
-    result = verify_domain(s.domain, s.verification_token, resolver=resolver, dkim_target=s.dkim_target,
-                           spf_include=s.spf_include)
+    result = verify_domain(
+        s.domain, s.verification_token, resolver=resolver, dkim_target=s.dkim_target, spf_include=s.spf_include
+    )
     # Re-checked on every verify: records removed later un-verify the domain.
     updated = current.model_copy(update={"sender": s.model_copy(update={"domain_verified": result.verified})})
     save_settings(session, updated)
     return result
 
 
-def set_recipients(session: Session, customer_id: str, *, to: list[str] | None = None,
-                   cc: list[str] | None = None) -> CustomerRecord:
+def set_recipients(
+    session: Session, customer_id: str, *, to: list[str] | None = None, cc: list[str] | None = None
+) -> CustomerRecord:
     """The customer's To list (replaces the account email) and CC list, for every billing
     email. None leaves a list unchanged, [] clears it."""
     rec = get_customer(session, customer_id)

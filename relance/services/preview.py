@@ -7,10 +7,10 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from relance.rendering.i18n import resolve_locale, supported_locales
 from relance.contracts.kinds import DocumentKind, EmailKind
-from relance.storage.settings_store import load_settings
+from relance.rendering.i18n import resolve_locale, supported_locales
 from relance.services.templates import active_template
+from relance.storage.settings_store import load_settings
 
 DOCUMENTS = {
     EmailKind.invoice_finalized: (DocumentKind.invoice,),
@@ -21,9 +21,9 @@ DOCUMENTS = {
 
 
 def write_preview(session: Session, kind: EmailKind, locale: str, out: Path) -> list[Path]:
-    from relance.rendering.pdf import DocumentContext, render_document_pdf
-    from relance.rendering.email import render_email
     from relance.rendering.custom_templates import render_custom, sample_context
+    from relance.rendering.email import render_email
+    from relance.rendering.pdf import DocumentContext, render_document_pdf
 
     wanted = resolve_locale([locale])
     if wanted.lower() != locale.replace("-", "_").lower() and wanted.split("_")[0] != locale.split("-")[0]:
@@ -33,16 +33,20 @@ def write_preview(session: Session, kind: EmailKind, locale: str, out: Path) -> 
     _, custom = active_template(session, kind)
     documents = DOCUMENTS.get(kind, ()) if settings.attach_pdf else ()
     names = [f"{d.value}-sample.pdf" for d in documents]
-    content = (render_custom(kind, custom, ctx, wanted) if custom
-               else render_email(kind, ctx, wanted, attachments=names))
+    content = render_custom(kind, custom, ctx, wanted) if custom else render_email(kind, ctx, wanted, attachments=names)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{kind.value}.{wanted}"
     files = [out / f"{stem}.html", out / f"{stem}.txt"]
     files[0].write_text(content.html)
     files[1].write_text(f"Subject: {content.subject}\n\n{content.text}")
     for doc, name in zip(documents, names):
-        doc_ctx = DocumentContext(branding=ctx.branding, customer=ctx.customer, invoice=ctx.invoice,
-                                  credit_note=ctx.credit_note, timezone=ctx.timezone)
+        doc_ctx = DocumentContext(
+            branding=ctx.branding,
+            customer=ctx.customer,
+            invoice=ctx.invoice,
+            credit_note=ctx.credit_note,
+            timezone=ctx.timezone,
+        )
         path = out / f"{stem}.{name}"
         path.write_bytes(render_document_pdf(doc, doc_ctx, wanted))
         files.append(path)

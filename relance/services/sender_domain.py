@@ -148,8 +148,12 @@ def required_records(
     is the host its SPF record lives at (`sendgrid.net`), `dkim_target` the CNAME target
     for selector s1 (`s1.domainkey.u1234.wl.sendgrid.net`; the s2 target is derived).
     """
-    return _records(normalize_domain(domain, allow_special_use=allow_special_use), token,
-                    dkim_target=dkim_target, spf_include=spf_include)
+    return _records(
+        normalize_domain(domain, allow_special_use=allow_special_use),
+        token,
+        dkim_target=dkim_target,
+        spf_include=spf_include,
+    )
 
 
 def resolver_for(nameserver: str, port: int = 53) -> dns.resolver.Resolver:
@@ -215,25 +219,31 @@ async def verify_domain_async(
 # -- records ---------------------------------------------------------------------------
 
 
-def _records(
-    domain: str, token: str, *, dkim_target: str | None, spf_include: str | None
-) -> list[DnsRecord]:
+def _records(domain: str, token: str, *, dkim_target: str | None, spf_include: str | None) -> list[DnsRecord]:
     if not isinstance(token, str) or not _TOKEN.fullmatch(token):
         raise ValueError("invalid verification token: use new_token()")
     records = [
-        DnsRecord(type="TXT", name=f"{OWNERSHIP_LABEL}.{domain}", value=OWNERSHIP_PREFIX + token,
-                  purpose="ownership", required=True)
+        DnsRecord(
+            type="TXT",
+            name=f"{OWNERSHIP_LABEL}.{domain}",
+            value=OWNERSHIP_PREFIX + token,
+            purpose="ownership",
+            required=True,
+        )
     ]
     if spf_include is not None:
         include = _provider_host(spf_include, "spf_include")
-        records.append(DnsRecord(type="TXT", name=domain, value=f"v=spf1 include:{include} ~all",
-                                 purpose="spf", required=True))
+        records.append(
+            DnsRecord(type="TXT", name=domain, value=f"v=spf1 include:{include} ~all", purpose="spf", required=True)
+        )
     if dkim_target is not None:
         for selector, target in _dkim_targets(dkim_target).items():
-            records.append(DnsRecord(type="CNAME", name=f"{selector}._domainkey.{domain}",
-                                     value=target, purpose="dkim", required=True))
-    records.append(DnsRecord(type="TXT", name=f"_dmarc.{domain}", value=DMARC_VALUE,
-                             purpose="dmarc", required=False))
+            records.append(
+                DnsRecord(
+                    type="CNAME", name=f"{selector}._domainkey.{domain}", value=target, purpose="dkim", required=True
+                )
+            )
+    records.append(DnsRecord(type="TXT", name=f"_dmarc.{domain}", value=DMARC_VALUE, purpose="dmarc", required=False))
     return records
 
 
@@ -283,9 +293,7 @@ class _Plan:
         return VerificationResult(domain=self.domain, verified=verified, checks=checks)
 
 
-def _plan(
-    domain: str, token: str, dkim_target: str | None, spf_include: str | None, allow_special_use: bool
-) -> _Plan:
+def _plan(domain: str, token: str, dkim_target: str | None, spf_include: str | None, allow_special_use: bool) -> _Plan:
     domain = normalize_domain(domain, allow_special_use=allow_special_use)
     steps = []
     for record in _records(domain, token, dkim_target=dkim_target, spf_include=spf_include):
@@ -328,7 +336,7 @@ def _spf_judge(include: str) -> Callable[[list[str]], str | None]:
         seen_all = False
         for term in spf[0].lower().split()[1:]:
             qualifier = term[0] if term[0] in "+-~?" else ""
-            mechanism = term[len(qualifier):]
+            mechanism = term[len(qualifier) :]
             if mechanism == "all":
                 seen_all = True
             elif mechanism == wanted:

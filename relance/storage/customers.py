@@ -10,7 +10,9 @@ from relance.contracts.events import Customer
 from relance.storage.tables import CustomerRecord, ProcessedEvent, as_utc, utcnow
 
 
-def record_customer_event(session: Session, event_id: str, event_type: str, created: datetime, customer: Customer) -> bool:
+def record_customer_event(
+    session: Session, event_id: str, event_type: str, created: datetime, customer: Customer
+) -> bool:
     """Apply the event; returns False when it was a duplicate or older than what we have."""
     if session.get(ProcessedEvent, event_id) is not None:
         return False

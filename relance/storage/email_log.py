@@ -23,11 +23,27 @@ def new_entry_id() -> str:
     return uuid.uuid4().hex
 
 
-def new_entry(session: Session, *, key: str, kind: str, customer_id: str, invoice_id: str | None,
-              scheduled_at: datetime, status: str, id: str | None = None, **fields) -> EmailLogEntry:
+def new_entry(
+    session: Session,
+    *,
+    key: str,
+    kind: str,
+    customer_id: str,
+    invoice_id: str | None,
+    scheduled_at: datetime,
+    status: str,
+    id: str | None = None,
+    **fields,
+) -> EmailLogEntry:
     entry = EmailLogEntry(
-        id=id or new_entry_id(), idempotency_key=key, kind=kind, customer_id=customer_id,
-        invoice_id=invoice_id, scheduled_at=scheduled_at, status=status, **fields,
+        id=id or new_entry_id(),
+        idempotency_key=key,
+        kind=kind,
+        customer_id=customer_id,
+        invoice_id=invoice_id,
+        scheduled_at=scheduled_at,
+        status=status,
+        **fields,
     )
     session.add(entry)
     session.flush()
@@ -58,8 +74,9 @@ def note_attempt(session: Session, entry: EmailLogEntry, error: str | None, prov
     session.add(entry)
 
 
-def customer_emails(session: Session, customer_id: str, *, days: int = 30, limit: int = 50,
-                    offset: int = 0, now: datetime | None = None) -> list[EmailLogEntry]:
+def customer_emails(
+    session: Session, customer_id: str, *, days: int = 30, limit: int = 50, offset: int = 0, now: datetime | None = None
+) -> list[EmailLogEntry]:
     since = (now or utcnow()) - timedelta(days=days)
     stmt = (
         select(EmailLogEntry)

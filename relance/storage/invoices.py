@@ -101,8 +101,13 @@ def record_invoice_event(session: Session, signal: InvoiceSignal, run_id: str | 
     status = _event_status(signal)
     if rec is None:
         rec = InvoiceRecord(
-            id=inv.id, customer_id=inv.customer, status=status, collection_method=inv.collection_method,
-            currency=inv.currency, revision=revision, last_event_at=signal.created,
+            id=inv.id,
+            customer_id=inv.customer,
+            status=status,
+            collection_method=inv.collection_method,
+            currency=inv.currency,
+            revision=revision,
+            last_event_at=signal.created,
         )
         _apply_snapshot(rec, inv, revision)
         session.add(rec)

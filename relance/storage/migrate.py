@@ -112,8 +112,9 @@ def migration_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, poolclass=NullPool,
-                               connect_args={"check_same_thread": False, "timeout": SQLITE_MIGRATION_WAIT})
+        engine = create_engine(
+            url, poolclass=NullPool, connect_args={"check_same_thread": False, "timeout": SQLITE_MIGRATION_WAIT}
+        )
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
@@ -163,7 +164,8 @@ def _check_known(state: SchemaState) -> None:
     if unknown:
         raise SchemaError(
             f"the database is at revision {', '.join(unknown)}, which this Relance does not know "
-            f"(its newest is {', '.join(state.heads)}): run the newer Relance, or downgrade the database with it")
+            f"(its newest is {', '.join(state.heads)}): run the newer Relance, or downgrade the database with it"
+        )
 
 
 def _known(revision: str) -> bool:
@@ -197,8 +199,9 @@ def prepare(url: str, *, auto_migrate: bool = True) -> SchemaState:
             return state
         _check_known(state)
         if not auto_migrate:
-            raise SchemaError(f"database schema is {state.describe()}; RELANCE_DB_AUTO_MIGRATE is off: "
-                              f"run `relance db upgrade` first")
+            raise SchemaError(
+                f"database schema is {state.describe()}; RELANCE_DB_AUTO_MIGRATE is off: run `relance db upgrade` first"
+            )
         with _locked(engine) as conn:
             state = schema_state(conn)  # again: another process may have just migrated
             if state.kind == "empty":
@@ -256,6 +259,15 @@ def history() -> list[tuple[str, str | None, str, bool]]:
     """(revision, down_revision, message, is_head), oldest first."""
     script = script_directory()
     heads = set(script.get_heads())
-    rows = [(s.revision, s.down_revision if isinstance(s.down_revision, str) or s.down_revision is None
-             else ", ".join(s.down_revision), s.doc or "", s.revision in heads) for s in script.walk_revisions()]
+    rows = [
+        (
+            s.revision,
+            s.down_revision
+            if isinstance(s.down_revision, str) or s.down_revision is None
+            else ", ".join(s.down_revision),
+            s.doc or "",
+            s.revision in heads,
+        )
+        for s in script.walk_revisions()
+    ]
     return list(reversed(rows))

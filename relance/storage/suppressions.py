@@ -12,14 +12,16 @@ def normalize(address: str) -> str:
     return address.strip().lower()
 
 
-def suppress(session: Session, address: str, reason: str, *, detail: str | None = None,
-             email_id: str | None = None) -> bool:
+def suppress(
+    session: Session, address: str, reason: str, *, detail: str | None = None, email_id: str | None = None
+) -> bool:
     """True if the address was not suppressed before."""
     key = normalize(address)
     if not key or session.get(SuppressionRecord, key) is not None:
         return False
-    session.add(SuppressionRecord(address=key, reason=reason, detail=(detail or None) and detail[:1000],
-                                  email_id=email_id))
+    session.add(
+        SuppressionRecord(address=key, reason=reason, detail=(detail or None) and detail[:1000], email_id=email_id)
+    )
     session.flush()
     return True
 
@@ -48,8 +50,12 @@ def drop_suppressed(session: Session, to: list[str], cc: list[str]) -> tuple[lis
 
 
 def list_suppressions(session: Session, *, limit: int = 100, offset: int = 0) -> list[SuppressionRecord]:
-    stmt = (select(SuppressionRecord).order_by(SuppressionRecord.created_at.desc(), SuppressionRecord.address)
-            .offset(offset).limit(limit))
+    stmt = (
+        select(SuppressionRecord)
+        .order_by(SuppressionRecord.created_at.desc(), SuppressionRecord.address)
+        .offset(offset)
+        .limit(limit)
+    )
     return list(session.exec(stmt))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, LargeBinary, Text
@@ -10,13 +10,13 @@ from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def as_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class InvoiceRecord(SQLModel, table=True):
@@ -196,7 +196,9 @@ class EmailDeliveryRecord(SQLModel, table=True):
     __tablename__ = "email_delivery"
 
     email_id: str = Field(primary_key=True, max_length=32)
-    delivery_status: str = Field(max_length=20)  # processed | deferred | delivered | bounce | blocked | dropped | spamreport
+    delivery_status: str = Field(
+        max_length=20
+    )  # processed | deferred | delivered | bounce | blocked | dropped | spamreport
     delivery_status_at: datetime
     reason: str | None = Field(default=None, sa_column=Column(Text))
     updated_at: datetime = Field(default_factory=utcnow)

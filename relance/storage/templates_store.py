@@ -26,10 +26,12 @@ def get_version(session: Session, kind: str, version: int | None) -> CustomTempl
     return None if row is None or row.is_default else row
 
 
-def save_version(session: Session, kind: str, *, subject: str = "", html: str = "", text: str | None = None,
-                 is_default: bool = False) -> int:
+def save_version(
+    session: Session, kind: str, *, subject: str = "", html: str = "", text: str | None = None, is_default: bool = False
+) -> int:
     version = current_versions(session).get(kind, 0) + 1
-    session.add(CustomTemplateRecord(kind=kind, version=version, subject=subject, html=html, text=text,
-                                     is_default=is_default))
+    session.add(
+        CustomTemplateRecord(kind=kind, version=version, subject=subject, html=html, text=text, is_default=is_default)
+    )
     session.flush()
     return version

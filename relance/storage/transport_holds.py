@@ -23,8 +23,9 @@ from sqlmodel import Session, select
 from relance.storage.tables import TransportHoldRecord, as_utc, utcnow
 
 
-def held(session: Session, provider: str, key_fingerprint: str, probe_every: timedelta, *,
-         now: datetime | None = None) -> TransportHoldRecord | None:
+def held(
+    session: Session, provider: str, key_fingerprint: str, probe_every: timedelta, *, now: datetime | None = None
+) -> TransportHoldRecord | None:
     """The hold that stops this delivery, or None to go ahead. At most one caller per
     probe interval gets None while held (the probe): the row is locked and moved on."""
     now = now or utcnow()
@@ -40,8 +41,15 @@ def held(session: Session, provider: str, key_fingerprint: str, probe_every: tim
     return row
 
 
-def open_hold(session: Session, provider: str, key_fingerprint: str, error: str, probe_every: timedelta, *,
-              now: datetime | None = None) -> bool:
+def open_hold(
+    session: Session,
+    provider: str,
+    key_fingerprint: str,
+    error: str,
+    probe_every: timedelta,
+    *,
+    now: datetime | None = None,
+) -> bool:
     """Record that the provider refused this key. True only for the call that opened the
     hold (the one that raises the alert); a refused probe just moves the next probe on."""
     now = now or utcnow()

@@ -38,18 +38,25 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
-def create_endpoint(session: Session, *, url: str, event_types: list[str],
-                    description: str | None = None) -> WebhookEndpointRecord:
-    endpoint = WebhookEndpointRecord(id="we_" + uuid.uuid4().hex[:24], url=url, event_types=list(event_types),
-                                     description=description, secret=new_secret())
+def create_endpoint(
+    session: Session, *, url: str, event_types: list[str], description: str | None = None
+) -> WebhookEndpointRecord:
+    endpoint = WebhookEndpointRecord(
+        id="we_" + uuid.uuid4().hex[:24],
+        url=url,
+        event_types=list(event_types),
+        description=description,
+        secret=new_secret(),
+    )
     session.add(endpoint)
     session.flush()
     return endpoint
 
 
 def list_endpoints(session: Session) -> list[WebhookEndpointRecord]:
-    return list(session.exec(select(WebhookEndpointRecord).order_by(WebhookEndpointRecord.created_at,
-                                                                     WebhookEndpointRecord.id)))
+    return list(
+        session.exec(select(WebhookEndpointRecord).order_by(WebhookEndpointRecord.created_at, WebhookEndpointRecord.id))
+    )
 
 
 def get_endpoint(session: Session, endpoint_id: str) -> WebhookEndpointRecord | None:
@@ -116,8 +123,15 @@ def note_attempt(session: Session, row: WebhookDeliveryRecord, status_code: int 
     session.add(row)
 
 
-def finish_delivery(session: Session, row: WebhookDeliveryRecord, status: str, status_code: int | None,
-                    error: str | None, *, count_attempt: bool = True) -> None:
+def finish_delivery(
+    session: Session,
+    row: WebhookDeliveryRecord,
+    status: str,
+    status_code: int | None,
+    error: str | None,
+    *,
+    count_attempt: bool = True,
+) -> None:
     if count_attempt:
         row.attempts += 1
         row.last_status_code = status_code
@@ -129,8 +143,9 @@ def finish_delivery(session: Session, row: WebhookDeliveryRecord, status: str, s
     session.add(row)
 
 
-def deliveries(session: Session, *, endpoint_id: str | None = None, event_id: str | None = None,
-               limit: int = 100) -> list[WebhookDeliveryRecord]:
+def deliveries(
+    session: Session, *, endpoint_id: str | None = None, event_id: str | None = None, limit: int = 100
+) -> list[WebhookDeliveryRecord]:
     stmt = select(WebhookDeliveryRecord)
     if endpoint_id is not None:
         stmt = stmt.where(WebhookDeliveryRecord.endpoint_id == endpoint_id)
@@ -144,22 +159,46 @@ def deliveries(session: Session, *, endpoint_id: str | None = None, event_id: st
 
 # A later report never replaces a more significant one (SendGrid's events arrive out of
 # order: `processed` after `delivered` is common).
-DELIVERY_RANK = {"processed": 1, "deferred": 2, "delivered": 3, "blocked": 4, "bounce": 4, "dropped": 4,
-                 "spamreport": 5}
+DELIVERY_RANK = {
+    "processed": 1,
+    "deferred": 2,
+    "delivered": 3,
+    "blocked": 4,
+    "bounce": 4,
+    "dropped": 4,
+    "spamreport": 5,
+}
 
 
 def seen_provider_events(session: Session, provider: str, event_ids: list[str]) -> set[str]:
     if not event_ids:
         return set()
-    stmt = select(ProviderEventRecord.event_id).where(ProviderEventRecord.provider == provider,
-                                                      ProviderEventRecord.event_id.in_(set(event_ids)))
+    stmt = select(ProviderEventRecord.event_id).where(
+        ProviderEventRecord.provider == provider, ProviderEventRecord.event_id.in_(set(event_ids))
+    )
     return set(session.exec(stmt))
 
 
-def record_provider_event(session: Session, provider: str, event_id: str, event: str, *,
-                          email_id: str | None, recipient: str | None, occurred_at: datetime | None) -> None:
-    session.add(ProviderEventRecord(provider=provider, event_id=event_id, event=event, email_id=email_id,
-                                    recipient=recipient, occurred_at=occurred_at))
+def record_provider_event(
+    session: Session,
+    provider: str,
+    event_id: str,
+    event: str,
+    *,
+    email_id: str | None,
+    recipient: str | None,
+    occurred_at: datetime | None,
+) -> None:
+    session.add(
+        ProviderEventRecord(
+            provider=provider,
+            event_id=event_id,
+            event=event,
+            email_id=email_id,
+            recipient=recipient,
+            occurred_at=occurred_at,
+        )
+    )
 
 
 def email_for_provider_message(session: Session, provider_message_id: str) -> EmailLogEntry | None:
@@ -173,8 +212,9 @@ def set_delivery_status(session: Session, email_id: str, status: str, at: dateti
     """Keeps the most significant status (then the newest). True if it changed."""
     row = session.get(EmailDeliveryRecord, email_id)
     if row is None:
-        session.add(EmailDeliveryRecord(email_id=email_id, delivery_status=status, delivery_status_at=at,
-                                        reason=reason))
+        session.add(
+            EmailDeliveryRecord(email_id=email_id, delivery_status=status, delivery_status_at=at, reason=reason)
+        )
         session.flush()
         return True
     old_rank, new_rank = DELIVERY_RANK.get(row.delivery_status, 0), DELIVERY_RANK.get(status, 0)
@@ -198,6 +238,9 @@ def delivery_statuses(session: Session, email_ids: list[str]) -> dict[str, Email
 
 
 def provider_events_for(session: Session, email_id: str) -> list[ProviderEventRecord]:
-    stmt = (select(ProviderEventRecord).where(ProviderEventRecord.email_id == email_id)
-            .order_by(ProviderEventRecord.occurred_at, ProviderEventRecord.received_at))
+    stmt = (
+        select(ProviderEventRecord)
+        .where(ProviderEventRecord.email_id == email_id)
+        .order_by(ProviderEventRecord.occurred_at, ProviderEventRecord.received_at)
+    )
     return list(session.exec(stmt))

@@ -4,17 +4,17 @@ sink): an email is never sent twice, whatever is retried."""
 from __future__ import annotations
 
 import inspect
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.emails import EmailActivities
 from activities.transports.smtp import SmtpTransport
-from relance.platform.config import Config
 from relance.contracts.events import parse_event
 from relance.contracts.kinds import EmailKind
 from relance.contracts.models import DeliveryRequest, EmailRequest, InvoiceSignal
+from relance.platform.config import Config
 from relance.storage import email_log
 from relance.storage.customers import record_customer_event
 from relance.storage.database import get_engine, session_scope
@@ -22,7 +22,7 @@ from relance.storage.invoices import record_invoice_event
 from tests.support.events import customer, event, invoice
 from tests.support.smtp_sink import SmtpSink
 
-NOW = datetime(2026, 3, 1, 9, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
 
 async def run(env: ActivityEnvironment, fn, arg):
@@ -38,14 +38,21 @@ def stored_invoice(sqlite_url):
     cus = parse_event(event("customer.created", customer("cus_test"), created=NOW))
     with session_scope(engine) as s:
         record_customer_event(s, cus.id, cus.type, cus.created, cus.customer)
-        state = record_invoice_event(s, InvoiceSignal(event_id=inv.id, type=inv.type, created=inv.created,
-                                                      invoice=inv.invoice))
+        state = record_invoice_event(
+            s, InvoiceSignal(event_id=inv.id, type=inv.type, created=inv.created, invoice=inv.invoice)
+        )
     return engine, state
 
 
 def _receipt_request(state, suffix: str) -> EmailRequest:
-    return EmailRequest(kind=EmailKind.receipt, idempotency_key=f"in_act1:receipt:{suffix}", customer_id="cus_test",
-                        invoice_id="in_act1", invoice_revision=state.revision, scheduled_at=NOW)
+    return EmailRequest(
+        kind=EmailKind.receipt,
+        idempotency_key=f"in_act1:receipt:{suffix}",
+        customer_id="cus_test",
+        invoice_id="in_act1",
+        invoice_revision=state.revision,
+        scheduled_at=NOW,
+    )
 
 
 async def test_prepare_and_deliver_retried_send_once(stored_invoice) -> None:
@@ -92,8 +99,9 @@ async def test_delivery_result_names_the_email_sent_subscribers(stored_invoice) 
         acts = EmailActivities(engine, Config(_env_file=None), SmtpTransport(sink.host, sink.port))
         prepared = await run(env, acts.prepare_email, req)
         attachments = [await run(env, acts.render_document, d) for d in prepared.documents]
-        result = await run(env, acts.deliver_email,
-                           DeliveryRequest(idempotency_key=req.idempotency_key, attachments=attachments))
+        result = await run(
+            env, acts.deliver_email, DeliveryRequest(idempotency_key=req.idempotency_key, attachments=attachments)
+        )
     assert result.status == "sent"
     assert sorted(result.webhook_endpoints) == sorted([sent_hook.id, everything.id])
 
@@ -103,8 +111,17 @@ async def test_pdf_rendered_once_per_revision(stored_invoice) -> None:
     env = ActivityEnvironment()
     with SmtpSink() as sink:
         acts = EmailActivities(engine, Config(_env_file=None), SmtpTransport(sink.host, sink.port))
-        reqs = [EmailRequest(kind=EmailKind.receipt, idempotency_key=f"in_act1:receipt:{i}", customer_id="cus_test",
-                             invoice_id="in_act1", invoice_revision=state.revision, scheduled_at=NOW) for i in (1, 2)]
+        reqs = [
+            EmailRequest(
+                kind=EmailKind.receipt,
+                idempotency_key=f"in_act1:receipt:{i}",
+                customer_id="cus_test",
+                invoice_id="in_act1",
+                invoice_revision=state.revision,
+                scheduled_at=NOW,
+            )
+            for i in (1, 2)
+        ]
         docs = [(await run(env, acts.prepare_email, r)).documents for r in reqs]
         refs = [[(await run(env, acts.render_document, d)).ref for d in ds] for ds in docs]
     assert refs[0] == refs[1]
@@ -120,8 +137,14 @@ async def test_pdf_rendered_once_per_revision(stored_invoice) -> None:
 async def test_smtp_refusal_is_final_and_logged(stored_invoice) -> None:
     engine, state = stored_invoice
     env = ActivityEnvironment()
-    req = EmailRequest(kind=EmailKind.receipt, idempotency_key="in_act1:receipt:x", customer_id="cus_test",
-                       invoice_id="in_act1", invoice_revision=state.revision, scheduled_at=NOW)
+    req = EmailRequest(
+        kind=EmailKind.receipt,
+        idempotency_key="in_act1:receipt:x",
+        customer_id="cus_test",
+        invoice_id="in_act1",
+        invoice_revision=state.revision,
+        scheduled_at=NOW,
+    )
     with SmtpSink() as sink:
         sink.refuse_recipient("ada@customer.test")
         acts = EmailActivities(engine, Config(_env_file=None), SmtpTransport(sink.host, sink.port))
@@ -138,13 +161,15 @@ def test_secrets_never_in_reprs() -> None:
     assert "SG.super-secret" not in text and "hunter2" not in text
 
 
-@pytest.mark.parametrize(("error_type", "note", "reason"), [
-    ("TransportHeld", "SendGrid 401 (attempt 4)", "held"),  # the type decides, whatever the note says
-    ("RetryableDeliveryError", "held since yesterday", "provider_unavailable"),  # a stale note does not
-    (None, "held since yesterday", "held"),  # a run from before error_type: the note
-])
-async def test_a_failure_after_retries_is_counted_by_the_last_errors_type(sqlite_url, error_type, note,
-                                                                         reason) -> None:
+@pytest.mark.parametrize(
+    ("error_type", "note", "reason"),
+    [
+        ("TransportHeld", "SendGrid 401 (attempt 4)", "held"),  # the type decides, whatever the note says
+        ("RetryableDeliveryError", "held since yesterday", "provider_unavailable"),  # a stale note does not
+        (None, "held since yesterday", "held"),  # a run from before error_type: the note
+    ],
+)
+async def test_a_failure_after_retries_is_counted_by_the_last_errors_type(sqlite_url, error_type, note, reason) -> None:
     from prometheus_client import REGISTRY
 
     from relance.contracts.models import FailureRecord
@@ -152,18 +177,31 @@ async def test_a_failure_after_retries_is_counted_by_the_last_errors_type(sqlite
     engine = get_engine(sqlite_url)
     key = f"in_fail:receipt:{reason}:{error_type}"
     with session_scope(engine) as s:
-        email_log.new_entry(s, key=key, kind="receipt", customer_id="cus_test", invoice_id="in_fail",
-                            scheduled_at=NOW, status=email_log.PENDING, error=note, attempts=4)
+        email_log.new_entry(
+            s,
+            key=key,
+            kind="receipt",
+            customer_id="cus_test",
+            invoice_id="in_fail",
+            scheduled_at=NOW,
+            status=email_log.PENDING,
+            error=note,
+            attempts=4,
+        )
 
     def count() -> float:
         return REGISTRY.get_sample_value("relance_emails_failed_total", {"kind": "receipt", "reason": reason}) or 0.0
 
     before = count()
-    req = EmailRequest(kind=EmailKind.receipt, idempotency_key=key, customer_id="cus_test", invoice_id="in_fail",
-                       scheduled_at=NOW)
+    req = EmailRequest(
+        kind=EmailKind.receipt, idempotency_key=key, customer_id="cus_test", invoice_id="in_fail", scheduled_at=NOW
+    )
     acts = EmailActivities(engine, Config(_env_file=None), SmtpTransport("127.0.0.1", 9))
-    await run(ActivityEnvironment(), acts.record_delivery_failure,
-              FailureRecord(request=req, error="the window closed", error_type=error_type))
+    await run(
+        ActivityEnvironment(),
+        acts.record_delivery_failure,
+        FailureRecord(request=req, error="the window closed", error_type=error_type),
+    )
     assert count() == before + 1
     with session_scope(engine) as s:
         assert email_log.get_entry(s, key).status == email_log.FAILED

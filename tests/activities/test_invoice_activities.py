@@ -5,7 +5,7 @@ to ask in three (the template pins, the webhook subscribers)."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from temporalio.testing import ActivityEnvironment
@@ -18,7 +18,7 @@ from relance.storage.database import get_engine, session_scope
 from relance.storage.templates_store import save_version
 from tests.support.events import event, invoice
 
-NOW = datetime(2026, 3, 1, 9, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
 
 def signal(ev: dict) -> InvoiceSignal:
@@ -38,7 +38,9 @@ def test_one_round_trip_records_pins_and_names_the_subscribers(database: str, re
     engine = get_engine(url)
     inv_id = f"in_apply_{database[:2]}"
     with session_scope(engine) as s:
-        paid_hook = webhooks_store.create_endpoint(s, url="https://hooks.example.test/paid", event_types=["invoice.paid"])
+        paid_hook = webhooks_store.create_endpoint(
+            s, url="https://hooks.example.test/paid", event_types=["invoice.paid"]
+        )
         everything = webhooks_store.create_endpoint(s, url="https://hooks.example.test/all", event_types=["*"])
         emails = webhooks_store.create_endpoint(s, url="https://hooks.example.test/emails", event_types=["email.sent"])
         version = save_version(s, "invoice_finalized", subject="Invoice {{ invoice.number }}", html="<p>x</p>")
@@ -54,11 +56,14 @@ def _apply_events(engine, inv_id: str, version: int, paid_hook: str, everything:
     acts = InvoiceActivities(engine)
     obj = invoice(inv_id, due=NOW)
     finalized = signal(event("invoice.finalized", obj, created=NOW))
-    paid = signal(event("invoice.paid", dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0),
-                        created=NOW))
+    paid = signal(
+        event("invoice.paid", dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0), created=NOW)
+    )
     late_failure = signal(event("invoice.payment_failed", dict(obj, attempt_count=1), created=NOW))
 
-    first = in_run("run-1").run(acts.apply_invoice_event, ApplyInvoiceEventRequest(signal=finalized, pin_templates=True))
+    first = in_run("run-1").run(
+        acts.apply_invoice_event, ApplyInvoiceEventRequest(signal=finalized, pin_templates=True)
+    )
     assert (first.state.status, first.state.duplicate) == ("open", False)
     assert first.template_pins is not None and first.template_pins["invoice_finalized"] == version
     # Only "*" of these wants invoice.finalized (other tests' endpoints may share the database).

@@ -12,9 +12,9 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, parsedate_to_datetime
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,8 @@ from activities.transports.sendgrid import (
 )
 from activities.transports.smtp import SmtpTransport
 from relance.contracts.addresses import UnsafeHeader
-from relance.platform.config import Config
 from relance.contracts.messages import Attachment, OutgoingEmail
+from relance.platform.config import Config
 from tests.support.fake_sendgrid import FakeSendGrid, validate_mail_send
 from tests.support.smtp_sink import SmtpSink, free_port, self_signed_cert
 
@@ -75,7 +75,7 @@ def assert_full_message(msg: EmailMessage, email: OutgoingEmail) -> None:
     assert msg["Reply-To"].addresses[0].addr_spec == "support@acme.example"
     assert msg["Subject"] == email.subject
     assert msg["Message-ID"] == email.message_id
-    assert parsedate_to_datetime(msg["Date"]) > datetime.now(timezone.utc) - timedelta(minutes=5)
+    assert parsedate_to_datetime(msg["Date"]) > datetime.now(UTC) - timedelta(minutes=5)
     assert msg["Bcc"] is None
     assert msg["X-Relance-Kind"] == "invoice_reminder"
     assert msg["X-Relance-Email-Key"] == "0123456789abcdef"
@@ -116,14 +116,20 @@ INJECTIONS: list[tuple[str, dict[str, Any]]] = [
     ("crlf-in-filename", {"attachments": [Attachment(filename="a.pdf\r\nBcc: x@evil.example", content=PDF)]}),
     ("encoded-word-filename", {"attachments": [Attachment(filename=CVE_PAYLOAD, content=PDF)]}),
     ("path-in-filename", {"attachments": [Attachment(filename="../../etc/passwd", content=PDF)]}),
-    ("bad-content-type", {"attachments": [Attachment(filename="a.pdf", content_type="text/html\r\nX: y", content=PDF)]}),
+    (
+        "bad-content-type",
+        {"attachments": [Attachment(filename="a.pdf", content_type="text/html\r\nX: y", content=PDF)]},
+    ),
     ("crlf-in-tag", {"tags": {"kind": "x\r\nBcc: x@evil.example"}}),
     ("encoded-word-tag", {"tags": {"kind": CVE_PAYLOAD}}),
     ("bad-tag-key", {"tags": {"kind: x": "y"}}),
     ("crlf-message-id", {"message_id": "<a@b>\r\nBcc: x@evil.example"}),
     ("bad-message-id", {"message_id": "<no-at-sign>"}),
     ("1001-recipients", {"to": [f"r{i}@customer.example" for i in range(1001)], "cc": []}),
-    ("1001-with-cc", {"to": [f"t{i}@customer.example" for i in range(600)], "cc": [f"c{i}@customer.example" for i in range(401)]}),
+    (
+        "1001-with-cc",
+        {"to": [f"t{i}@customer.example" for i in range(600)], "cc": [f"c{i}@customer.example" for i in range(401)]},
+    ),
     ("no-recipient", {"to": [], "cc": []}),
     ("blank-subject", {"subject": "  "}),
     ("no-body", {"text": "", "html": ""}),
@@ -277,9 +283,7 @@ def fake_sendgrid() -> Iterator[FakeSendGrid]:
 
 
 @pytest.fixture
-def transports(
-    tmp_path: Path, sink: SmtpSink, fake_sendgrid: FakeSendGrid
-) -> dict[str, tuple[Any, Callable[[], int]]]:
+def transports(tmp_path: Path, sink: SmtpSink, fake_sendgrid: FakeSendGrid) -> dict[str, tuple[Any, Callable[[], int]]]:
     """name -> (transport, how many messages reached its endpoint)."""
     return {
         "outbox": (OutboxTransport(tmp_path), lambda: len(os.listdir(tmp_path))),
@@ -371,9 +375,7 @@ async def test_smtp_partial_refusal_counts_as_sent(sink: SmtpSink, caplog: pytes
         ("DATA", "554 5.7.1 Message rejected as spam", PermanentDeliveryError, 554),
     ],
 )
-async def test_smtp_replies_are_classified(
-    sink: SmtpSink, command: Any, reply: str, error: type, status: int
-) -> None:
+async def test_smtp_replies_are_classified(sink: SmtpSink, command: Any, reply: str, error: type, status: int) -> None:
     sink.fail_next(command, reply)
     with pytest.raises(error) as info:
         await SmtpTransport(sink.host, sink.port, timeout=5).send(make_email())
@@ -506,7 +508,7 @@ async def test_sendgrid_idn_and_1000_recipients(fake_sendgrid: FakeSendGrid) -> 
 
 
 def http_date(timestamp: float) -> str:
-    return format_datetime(datetime.fromtimestamp(timestamp, timezone.utc), usegmt=True)
+    return format_datetime(datetime.fromtimestamp(timestamp, UTC), usegmt=True)
 
 
 @pytest.mark.parametrize(
@@ -525,8 +527,20 @@ def http_date(timestamp: float) -> str:
         (404, lambda now: {}, PermanentDeliveryError, None),
         (413, lambda now: {}, PermanentDeliveryError, None),
     ],
-    ids=["429-seconds", "429-http-date", "429-ratelimit-reset", "429-bare", "500", "502", "503-retry-after",
-         "400", "401", "403", "404", "413"],
+    ids=[
+        "429-seconds",
+        "429-http-date",
+        "429-ratelimit-reset",
+        "429-bare",
+        "500",
+        "502",
+        "503-retry-after",
+        "400",
+        "401",
+        "403",
+        "404",
+        "413",
+    ],
 )
 async def test_sendgrid_statuses_are_classified(
     fake_sendgrid: FakeSendGrid,
@@ -682,7 +696,10 @@ def test_fake_accepts_a_valid_payload_with_custom_args_object(fake_sendgrid: Fak
         (minimal_payload(personalizations=[{"to": [{"email": "not-an-address"}]}]), "personalizations.0.to.0.email"),
         (minimal_payload(content=[{"type": "text/plain", "value": ""}]), "content.0.value"),
         (minimal_payload(subject=""), "subject"),
-        (minimal_payload(attachments=[{"content": "QQ==", "filename": "a.pdf", "disposition": "sideways"}]), "attachments.0.disposition"),
+        (
+            minimal_payload(attachments=[{"content": "QQ==", "filename": "a.pdf", "disposition": "sideways"}]),
+            "attachments.0.disposition",
+        ),
         (minimal_payload(custom_args={"attempt": 1}), "custom_args.attempt"),
         (minimal_payload(categories=["a"] * 11), "categories"),
         # Rules SendGrid documents outside the schema:
@@ -694,9 +711,7 @@ def test_fake_accepts_a_valid_payload_with_custom_args_object(fake_sendgrid: Fak
             "personalizations.0",
         ),
         (
-            minimal_payload(
-                personalizations=[{"to": [{"email": f"r{i}@customer.example"} for i in range(1001)]}]
-            ),
+            minimal_payload(personalizations=[{"to": [{"email": f"r{i}@customer.example"} for i in range(1001)]}]),
             "personalizations.0",
         ),
         (

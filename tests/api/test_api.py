@@ -86,8 +86,7 @@ def stripe_signature(payload: bytes, *secrets: str, at: int | None = None) -> st
 async def open_invoice(a: Api, inv_id: str, cus_id: str, **kw: Any) -> dict:
     now = await a.h.now()
     obj = invoice(inv_id, cus_id, due=now + 10 * DAY, **kw)
-    r = await a.post_events([event("customer.created", customer(cus_id)),
-                             event("invoice.finalized", obj, created=now)])
+    r = await a.post_events([event("customer.created", customer(cus_id)), event("invoice.finalized", obj, created=now)])
     assert r.status_code == 202, r.text
     await a.h.settle()
     return obj
@@ -116,9 +115,15 @@ async def test_healthz_and_openapi_need_no_key(harness: Harness) -> None:
 
 
 AUTHENTICATED = [
-    ("POST", "/v1/events"), ("PUT", "/v1/customers/cus_x"), ("GET", "/v1/customers/cus_x"),
-    ("GET", "/v1/settings"), ("PATCH", "/v1/settings"), ("POST", "/v1/invoices/in_x/send_reminder"),
-    ("GET", "/v1/customers/cus_x/emails"), ("GET", "/v1/emails/e1"), ("GET", "/v1/emails/e1/attachments/0"),
+    ("POST", "/v1/events"),
+    ("PUT", "/v1/customers/cus_x"),
+    ("GET", "/v1/customers/cus_x"),
+    ("GET", "/v1/settings"),
+    ("PATCH", "/v1/settings"),
+    ("POST", "/v1/invoices/in_x/send_reminder"),
+    ("GET", "/v1/customers/cus_x/emails"),
+    ("GET", "/v1/emails/e1"),
+    ("GET", "/v1/emails/e1/attachments/0"),
 ]
 
 
@@ -126,8 +131,12 @@ async def test_every_route_refuses_a_missing_or_wrong_key_and_fails_closed_witho
     h = harness
     body = event("invoice.finalized", invoice("in_noauth"))
     keyed, unkeyed = app_for(h), app_for(h, api_key=None)
-    async with http_for(keyed, key=None) as missing, http_for(keyed, key="rk_wrong") as wrong, \
-            http_for(unkeyed, key=KEY) as no_key_configured, http_for(unkeyed, key="") as empty:
+    async with (
+        http_for(keyed, key=None) as missing,
+        http_for(keyed, key="rk_wrong") as wrong,
+        http_for(unkeyed, key=KEY) as no_key_configured,
+        http_for(unkeyed, key="") as empty,
+    ):
         basic = {"Authorization": "Basic " + KEY}
         for method, path in AUTHENTICATED:
             for http, headers in ((missing, {}), (wrong, {}), (missing, basic), (no_key_configured, {}), (empty, {})):
@@ -143,14 +152,19 @@ async def test_every_route_refuses_a_missing_or_wrong_key_and_fails_closed_witho
 async def test_events_are_accepted_sent_once_and_duplicates_answer_200(api: Api) -> None:
     a, h = api, api.h
     now = await h.now()
-    batch = [event("customer.created", customer("cus_ev1")),
-             event("invoice.finalized", invoice("in_ev1", "cus_ev1", due=now + 10 * DAY), created=now)]
+    batch = [
+        event("customer.created", customer("cus_ev1")),
+        event("invoice.finalized", invoice("in_ev1", "cus_ev1", due=now + 10 * DAY), created=now),
+    ]
     r = await a.post_events(batch)
     assert r.status_code == 202, r.text
-    assert r.json() == {"status": "accepted", "events": [
-        {"id": batch[0]["id"], "type": "customer.created", "workflow_id": "customer-cus_ev1"},
-        {"id": batch[1]["id"], "type": "invoice.finalized", "workflow_id": "invoice-in_ev1"},
-    ]}
+    assert r.json() == {
+        "status": "accepted",
+        "events": [
+            {"id": batch[0]["id"], "type": "customer.created", "workflow_id": "customer-cus_ev1"},
+            {"id": batch[1]["id"], "type": "invoice.finalized", "workflow_id": "invoice-in_ev1"},
+        ],
+    }
     await h.settle()
     [sent] = h.sent()
     assert (sent.kind, sent.invoice_id, sent.to) == ("invoice_finalized", "in_ev1", ["ada@customer.test"])
@@ -207,8 +221,9 @@ async def test_temporal_unreachable_answers_503_with_retry_after(harness: Harnes
 async def test_stripe_webhook_verifies_signatures(api: Api) -> None:
     a, h = api, api.h
     now = await h.now()
-    body = json.dumps(event("invoice.finalized", invoice("in_wh1", "cus_wh1", due=now + 10 * DAY),
-                            created=now)).encode()
+    body = json.dumps(
+        event("invoice.finalized", invoice("in_wh1", "cus_wh1", due=now + 10 * DAY), created=now)
+    ).encode()
 
     async def deliver(payload: bytes, signature: str | None, app=None) -> httpx.Response:
         headers = {"content-type": "application/json"}
@@ -219,7 +234,9 @@ async def test_stripe_webhook_verifies_signatures(api: Api) -> None:
 
     tampered = body.replace(b"123450", b"100")
     refusals = [
-        (body, None), (body, "garbage"), (body, "t=1,v0=abc"),
+        (body, None),
+        (body, "garbage"),
+        (body, "t=1,v0=abc"),
         (tampered, stripe_signature(body, WHSEC)),  # signed, then changed
         (body, stripe_signature(body, OLD_WHSEC)),  # someone else's secret
         (body, stripe_signature(body, WHSEC, at=int(time.time()) - 301)),  # stale: a replay
@@ -248,8 +265,11 @@ async def test_stripe_webhook_verifies_signatures(api: Api) -> None:
     invalid = json.dumps(event("invoice.paid", invoice("in_wh2", currency="12"))).encode()
     r = await deliver(invalid, stripe_signature(invalid, WHSEC))
     assert r.status_code == 400
-    assert r.json()["error"] | {"message": ""} == {"type": "invalid_event", "field": "data.object.currency",
-                                                   "message": ""}
+    assert r.json()["error"] | {"message": ""} == {
+        "type": "invalid_event",
+        "field": "data.object.currency",
+        "message": "",
+    }
     assert not await started(h, "invoice-in_wh2")
     await h.settle()
     assert len(h.sent()) == 1
@@ -262,11 +282,20 @@ async def test_customer_put_get_and_lists_apply_to_the_next_email(api: Api) -> N
     a, h = api, api.h
     assert (await a.http.get("/v1/customers/cus_api1")).status_code == 404
 
-    r = a.track(await a.http.put("/v1/customers/cus_api1", json={
-        "email": "ada@customer.test", "name": "Ada", "preferred_locales": ["fr"], "timezone": "Europe/Paris",
-        "invoice_emails": ["ap@customer.test", "AP@customer.test", "books@customer.test"],
-        "cc_emails": ["cfo@customer.test"], "address": {"line1": "1 rue de Rivoli", "city": "Paris"},
-    }))
+    r = a.track(
+        await a.http.put(
+            "/v1/customers/cus_api1",
+            json={
+                "email": "ada@customer.test",
+                "name": "Ada",
+                "preferred_locales": ["fr"],
+                "timezone": "Europe/Paris",
+                "invoice_emails": ["ap@customer.test", "AP@customer.test", "books@customer.test"],
+                "cc_emails": ["cfo@customer.test"],
+                "address": {"line1": "1 rue de Rivoli", "city": "Paris"},
+            },
+        )
+    )
     assert r.status_code == 202, r.text
     body = r.json()
     assert body["status"] == "applied" and body["event_id"].startswith("evt_api_")
@@ -275,11 +304,13 @@ async def test_customer_put_get_and_lists_apply_to_the_next_email(api: Api) -> N
     assert stored == body["customer"]
     assert stored["invoice_emails"] == ["ap@customer.test", "books@customer.test"]  # duplicates dropped
     assert (stored["cc_emails"], stored["timezone"], stored["address_lines"]) == (
-        ["cfo@customer.test"], "Europe/Paris", ["1 rue de Rivoli", "Paris"])
+        ["cfo@customer.test"],
+        "Europe/Paris",
+        ["1 rue de Rivoli", "Paris"],
+    )
 
     now = await h.now()
-    r = await a.post_events(event("invoice.finalized", invoice("in_api1", "cus_api1", due=now + 10 * DAY),
-                                  created=now))
+    r = await a.post_events(event("invoice.finalized", invoice("in_api1", "cus_api1", due=now + 10 * DAY), created=now))
     assert r.status_code == 202
     await h.settle()
     [sent] = h.sent()
@@ -300,8 +331,10 @@ async def test_customer_put_get_and_lists_apply_to_the_next_email(api: Api) -> N
     r = await a.http.put("/v1/customers/cus_api1", json={"timezone": "Mars/Olympus"})
     assert (r.status_code, r.json()["error"]["field"]) == (400, "timezone")
     r = await a.http.put("/v1/customers/cus_api1", json={"emails": ["typo@customer.test"]})
-    assert (r.status_code, r.json()["error"]) == (400, {"type": "invalid_request", "field": "emails",
-                                                        "message": "Extra inputs are not permitted"})
+    assert (r.status_code, r.json()["error"]) == (
+        400,
+        {"type": "invalid_request", "field": "emails", "message": "Extra inputs are not permitted"},
+    )
     r = await a.http.put("/v1/customers/cus_api1", content=b"{", headers={"content-type": "application/json"})
     assert (r.status_code, r.json()["error"]["type"]) == (400, "invalid_json")
     assert (await a.http.get("/v1/customers/cus_api1")).json()["cc_emails"] == []
@@ -320,8 +353,10 @@ async def test_settings_get_and_patch_validated_all_or_nothing(api: Api) -> None
     r = await a.http.patch("/v1/settings", json={"links": {"update_payment_url": "https://b.acme.test/{customer_id}"}})
     assert r.status_code == 200 and r.json()["advice"] == [], r.text
 
-    r = await a.http.patch("/v1/settings", json={"reminders": [7, -1, 0], "emails": {"receipt": False},
-                                                 "branding": {"business_name": "Acme"}})
+    r = await a.http.patch(
+        "/v1/settings",
+        json={"reminders": [7, -1, 0], "emails": {"receipt": False}, "branding": {"business_name": "Acme"}},
+    )
     assert r.status_code == 200, r.text
     saved = r.json()
     assert saved["version"] == 2 and saved["settings"]["reminders"] == [-1, 0, 7]
@@ -378,8 +413,12 @@ async def test_send_reminder_then_email_log_pages_and_one_email_with_its_pdf(api
     for _ in range(2):  # a retried request: same key, one reminder
         r = a.track(await a.http.post("/v1/invoices/in_log1/send_reminder", headers={"Idempotency-Key": "rem-1"}))
         assert r.status_code == 202, r.text
-        assert r.json() == {"status": "accepted", "invoice_id": "in_log1", "request_id": "rem-1",
-                            "workflow_id": "invoice-in_log1"}
+        assert r.json() == {
+            "status": "accepted",
+            "invoice_id": "in_log1",
+            "request_id": "rem-1",
+            "workflow_id": "invoice-in_log1",
+        }
     r = await a.http.post("/v1/invoices/in_log1/send_reminder", headers={"Idempotency-Key": "two words"})
     assert (r.status_code, r.json()["error"]["field"]) == (400, "header.idempotency-key")
     await h.settle()
@@ -402,8 +441,11 @@ async def test_send_reminder_then_email_log_pages_and_one_email_with_its_pdf(api
     receipt = page1["data"][0]
     assert receipt["status"] == "sent" and receipt["invoice"] == "in_log1" and receipt["to"] == ["ada@customer.test"]
     assert receipt["provider_message_id"] and receipt["subject"] and receipt["error"] is None
-    assert (await a.http.get("/v1/customers/cus_nobody/emails")).json() == {"data": [], "has_more": False,
-                                                                           "next_offset": None}
+    assert (await a.http.get("/v1/customers/cus_nobody/emails")).json() == {
+        "data": [],
+        "has_more": False,
+        "next_offset": None,
+    }
     r = await a.http.get("/v1/customers/cus_log1/emails", params={"limit": 101})
     assert (r.status_code, r.json()["error"]["field"]) == (400, "query.limit")
 
@@ -436,15 +478,21 @@ async def test_send_reminder_then_email_log_pages_and_one_email_with_its_pdf(api
 async def test_serve_over_tcp_with_its_own_lazily_connected_client(harness: Harness) -> None:
     h = harness
     target = h.temporal.service_client.config.target_host
-    config = h.config.model_copy(update={"api_key": SecretStr(KEY), "temporal_address": target,
-                                         "database_url": h.engine.url.render_as_string(hide_password=False)})
+    config = h.config.model_copy(
+        update={
+            "api_key": SecretStr(KEY),
+            "temporal_address": target,
+            "database_url": h.engine.url.render_as_string(hide_password=False),
+        }
+    )
     sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
     stop = asyncio.Event()
     server = asyncio.create_task(serve(config, stop, sock=sock))
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
-                                     headers={"Authorization": f"Bearer {KEY}"}) as http:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {KEY}"}
+        ) as http:
             for _ in range(100):
                 try:
                     r = await http.get("/healthz")
@@ -453,9 +501,13 @@ async def test_serve_over_tcp_with_its_own_lazily_connected_client(harness: Harn
                     await asyncio.sleep(0.05)
             assert r.json() == {"status": "ok"}
             now = await h.now()
-            r = await http.post("/v1/events", json=[
-                event("customer.created", customer("cus_tcp1")),
-                event("invoice.finalized", invoice("in_tcp1", "cus_tcp1", due=now + 10 * DAY), created=now)])
+            r = await http.post(
+                "/v1/events",
+                json=[
+                    event("customer.created", customer("cus_tcp1")),
+                    event("invoice.finalized", invoice("in_tcp1", "cus_tcp1", due=now + 10 * DAY), created=now),
+                ],
+            )
             assert r.status_code == 202, r.text
             h.workflow_ids.update(e["workflow_id"] for e in r.json()["events"])
             await h.settle()

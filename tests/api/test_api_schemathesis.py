@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -61,18 +60,22 @@ from sqlalchemy import create_engine
 
 from relance.api import create_app
 from relance.platform.config import Config
-from relance.contracts.events import parse_events
+from tests.api.test_api import KEY, app_for
 from tests.support.events import event, invoice
 from tests.support.harness import Harness
-from tests.api.test_api import KEY, app_for
 
 BASE_URL = "http://relance.test"
 MAX_EXAMPLES = 15
 REQUEST_TIMEOUT = 20.0  # seconds; above the app's apply_wait (10 s in app_for)
 ENCRYPTION_KEYS = SecretStr("k1:" + base64.b64encode(bytes(range(32))).decode())
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance, response_headers_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
 
 # Hypothesis keeps caches (constants, unicode data) in ./.hypothesis even without an example
 # database: keep them out of the checkout unless HYPOTHESIS_STORAGE_DIRECTORY says otherwise.
@@ -98,8 +101,9 @@ HYPOTHESIS = settings(
 KNOWN: list[tuple[str, Callable[[str, requests.PreparedRequest, httpx.Response, tuple[Failure, ...]], bool]]] = []
 
 
-def _known(label: str, request: requests.PreparedRequest, response: httpx.Response,
-           failures: tuple[Failure, ...]) -> str | None:
+def _known(
+    label: str, request: requests.PreparedRequest, response: httpx.Response, failures: tuple[Failure, ...]
+) -> str | None:
     for reason, matches in KNOWN:
         if matches(label, request, response, failures):
             return reason
@@ -114,10 +118,14 @@ def _documented_operations() -> dict[str, bool]:
     generation to break, from the app's OpenAPI document at collection time (building it
     touches neither the database nor Temporal). Each test loads the document the
     harness-wired app serves at /openapi.json."""
-    app = create_app(Config(state_dir=Path("/nonexistent/relance-openapi"), _env_file=None),
-                     create_engine("sqlite://"), None)  # type: ignore[arg-type]
-    return {f"{method.upper()} {path}": bool(op.get("parameters") or op.get("requestBody"))
-            for path, ops in app.openapi()["paths"].items() for method, op in ops.items()}
+    app = create_app(
+        Config(state_dir=Path("/nonexistent/relance-openapi"), _env_file=None), create_engine("sqlite://"), None
+    )  # type: ignore[arg-type]
+    return {
+        f"{method.upper()} {path}": bool(op.get("parameters") or op.get("requestBody"))
+        for path, ops in app.openapi()["paths"].items()
+        for method, op in ops.items()
+    }
 
 
 def _params() -> list[Any]:
@@ -153,8 +161,11 @@ def _track(h: Harness, response: httpx.Response) -> None:
 def _as_wire(case: schemathesis.Case) -> tuple[dict[str, Any], requests.PreparedRequest]:
     """The request exactly as schemathesis's own transport would serialize it, key included."""
     kwargs = case.as_transport_kwargs(base_url=BASE_URL, headers={"Authorization": f"Bearer {KEY}"})
-    fields = {k: v for k, v in kwargs.items()
-              if k in ("method", "url", "headers", "files", "data", "params", "auth", "cookies", "json")}
+    fields = {
+        k: v
+        for k, v in kwargs.items()
+        if k in ("method", "url", "headers", "files", "data", "params", "auth", "cookies", "json")
+    }
     return kwargs, requests.Request(**fields).prepare()
 
 
@@ -164,8 +175,9 @@ def _curl(case: schemathesis.Case, prepared: requests.PreparedRequest) -> str:
 
 
 @pytest.mark.parametrize(("label", "mode", "keyed"), _params())
-async def test_every_operation_honours_its_documented_contract(harness: Harness, label: str, mode: str,
-                                                             keyed: bool) -> None:
+async def test_every_operation_honours_its_documented_contract(
+    harness: Harness, label: str, mode: str, keyed: bool
+) -> None:
     h = harness
     app = app_for(h, encryption_keys=ENCRYPTION_KEYS if keyed else None)
     # raise_app_exceptions=False: an unhandled error comes back as the 500 a client would
@@ -184,7 +196,8 @@ async def test_every_operation_honours_its_documented_contract(harness: Harness,
             body = prepared.body.encode() if isinstance(prepared.body, str) else prepared.body
             response = await asyncio.wait_for(
                 http.request(prepared.method or "GET", prepared.url or "/", headers=headers, content=body),
-                REQUEST_TIMEOUT)
+                REQUEST_TIMEOUT,
+            )
             _track(h, response)
             return response
 
@@ -198,12 +211,12 @@ async def test_every_operation_honours_its_documented_contract(harness: Harness,
                 response = future.result(REQUEST_TIMEOUT + 5)
             except TimeoutError:
                 future.cancel()
-                raise AssertionError(f"{label}: no response within {REQUEST_TIMEOUT:.0f}s to\n"
-                                     f"{_curl(case, prepared)}") from None
+                raise AssertionError(
+                    f"{label}: no response within {REQUEST_TIMEOUT:.0f}s to\n{_curl(case, prepared)}"
+                ) from None
             sent.append(response.status_code)
             try:
-                case.validate_response(response, checks=CHECKS, headers=dict(prepared.headers),
-                                       transport_kwargs=kwargs)
+                case.validate_response(response, checks=CHECKS, headers=dict(prepared.headers), transport_kwargs=kwargs)
             except FailureGroup as group:
                 reason = _known(label, prepared, response, group.exceptions)
                 if reason is None:
@@ -213,8 +226,10 @@ async def test_every_operation_honours_its_documented_contract(harness: Harness,
                     known[reason] = curl  # the shortest request that showed it
 
         if mode == "positive":
-            strategies = [*operation.get_strategies_from_examples(),
-                          operation.as_strategy(generation_mode=GenerationMode.POSITIVE)]
+            strategies = [
+                *operation.get_strategies_from_examples(),
+                operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+            ]
         else:
             strategies = [operation.as_strategy(generation_mode=GenerationMode.NEGATIVE)]
         for strategy in strategies:
@@ -233,8 +248,9 @@ async def test_every_operation_honours_its_documented_contract(harness: Harness,
 
 @pytest.mark.parametrize("field", ["created", "data.object.due_date"])
 @pytest.mark.parametrize("value", [10**20, -(10**19), 1e300])
-async def test_an_out_of_range_timestamp_is_refused_not_a_server_error(harness: Harness, field: str,
-                                                                       value: int | float) -> None:
+async def test_an_out_of_range_timestamp_is_refused_not_a_server_error(
+    harness: Harness, field: str, value: int | float
+) -> None:
     # The generated searches above may or may not draw such a number; this always does.
     body = event("invoice.finalized", invoice("in_st_ts", "cus_st_ts"))
     if field == "created":
@@ -242,8 +258,9 @@ async def test_an_out_of_range_timestamp_is_refused_not_a_server_error(harness: 
     else:
         body["data"]["object"]["due_date"] = value
     transport = httpx.ASGITransport(app=app_for(harness), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL,
-                                 headers={"Authorization": f"Bearer {KEY}"}) as http:
+    async with httpx.AsyncClient(
+        transport=transport, base_url=BASE_URL, headers={"Authorization": f"Bearer {KEY}"}
+    ) as http:
         r = await http.post("/v1/events", json=body)
     assert r.status_code == 400, r.text
     assert r.json()["error"]["type"] == "invalid_event" and r.json()["error"]["field"] == field

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.support.harness import Harness
 from tests.api.test_api import app_for, http_for
+from tests.support.harness import Harness
 
 GOOD = {"subject": "Invoice {{ invoice.number }}", "html": "<p>{{ invoice.amount_due|money(invoice.currency) }}</p>"}
 
@@ -24,10 +24,15 @@ async def test_template_routes(harness: Harness) -> None:
         assert preview.status_code == 200 and "1\u202f234,50\u00a0€" in preview.json()["html"]
         default_preview = await http.post("/v1/templates/receipt/preview", json={"locale": "de"})
         assert default_preview.status_code == 200 and default_preview.json()["subject"]
-        reset = await http.put("/v1/templates/invoice_finalized", content="null",
-                               headers={"Content-Type": "application/json"})
-        assert reset.status_code == 200 and reset.json() == {"kind": "invoice_finalized", "version": 2,
-                                                             "custom": False, "template": None}
+        reset = await http.put(
+            "/v1/templates/invoice_finalized", content="null", headers={"Content-Type": "application/json"}
+        )
+        assert reset.status_code == 200 and reset.json() == {
+            "kind": "invoice_finalized",
+            "version": 2,
+            "custom": False,
+            "template": None,
+        }
         assert (await http.get("/v1/templates/fax_sent")).status_code == 400
         async with http_for(app_for(harness), key="wrong") as anon:
             assert (await anon.get("/v1/templates/receipt")).status_code == 401

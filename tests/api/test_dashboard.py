@@ -18,8 +18,8 @@ from pydantic import SecretStr
 
 from relance.api import create_app
 from relance.api.dashboard import EMAIL_CSP, SESSION_COOKIE, _starter
-from relance.rendering.custom_templates import validate_template
 from relance.contracts.kinds import EmailKind
+from relance.rendering.custom_templates import validate_template
 from relance.services.sender_domain import required_records
 from relance.storage.customers import get_customer
 from relance.storage.database import session_scope
@@ -53,8 +53,9 @@ def csrf_of(page: str) -> str:
 async def log_in(http: httpx.AsyncClient, key: str = KEY, next_url: str | None = None) -> httpx.Response:
     form = await http.get("/dashboard/login", params={"next": next_url} if next_url else None)
     assert form.status_code == 200
-    return await http.post("/dashboard/login", data={"csrf_token": csrf_of(form.text), "api_key": key,
-                                                     "next": next_url or ""})
+    return await http.post(
+        "/dashboard/login", data={"csrf_token": csrf_of(form.text), "api_key": key, "next": next_url or ""}
+    )
 
 
 @dataclass
@@ -67,8 +68,9 @@ class Dash:
         assert r.status_code == status, (path, r.status_code, r.text[:500])
         return r.text
 
-    async def post(self, path: str, data: dict[str, Any] | None = None, *, from_page: str | None = None,
-                   files: Any = None) -> httpx.Response:
+    async def post(
+        self, path: str, data: dict[str, Any] | None = None, *, from_page: str | None = None, files: Any = None
+    ) -> httpx.Response:
         """POST a form as the browser would: with the CSRF token of the page it is on."""
         token = csrf_of(await self.page(from_page or "/dashboard/settings"))
         return await self.http.post(path, data={"csrf_token": token, **(data or {})}, files=files)
@@ -96,12 +98,28 @@ def text_of(page: str) -> str:
 # ---- login, session, CSRF ----------------------------------------------------------------------------
 
 
-PAGES = ["/dashboard", "/dashboard/", "/dashboard/customers", "/dashboard/customers/cus_x", "/dashboard/settings",
-         "/dashboard/settings/templates/receipt", "/dashboard/emails/e1", "/dashboard/emails/e1/html",
-         "/dashboard/emails/e1/attachments/0"]
-POSTS = ["/dashboard/customers/cus_x/recipients", "/dashboard/invoices/in_x/send_reminder", "/dashboard/settings",
-         "/dashboard/settings/logo", "/dashboard/settings/domain", "/dashboard/settings/domain/verify",
-         "/dashboard/settings/templates/receipt", "/dashboard/settings/templates/receipt/preview", "/dashboard/logout"]
+PAGES = [
+    "/dashboard",
+    "/dashboard/",
+    "/dashboard/customers",
+    "/dashboard/customers/cus_x",
+    "/dashboard/settings",
+    "/dashboard/settings/templates/receipt",
+    "/dashboard/emails/e1",
+    "/dashboard/emails/e1/html",
+    "/dashboard/emails/e1/attachments/0",
+]
+POSTS = [
+    "/dashboard/customers/cus_x/recipients",
+    "/dashboard/invoices/in_x/send_reminder",
+    "/dashboard/settings",
+    "/dashboard/settings/logo",
+    "/dashboard/settings/domain",
+    "/dashboard/settings/domain/verify",
+    "/dashboard/settings/templates/receipt",
+    "/dashboard/settings/templates/receipt/preview",
+    "/dashboard/logout",
+]
 
 
 async def test_every_page_needs_a_session_and_the_login_refuses_a_wrong_key(harness: Harness) -> None:
@@ -168,15 +186,18 @@ async def test_session_cookie_flags_logout_and_the_cookie_is_no_api_key(harness:
 
         # Logging out ends the session even for someone who kept the cookie.
         page = await http.get("/dashboard/customers")
-        assert page.headers["cache-control"] == "no-store" and "frame-ancestors 'none'" in page.headers[
-            "content-security-policy"]
+        assert (
+            page.headers["cache-control"] == "no-store"
+            and "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        )
         r = await http.post("/dashboard/logout", data={"csrf_token": csrf_of(page.text)})
         assert (r.status_code, r.headers["location"]) == (303, "/dashboard/login")
         http.cookies.set(SESSION_COOKIE, token, domain="relance.test", path="/dashboard")
         assert (await http.get("/dashboard/customers")).status_code == 303
 
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=dashboard_app(harness)),
-                                 base_url="https://relance.test") as https:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=dashboard_app(harness)), base_url="https://relance.test"
+    ) as https:
         r = await log_in(https)
         assert "Secure" in next(c for c in r.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE))
 
@@ -196,8 +217,11 @@ async def test_a_post_without_its_csrf_token_is_refused_with_403(dash: Dash) -> 
         assert "did not come from the dashboard" in r.text
         r = await d.http.post("/dashboard/settings", data={"send_hour": "5", **bad})
         assert r.status_code == 403
-        r = await d.http.post("/dashboard/settings/templates/receipt/preview", data={"subject": "x", "html": "y"},
-                              headers={"X-CSRF-Token": bad.get("csrf_token", "")} if bad else {})
+        r = await d.http.post(
+            "/dashboard/settings/templates/receipt/preview",
+            data={"subject": "x", "html": "y"},
+            headers={"X-CSRF-Token": bad.get("csrf_token", "")} if bad else {},
+        )
         assert r.status_code == 403
     with session_scope(d.h.engine) as s:
         assert get_customer(s, "cus_csrf") is None
@@ -205,8 +229,9 @@ async def test_a_post_without_its_csrf_token_is_refused_with_403(dash: Dash) -> 
     # Multipart forms too.
     r = await d.http.post("/dashboard/settings/logo", files={"logo": ("logo.png", PNG, "image/png")})
     assert r.status_code == 403
-    r = await d.http.post("/dashboard/settings/logo", data={"csrf_token": token},
-                          files={"logo": ("logo.png", PNG, "image/png")})
+    r = await d.http.post(
+        "/dashboard/settings/logo", data={"csrf_token": token}, files={"logo": ("logo.png", PNG, "image/png")}
+    )
     assert r.status_code == 303
 
 
@@ -215,33 +240,45 @@ async def test_a_post_without_its_csrf_token_is_refused_with_403(dash: Dash) -> 
 
 async def test_customers_list_search_and_recipients_edit(dash: Dash) -> None:
     d, h = dash, dash.h
-    await h.send(event("customer.created", customer("cus_srch1", email="grace@navy.test", name="Grace Hopper")),
-                 event("customer.created", customer("cus_srch2", email="alan@bletchley.test")))
+    await h.send(
+        event("customer.created", customer("cus_srch1", email="grace@navy.test", name="Grace Hopper")),
+        event("customer.created", customer("cus_srch2", email="alan@bletchley.test")),
+    )
     listing = await d.page("/dashboard/customers")
     assert "cus_srch1" in listing and "cus_srch2" in listing
-    for q, present, absent in (("grace", "cus_srch1", "cus_srch2"), ("bletchley", "cus_srch2", "cus_srch1"),
-                               ("CUS_SRCH2", "cus_srch2", "cus_srch1"), ("%", None, "cus_srch1")):
+    for q, present, absent in (
+        ("grace", "cus_srch1", "cus_srch2"),
+        ("bletchley", "cus_srch2", "cus_srch1"),
+        ("CUS_SRCH2", "cus_srch2", "cus_srch1"),
+        ("%", None, "cus_srch1"),
+    ):
         r = await d.http.get("/dashboard/customers", params={"q": q})
         if present:
             assert present in r.text, q
         assert absent not in r.text, q
 
     page = await d.page("/dashboard/customers/cus_srch2")
-    r = await d.post("/dashboard/customers/cus_srch2/recipients",
-                     {"to": "AP@Bletchley.test\nap@bletchley.test, boss@bletchley.test", "cc": "cfo@bletchley.test"},
-                     from_page="/dashboard/customers/cus_srch2")
+    r = await d.post(
+        "/dashboard/customers/cus_srch2/recipients",
+        {"to": "AP@Bletchley.test\nap@bletchley.test, boss@bletchley.test", "cc": "cfo@bletchley.test"},
+        from_page="/dashboard/customers/cus_srch2",
+    )
     assert (r.status_code, r.headers["location"]) == (303, "/dashboard/customers/cus_srch2?notice=recipients")
     with session_scope(h.engine) as s:
         rec = get_customer(s, "cus_srch2")
-        assert (rec.invoice_emails, rec.cc_emails) == (["AP@bletchley.test", "boss@bletchley.test"],
-                                                       ["cfo@bletchley.test"])
+        assert (rec.invoice_emails, rec.cc_emails) == (
+            ["AP@bletchley.test", "boss@bletchley.test"],
+            ["cfo@bletchley.test"],
+        )
     page = await d.page("/dashboard/customers/cus_srch2?notice=recipients")
     assert "Recipients saved" in page and "cfo@bletchley.test</textarea>" in page
 
     # An invalid address is named, what was typed is kept, and nothing is saved.
-    r = await d.post("/dashboard/customers/cus_srch2/recipients",
-                     {"to": "ap@bletchley.test", "cc": "cfo@bletchley.test\nnot-an-address"},
-                     from_page="/dashboard/customers/cus_srch2")
+    r = await d.post(
+        "/dashboard/customers/cus_srch2/recipients",
+        {"to": "ap@bletchley.test", "cc": "cfo@bletchley.test\nnot-an-address"},
+        from_page="/dashboard/customers/cus_srch2",
+    )
     assert r.status_code == 400
     assert "CC: " in text_of(r.text) and "not-an-address" in text_of(r.text)
     assert 'aria-invalid="true">cfo@bletchley.test\nnot-an-address</textarea>' in r.text
@@ -312,15 +349,22 @@ async def test_send_reminder_button_sends_once_and_shows_the_409_of_a_paid_invoi
     assert r.status_code == 409
     assert "Reminder not sent: invoice 'in_rem1' is paid" in text_of(r.text)
     assert 'action="/dashboard/invoices/in_rem1/send_reminder"' not in r.text  # no button on a paid invoice
-    r = await d.http.post("/dashboard/invoices/in_unknown/send_reminder",
-                          data={"csrf_token": fields["csrf_token"], "customer_id": "cus_rem1"})
+    r = await d.http.post(
+        "/dashboard/invoices/in_unknown/send_reminder",
+        data={"csrf_token": fields["csrf_token"], "customer_id": "cus_rem1"},
+    )
     assert r.status_code == 409 and "unknown to Relance" in text_of(r.text)
     await h.settle()
     assert len(h.sent("invoice_reminder")) == 1
     # Charged automatically, no attempt failed yet: no button (the API would answer 409).
     now = await h.now()
-    await h.send(event("invoice.finalized", invoice("in_rem_auto", "cus_rem1", collection_method="charge_automatically",
-                                                    due=now + 10 * DAY), created=now))
+    await h.send(
+        event(
+            "invoice.finalized",
+            invoice("in_rem_auto", "cus_rem1", collection_method="charge_automatically", due=now + 10 * DAY),
+            created=now,
+        )
+    )
     page = await d.page("/dashboard/customers/cus_rem1")
     assert "in_rem_auto" in page and 'action="/dashboard/invoices/in_rem_auto/send_reminder"' not in page
 
@@ -358,12 +402,25 @@ async def test_settings_form_saves_and_validates(dash: Dash) -> None:
 
     # Saved as is, the form changes nothing, whatever was there (values set elsewhere
     # included: a schedule that is no preset, a language tag without a catalog).
-    h.save_settings(reminders=[-5, 2], remind_subscription_invoices=False, default_locale="fr-CA", send_hour=6, send_minute=7, timezone="America/New_York",
-                    emails={"card_expiring": False}, card_expiring_days_before_month_end=5,
-                    branding={"business_name": "Ünïcode <Ltd>", "brand_color": "#123", "support_phone": "+1 555",
-                              "address_lines": ["a", "b"], "footer": "Thanks\nBye"},
-                    sender={"from_name": "Acme Billing", "reply_to": "ar@acme.fr"},
-                    links={"pay_url": "https://pay.acme.fr/{invoice_id}"})
+    h.save_settings(
+        reminders=[-5, 2],
+        remind_subscription_invoices=False,
+        default_locale="fr-CA",
+        send_hour=6,
+        send_minute=7,
+        timezone="America/New_York",
+        emails={"card_expiring": False},
+        card_expiring_days_before_month_end=5,
+        branding={
+            "business_name": "Ünïcode <Ltd>",
+            "brand_color": "#123",
+            "support_phone": "+1 555",
+            "address_lines": ["a", "b"],
+            "footer": "Thanks\nBye",
+        },
+        sender={"from_name": "Acme Billing", "reply_to": "ar@acme.fr"},
+        links={"pay_url": "https://pay.acme.fr/{invoice_id}"},
+    )
     with session_scope(h.engine) as s:
         before, version = load_settings(s)
     data = settings_form(await d.page("/dashboard/settings"))
@@ -376,9 +433,18 @@ async def test_settings_form_saves_and_validates(dash: Dash) -> None:
     version = saved_version
 
     data.pop("emails.receipt")
-    data.update({"reminders_preset": "after", "send_hour": "7", "send_minute": "30", "timezone": "Europe/Paris",
-                 "branding.business_name": "Acme & Co", "branding.address_lines": "1 rue X\n\n75001 Paris",
-                 "branding.support_email": "help@acme.fr", "default_locale": "fr"})
+    data.update(
+        {
+            "reminders_preset": "after",
+            "send_hour": "7",
+            "send_minute": "30",
+            "timezone": "Europe/Paris",
+            "branding.business_name": "Acme & Co",
+            "branding.address_lines": "1 rue X\n\n75001 Paris",
+            "branding.support_email": "help@acme.fr",
+            "default_locale": "fr",
+        }
+    )
     data.pop("attach_pdf")
     data["remind_subscription_invoices"] = "on"
     r = await d.http.post("/dashboard/settings", data=data)
@@ -388,7 +454,12 @@ async def test_settings_form_saves_and_validates(dash: Dash) -> None:
     assert new_version == version + 1
     assert saved.emails[EmailKind.receipt] is False and saved.emails[EmailKind.invoice_finalized] is True
     assert (saved.reminders, saved.send_hour, saved.send_minute, saved.timezone, saved.attach_pdf) == (
-        [1, 3, 7, 14, 30], 7, 30, "Europe/Paris", False)
+        [1, 3, 7, 14, 30],
+        7,
+        30,
+        "Europe/Paris",
+        False,
+    )
     assert before.remind_subscription_invoices is False and saved.remind_subscription_invoices is True
     assert saved.branding.business_name == "Acme & Co" and saved.branding.address_lines == ["1 rue X", "75001 Paris"]
     assert saved.default_locale == "fr" and saved.links == before.links
@@ -432,11 +503,15 @@ async def test_logo_upload_and_sender_domain_with_its_verification(dash: Dash) -
     with session_scope(h.engine) as s:
         assert load_settings(s)[0].branding.logo_data_uri.startswith("data:image/png;base64,")
     assert '<img class="logo-preview" src="data:image/png;base64,' in await d.page("/dashboard/settings")
-    r = await d.post("/dashboard/settings/logo", {"action": "upload"},
-                     files={"logo": ("logo.svg", b"<svg/>", "image/svg+xml")})
+    r = await d.post(
+        "/dashboard/settings/logo", {"action": "upload"}, files={"logo": ("logo.svg", b"<svg/>", "image/svg+xml")}
+    )
     assert r.status_code == 400 and "a PNG, JPEG or GIF image is required" in r.text
-    r = await d.post("/dashboard/settings/logo", {"action": "upload"},
-                     files={"logo": ("big.png", PNG + b"\x00" * 50_000, "image/png")})
+    r = await d.post(
+        "/dashboard/settings/logo",
+        {"action": "upload"},
+        files={"logo": ("big.png", PNG + b"\x00" * 50_000, "image/png")},
+    )
     assert r.status_code == 400 and "at most 40000" in r.text
     r = await d.post("/dashboard/settings/logo", {"action": "remove"})
     assert r.status_code == 303
@@ -445,8 +520,10 @@ async def test_logo_upload_and_sender_domain_with_its_verification(dash: Dash) -
 
     r = await d.post("/dashboard/settings/domain", {"domain": "acme-billing.fr", "from_email": "billing@elsewhere.fr"})
     assert r.status_code == 400 and "sender.from_email: must be an address at acme-billing.fr" in text_of(r.text)
-    r = await d.post("/dashboard/settings/domain", {"domain": "Acme-Billing.FR", "from_email": "factures@acme-billing.fr",
-                                                    "spf_include": "sendgrid.net"})
+    r = await d.post(
+        "/dashboard/settings/domain",
+        {"domain": "Acme-Billing.FR", "from_email": "factures@acme-billing.fr", "spf_include": "sendgrid.net"},
+    )
     assert r.status_code == 303
     with session_scope(h.engine) as s:
         sender = load_settings(s)[0].sender
@@ -455,7 +532,9 @@ async def test_logo_upload_and_sender_domain_with_its_verification(dash: Dash) -
     for rec in records:
         assert f"<code>{html.escape(rec.name)}</code>" in page and html.escape(rec.value) in page
 
-    zone = {r.name: [(r.type, f'"{r.value}"' if r.type == "TXT" else r.value)] for r in records if r.purpose == "ownership"}
+    zone = {
+        r.name: [(r.type, f'"{r.value}"' if r.type == "TXT" else r.value)] for r in records if r.purpose == "ownership"
+    }
     with LoopbackDNS(zone) as dns:
         app = dashboard_app(h, dns_nameserver=dns.host, dns_port=dns.port)
         async with client_for(app) as http:
@@ -490,9 +569,16 @@ async def test_template_save_shows_the_line_of_a_problem_and_preview_renders(das
     good_html = "<p>Hello {{ customer.name or 'there' }}</p>\n<p>{{ invoice.amount_due|money(invoice.currency) }}</p>"
     bad_html = "<p>Hello</p>\n<p>fine</p>\n<p>{{ invoice.number }</p>"
 
-    r = await d.http.post("/dashboard/settings/templates/invoice_finalized",
-                          data={"csrf_token": token, "action": "save", "subject": "Invoice {{ invoice.number }}",
-                                "html": bad_html, "text": ""})
+    r = await d.http.post(
+        "/dashboard/settings/templates/invoice_finalized",
+        data={
+            "csrf_token": token,
+            "action": "save",
+            "subject": "Invoice {{ invoice.number }}",
+            "html": bad_html,
+            "text": "",
+        },
+    )
     assert r.status_code == 400
     assert "Not saved. html, line 3:" in text_of(r.text)
     assert re.search(r'id="t-html"[^>]*aria-invalid="true">', r.text)
@@ -502,8 +588,11 @@ async def test_template_save_shows_the_line_of_a_problem_and_preview_renders(das
 
     # Preview: the template as typed, on sample data, through the sandbox.
     preview = "/dashboard/settings/templates/invoice_finalized/preview"
-    r = await d.http.post(preview, data={"subject": "Invoice {{ invoice.number }}", "html": good_html, "text": ""},
-                          headers={"X-CSRF-Token": token})
+    r = await d.http.post(
+        preview,
+        data={"subject": "Invoice {{ invoice.number }}", "html": good_html, "text": ""},
+        headers={"X-CSRF-Token": token},
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["subject"] == "Invoice INV-2026-0042"
@@ -512,15 +601,26 @@ async def test_template_save_shows_the_line_of_a_problem_and_preview_renders(das
     r = await d.http.post(preview, data={"subject": "x", "html": bad_html}, headers={"X-CSRF-Token": token})
     assert r.status_code == 400 and r.json()["error"]["line"] == 3 and r.json()["error"]["part"] == "html"
 
-    r = await d.http.post("/dashboard/settings/templates/invoice_finalized",
-                          data={"csrf_token": token, "action": "save", "subject": "Invoice {{ invoice.number }}",
-                                "html": good_html, "text": ""})
+    r = await d.http.post(
+        "/dashboard/settings/templates/invoice_finalized",
+        data={
+            "csrf_token": token,
+            "action": "save",
+            "subject": "Invoice {{ invoice.number }}",
+            "html": good_html,
+            "text": "",
+        },
+    )
     assert (r.status_code, r.headers["location"]) == (
-        303, "/dashboard/settings/templates/invoice_finalized?notice=template_saved")
+        303,
+        "/dashboard/settings/templates/invoice_finalized?notice=template_saved",
+    )
     page = await d.page(r.headers["location"])
     assert "Template saved." in page and "Custom template, version 1" in page
     assert str(escape(good_html)) in page
-    r = await d.http.post("/dashboard/settings/templates/invoice_finalized", data={"csrf_token": token, "action": "reset"})
+    r = await d.http.post(
+        "/dashboard/settings/templates/invoice_finalized", data={"csrf_token": token, "action": "reset"}
+    )
     assert r.status_code == 303
     with session_scope(h.engine) as s:
         assert current_versions(s)["invoice_finalized"] == 2
@@ -537,8 +637,15 @@ async def test_the_log_window_follows_the_retention_setting(harness: Harness) ->
 
     def entry(days_ago: int, subject: str) -> None:
         with session_scope(harness.engine) as s:
-            e = email_log.new_entry(s, key=f"k-{uuid.uuid4().hex}", kind="receipt", customer_id="cus_window",
-                                    invoice_id=None, scheduled_at=utcnow(), status=email_log.SENT)
+            e = email_log.new_entry(
+                s,
+                key=f"k-{uuid.uuid4().hex}",
+                kind="receipt",
+                customer_id="cus_window",
+                invoice_id=None,
+                scheduled_at=utcnow(),
+                status=email_log.SENT,
+            )
             e.created_at, e.subject = utcnow() - timedelta(days=days_ago), subject
 
     entry(10, "Ten days ago")

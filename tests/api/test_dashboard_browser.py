@@ -22,27 +22,35 @@ from pydantic import SecretStr
 from relance.api.server import bind_socket, serve
 from relance.storage.customers import get_customer
 from relance.storage.database import session_scope
+from tests.api.test_dashboard import KEY
 from tests.support.events import customer, event, invoice
 from tests.support.harness import Harness
-from tests.api.test_dashboard import KEY
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 DAY = timedelta(days=1)
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="/usr/bin/chromium is missing: run `make setup` as root, or "
-                                       "`apt-get install chromium` (Debian's package)")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="/usr/bin/chromium is missing: run `make setup` as root, or `apt-get install chromium` (Debian's package)",
+)
 
 
 @pytest.fixture
 async def served(harness: Harness) -> AsyncIterator[str]:
     """The real server (serve()) on 127.0.0.1:<free port>, in this event loop."""
     h = harness
-    config = h.config.model_copy(update={"api_key": SecretStr(KEY),
-                                         "database_url": h.engine.url.render_as_string(hide_password=False)})
+    config = h.config.model_copy(
+        update={"api_key": SecretStr(KEY), "database_url": h.engine.url.render_as_string(hide_password=False)}
+    )
     sock = bind_socket("127.0.0.1", 0)
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     stop = asyncio.Event()
@@ -67,9 +75,10 @@ async def test_dashboard_in_chromium(served: str, harness: Harness) -> None:
     h, base = harness, served
     started = time.monotonic()
     now = await h.now()
-    await h.send(event("customer.created", customer("cus_web1", email="ada@customer.test")),
-                 event("invoice.finalized", invoice("in_web1", "cus_web1", due=now + 10 * DAY, number="WEB-0001"),
-                       created=now))
+    await h.send(
+        event("customer.created", customer("cus_web1", email="ada@customer.test")),
+        event("invoice.finalized", invoice("in_web1", "cus_web1", due=now + 10 * DAY, number="WEB-0001"), created=now),
+    )
     [sent] = h.sent("invoice_finalized")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
@@ -103,7 +112,8 @@ async def test_dashboard_in_chromium(served: str, harness: Harness) -> None:
             await expect(page.locator("h1")).to_have_text("Ada Lovelace")
             temporal = page.locator("#invoice-in_web1 a", has_text="Temporal")
             await expect(temporal).to_have_attribute(
-                "href", "http://localhost:8233/namespaces/default/workflows/invoice-in_web1")
+                "href", "http://localhost:8233/namespaces/default/workflows/invoice-in_web1"
+            )
             await expect(page.locator("#emails")).to_contain_text(sent.subject)
             await page.screenshot(path=str(ARTIFACTS / "02-customer.png"), full_page=True)
 
@@ -145,8 +155,10 @@ async def test_dashboard_in_chromium(served: str, harness: Harness) -> None:
             await expect(preview.locator("body")).to_contain_text("Camille Martin")
             await page.fill("#t-subject", "Your bill {{ invoice.number }} is ready")
             await expect(page.locator("#preview-subject")).to_have_text("Your bill INV-2026-0042 is ready")
-            await page.fill("#t-html", "<h1>Hi {{ customer.name }}</h1>\n<p>Due: {{ invoice.amount_due|money("
-                                       "invoice.currency) }}</p>")
+            await page.fill(
+                "#t-html",
+                "<h1>Hi {{ customer.name }}</h1>\n<p>Due: {{ invoice.amount_due|money(invoice.currency) }}</p>",
+            )
             await expect(preview.locator("h1")).to_have_text("Hi Camille Martin")
             await expect(preview.locator("p")).to_have_text("Due: €1,234.50")
             await page.screenshot(path=str(ARTIFACTS / "06-template-preview.png"), full_page=True)

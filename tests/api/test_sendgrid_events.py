@@ -52,8 +52,9 @@ class Stack:
     key: ec.EllipticCurvePrivateKey
     fake: FakeSendGrid
 
-    async def post(self, events: list[dict[str, Any]], *, key: ec.EllipticCurvePrivateKey | None = None,
-                   tamper: bool = False) -> httpx.Response:
+    async def post(
+        self, events: list[dict[str, Any]], *, key: ec.EllipticCurvePrivateKey | None = None, tamper: bool = False
+    ) -> httpx.Response:
         body = json.dumps(events).encode()
         headers = sign(key or self.key, body)
         if tamper:
@@ -69,18 +70,28 @@ async def stack(time_env, config, sqlite_url) -> AsyncIterator[Stack]:
     with FakeSendGrid() as fake:
         transport = SendGridTransport(fake.api_key, base_url=fake.url)
         async with running_harness(time_env, config, sqlite_url, transport) as h:
-            app = create_app(config.model_copy(update={"api_key": SecretStr(KEY),
-                                                       "sendgrid_webhook_public_key": public_der(key)}),
-                             h.engine, h.client)
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://relance.test",
-                                         headers={"Authorization": f"Bearer {KEY}"}) as http:
+            app = create_app(
+                config.model_copy(update={"api_key": SecretStr(KEY), "sendgrid_webhook_public_key": public_der(key)}),
+                h.engine,
+                h.client,
+            )
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app),
+                base_url="http://relance.test",
+                headers={"Authorization": f"Bearer {KEY}"},
+            ) as http:
                 yield Stack(h, http, key, fake)
 
 
 def sg_event(name: str, message_id: str, email: str, **extra: Any) -> dict[str, Any]:
-    return {"email": email, "timestamp": int(time.time()), "event": name,
-            "sg_event_id": base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="),
-            "sg_message_id": f"{message_id}.filterdrecv-p3mdw1-756b745b58-kmzbl-18-5F5FC1BC-9.0", **extra}
+    return {
+        "email": email,
+        "timestamp": int(time.time()),
+        "event": name,
+        "sg_event_id": base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="),
+        "sg_message_id": f"{message_id}.filterdrecv-p3mdw1-756b745b58-kmzbl-18-5F5FC1BC-9.0",
+        **extra,
+    }
 
 
 def table(h: Harness, model) -> list:
@@ -90,8 +101,10 @@ def table(h: Harness, model) -> list:
 
 async def first_email(s: Stack, inv_id: str) -> Any:
     now = await s.h.now()
-    await s.h.send(event("customer.created", customer("cus_sge", email=TO, cc_emails=[CC]), created=now),
-                   event("invoice.finalized", invoice(inv_id, "cus_sge", email=TO), created=now))
+    await s.h.send(
+        event("customer.created", customer("cus_sge", email=TO, cc_emails=[CC]), created=now),
+        event("invoice.finalized", invoice(inv_id, "cus_sge", email=TO), created=now),
+    )
     [entry] = s.h.sent()
     assert entry.provider_message_id == s.fake.message_ids[0]
     return entry
@@ -105,8 +118,11 @@ async def test_signature_valid_tampered_wrong_key_or_missing(stack: Stack) -> No
         await s.post(events, tamper=True),
         await s.post(events, key=ec.generate_private_key(ec.SECP256R1())),
         await s.http.post("/v1/webhooks/sendgrid", json=events),  # unsigned
-        await s.http.post("/v1/webhooks/sendgrid", content=json.dumps(events).encode(),
-                          headers={**sign(s.key, json.dumps(events).encode()), SIG: "bm90IGEgc2lnbmF0dXJl"}),
+        await s.http.post(
+            "/v1/webhooks/sendgrid",
+            content=json.dumps(events).encode(),
+            headers={**sign(s.key, json.dumps(events).encode()), SIG: "bm90IGEgc2lnbmF0dXJl"},
+        ),
     ]
     for r in refused:
         assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_signature", r.text
@@ -119,8 +135,11 @@ async def test_signature_valid_tampered_wrong_key_or_missing(stack: Stack) -> No
         assert (await bare.post("/v1/webhooks/sendgrid", content=body, headers=sign(s.key, body))).status_code == 400
 
     # PEM works as well as base64 DER; signed garbage is a 400 of another kind.
-    pem = s.key.public_key().public_bytes(serialization.Encoding.PEM,
-                                          serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    pem = (
+        s.key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     app = create_app(s.h.config.model_copy(update={"sendgrid_webhook_public_key": pem}), s.h.engine, s.h.client)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://relance.test") as pem_http:
         r = await pem_http.post("/v1/webhooks/sendgrid", content=b"{nope", headers=sign(s.key, b"{nope"))
@@ -136,11 +155,15 @@ def counted() -> dict[tuple[str, str], float]:
     """Delivery reports (API process) and suppressed reminders (worker) counted so far."""
     from prometheus_client import REGISTRY
 
-    samples = {("report", status): REGISTRY.get_sample_value("relance_delivery_reports_total",
-                                                             {"provider": "sendgrid", "status": status})
-               for status in ("processed", "delivered", "bounce", "blocked", "spamreport")}
+    samples = {
+        ("report", status): REGISTRY.get_sample_value(
+            "relance_delivery_reports_total", {"provider": "sendgrid", "status": status}
+        )
+        for status in ("processed", "delivered", "bounce", "blocked", "spamreport")
+    }
     samples["suppressed", "invoice_reminder"] = REGISTRY.get_sample_value(
-        "relance_emails_suppressed_total", {"kind": "invoice_reminder", "reason": "suppressed_address"})
+        "relance_emails_suppressed_total", {"kind": "invoice_reminder", "reason": "suppressed_address"}
+    )
     return {k: v or 0.0 for k, v in samples.items()}
 
 
@@ -179,14 +202,22 @@ async def test_delivery_status_dedup_bounce_suppression_and_webhooks_out(stack: 
         assert r.json()["applied"] == 3
         suppressed = {x.address: x.reason for x in table(h, SuppressionRecord)}
         assert suppressed == {TO: "bounce", CC: "spamreport"}
-        for key in (f"sendgrid:{bounce['sg_event_id']}:email.bounced", f"sendgrid:{bounce['sg_event_id']}:recipient.suppressed",
-                    f"sendgrid:{spam['sg_event_id']}:recipient.suppressed", f"sendgrid:{blocked['sg_event_id']}:email.bounced"):
+        for key in (
+            f"sendgrid:{bounce['sg_event_id']}:email.bounced",
+            f"sendgrid:{bounce['sg_event_id']}:recipient.suppressed",
+            f"sendgrid:{spam['sg_event_id']}:recipient.suppressed",
+            f"sendgrid:{blocked['sg_event_id']}:email.bounced",
+        ):
             await delivered(h, key)
         # Each in its own workflow, concurrently: compared without order.
         payloads = [r.verify(endpoint["secret"]) for r in receiver.requests]
         assert len(payloads) == 5
         [was_delivered] = [p["data"] for p in payloads if p["type"] == "email.delivered"]
-        assert (was_delivered["email_id"], was_delivered["recipient"], was_delivered["invoice_id"]) == (entry.id, TO, inv_id)
+        assert (was_delivered["email_id"], was_delivered["recipient"], was_delivered["invoice_id"]) == (
+            entry.id,
+            TO,
+            inv_id,
+        )
         bounced = {p["data"]["recipient"]: p["data"]["bounce_type"] for p in payloads if p["type"] == "email.bounced"}
         assert bounced == {TO.upper(): "bounce", "other@acme-client.fr": "blocked"}
         newly = {p["data"]["address"]: p["data"]["reason"] for p in payloads if p["type"] == "recipient.suppressed"}
@@ -201,8 +232,13 @@ async def test_delivery_status_dedup_bounce_suppression_and_webhooks_out(stack: 
         # Counted once each, the duplicated post included.
         after = counted()
         assert {k: after[k] - before[k] for k in after} == {
-            ("report", "processed"): 2, ("report", "delivered"): 1, ("report", "bounce"): 1,
-            ("report", "blocked"): 1, ("report", "spamreport"): 1, ("suppressed", "invoice_reminder"): 1}
+            ("report", "processed"): 2,
+            ("report", "delivered"): 1,
+            ("report", "bounce"): 1,
+            ("report", "blocked"): 1,
+            ("report", "spamreport"): 1,
+            ("suppressed", "invoice_reminder"): 1,
+        }
 
         # Lifted for To: it is emailed again, CC still left out (noted in the log).
         assert (await s.http.delete(f"/v1/suppressions/{TO}")).json()["reason"] == "bounce"

@@ -124,8 +124,11 @@ def test_remind_sends_a_reminder_now_once_per_request(user_env: dict[str, str], 
         assert run(user_env, "send", str(EXAMPLES / "invoice-paid.json")).returncode == 0
         wait_for(lambda: emails() == 3, 60, "the receipt")
         rows = json.loads(run(user_env, "log", "--customer", "cus_demo", "--json").stdout)
-        assert [(r["kind"], r["status"]) for r in rows] == \
-            [("receipt", "sent"), ("invoice_reminder", "sent"), ("invoice_finalized", "sent")]
+        assert [(r["kind"], r["status"]) for r in rows] == [
+            ("receipt", "sent"),
+            ("invoice_reminder", "sent"),
+            ("invoice_finalized", "sent"),
+        ]
         assert rows[1]["to"] == ["accounts@example.com"] and rows[1]["cc"] == ["cfo@example.com"]
         refused = run(user_env, "remind", "in_demo_1", "--request-id", "cli-2")
         assert refused.returncode == 2 and "invoice 'in_demo_1' is paid: no reminder" in refused.stderr

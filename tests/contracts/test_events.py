@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from relance.contracts.events import CustomerEvent, InvalidEvent, InvoiceEvent, UnsupportedEventType, parse_event, parse_events
+from relance.contracts.events import (
+    CustomerEvent,
+    InvalidEvent,
+    InvoiceEvent,
+    UnsupportedEventType,
+    parse_event,
+    parse_events,
+)
 from tests.support.events import event, stripe_fixtures
 
 
@@ -58,15 +65,25 @@ def test_unsupported_type_is_its_own_error_and_lists_name_the_index() -> None:
         parse_events("not an event")
 
 
-@pytest.mark.parametrize(("fields", "expected"), [
-    ({}, "subscription"),  # the fixture: parent.subscription_details.subscription (API 2025-03-31 on)
-    ({"parent": None, "subscription": "sub_old"}, "sub_old"),  # before 2025-03-31
-    ({"parent": None, "subscription": {"id": "sub_exp", "object": "subscription"}}, "sub_exp"),  # expanded
-    ({"parent": {"type": "subscription_details",
-                 "subscription_details": {"subscription": {"id": "sub_new", "object": "subscription"}}}}, "sub_new"),
-    ({"parent": None, "subscription": None}, None),  # one-off
-    ({"parent": {"type": "quote_details", "quote_details": {"quote": "qt_1"}, "subscription_details": None}}, None),
-])
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({}, "subscription"),  # the fixture: parent.subscription_details.subscription (API 2025-03-31 on)
+        ({"parent": None, "subscription": "sub_old"}, "sub_old"),  # before 2025-03-31
+        ({"parent": None, "subscription": {"id": "sub_exp", "object": "subscription"}}, "sub_exp"),  # expanded
+        (
+            {
+                "parent": {
+                    "type": "subscription_details",
+                    "subscription_details": {"subscription": {"id": "sub_new", "object": "subscription"}},
+                }
+            },
+            "sub_new",
+        ),
+        ({"parent": None, "subscription": None}, None),  # one-off
+        ({"parent": {"type": "quote_details", "quote_details": {"quote": "qt_1"}, "subscription_details": None}}, None),
+    ],
+)
 def test_invoice_subscription_from_either_api_version(fields, expected) -> None:
     obj = {**stripe_fixtures()["invoice"], **fields}
     assert parse_event(event("invoice.finalized", obj)).invoice.subscription_id == expected

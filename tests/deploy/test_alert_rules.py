@@ -26,9 +26,14 @@ RULE_TESTS = ROOT / "tests" / "prometheus" / "relance-alerts-test.yml"
 OPERATIONS = ROOT / "docs" / "operations.md"
 
 # The sample names each exposed type produces (prometheus_client's text format).
-SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_count", "_sum", "_created"),
-            "summary": ("", "_count", "_sum", "_created"), "gauge": ("",), "info": ("_info",),
-            "unknown": ("",)}
+SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "histogram": ("_bucket", "_count", "_sum", "_created"),
+    "summary": ("", "_count", "_sum", "_created"),
+    "gauge": ("",),
+    "info": ("_info",),
+    "unknown": ("",),
+}
 SELECTOR = re.compile(r"\b(relance_[a-z0-9_]+)\b(?:\s*\{([^}]*)\})?")
 MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"')
 
@@ -36,8 +41,10 @@ MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"')
 def promtool(*args: str) -> str:
     exe = shutil.which("promtool")
     if exe is None:
-        pytest.fail("promtool not found: run `make system-deps` (it installs Debian's prometheus package, "
-                    "which provides promtool; CI does)")
+        pytest.fail(
+            "promtool not found: run `make system-deps` (it installs Debian's prometheus package, "
+            "which provides promtool; CI does)"
+        )
     done = subprocess.run([exe, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"promtool {' '.join(args)} failed:\n{done.stdout}{done.stderr}"
     return done.stdout
@@ -102,13 +109,16 @@ def test_every_metric_and_label_value_the_rules_name_is_exposed() -> None:
                 if known and label != "transport" and op in ("=", "=~"):
                     missing = set(value.split("|")) - known
                     assert not missing, f"{rule['alert']}: {name}{{{label}{op}{value!r}}}: no {sorted(missing)}"
-    assert {"relance_emails_failed_total", "relance_delivery_seconds_count",
-            "relance_pdf_render_seconds_bucket"} <= referenced
+    assert {
+        "relance_emails_failed_total",
+        "relance_delivery_seconds_count",
+        "relance_pdf_render_seconds_bucket",
+    } <= referenced
 
 
 def test_the_docs_table_lists_exactly_the_alerts() -> None:
     text = OPERATIONS.read_text()
-    section = text[text.index("### Alerts"):text.index("### The Temporal SDK's metrics")]
+    section = text[text.index("### Alerts") : text.index("### The Temporal SDK's metrics")]
     assert set(re.findall(r"^\| `(Relance\w+)` \|", section, re.M)) == {rule["alert"] for rule in rules()}
 
 

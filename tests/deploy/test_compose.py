@@ -10,8 +10,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from relance.platform.config import Config
 from relance.contracts.search_attributes import ALL
+from relance.platform.config import Config
 from tests.support.specs import specs_dir
 
 ROOT = Path(__file__).resolve().parents[2]

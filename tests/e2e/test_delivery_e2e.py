@@ -31,9 +31,11 @@ async def test_smtp_and_postgres_invoice_then_receipt(time_env, config, postgres
         async with running_harness(time_env, config, postgres_url, SmtpTransport(sink.host, sink.port)) as h:
             now = await h.now()
             obj = invoice("in_smtp1", "cus_smtp", due=now + 20 * DAY)
-            await h.send(event("customer.created", customer("cus_smtp", cc_emails=["cfo@customer.test"]), created=now),
-                         event("invoice.finalized", obj, created=now),
-                         event("invoice.paid", paid(obj), created=now + timedelta(hours=1)))
+            await h.send(
+                event("customer.created", customer("cus_smtp", cc_emails=["cfo@customer.test"]), created=now),
+                event("invoice.finalized", obj, created=now),
+                event("invoice.paid", paid(obj), created=now + timedelta(hours=1)),
+            )
             kinds = [(e.kind, e.status, e.provider) for e in h.log()]
             assert kinds == [("invoice_finalized", "sent", "smtp"), ("receipt", "sent", "smtp")]
     assert len(sink.messages) == 2
@@ -50,15 +52,22 @@ async def test_sendgrid_payloads_valid_and_message_id_logged(time_env, config, s
         async with running_harness(time_env, config, sqlite_url, transport) as h:
             now = await h.now()
             obj = invoice("in_sg1", "cus_sg", email="ap@acme-client.fr")
-            await h.send(event("customer.created", customer("cus_sg", email="ap@acme-client.fr",
-                                                            cc_emails=["boss@acme-client.fr"]), created=now),
-                         event("invoice.paid", paid(obj), created=now))
+            await h.send(
+                event(
+                    "customer.created",
+                    customer("cus_sg", email="ap@acme-client.fr", cc_emails=["boss@acme-client.fr"]),
+                    created=now,
+                ),
+                event("invoice.paid", paid(obj), created=now),
+            )
             [entry] = h.sent()
     [payload] = fake.payloads
     assert payload["personalizations"][0]["to"] == [{"email": "ap@acme-client.fr"}]
     assert payload["personalizations"][0]["cc"] == [{"email": "boss@acme-client.fr"}]
-    assert [a["filename"] for a in payload["attachments"]] == [f"invoice-{obj['number']}.pdf",
-                                                              f"receipt-{obj['number']}.pdf"]
+    assert [a["filename"] for a in payload["attachments"]] == [
+        f"invoice-{obj['number']}.pdf",
+        f"receipt-{obj['number']}.pdf",
+    ]
     assert entry.provider == "sendgrid" and entry.provider_message_id == fake.message_ids[0]
 
 
@@ -70,8 +79,10 @@ async def test_sendgrid_429_is_retried_after_its_delay_and_sent_once(time_env, c
         transport = SendGridTransport(fake.api_key, base_url=fake.url)
         async with running_harness(time_env, config, sqlite_url, transport) as h:
             now = await h.now()
-            await h.send(event("customer.created", customer("cus_sg2", email="ap@acme-client.fr"), created=now),
-                         event("invoice.paid", paid(invoice("in_sg2", "cus_sg2", email=None)), created=now))
+            await h.send(
+                event("customer.created", customer("cus_sg2", email="ap@acme-client.fr"), created=now),
+                event("invoice.paid", paid(invoice("in_sg2", "cus_sg2", email=None)), created=now),
+            )
             [entry] = h.log()
     assert entry.status == "sent" and entry.attempts == 2
     assert [r.status for r in fake.requests] == [429, 503, 202]
@@ -86,8 +97,10 @@ async def test_sendgrid_permanent_errors_fail_once_and_are_logged(time_env, conf
         transport = SendGridTransport(fake.api_key, base_url=fake.url)
         async with running_harness(time_env, config, sqlite_url, transport) as h:
             now = await h.now()
-            await h.send(event("customer.created", customer(f"cus_pe{status}", email="ap@acme-client.fr"), created=now),
-                         event("invoice.paid", paid(invoice(f"in_pe{status}", f"cus_pe{status}")), created=now))
+            await h.send(
+                event("customer.created", customer(f"cus_pe{status}", email="ap@acme-client.fr"), created=now),
+                event("invoice.paid", paid(invoice(f"in_pe{status}", f"cus_pe{status}")), created=now),
+            )
             [entry] = h.log()
     assert entry.status == "failed" and str(status) in entry.error
     assert len(fake.requests) == 1

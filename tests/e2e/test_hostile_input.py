@@ -23,16 +23,16 @@ from typing import Any
 import pytest
 
 from activities.emails import CUSTOMER_WAIT
-from relance.services.account import SettingsError, patch_settings, set_recipients, set_sender_domain
 from relance.contracts.addresses import InvalidAddress, normalize_address
 from relance.contracts.events import InvalidEvent, parse_event
 from relance.rendering.formatting import format_money
+from relance.services.account import SettingsError, patch_settings, set_recipients, set_sender_domain
 from relance.storage.database import get_engine, session_scope
 from relance.storage.settings_store import load_settings
-from tests.support.events import customer, event, invoice, stripe_fixtures
-from tests.support.harness import Harness
 from tests.api.test_api import WHSEC, app_for, http_for, started
 from tests.rendering.test_pdf import secret_file, spy_server  # noqa: F401  (fixtures)
+from tests.support.events import customer, event, invoice, stripe_fixtures
+from tests.support.harness import Harness
 
 CVE_6923 = "=?utf-8?q?a=0D=0ABcc:x@evil.test?="
 CRLF = "Acme\r\nBcc: x@evil.test"
@@ -61,15 +61,25 @@ def invoice_event(**fields: Any) -> dict:
     return event("invoice.finalized", invoice("in_hostile", **fields))
 
 
-@pytest.mark.parametrize(("build", "field"), [
-    (lambda: invoice_event(currency="xyz"), "data.object.currency"),
-    (lambda: invoice_event(currency="€ur"), "data.object.currency"),
-    (lambda: event("invoice.finalized", dict(invoice("in_h"), lines={"data": [{"amount": 1, "currency": "zzz"}]})),
-     "data.object.lines.data[0].currency"),
-    (lambda: event("credit_note.created", dict(stripe_fixtures()["credit_note"], currency="abc")), "data.object.currency"),
-    (lambda: event("refund.created", dict(stripe_fixtures()["refund"], currency="qqq")), "data.object.currency"),
-    (lambda: event("charge.refunded", dict(stripe_fixtures()["charge"], currency="xxy")), "data.object.currency"),
-])
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda: invoice_event(currency="xyz"), "data.object.currency"),
+        (lambda: invoice_event(currency="€ur"), "data.object.currency"),
+        (
+            lambda: event(
+                "invoice.finalized", dict(invoice("in_h"), lines={"data": [{"amount": 1, "currency": "zzz"}]})
+            ),
+            "data.object.lines.data[0].currency",
+        ),
+        (
+            lambda: event("credit_note.created", dict(stripe_fixtures()["credit_note"], currency="abc")),
+            "data.object.currency",
+        ),
+        (lambda: event("refund.created", dict(stripe_fixtures()["refund"], currency="qqq")), "data.object.currency"),
+        (lambda: event("charge.refunded", dict(stripe_fixtures()["charge"], currency="xxy")), "data.object.currency"),
+    ],
+)
 def test_unknown_currencies_are_refused_naming_the_field(build, field: str) -> None:
     with pytest.raises(InvalidEvent) as err:
         parse_event(build())
@@ -81,15 +91,18 @@ def test_currency_codes_are_normalized() -> None:
     assert parse_event(invoice_event(currency="KWD")).invoice.currency == "kwd"
 
 
-@pytest.mark.parametrize(("amount", "currency", "locale", "shown"), [
-    (123456, "kwd", "en", "KWD123.456"),  # three decimals
-    (123456, "bhd", "fr", "123,456\u00a0BHD"),
-    (123456, "jpy", "en", "¥123,456"),  # none
-    (123456, "jpy", "fr", "123\u202f456\u00a0JPY"),
-    (0, "eur", "en", "€0.00"),
-    (-2500, "eur", "en", "-€25.00"),  # a discount line, a credit
-    (-2500, "eur", "fr", "-25,00\u00a0€"),
-])
+@pytest.mark.parametrize(
+    ("amount", "currency", "locale", "shown"),
+    [
+        (123456, "kwd", "en", "KWD123.456"),  # three decimals
+        (123456, "bhd", "fr", "123,456\u00a0BHD"),
+        (123456, "jpy", "en", "¥123,456"),  # none
+        (123456, "jpy", "fr", "123\u202f456\u00a0JPY"),
+        (0, "eur", "en", "€0.00"),
+        (-2500, "eur", "en", "-€25.00"),  # a discount line, a credit
+        (-2500, "eur", "fr", "-25,00\u00a0€"),
+    ],
+)
 def test_zero_negative_and_odd_decimal_amounts(amount: int, currency: str, locale: str, shown: str) -> None:
     assert format_money(amount, currency, locale) == shown
 
@@ -99,9 +112,9 @@ def test_zero_total_invoice_with_a_discount_line_renders_email_and_pdf() -> None
 
     from pypdf import PdfReader
 
-    from relance.rendering.pdf import render_document_pdf
-    from relance.rendering.email import render_email
     from relance.contracts.kinds import DocumentKind, EmailKind
+    from relance.rendering.email import render_email
+    from relance.rendering.pdf import render_document_pdf
     from tests.rendering.test_pdf import make_ctx
 
     ctx = make_ctx(n_lines=2, currency="kwd", amount_due=0, amount_remaining=0, subtotal=0, tax=0, total=0)
@@ -117,12 +130,15 @@ def test_zero_total_invoice_with_a_discount_line_renders_email_and_pdf() -> None
     assert "KWD0.000" in out.text and "-KWD41.150" in out.text
 
 
-@pytest.mark.parametrize("address", [
-    "ada@customer.test\r\nBcc: x@evil.test",
-    CVE_6923 + "@customer.test",
-    "ada@customer.test\nBcc: x@evil.test",
-    "a" * 65 + "@customer.test",
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "ada@customer.test\r\nBcc: x@evil.test",
+        CVE_6923 + "@customer.test",
+        "ada@customer.test\nBcc: x@evil.test",
+        "a" * 65 + "@customer.test",
+    ],
+)
 def test_an_invoice_customer_email_that_would_inject_is_refused(address: str) -> None:
     with pytest.raises(InvalidEvent) as err:
         parse_event(invoice_event(email=address))
@@ -132,9 +148,10 @@ def test_an_invoice_customer_email_that_would_inject_is_refused(address: str) ->
 def test_recipient_lists_are_capped_at_sendgrids_1000() -> None:
     many = [f"r{i}@customer.test" for i in range(1000)]
     assert len(parse_event(event("customer.updated", customer(invoice_emails=many))).customer.invoice_emails) == 1000
-    for lists, field in [(dict(invoice_emails=many + ["one@more.test"]), "data.object.invoice_emails"),
-                         (dict(invoice_emails=many[:600], cc_emails=[f"c{i}@x.test" for i in range(401)]),
-                          "data.object.cc_emails")]:
+    for lists, field in [
+        (dict(invoice_emails=many + ["one@more.test"]), "data.object.invoice_emails"),
+        (dict(invoice_emails=many[:600], cc_emails=[f"c{i}@x.test" for i in range(401)]), "data.object.cc_emails"),
+    ]:
         with pytest.raises(InvalidEvent) as err:
             parse_event(event("customer.updated", customer(**lists)))
         assert err.value.field == field and "at most 1000" in err.value.message
@@ -148,16 +165,19 @@ def engine(sqlite_url: str):
     return get_engine(sqlite_url)
 
 
-@pytest.mark.parametrize(("patch", "field"), [
-    ({"sender": {"from_name": CRLF}}, "sender.from_name"),
-    ({"sender": {"from_name": CVE_6923}}, "sender.from_name"),
-    ({"sender": {"from_name": "Acme\u2028Bcc: x@evil.test"}}, "sender.from_name"),
-    ({"branding": {"business_name": CRLF}}, "branding.business_name"),
-    ({"branding": {"business_name": CVE_6923}}, "branding.business_name"),
-    ({"sender": {"reply_to": "help@acme.test\r\nBcc: x@evil.test"}}, "sender.reply_to"),
-    ({"sender": {"reply_to": CVE_6923 + "@acme.test"}}, "sender.reply_to"),
-    ({"branding": {"support_email": "a" * 65 + "@acme.test"}}, "branding.support_email"),
-])
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"sender": {"from_name": CRLF}}, "sender.from_name"),
+        ({"sender": {"from_name": CVE_6923}}, "sender.from_name"),
+        ({"sender": {"from_name": "Acme\u2028Bcc: x@evil.test"}}, "sender.from_name"),
+        ({"branding": {"business_name": CRLF}}, "branding.business_name"),
+        ({"branding": {"business_name": CVE_6923}}, "branding.business_name"),
+        ({"sender": {"reply_to": "help@acme.test\r\nBcc: x@evil.test"}}, "sender.reply_to"),
+        ({"sender": {"reply_to": CVE_6923 + "@acme.test"}}, "sender.reply_to"),
+        ({"branding": {"support_email": "a" * 65 + "@acme.test"}}, "branding.support_email"),
+    ],
+)
 def test_header_injection_in_settings_is_refused_and_nothing_saved(engine, patch: dict, field: str) -> None:
     with session_scope(engine) as session:
         before = load_settings(session)
@@ -215,8 +235,13 @@ REQUESTS: list[tuple[str, str, str, bytes, str | None]] = [
     ("events-amount-huge", "POST", "/v1/events", with_object(amount_due=10**30), "data.object.amount_due"),
     ("events-lines-not-list", "POST", "/v1/events", with_object(lines={"data": "x"}), "data.object.lines.data"),
     ("events-unknown-currency", "POST", "/v1/events", hostile_invoice(currency="xyz"), "data.object.currency"),
-    ("events-injected-email", "POST", "/v1/events", hostile_invoice(email="a@b.test\r\nBcc: x@evil.test"),
-     "data.object.customer_email"),
+    (
+        "events-injected-email",
+        "POST",
+        "/v1/events",
+        hostile_invoice(email="a@b.test\r\nBcc: x@evil.test"),
+        "data.object.customer_email",
+    ),
     ("events-id-object", "POST", "/v1/events", with_object(id={"$gt": ""}), "data.object.id"),
     ("settings-not-json", "PATCH", "/v1/settings", b"{not json", None),
     ("settings-deep-nesting", "PATCH", "/v1/settings", DEEP_JSON, None),
@@ -224,26 +249,72 @@ REQUESTS: list[tuple[str, str, str, bytes, str | None]] = [
     ("settings-send-hour-text", "PATCH", "/v1/settings", b'{"send_hour": "nine"}', "send_hour"),
     ("settings-reminders-text", "PATCH", "/v1/settings", b'{"reminders": "weekly"}', "reminders"),
     ("settings-unknown-field", "PATCH", "/v1/settings", b'{"bcc": "x@evil.test"}', "bcc"),
-    ("settings-from-name-crlf", "PATCH", "/v1/settings", json.dumps({"sender": {"from_name": CRLF}}).encode(),
-     "sender.from_name"),
-    ("settings-business-name-encoded-word", "PATCH", "/v1/settings",
-     json.dumps({"branding": {"business_name": CVE_6923}}).encode(), "branding.business_name"),
-    ("settings-reply-to-crlf", "PATCH", "/v1/settings",
-     json.dumps({"sender": {"reply_to": "h@acme.test\r\nBcc: x@evil.test"}}).encode(), "sender.reply_to"),
-    ("settings-logo-url", "PATCH", "/v1/settings",
-     b'{"branding": {"logo_data_uri": "file:///etc/passwd"}}', "branding.logo_data_uri"),
+    (
+        "settings-from-name-crlf",
+        "PATCH",
+        "/v1/settings",
+        json.dumps({"sender": {"from_name": CRLF}}).encode(),
+        "sender.from_name",
+    ),
+    (
+        "settings-business-name-encoded-word",
+        "PATCH",
+        "/v1/settings",
+        json.dumps({"branding": {"business_name": CVE_6923}}).encode(),
+        "branding.business_name",
+    ),
+    (
+        "settings-reply-to-crlf",
+        "PATCH",
+        "/v1/settings",
+        json.dumps({"sender": {"reply_to": "h@acme.test\r\nBcc: x@evil.test"}}).encode(),
+        "sender.reply_to",
+    ),
+    (
+        "settings-logo-url",
+        "PATCH",
+        "/v1/settings",
+        b'{"branding": {"logo_data_uri": "file:///etc/passwd"}}',
+        "branding.logo_data_uri",
+    ),
     ("customer-not-json", "PUT", "/v1/customers/cus_hostile", b"{not json", None),
-    ("customer-list-as-string", "PUT", "/v1/customers/cus_hostile", b'{"invoice_emails": "a@b.test"}',
-     "invoice_emails"),
-    ("customer-injected-email", "PUT", "/v1/customers/cus_hostile",
-     json.dumps({"email": "a@b.test\r\nBcc: x@evil.test"}).encode(), "email"),
-    ("customer-encoded-word-cc", "PUT", "/v1/customers/cus_hostile",
-     json.dumps({"cc_emails": [CVE_6923 + "@x.test"]}).encode(), "cc_emails"),
-    ("customer-1001-recipients", "PUT", "/v1/customers/cus_hostile",
-     json.dumps({"invoice_emails": [f"t{i}@x.test" for i in range(600)],
-                 "cc_emails": [f"c{i}@x.test" for i in range(401)]}).encode(), "cc_emails"),
-    ("customer-long-local-part", "PUT", "/v1/customers/cus_hostile",
-     json.dumps({"email": "a" * 65 + "@x.test"}).encode(), "email"),
+    (
+        "customer-list-as-string",
+        "PUT",
+        "/v1/customers/cus_hostile",
+        b'{"invoice_emails": "a@b.test"}',
+        "invoice_emails",
+    ),
+    (
+        "customer-injected-email",
+        "PUT",
+        "/v1/customers/cus_hostile",
+        json.dumps({"email": "a@b.test\r\nBcc: x@evil.test"}).encode(),
+        "email",
+    ),
+    (
+        "customer-encoded-word-cc",
+        "PUT",
+        "/v1/customers/cus_hostile",
+        json.dumps({"cc_emails": [CVE_6923 + "@x.test"]}).encode(),
+        "cc_emails",
+    ),
+    (
+        "customer-1001-recipients",
+        "PUT",
+        "/v1/customers/cus_hostile",
+        json.dumps(
+            {"invoice_emails": [f"t{i}@x.test" for i in range(600)], "cc_emails": [f"c{i}@x.test" for i in range(401)]}
+        ).encode(),
+        "cc_emails",
+    ),
+    (
+        "customer-long-local-part",
+        "PUT",
+        "/v1/customers/cus_hostile",
+        json.dumps({"email": "a" * 65 + "@x.test"}).encode(),
+        "email",
+    ),
     ("template-not-json", "PUT", "/v1/templates/invoice_finalized", b"{not json", None),
     ("template-wrong-types", "PUT", "/v1/templates/invoice_finalized", b'{"subject": 5, "html": ["x"]}', "subject"),
     ("template-unknown-kind", "PUT", "/v1/templates/bcc_everyone", b'{"subject": "s", "html": "h"}', "path.kind"),
@@ -264,9 +335,14 @@ async def test_malformed_requests_are_400_naming_the_field_and_start_nothing(har
             else:
                 assert error.get("field") == field, (label, r.text)
         # The Stripe receiver: a valid signature over bodies that are not usable events.
-        for body, field in [(b"{not json", None), (DEEP_JSON, None), (b'{"id": "\xff"}', None),
-                            (b"[]", "event"), (with_object(amount_due="lots"), "data.object.amount_due"),
-                            (hostile_invoice(currency="xyz"), "data.object.currency")]:
+        for body, field in [
+            (b"{not json", None),
+            (DEEP_JSON, None),
+            (b'{"id": "\xff"}', None),
+            (b"[]", "event"),
+            (with_object(amount_due="lots"), "data.object.amount_due"),
+            (hostile_invoice(currency="xyz"), "data.object.currency"),
+        ]:
             r = await http.post("/v1/webhooks/stripe", content=body, headers=stripe_signed(body))
             assert r.status_code == 400, (body[:40], r.text)
             assert r.json()["error"].get("field") == field, (body[:40], r.text)
@@ -344,8 +420,21 @@ def test_relance_send_refuses_hostile_files_without_a_traceback(tmp_path: Path) 
 # ---- a whole lifecycle to a real SMTP server -----------------------------------------
 
 # What a Relance message may carry as headers; anything else would be an injected one.
-ALLOWED_HEADERS = {"from", "to", "cc", "reply-to", "subject", "date", "message-id", "mime-version", "content-type",
-                   "content-transfer-encoding", "auto-submitted", "x-relance-kind", "x-relance-email-key"}
+ALLOWED_HEADERS = {
+    "from",
+    "to",
+    "cc",
+    "reply-to",
+    "subject",
+    "date",
+    "message-id",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+    "auto-submitted",
+    "x-relance-kind",
+    "x-relance-email-key",
+}
 
 
 def header_names(raw: bytes) -> list[str]:
@@ -353,31 +442,49 @@ def header_names(raw: bytes) -> list[str]:
     return [line.split(b":", 1)[0].decode().lower() for line in head if line and line[:1] not in (b" ", b"\t")]
 
 
-async def test_hostile_customer_data_through_a_lifecycle_to_smtp(time_env, config, sqlite_url, spy_server,
-                                                                  secret_file: Path) -> None:
+async def test_hostile_customer_data_through_a_lifecycle_to_smtp(
+    time_env, config, sqlite_url, spy_server, secret_file: Path
+) -> None:
     """Names, invoice number, descriptions and footer carrying CR/LF, RFC 2047 encoded
     words and HTML that fetches files and URLs, through events, the workflow, Jinja2,
     WeasyPrint and SMTP. The messages arrive with only Relance's headers, only to the
     customer, and PDFs that embed and fetched nothing."""
     from activities.transports.smtp import SmtpTransport
     from tests.conftest import running_harness
-    from tests.support.smtp_sink import SmtpSink
     from tests.rendering.test_pdf import attachments_of, everything_in, hostile
+    from tests.support.smtp_sink import SmtpSink
 
     url, hits = spy_server
     evil_html = " ".join(hostile(url, secret_file))
     with SmtpSink() as sink:
         async with running_harness(time_env, config, sqlite_url, SmtpTransport(sink.host, sink.port)) as h:
-            h.save_settings(reminders=[], branding={"business_name": "Acme", "footer": evil_html,
-                                                    "brand_color": f"red;background:url({url}/brand.png)"})
+            h.save_settings(
+                reminders=[],
+                branding={
+                    "business_name": "Acme",
+                    "footer": evil_html,
+                    "brand_color": f"red;background:url({url}/brand.png)",
+                },
+            )
             now = await h.now()
             cust = customer("cus_evil", email="ada@customer.test", name=f"{CRLF} {CVE_6923}")
-            obj = invoice("in_evil1", "cus_evil", due=now + 30 * DAY, number=CVE_6923, lines=2,
-                          customer_name=CRLF, description=evil_html, footer=evil_html)
+            obj = invoice(
+                "in_evil1",
+                "cus_evil",
+                due=now + 30 * DAY,
+                number=CVE_6923,
+                lines=2,
+                customer_name=CRLF,
+                description=evil_html,
+                footer=evil_html,
+            )
             obj["lines"]["data"][0]["description"] = evil_html
             paid = dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0)
-            await h.send(event("customer.created", cust, created=now), event("invoice.finalized", obj, created=now),
-                         event("invoice.paid", paid, created=now + timedelta(hours=1)))
+            await h.send(
+                event("customer.created", cust, created=now),
+                event("invoice.finalized", obj, created=now),
+                event("invoice.paid", paid, created=now + timedelta(hours=1)),
+            )
             assert [(e.kind, e.status) for e in h.log()] == [("invoice_finalized", "sent"), ("receipt", "sent")]
 
             # Settings written around the service (straight into the database): the
@@ -418,10 +525,19 @@ async def test_invoice_for_an_unknown_customer_goes_to_its_customer_email(harnes
     h = harness
     h.save_settings(reminders=[])
     now = await h.now()
-    await h.send(event("invoice.finalized", invoice("in_orphan1", "cus_never_seen", due=now + 30 * DAY,
-                                                    email="Solo@Bücher.example"), created=now))
-    await h.send(event("invoice.finalized", invoice("in_orphan2", "cus_never_seen2", due=now + 30 * DAY, email=None),
-                       created=now), settle_all=False)
+    await h.send(
+        event(
+            "invoice.finalized",
+            invoice("in_orphan1", "cus_never_seen", due=now + 30 * DAY, email="Solo@Bücher.example"),
+            created=now,
+        )
+    )
+    await h.send(
+        event(
+            "invoice.finalized", invoice("in_orphan2", "cus_never_seen2", due=now + 30 * DAY, email=None), created=now
+        ),
+        settle_all=False,
+    )
     # in_orphan2 waits for a customer event that may come late, then gives up (one step:
     # its workflow is busy until then).
     await h.advance(CUSTOMER_WAIT + timedelta(minutes=10), step=CUSTOMER_WAIT + timedelta(minutes=10))
@@ -460,16 +576,35 @@ def test_event_validators_decode_with_no_file_access_in_a_cold_process() -> None
     inv = invoice("in_cold", currency="kwd", email="Jean@Bücher.example")
     inv["lines"]["data"][0]["currency"] = "bhd"
     signals = {
-        "invoice": {"event_id": "evt_1", "type": "invoice.finalized", "created": "2026-01-01T00:00:00Z",
-                    "invoice": inv},
-        "customer": {"event_id": "evt_2", "type": "customer.updated", "created": "2026-01-01T00:00:00Z",
-                     "customer": customer("cus_cold", email="ada@bücher.example", timezone="Europe/Paris",
-                                          cc_emails=["a@b.example"])},
-        "credit_note": {"event_id": "evt_3", "type": "credit_note.created", "created": "2026-01-01T00:00:00Z",
-                        "credit_note": dict(stripe_fixtures()["credit_note"], currency="jpy")},
+        "invoice": {
+            "event_id": "evt_1",
+            "type": "invoice.finalized",
+            "created": "2026-01-01T00:00:00Z",
+            "invoice": inv,
+        },
+        "customer": {
+            "event_id": "evt_2",
+            "type": "customer.updated",
+            "created": "2026-01-01T00:00:00Z",
+            "customer": customer(
+                "cus_cold", email="ada@bücher.example", timezone="Europe/Paris", cc_emails=["a@b.example"]
+            ),
+        },
+        "credit_note": {
+            "event_id": "evt_3",
+            "type": "credit_note.created",
+            "created": "2026-01-01T00:00:00Z",
+            "credit_note": dict(stripe_fixtures()["credit_note"], currency="jpy"),
+        },
     }
-    result = subprocess.run([sys.executable, "-c", _COLD_DECODE], input=json.dumps(signals), capture_output=True,
-                            text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+    result = subprocess.run(
+        [sys.executable, "-c", _COLD_DECODE],
+        input=json.dumps(signals),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert result.returncode == 0 and "decoded" in result.stdout, result.stderr[-2000:]
 
 
@@ -481,17 +616,30 @@ def test_checks_added_at_the_door_do_not_stop_older_payloads_from_decoding() -> 
     from relance.contracts.models import CustomerSignal, InvoiceSignal
 
     old_invoice = invoice("in_old", currency="xyz", email="a" * 65 + "@x.test", amount=10**16)
-    decoded = InvoiceSignal.model_validate({"event_id": "evt_old", "type": "invoice.finalized",
-                                            "created": "2026-01-01T00:00:00Z", "invoice": old_invoice})
+    decoded = InvoiceSignal.model_validate(
+        {"event_id": "evt_old", "type": "invoice.finalized", "created": "2026-01-01T00:00:00Z", "invoice": old_invoice}
+    )
     assert decoded.invoice.currency == "xyz" and decoded.invoice.amount_due == 10**16
     many = [f"t{i}@x.test" for i in range(1001)]
     old_customer = customer("cus_old", email="b" * 65 + "@x.test", invoice_emails=many)
-    assert len(CustomerSignal.model_validate({"event_id": "evt_oldc", "type": "customer.updated",
-                                              "created": "2026-01-01T00:00:00Z",
-                                              "customer": old_customer}).customer.invoice_emails) == 1001
+    assert (
+        len(
+            CustomerSignal.model_validate(
+                {
+                    "event_id": "evt_oldc",
+                    "type": "customer.updated",
+                    "created": "2026-01-01T00:00:00Z",
+                    "customer": old_customer,
+                }
+            ).customer.invoice_emails
+        )
+        == 1001
+    )
     # The same objects coming in today are refused, naming the field.
-    for ev, field in [(event("invoice.finalized", old_invoice), "data.object.customer_email"),
-                      (event("customer.updated", old_customer), "data.object.email")]:
+    for ev, field in [
+        (event("invoice.finalized", old_invoice), "data.object.customer_email"),
+        (event("customer.updated", old_customer), "data.object.email"),
+    ]:
         with pytest.raises(InvalidEvent) as err:
             parse_event(ev)
         assert err.value.field == field
@@ -514,9 +662,11 @@ def test_fonts_backgrounds_and_redirects_fetch_nothing(spy_server, secret_file: 
         f"li {{ list-style-image: url(file://{secret_file}); }}"
         f"p::after {{ content: url({url}/after.png); }}"
     )
-    html = (f'<html><head><style>{css}</style></head><body><p>Kept</p><ul><li>item</li></ul>'
-            f'<div style="background-image: url(file:///etc/passwd)">x</div>'
-            f'<object data="file://{secret_file}"></object><embed src="{url}/embed"></body></html>')
+    html = (
+        f"<html><head><style>{css}</style></head><body><p>Kept</p><ul><li>item</li></ul>"
+        f'<div style="background-image: url(file:///etc/passwd)">x</div>'
+        f'<object data="file://{secret_file}"></object><embed src="{url}/embed"></body></html>'
+    )
     pdf = html_to_pdf(html, extra_css=(css,))
     assert "Kept" in pages_text(pdf)[0]
     assert attachments_of(pdf) == {}

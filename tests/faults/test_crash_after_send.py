@@ -63,8 +63,9 @@ async def test_crash_after_the_outbox_accepted_resends_nothing(tmp_path: Path) -
 
         # The invoice carries on: the receipt goes out, the workflow ends.
         await relance.send(paid)
-        await poll(lambda: len(eml_files(stack.outbox)) == 2 and all(r.status == "sent" for r in rows()), 60,
-                   "the receipt")
+        await poll(
+            lambda: len(eml_files(stack.outbox)) == 2 and all(r.status == "sent" for r in rows()), 60, "the receipt"
+        )
         deadline = time.monotonic() + 30
         while not await stack.workflows_closed(life.workflow_ids):
             assert time.monotonic() < deadline, "the invoice workflow did not end"

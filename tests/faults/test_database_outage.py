@@ -77,13 +77,20 @@ async def test_postgres_cut_for_a_while_loses_nothing_and_sends_nothing_twice(tm
         await asyncio.sleep(OUTAGE_SECONDS)  # the outage itself: its length is the point
         during = outbox_count() - out_at_cut
         await proxy.restore()
-        print(f"database cut for {time.monotonic() - cut_at:.1f}s at {out_at_cut} emails; "
-              f"{during} went out meanwhile (their log update waits for the database)")
+        print(
+            f"database cut for {time.monotonic() - cut_at:.1f}s at {out_at_cut} emails; "
+            f"{during} went out meanwhile (their log update waits for the database)"
+        )
         await sending
 
-        await poll(lambda: outbox_count() >= len(wanted) and len(rows()) >= len(wanted)
-                   and all(r.status == "sent" for r in rows()), 180,
-                   f"{len(wanted)} emails after the outage ({stack.tail('worker.log', 5)})", interval=0.5)
+        await poll(
+            lambda: (
+                outbox_count() >= len(wanted) and len(rows()) >= len(wanted) and all(r.status == "sent" for r in rows())
+            ),
+            180,
+            f"{len(wanted)} emails after the outage ({stack.tail('worker.log', 5)})",
+            interval=0.5,
+        )
         deadline = time.monotonic() + 60
         while not await stack.workflows_closed(wf_ids):
             assert time.monotonic() < deadline, "invoice workflows still running"

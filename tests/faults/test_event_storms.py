@@ -52,9 +52,14 @@ def sent_emails(h: Harness, ns: str, n_invoices: int) -> Counter[tuple[int, str,
     return found
 
 
-@settings(max_examples=15, deadline=None, derandomize=True, database=None, phases=[Phase.explicit, Phase.generate],
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.data_too_large])
+@settings(
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(storm=storms())
 async def test_storms_end_in_the_canonical_emails(harness: Harness, storm: Storm) -> None:
     h = harness
@@ -70,8 +75,9 @@ async def test_storms_end_in_the_canonical_emails(harness: Harness, storm: Storm
     due, moved_due = base + 5 * DAY, base + 8 * DAY
     steps = storm.steps(due, moved_due)
     try:
-        await h.send(*customer_events(canon_ns, storm.n_customers, base),
-                     *customer_events(storm_ns, storm.n_customers, base))
+        await h.send(
+            *customer_events(canon_ns, storm.n_customers, base), *customer_events(storm_ns, storm.n_customers, base)
+        )
         # Canonical: each event once, in created order.
         for i, step in enumerate(steps):
             await h.send(build_event(canon_ns, storm, step, i, base))
@@ -83,7 +89,7 @@ async def test_storms_end_in_the_canonical_emails(harness: Harness, storm: Storm
             h.workflow_ids.add(f"invoice-{ev['data']['object']['id']}")
         await h.settle()
         await h.advance(DAY, step=DAY)
-        for ev in deliveries[storm.late_from:]:
+        for ev in deliveries[storm.late_from :]:
             await h.client.send(ev)
             h.workflow_ids.add(f"invoice-{ev['data']['object']['id']}")
         await h.settle()
@@ -99,8 +105,13 @@ async def test_storms_end_in_the_canonical_emails(harness: Harness, storm: Storm
         # Each logged email is one message on disk: nothing went out beside the log.
         sent_rows = [e for e in h.log() if e.status == "sent"]
         assert len(h.outbox_messages()) == len(sent_rows)
-        STATS.update(emails=sum(stormy.values()), moot=len(moot_keys(storm, steps)), examples=1,
-                     late=len(deliveries) - storm.late_from, duplicates=len(storm.order) - len(steps))
+        STATS.update(
+            emails=sum(stormy.values()),
+            moot=len(moot_keys(storm, steps)),
+            examples=1,
+            late=len(deliveries) - storm.late_from,
+            duplicates=len(storm.order) - len(steps),
+        )
     finally:
         await h.terminate_all()
         h.workflow_ids.clear()

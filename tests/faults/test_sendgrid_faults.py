@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -28,10 +28,10 @@ from activities.transports.sendgrid import SendGridTransport
 from activities.webhooks import event_id_for
 from relance.client import RelanceClient
 from relance.platform.binaries import test_server_path as server_path
+from relance.platform.temporal_client import DATA_CONVERTER, runtime
 from relance.storage import transport_holds, webhooks_store
 from relance.storage.database import dispose_engine, get_engine, session_scope
 from relance.storage.suppressions import suppress
-from relance.platform.temporal_client import DATA_CONVERTER, runtime
 from tests.conftest import running_harness
 from tests.support.events import customer, event, invoice
 from tests.support.fake_sendgrid import FakeSendGrid
@@ -46,7 +46,8 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     """Its own test server: these tests start webhook workflows, after which the
     time-skipping server can stop skipping (see tests/workflows/test_webhooks_out.py)."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=server_path(), data_converter=DATA_CONVERTER, runtime=runtime())
+        test_server_existing_path=server_path(), data_converter=DATA_CONVERTER, runtime=runtime()
+    )
     await ensure_search_attributes(env.client, "default")
     yield env
     await env.shutdown()
@@ -110,18 +111,25 @@ CASES = [
     Case("503-twice", [dict(status=503, headers={"Retry-After": "1"})] * 2, "sent", [503, 503, 202], 2),
     # SendGrid does not answer within our timeout (and has not accepted the message).
     Case("timeout", [dict(status=503, delay=3.0)], "sent", [503, 202], 1),
-    Case("400", [dict(status=400, errors=[{"field": "from", "message": "bad sender"}])], "failed", [400],
-         error_has="(400)"),
+    Case(
+        "400",
+        [dict(status=400, errors=[{"field": "from", "message": "bad sender"}])],
+        "failed",
+        [400],
+        error_has="(400)",
+    ),
     Case("413", [dict(status=413)], "failed", [413], error_has="(413)"),
 ]
 
 
-async def test_sendgrid_fault_matrix_every_outcome_logged_and_reported(time_env, config, sqlite_url,
-                                                                       receiver: Receiver) -> None:
+async def test_sendgrid_fault_matrix_every_outcome_logged_and_reported(
+    time_env, config, sqlite_url, receiver: Receiver
+) -> None:
     config = config.model_copy(update={"default_from_email": "billing@relance-demo.fr"})
     with FakeSendGrid() as fake:
-        async with running_harness(time_env, config, sqlite_url,
-                                   SendGridTransport(fake.api_key, base_url=fake.url, timeout=1.0)) as h:
+        async with running_harness(
+            time_env, config, sqlite_url, SendGridTransport(fake.api_key, base_url=fake.url, timeout=1.0)
+        ) as h:
             subscribe(h, receiver.url)
             h.save_settings(attach_pdf=False)
             now = await h.now()
@@ -130,8 +138,10 @@ async def test_sendgrid_fault_matrix_every_outcome_logged_and_reported(time_env,
                 for reply in case.replies:
                     fake.queue(**reply)
                 cus, inv = f"cus_m{i}", f"in_m{i}"
-                await h.send(event("customer.created", customer(cus, email=f"ap{i}@acme-client.fr"), created=now),
-                             event("invoice.paid", paid(invoice(inv, cus, email=None)), created=now))
+                await h.send(
+                    event("customer.created", customer(cus, email=f"ap{i}@acme-client.fr"), created=now),
+                    event("invoice.paid", paid(invoice(inv, cus, email=None)), created=now),
+                )
                 [row] = [r for r in h.log() if r.invoice_id == inv]
                 assert (row.status, row.attempts) == (case.status, case.attempts), (case.name, row.error)
                 assert [r.status for r in fake.requests[before:]] == case.answers, case.name
@@ -156,10 +166,12 @@ async def test_undeliverable_emails_are_reported_as_email_failed(harness: Harnes
     with session_scope(h.engine) as s:
         suppress(s, "bounced@acme-client.fr", "bounce", detail="550 mailbox unavailable")
     now = await h.now()
-    await h.send(event("customer.created", customer("cus_nobody", email=None), created=now),
-                 event("invoice.paid", paid(invoice("in_nobody", "cus_nobody", email=None)), created=now),
-                 event("customer.created", customer("cus_bounced", email="bounced@acme-client.fr"), created=now),
-                 event("invoice.paid", paid(invoice("in_bounced", "cus_bounced", email=None)), created=now))
+    await h.send(
+        event("customer.created", customer("cus_nobody", email=None), created=now),
+        event("invoice.paid", paid(invoice("in_nobody", "cus_nobody", email=None)), created=now),
+        event("customer.created", customer("cus_bounced", email="bounced@acme-client.fr"), created=now),
+        event("invoice.paid", paid(invoice("in_bounced", "cus_bounced", email=None)), created=now),
+    )
     rows = {r.invoice_id: r for r in h.log()}
     assert (rows["in_nobody"].status, rows["in_bounced"].status) == ("failed", "skipped")
     for inv in ("in_nobody", "in_bounced"):
@@ -172,7 +184,8 @@ async def test_undeliverable_emails_are_reported_as_email_failed(harness: Harnes
 
 
 async def test_sendgrid_401_holds_every_email_with_one_alert_then_sends_them_once_the_key_is_fixed(
-        time_env, config, sqlite_url, receiver: Receiver, caplog: pytest.LogCaptureFixture) -> None:
+    time_env, config, sqlite_url, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.ERROR, logger="relance.delivery")
     config = config.model_copy(update={"default_from_email": "billing@relance-demo.fr", "hold_retry_seconds": 1.0})
     engine = get_engine(sqlite_url)
@@ -185,17 +198,21 @@ async def test_sendgrid_401_holds_every_email_with_one_alert_then_sends_them_onc
             now = await h.now()
             for i, inv in enumerate(invoices):
                 cus = f"cus_key{i}"
-                await h.send(event("customer.created", customer(cus, email=f"ap{i}@acme-client.fr"), created=now),
-                             event("invoice.paid", paid(invoice(inv, cus, email=None)), created=now),
-                             settle_all=False)  # held: the invoice workflows stay busy
+                await h.send(
+                    event("customer.created", customer(cus, email=f"ap{i}@acme-client.fr"), created=now),
+                    event("invoice.paid", paid(invoice(inv, cus, email=None)), created=now),
+                    settle_all=False,
+                )  # held: the invoice workflows stay busy
                 if i == 0:
                     # The first 401 opens the hold. (Emails already on their way to SendGrid
                     # at that moment each get their own 401; the ones after it do not call.)
                     await _poll(lambda: any("held" in (r.error or "") for r in h.log()), 30, "the hold")
+
             # Held: every email pending with the reason, SendGrid called once, not per email.
             async def all_held() -> bool:
                 rows = h.log()
                 return len(rows) == 4 and all(r.status == "pending" and r.attempts >= 2 for r in rows)
+
             # Generous bounds, not expected durations: the uncached worker cancels and
             # retries its local activities on every eviction, slow on a loaded 2-core CI
             # machine (one run took more than 60 s to get the held emails out).
@@ -232,12 +249,14 @@ async def test_sendgrid_401_holds_every_email_with_one_alert_then_sends_them_onc
 
 
 async def test_sendgrid_403_holds_the_emails_until_a_probe_finds_the_sender_verified(
-        time_env, config, sqlite_url, receiver: Receiver) -> None:
+    time_env, config, sqlite_url, receiver: Receiver
+) -> None:
     """A 403 (here: the sender not verified) is fixed in SendGrid's console, not in
     Relance's settings: the key stays the same, so the hold ends when the next probe
     (one email per RELANCE_HOLD_PROBE_SECONDS) is accepted, and the held emails follow."""
-    config = config.model_copy(update={"default_from_email": "billing@relance-demo.fr", "hold_retry_seconds": 1.0,
-                                       "hold_probe_seconds": 2.0})
+    config = config.model_copy(
+        update={"default_from_email": "billing@relance-demo.fr", "hold_retry_seconds": 1.0, "hold_probe_seconds": 2.0}
+    )
     engine = get_engine(sqlite_url)
     invoices = [f"in_snd{i}" for i in range(3)]
     forbidden = [{"message": "The from address does not match a verified Sender Identity.", "field": "from"}]
@@ -246,21 +265,24 @@ async def test_sendgrid_403_holds_the_emails_until_a_probe_finds_the_sender_veri
         # already on its way when the hold opened, then accepted.
         for _ in range(3):
             fake.queue(403, errors=forbidden)
-        async with running_harness(time_env, config, sqlite_url,
-                                   SendGridTransport(fake.api_key, base_url=fake.url, timeout=5)) as h:
+        async with running_harness(
+            time_env, config, sqlite_url, SendGridTransport(fake.api_key, base_url=fake.url, timeout=5)
+        ) as h:
             subscribe(h, receiver.url)
             h.save_settings(attach_pdf=False)
             now = await h.now()
-            await h.send(event("customer.created", customer("cus_snd", email="ap@acme-client.fr"), created=now),
-                         *(event("invoice.paid", paid(invoice(inv, "cus_snd", email=None)), created=now)
-                           for inv in invoices))
+            await h.send(
+                event("customer.created", customer("cus_snd", email="ap@acme-client.fr"), created=now),
+                *(event("invoice.paid", paid(invoice(inv, "cus_snd", email=None)), created=now) for inv in invoices),
+            )
             rows = h.log()
             # Delivered before the worker stops: each invoice workflow starts its webhook
             # child and ends without waiting for the delivery.
             for key in (f"{r.idempotency_key}:email.sent" for r in rows):
                 assert await webhook(h, key), key
-            alerts = [k for k in (f"{r.idempotency_key}:email.failed:held" for r in rows)
-                      if await webhook(h, k, wait=0)]  # started before the hold
+            alerts = [
+                k for k in (f"{r.idempotency_key}:email.failed:held" for r in rows) if await webhook(h, k, wait=0)
+            ]  # started before the hold
             with session_scope(engine) as s:
                 assert transport_holds.current_hold(s, "sendgrid") is None
     assert sorted(r.invoice_id for r in rows) == invoices and {r.status for r in rows} == {"sent"}
@@ -276,7 +298,7 @@ async def test_sendgrid_403_holds_the_emails_until_a_probe_finds_the_sender_veri
 
 def test_hold_lets_one_probe_through_per_interval_and_ends_with_another_key(sqlite_url) -> None:
     engine = get_engine(sqlite_url)
-    t0 = datetime(2027, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2027, 1, 1, tzinfo=UTC)
     every = timedelta(minutes=10)
     with session_scope(engine) as s:
         assert transport_holds.held(s, "sendgrid", "k1", every, now=t0) is None
@@ -307,8 +329,13 @@ async def test_a_hold_that_outlasts_the_delivery_window_fails_the_email_as_held(
     def failed(reason: str) -> float:
         return REGISTRY.get_sample_value("relance_emails_failed_total", {"kind": "receipt", "reason": reason}) or 0.0
 
-    config = config.model_copy(update={"default_from_email": "billing@relance-demo.fr",
-                                       "hold_retry_seconds": 86400.0, "hold_probe_seconds": 86400.0})
+    config = config.model_copy(
+        update={
+            "default_from_email": "billing@relance-demo.fr",
+            "hold_retry_seconds": 86400.0,
+            "hold_probe_seconds": 86400.0,
+        }
+    )
     before = {reason: failed(reason) for reason in ("held", "provider_unavailable")}
     with FakeSendGrid() as fake:
         wrong = SendGridTransport("SG.revoked-for-good", base_url=fake.url, timeout=5)
@@ -316,9 +343,11 @@ async def test_a_hold_that_outlasts_the_delivery_window_fails_the_email_as_held(
             h.save_settings(attach_pdf=False)
             now = await h.now()
             # No settling at the end: the workflow stays busy while its email is held.
-            await h.send(event("customer.created", customer("cus_never_fixed", email="ap@acme-client.fr"), created=now),
-                         event("invoice.paid", paid(invoice("in_never_fixed", "cus_never_fixed", email=None)),
-                               created=now), settle_all=False)
+            await h.send(
+                event("customer.created", customer("cus_never_fixed", email="ap@acme-client.fr"), created=now),
+                event("invoice.paid", paid(invoice("in_never_fixed", "cus_never_fixed", email=None)), created=now),
+                settle_all=False,
+            )
             await _poll(lambda: any("held" in (r.error or "") for r in h.log()), 30, "the hold")
             await time_env.sleep(timedelta(days=4))  # retried once a day (RELANCE_HOLD_RETRY_SECONDS)
             await _poll(lambda: [r.status for r in h.log()] == ["failed"], 30, "the email failed")
@@ -334,14 +363,25 @@ async def uncached_harness(env: WorkflowEnvironment, config, database_url: str, 
     workflows' tasks go to the next worker at once (with a cache they would wait on its
     sticky queue, which the time-skipping server never gives up on)."""
     engine = get_engine(database_url)
-    worker = Worker(env.client, task_queue=config.task_queue, workflows=WORKFLOWS,
-                    workflow_runner=runner_for(env.client.data_converter),
-                    activities=activities_for(engine, config, transport),
-                    activity_executor=ThreadPoolExecutor(max_workers=8), max_concurrent_activities=8,
-                    max_cached_workflows=0)
+    worker = Worker(
+        env.client,
+        task_queue=config.task_queue,
+        workflows=WORKFLOWS,
+        workflow_runner=runner_for(env.client.data_converter),
+        activities=activities_for(engine, config, transport),
+        activity_executor=ThreadPoolExecutor(max_workers=8),
+        max_concurrent_activities=8,
+        max_cached_workflows=0,
+    )
     async with worker:
-        yield Harness(env=env, client=RelanceClient(env.client, config.task_queue), engine=engine,
-                      outbox=config.resolved_outbox_dir(), config=config, worker=worker)
+        yield Harness(
+            env=env,
+            client=RelanceClient(env.client, config.task_queue),
+            engine=engine,
+            outbox=config.resolved_outbox_dir(),
+            config=config,
+            worker=worker,
+        )
 
 
 async def _poll(predicate, timeout: float, what: str) -> None:
@@ -368,8 +408,15 @@ def test_the_last_error_type_is_found_through_the_windows_timeout() -> None:
     from workflows.email_steps import _last_error_type
 
     def activity_error(cause: BaseException) -> ActivityError:
-        err = ActivityError("activity failed", scheduled_event_id=1, started_event_id=2, identity="w",
-                            activity_type="deliver_email", activity_id="5", retry_state=RetryState.TIMEOUT)
+        err = ActivityError(
+            "activity failed",
+            scheduled_event_id=1,
+            started_event_id=2,
+            identity="w",
+            activity_type="deliver_email",
+            activity_id="5",
+            retry_state=RetryState.TIMEOUT,
+        )
         err.__cause__ = cause
         return err
 
@@ -377,7 +424,9 @@ def test_the_last_error_type_is_found_through_the_windows_timeout() -> None:
     timeout = TimeoutError("activity timeout", type=TimeoutType.SCHEDULE_TO_CLOSE, last_heartbeat_details=[])
     timeout.__cause__ = held
     assert _last_error_type(activity_error(timeout)) == "TransportHeld"
-    assert _last_error_type(activity_error(ApplicationError("503", type="RetryableDeliveryError"))) == \
-        "RetryableDeliveryError"
+    assert (
+        _last_error_type(activity_error(ApplicationError("503", type="RetryableDeliveryError")))
+        == "RetryableDeliveryError"
+    )
     bare = TimeoutError("activity timeout", type=TimeoutType.SCHEDULE_TO_CLOSE, last_heartbeat_details=[])
     assert _last_error_type(activity_error(bare)) is None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -34,7 +34,7 @@ ON_TIME = timedelta(seconds=15)  # timer firing + workflow task + prepare + deli
 
 def next_slot(lead: timedelta) -> datetime:
     """The first whole local minute at least `lead` from now, in TZ."""
-    local = (datetime.now(timezone.utc) + lead).astimezone(ZoneInfo(TZ))
+    local = (datetime.now(UTC) + lead).astimezone(ZoneInfo(TZ))
     return (local + timedelta(minutes=1)).replace(second=0, microsecond=0)
 
 
@@ -52,8 +52,9 @@ async def test_reminder_survives_a_dev_server_kill_and_goes_out_on_time_once(tmp
 
         slot = next_slot(timedelta(seconds=40))
         with session_scope(engine) as s:
-            save_settings(s, AccountSettings(reminders=[0], send_hour=slot.hour, send_minute=slot.minute,
-                                             attach_pdf=False))
+            save_settings(
+                s, AccountSettings(reminders=[0], send_hour=slot.hour, send_minute=slot.minute, attach_pdf=False)
+            )
         due = slot.replace(hour=23, minute=0)  # the due date is the slot's local day
         await relance.send(event("invoice.finalized", invoice("in_restart", "cus_restart", due=due)))
         handle = (await stack.client()).get_workflow_handle("invoice-in_restart")
@@ -67,17 +68,18 @@ async def test_reminder_survives_a_dev_server_kill_and_goes_out_on_time_once(tmp
         while not (slots := await pending()):
             assert time.monotonic() < deadline, "no reminder planned"
             await asyncio.sleep(0.2)
-        assert [s.at for s in slots] == [slot.astimezone(timezone.utc)], slots
+        assert [s.at for s in slots] == [slot.astimezone(UTC)], slots
 
         # The timer is pending in the server's database: kill the server, start it again.
         stack.kill_server(signal.SIGKILL)
         stack.start_server()
         await stack.wait_server()
-        assert datetime.now(timezone.utc) < slot, "the restart took longer than the lead time"
-        assert [s.at for s in await pending()] == [slot.astimezone(timezone.utc)]
+        assert datetime.now(UTC) < slot, "the restart took longer than the lead time"
+        assert [s.at for s in await pending()] == [slot.astimezone(UTC)]
 
-        files = await poll(lambda: (f := eml_files(stack.outbox)) and len(f) >= 2 and f, 120,
-                           "the reminder after the restart")
+        files = await poll(
+            lambda: (f := eml_files(stack.outbox)) and len(f) >= 2 and f, 120, "the reminder after the restart"
+        )
         with session_scope(engine) as s:
             rows = email_log.all_entries(s)
         reminders = [r for r in rows if r.kind == "invoice_reminder"]

@@ -57,8 +57,11 @@ async def test_worker_killed_at_random_moments_loses_nothing_and_sends_nothing_t
                 if i == WITH_PDFS:
                     # PDFs for the first few only: their rows (with the attachment list) exist first.
                     first = expected_keys(lives[:WITH_PDFS])
-                    await poll(lambda: first <= {r.idempotency_key for r in log_rows(engine)}, 180,
-                               "the first lifecycles' emails to be prepared")
+                    await poll(
+                        lambda: first <= {r.idempotency_key for r in log_rows(engine)},
+                        180,
+                        "the first lifecycles' emails to be prepared",
+                    )
                     with session_scope(engine) as s:
                         save_settings(s, AccountSettings(attach_pdf=False))
                 for ev in life.events:
@@ -69,8 +72,9 @@ async def test_worker_killed_at_random_moments_loses_nothing_and_sends_nothing_t
         # whatever the machine's speed), plus a random fraction of a second.
         thresholds = sorted(rng.sample(range(3, len(wanted) - 10), 3))
         for threshold in thresholds:
-            await poll(lambda: len(list(stack.outbox.glob("*.eml"))) >= threshold, 180,
-                       f"{threshold} emails before a kill")
+            await poll(
+                lambda: len(list(stack.outbox.glob("*.eml"))) >= threshold, 180, f"{threshold} emails before a kill"
+            )
             await asyncio.sleep(rng.uniform(0.0, 0.4))
             stack.kill_worker()
             print(f"killed the worker with {len(list(stack.outbox.glob('*.eml')))} emails out")
@@ -78,9 +82,16 @@ async def test_worker_killed_at_random_moments_loses_nothing_and_sends_nothing_t
             stack.start_worker()
         await sending
 
-        await poll(lambda: len(list(stack.outbox.glob("*.eml"))) >= len(wanted)
-                   and all(r.status == "sent" for r in log_rows(engine)) and len(log_rows(engine)) >= len(wanted),
-                   240, f"{len(wanted)} emails ({stack.tail('worker.log', 5)})", interval=0.5)
+        await poll(
+            lambda: (
+                len(list(stack.outbox.glob("*.eml"))) >= len(wanted)
+                and all(r.status == "sent" for r in log_rows(engine))
+                and len(log_rows(engine)) >= len(wanted)
+            ),
+            240,
+            f"{len(wanted)} emails ({stack.tail('worker.log', 5)})",
+            interval=0.5,
+        )
         deadline = time.monotonic() + 60
         while not await stack.workflows_closed(wf_ids):
             assert time.monotonic() < deadline, "invoice workflows still running"

@@ -46,6 +46,7 @@ async def test_sigterm_stops_the_worker_cleanly_with_its_pdf_processes(tmp_path:
         relance = await stack.relance()
         for ev in first.events:
             await relance.send(ev)
+
         def sent() -> set[str]:
             with session_scope(engine) as session:
                 return {e.idempotency_key for e in email_log.all_entries(session) if e.status == "sent"}
@@ -68,7 +69,8 @@ async def test_sigterm_stops_the_worker_cleanly_with_its_pdf_processes(tmp_path:
         await poll(lambda: expected_keys([first, second]) <= sent(), 120, "the second lifecycle's emails")
         with session_scope(engine) as session:
             assert sorted(e.idempotency_key for e in email_log.all_entries(session)) == sorted(
-                expected_keys([first, second]))
+                expected_keys([first, second])
+            )
         await stack.terminate(first.workflow_ids | second.workflow_ids)
     finally:
         stack.close()

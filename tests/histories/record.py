@@ -29,15 +29,15 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.transports.outbox import OutboxTransport
 from activities.webhooks import event_id_for
-from relance.platform.binaries import test_server_path
 from relance.client import RelanceClient
+from relance.contracts.models import RetentionInput
+from relance.platform.binaries import test_server_path
 from relance.platform.clock import advance, settle
 from relance.platform.config import Config
+from relance.platform.temporal_client import DATA_CONVERTER, runtime
 from relance.storage import webhooks_store
 from relance.storage.database import get_engine, session_scope
-from relance.platform.temporal_client import DATA_CONVERTER, runtime
 from tests.support.events import customer, event, invoice, stripe_fixtures
-from relance.contracts.models import RetentionInput
 from worker.main import build_worker, ensure_search_attributes
 from workflows.retention import RetentionWorkflow
 
@@ -48,17 +48,31 @@ DAY = timedelta(days=1)
 # {kept file stem: the current scenario's stem}.
 LEGACY = {
     f"{stem}-before_webhooks": stem
-    for stem in ("InvoiceWorkflow-send_invoice_reminders_paid", "InvoiceWorkflow-charge_automatically",
-                 "InvoiceWorkflow-voided", "CardWorkflow-expiring", "SubscriptionWorkflow-trial_then_canceled",
-                 "CreditNoteWorkflow-created", "RefundWorkflow-charge_only")
+    for stem in (
+        "InvoiceWorkflow-send_invoice_reminders_paid",
+        "InvoiceWorkflow-charge_automatically",
+        "InvoiceWorkflow-voided",
+        "CardWorkflow-expiring",
+        "SubscriptionWorkflow-trial_then_canceled",
+        "CreditNoteWorkflow-created",
+        "RefundWorkflow-charge_only",
+    )
 }
 LEGACY["CardWorkflow-automatic_update-before_replan"] = "CardWorkflow-automatic_update"
-LEGACY.update({
-    f"{stem}-before_fewer_round_trips": stem
-    for stem in ("InvoiceWorkflow-send_invoice_reminders_paid", "InvoiceWorkflow-charge_automatically",
-                 "InvoiceWorkflow-voided", "CardWorkflow-expiring", "SubscriptionWorkflow-trial_then_canceled",
-                 "CreditNoteWorkflow-created", "RefundWorkflow-charge_only")
-})
+LEGACY.update(
+    {
+        f"{stem}-before_fewer_round_trips": stem
+        for stem in (
+            "InvoiceWorkflow-send_invoice_reminders_paid",
+            "InvoiceWorkflow-charge_automatically",
+            "InvoiceWorkflow-voided",
+            "CardWorkflow-expiring",
+            "SubscriptionWorkflow-trial_then_canceled",
+            "CreditNoteWorkflow-created",
+            "RefundWorkflow-charge_only",
+        )
+    }
+)
 
 
 class Receiver:
@@ -93,8 +107,9 @@ def paid(obj: dict) -> dict:
     return dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0)
 
 
-async def scenarios(env: WorkflowEnvironment, client: RelanceClient, engine: Engine,
-                    receiver: Receiver) -> dict[str, WorkflowHistory]:
+async def scenarios(
+    env: WorkflowEnvironment, client: RelanceClient, engine: Engine, receiver: Receiver
+) -> dict[str, WorkflowHistory]:
     """Returns {file stem: history}."""
     ids: set[str] = set()
 
@@ -124,14 +139,16 @@ async def scenarios(env: WorkflowEnvironment, client: RelanceClient, engine: Eng
     # charge_automatically: failure, 3D Secure, paid.
     auto = invoice("in_rec_auto", "cus_rec", collection_method="charge_automatically")
     t = await env.get_current_time()
-    await send(event("invoice.finalized", auto, created=t),
-               event("invoice.payment_failed", dict(auto, attempt_count=1), created=t + timedelta(seconds=1)),
-               event("invoice.payment_action_required", dict(auto, attempt_count=2), created=t + timedelta(seconds=2)),
-               event("invoice.paid", paid(auto), created=t + timedelta(seconds=3)))
+    await send(
+        event("invoice.finalized", auto, created=t),
+        event("invoice.payment_failed", dict(auto, attempt_count=1), created=t + timedelta(seconds=1)),
+        event("invoice.payment_action_required", dict(auto, attempt_count=2), created=t + timedelta(seconds=2)),
+        event("invoice.paid", paid(auto), created=t + timedelta(seconds=3)),
+    )
     # Customer-level lifecycles.
     pm = copy.deepcopy(stripe_fixtures()["payment_method"])
     pm.update(id="pm_rec", customer="cus_rec")
-    month = (t + 40 * DAY)
+    month = t + 40 * DAY
     pm["card"].update(exp_month=month.month, exp_year=month.year)
     await send(event("payment_method.attached", pm, created=t))
     # A card the network renews: its notice moves to the new expiry.
@@ -153,24 +170,28 @@ async def scenarios(env: WorkflowEnvironment, client: RelanceClient, engine: Eng
     # whenever it finds nothing in flight, between two of this workflow's tasks say, and
     # the cards' next notices would fire in some runs and not in others.
     with env.auto_time_skipping_disabled():
-        await env.client.execute_workflow(RetentionWorkflow.run, RetentionInput(days=30), id="retention-rec",
-                                          task_queue=client.task_queue)
+        await env.client.execute_workflow(
+            RetentionWorkflow.run, RetentionInput(days=30), id="retention-rec", task_queue=client.task_queue
+        )
+
     async def histories(files: dict[str, str]) -> dict[str, WorkflowHistory]:
         return {stem: await env.client.get_workflow_handle(wf_id).fetch_history() for stem, wf_id in files.items()}
 
     # Taken now: the steps below may let the time-skipping server move the clock in some
     # runs (see there), and the workflows still waiting on timers would go on.
-    done = await histories({
-        "RetentionWorkflow-daily": "retention-rec",
-        "InvoiceWorkflow-send_invoice_reminders_paid": "invoice-in_rec_reminders",
-        "InvoiceWorkflow-charge_automatically": "invoice-in_rec_auto",
-        "CustomerWorkflow-created": "customer-cus_rec",
-        "CardWorkflow-expiring": "card-pm_rec",
-        "CardWorkflow-automatic_update": "card-pm_rec_auto",
-        "SubscriptionWorkflow-trial_then_canceled": "subscription-sub_rec",
-        "CreditNoteWorkflow-created": "credit-note-cn_rec",
-        "RefundWorkflow-charge_only": "charge-ch_rec",
-    })
+    done = await histories(
+        {
+            "RetentionWorkflow-daily": "retention-rec",
+            "InvoiceWorkflow-send_invoice_reminders_paid": "invoice-in_rec_reminders",
+            "InvoiceWorkflow-charge_automatically": "invoice-in_rec_auto",
+            "CustomerWorkflow-created": "customer-cus_rec",
+            "CardWorkflow-expiring": "card-pm_rec",
+            "CardWorkflow-automatic_update": "card-pm_rec_auto",
+            "SubscriptionWorkflow-trial_then_canceled": "subscription-sub_rec",
+            "CreditNoteWorkflow-created": "credit-note-cn_rec",
+            "RefundWorkflow-charge_only": "charge-ch_rec",
+        }
+    )
     # Last, because the clock must not move after it: webhooks out. Two endpoints want
     # invoice.voided; one accepts it, one refuses it. Once a child started by a workflow that
     # has since closed completes, the time-skipping server no longer skips time
@@ -180,28 +201,36 @@ async def scenarios(env: WorkflowEnvironment, client: RelanceClient, engine: Eng
             webhooks_store.create_endpoint(session, url=receiver.url(path), event_types=["invoice.voided"])
     t = await env.get_current_time()
     void = invoice("in_rec_void", "cus_rec", due=t + 3 * DAY)
-    await send(event("invoice.finalized", void, created=t), event("invoice.voided", dict(void, status="void"), created=t))
+    await send(
+        event("invoice.finalized", void, created=t), event("invoice.voided", dict(void, status="void"), created=t)
+    )
     webhook_id = f"webhook-{event_id_for('in_rec_void:invoice.voided')}"
     # Waited for in real time: nothing here needs the clock to move.
     with env.auto_time_skipping_disabled():
         await env.client.get_workflow_handle(webhook_id).result()
-    return done | await histories({"InvoiceWorkflow-voided": "invoice-in_rec_void",
-                                   "WebhookWorkflow-delivered_and_refused": webhook_id})
+    return done | await histories(
+        {"InvoiceWorkflow-voided": "invoice-in_rec_void", "WebhookWorkflow-delivered_and_refused": webhook_id}
+    )
 
 
 async def run_scenarios(*, legacy: bool = True) -> dict[str, WorkflowHistory]:
     """Every canonical scenario, on a fresh time-skipping server: {file stem: history};
     with `legacy`, each kept history's stem too, mapped to its current scenario."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server_path(), data_converter=DATA_CONVERTER, runtime=runtime())
+        test_server_existing_path=test_server_path(), data_converter=DATA_CONVERTER, runtime=runtime()
+    )
     try:
         await ensure_search_attributes(env.client, "default")
         with tempfile.TemporaryDirectory() as tmp:
             config = Config(state_dir=Path(tmp), task_queue=f"record-{uuid.uuid4().hex[:6]}", _env_file=None)
             engine = get_engine(config.resolved_database_url())
-            worker = build_worker(env.client, config, engine=engine,
-                                  transport=OutboxTransport(config.resolved_outbox_dir()),
-                                  executor=ThreadPoolExecutor(max_workers=8))
+            worker = build_worker(
+                env.client,
+                config,
+                engine=engine,
+                transport=OutboxTransport(config.resolved_outbox_dir()),
+                executor=ThreadPoolExecutor(max_workers=8),
+            )
             receiver = Receiver()
             try:
                 async with worker:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import os
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -16,10 +15,10 @@ from temporalio.worker import Replayer
 from activities.transports.outbox import OutboxTransport
 from relance.client import RelanceClient
 from relance.platform.codec import EncryptionCodec, InvalidKeys, parse_keys
-from relance.storage.database import get_engine
 from relance.platform.temporal_client import DATA_CONVERTER, converter_for
-from tests.support.events import customer, event, invoice
+from relance.storage.database import get_engine
 from tests.api.test_api import http_for
+from tests.support.events import customer, event, invoice
 from worker.main import WORKFLOWS, build_worker
 from worker.sandbox import SANDBOX
 
@@ -33,13 +32,19 @@ async def test_encrypted_lifecycle_history_and_replay(time_env, config, sqlite_u
     config = config.model_copy(update={"encryption_keys": SecretStr(keys)})
     converter = converter_for(config)
     client = Client(time_env.client.service_client, namespace="default", data_converter=converter)
-    worker = build_worker(client, config, engine=get_engine(sqlite_url),
-                          transport=OutboxTransport(config.resolved_outbox_dir()), executor=ThreadPoolExecutor(8))
+    worker = build_worker(
+        client,
+        config,
+        engine=get_engine(sqlite_url),
+        transport=OutboxTransport(config.resolved_outbox_dir()),
+        executor=ThreadPoolExecutor(8),
+    )
     relance = RelanceClient(client, config.task_queue)
     async with worker:
         now = await time_env.get_current_time()
-        await relance.send(event("customer.created", customer("cus_enc", email="secret.person@example.org"),
-                                 created=now))
+        await relance.send(
+            event("customer.created", customer("cus_enc", email="secret.person@example.org"), created=now)
+        )
         obj = invoice("in_enc1", "cus_enc", status="paid", collection_method="charge_automatically")
         await relance.send(event("invoice.paid", obj, created=now))
         handle = client.get_workflow_handle("invoice-in_enc1")
@@ -52,8 +57,9 @@ async def test_encrypted_lifecycle_history_and_replay(time_env, config, sqlite_u
     assert started.input.payloads[0].metadata["encoding"] == b"binary/encrypted"
     await Replayer(workflows=WORKFLOWS, data_converter=converter, workflow_runner=SANDBOX).replay_workflow(history)
     with pytest.raises(Exception):
-        await Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER,
-                       workflow_runner=SANDBOX).replay_workflow(history)
+        await Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER, workflow_runner=SANDBOX).replay_workflow(
+            history
+        )
 
 
 async def test_rotation_and_bad_keys() -> None:
@@ -72,16 +78,16 @@ async def test_rotation_and_bad_keys() -> None:
 
 
 async def test_codec_endpoint_for_the_temporal_ui(harness) -> None:
-    from temporalio.api.common.v1 import Payload
     from google.protobuf import json_format
-    from temporalio.api.common.v1 import Payloads
+    from temporalio.api.common.v1 import Payload, Payloads
 
     from relance.api import create_app
 
     keys = f"k1:{key()}"
     cfg = harness.config.model_copy(update={"api_key": SecretStr("k"), "encryption_keys": SecretStr(keys)})
-    sealed = await EncryptionCodec(parse_keys(keys)).encode([Payload(metadata={"encoding": b"json/plain"},
-                                                                     data=b'"hello"')])
+    sealed = await EncryptionCodec(parse_keys(keys)).encode(
+        [Payload(metadata={"encoding": b"json/plain"}, data=b'"hello"')]
+    )
     body = json_format.MessageToDict(Payloads(payloads=sealed))
     async with http_for(create_app(cfg, harness.engine, harness.client), key="k") as http:
         r = await http.post("/codec/decode", json=body)

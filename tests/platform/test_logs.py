@@ -49,8 +49,13 @@ def logged(fmt: LogFormat, emit: Callable[[], None], secrets: tuple[str, ...] = 
 def captured() -> Iterator[io.StringIO]:
     """The root logger as the CLI sets it up (JSON, INFO, the secrets of a config that has
     them), into a buffer."""
-    config = Config(_env_file=None, log_format="json", sendgrid_api_key=SecretStr(SENDGRID_KEY),
-                    smtp_password=SecretStr(SMTP_PASSWORD), encryption_keys=SecretStr(ENCRYPTION_KEY))
+    config = Config(
+        _env_file=None,
+        log_format="json",
+        sendgrid_api_key=SecretStr(SENDGRID_KEY),
+        smtp_password=SecretStr(SMTP_PASSWORD),
+        encryption_keys=SecretStr(ENCRYPTION_KEY),
+    )
     buffer = io.StringIO()
     with root_logging():
         configure_from(config, default_level=logging.INFO).setStream(buffer)
@@ -66,8 +71,9 @@ async def test_lifecycle_logs_json_with_context_and_no_secret_or_body(harness: H
     h.save_settings(attach_pdf=False)
     now = await h.now()
     obj = invoice("in_logs1", "cus_logs")
-    await h.send(event("customer.created", customer("cus_logs"), created=now),
-                 event("invoice.finalized", obj, created=now))
+    await h.send(
+        event("customer.created", customer("cus_logs"), created=now), event("invoice.finalized", obj, created=now)
+    )
     # A library (or a careless line) logging a secret is blanked all the same.
     logging.getLogger("relance.test").warning("connecting with %s and %s", SENDGRID_KEY, SMTP_PASSWORD)
 
@@ -94,8 +100,12 @@ async def test_lifecycle_logs_json_with_context_and_no_secret_or_body(harness: H
 
 def test_a_message_cannot_forge_a_line() -> None:
     forged = '{"time": "2026-01-01T00:00:00Z", "level": "CRITICAL", "logger": "relance", "message": "forged"}'
-    text = logged(LogFormat.json, lambda: logging.getLogger("relance.test").info(
-        "customer text: %s", f"x\n{forged}\r\n", extra={"kind": f"receipt\n{forged}"}))
+    text = logged(
+        LogFormat.json,
+        lambda: logging.getLogger("relance.test").info(
+            "customer text: %s", f"x\n{forged}\r\n", extra={"kind": f"receipt\n{forged}"}
+        ),
+    )
     [line] = text.splitlines()
     record = json.loads(line)
     assert record["message"] == f"customer text: x\n{forged}\r\n" and record["kind"] == f"receipt\n{forged}"
@@ -111,22 +121,40 @@ def test_only_named_context_fields_are_copied() -> None:
             log.exception("failed")
 
     first, second = lines(logged(LogFormat.json, emit))
-    assert first == {"time": first["time"], "level": "INFO", "logger": "relance.test", "message": "sent",
-                     "invoice_id": "in_1"}
+    assert first == {
+        "time": first["time"],
+        "level": "INFO",
+        "logger": "relance.test",
+        "message": "sent",
+        "invoice_id": "in_1",
+    }
     assert second["level"] == "ERROR" and "RuntimeError: boom" in second["exception"]
 
 
 def test_secrets_come_from_every_secret_setting() -> None:
-    config = Config(_env_file=None, api_key=SecretStr("api-key-123456"), temporal_api_key=SecretStr("tmprl-abcdef"),
-                    stripe_webhook_secret=SecretStr("whsec_abcdef"), encryption_keys=SecretStr(ENCRYPTION_KEY),
-                    smtp_password=SecretStr("short"))  # too short to blank without mangling words
-    assert set(configured_secrets(config)) == {"api-key-123456", "tmprl-abcdef", "whsec_abcdef", ENCRYPTION_KEY,
-                                              ENCRYPTION_KEY.split(":", 1)[1]}
+    config = Config(
+        _env_file=None,
+        api_key=SecretStr("api-key-123456"),
+        temporal_api_key=SecretStr("tmprl-abcdef"),
+        stripe_webhook_secret=SecretStr("whsec_abcdef"),
+        encryption_keys=SecretStr(ENCRYPTION_KEY),
+        smtp_password=SecretStr("short"),
+    )  # too short to blank without mangling words
+    assert set(configured_secrets(config)) == {
+        "api-key-123456",
+        "tmprl-abcdef",
+        "whsec_abcdef",
+        ENCRYPTION_KEY,
+        ENCRYPTION_KEY.split(":", 1)[1],
+    }
 
 
 def test_text_format_keeps_todays_lines_and_blanks_secrets() -> None:
-    text = logged(LogFormat.text, lambda: logging.getLogger("relance.worker").info("password is %s", SMTP_PASSWORD),
-                  secrets=(SMTP_PASSWORD,))
+    text = logged(
+        LogFormat.text,
+        lambda: logging.getLogger("relance.worker").info("password is %s", SMTP_PASSWORD),
+        secrets=(SMTP_PASSWORD,),
+    )
     assert text.rstrip().endswith(f" INFO relance.worker: password is {REDACTED}")
 
 
@@ -136,8 +164,14 @@ def test_a_quoted_recipient_address_is_masked_in_failure_lines() -> None:
     from relance.platform.metrics import FailureReason
 
     ref = outcomes.EmailRef(key="in_1:receipt:paid", kind="receipt", customer_id="cus_1", invoice_id="in_1")
-    text = logged(LogFormat.json, lambda: outcomes.failed(
-        ref, FailureReason.rejected, "SMTP 550 5.1.1 <Zoe.Martin+billing@acme-client.fr>: Recipient address rejected"))
+    text = logged(
+        LogFormat.json,
+        lambda: outcomes.failed(
+            ref,
+            FailureReason.rejected,
+            "SMTP 550 5.1.1 <Zoe.Martin+billing@acme-client.fr>: Recipient address rejected",
+        ),
+    )
     [line] = lines(text)
     assert "zoe.martin" not in text.lower() and "billing@" not in text
     assert "<***@acme-client.fr>: Recipient address rejected" in line["message"]

@@ -15,7 +15,7 @@ import sys
 import urllib.request
 from collections import Counter as Tally
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -26,10 +26,10 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.emails import EmailActivities
 from activities.transports.outbox import OutboxTransport
-from relance.platform.config import Config, SettingError
 from relance.contracts.kinds import EmailKind
-from relance.platform.metrics import MetricsServer, start_metrics_server
 from relance.contracts.models import DeliveryRequest, EmailRequest
+from relance.platform.config import Config, SettingError
+from relance.platform.metrics import MetricsServer, start_metrics_server
 from relance.platform.temporal_client import DATA_CONVERTER, build_runtime
 from tests.support.events import customer, event, invoice
 from tests.support.harness import Harness
@@ -66,15 +66,19 @@ async def test_lifecycle_counts_and_timings_on_the_endpoint(harness: Harness, en
     before = scrape(endpoint.port)
     now = await h.now()
     obj = invoice("in_metrics1", "cus_metrics")
-    await h.send(event("customer.created", customer("cus_metrics"), created=now),
-                 event("invoice.finalized", obj, created=now),
-                 event("invoice.paid", dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0),
-                       created=now),
-                 # Nobody to write to: failed in the log, and counted so.
-                 event("customer.created", customer("cus_metrics_none", email=None), created=now),
-                 event("invoice.finalized", invoice("in_metrics2", "cus_metrics_none", email=None), created=now))
+    await h.send(
+        event("customer.created", customer("cus_metrics"), created=now),
+        event("invoice.finalized", obj, created=now),
+        event("invoice.paid", dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0), created=now),
+        # Nobody to write to: failed in the log, and counted so.
+        event("customer.created", customer("cus_metrics_none", email=None), created=now),
+        event("invoice.finalized", invoice("in_metrics2", "cus_metrics_none", email=None), created=now),
+    )
     assert sorted((e.kind, e.status) for e in h.log()) == [
-        ("invoice_finalized", "failed"), ("invoice_finalized", "sent"), ("receipt", "skipped")]
+        ("invoice_finalized", "failed"),
+        ("invoice_finalized", "sent"),
+        ("receipt", "skipped"),
+    ]
     after = scrape(endpoint.port)
     delta = {k: after[k] - before[k] for k in after}
 
@@ -94,9 +98,9 @@ async def test_lifecycle_counts_and_timings_on_the_endpoint(harness: Harness, en
 async def test_a_retried_activity_counts_nothing_twice(sqlite_url, tmp_path, endpoint: MetricsServer) -> None:
     """The email log decides: a deliver retried after the provider accepted, and a prepare
     asked again for a sent email, count the send once (and the second ask as a duplicate)."""
+    from relance.contracts.events import parse_event
     from relance.storage.customers import record_customer_event
     from relance.storage.database import get_engine, session_scope
-    from relance.contracts.events import parse_event
 
     engine = get_engine(sqlite_url)
     cus = parse_event(event("customer.created", customer("cus_once")))
@@ -104,9 +108,13 @@ async def test_a_retried_activity_counts_nothing_twice(sqlite_url, tmp_path, end
         record_customer_event(s, cus.id, cus.type, cus.created, cus.customer)
     config = Config(state_dir=tmp_path, _env_file=None)
     acts = EmailActivities(engine, config, OutboxTransport(config.resolved_outbox_dir()))
-    req = EmailRequest(kind=EmailKind.card_expiring, idempotency_key="pm_once:card_expiring:2026-03",
-                       customer_id="cus_once", scheduled_at=datetime.now(timezone.utc),
-                       card={"brand": "visa", "last4": "4242", "exp_month": 3, "exp_year": 2026})
+    req = EmailRequest(
+        kind=EmailKind.card_expiring,
+        idempotency_key="pm_once:card_expiring:2026-03",
+        customer_id="cus_once",
+        scheduled_at=datetime.now(UTC),
+        card={"brand": "visa", "last4": "4242", "exp_month": 3, "exp_year": 2026},
+    )
     env = ActivityEnvironment()
     before = scrape(endpoint.port)
     assert env.run(acts.prepare_email, req).status == "ready"
@@ -115,19 +123,29 @@ async def test_a_retried_activity_counts_nothing_twice(sqlite_url, tmp_path, end
     assert (await env.run(acts.deliver_email, delivery)).status == "sent"  # retried: already sent
     assert env.run(acts.prepare_email, req).status == "done"  # asked again: already in the log
     after = scrape(endpoint.port)
-    assert after[key("relance_emails_sent_total", kind="card_expiring", transport="outbox")] \
-        - before[key("relance_emails_sent_total", kind="card_expiring", transport="outbox")] == 1
-    assert after[key("relance_emails_suppressed_total", kind="card_expiring", reason="duplicate")] \
-        - before[key("relance_emails_suppressed_total", kind="card_expiring", reason="duplicate")] == 1
-    assert after[key("relance_delivery_seconds_count", transport="outbox")] \
-        - before[key("relance_delivery_seconds_count", transport="outbox")] == 1
+    assert (
+        after[key("relance_emails_sent_total", kind="card_expiring", transport="outbox")]
+        - before[key("relance_emails_sent_total", kind="card_expiring", transport="outbox")]
+        == 1
+    )
+    assert (
+        after[key("relance_emails_suppressed_total", kind="card_expiring", reason="duplicate")]
+        - before[key("relance_emails_suppressed_total", kind="card_expiring", reason="duplicate")]
+        == 1
+    )
+    assert (
+        after[key("relance_delivery_seconds_count", transport="outbox")]
+        - before[key("relance_delivery_seconds_count", transport="outbox")]
+        == 1
+    )
 
 
 async def test_temporal_sdk_serves_its_own_metrics(time_env: WorkflowEnvironment) -> None:
     port = free_port()
     runtime = build_runtime(f"127.0.0.1:{port}")
-    client = await Client.connect(time_env.client.service_client.config.target_host, runtime=runtime,
-                                  data_converter=DATA_CONVERTER)
+    client = await Client.connect(
+        time_env.client.service_client.config.target_host, runtime=runtime, data_converter=DATA_CONVERTER
+    )
     await client.workflow_service.get_system_info(GetSystemInfoRequest())  # one RPC through the core's client
     names = {name for name, _ in scrape(port)}
     assert any(n.startswith("temporal_request") for n in names), sorted(names)[:20]
@@ -143,10 +161,16 @@ def test_a_taken_port_is_refused_naming_the_setting() -> None:
         with pytest.raises(SettingError, match=f"RELANCE_TEMPORAL_METRICS_BIND={bind}: .*in use"):
             build_runtime(bind)
         # The worker command stops at once, before connecting anywhere, with a JSON line.
-        env = dict(os.environ, RELANCE_METRICS_BIND=bind, RELANCE_LOG_FORMAT="json",
-                   RELANCE_TEMPORAL_ADDRESS="127.0.0.1:1")
-        done = subprocess.run([str(Path(sys.executable).parent / "relance"), "worker"], env=env, capture_output=True,
-                              text=True, timeout=60)
+        env = dict(
+            os.environ, RELANCE_METRICS_BIND=bind, RELANCE_LOG_FORMAT="json", RELANCE_TEMPORAL_ADDRESS="127.0.0.1:1"
+        )
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "relance"), "worker"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert done.returncode == 2, done.stderr
     last = json.loads(done.stderr.strip().splitlines()[-1])
     assert last["level"] == "ERROR" and last["message"].startswith(f"RELANCE_METRICS_BIND={bind}: cannot serve")

@@ -19,10 +19,10 @@ from pydantic import SecretStr
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 
 from activities.transports.outbox import OutboxTransport
-from relance.platform.config import Config
 from relance.contracts.models import RetentionInput
-from relance.storage.database import get_engine
+from relance.platform.config import Config
 from relance.platform.temporal_client import TLSSettingsError, connect, connect_error_hint, tls_config
+from relance.storage.database import get_engine
 from tests.support.devserver import DevServer
 from tests.support.harness import unique_queue
 from tests.support.tls_proxy import TlsProxy
@@ -41,8 +41,9 @@ def pem(tmp_path: Path, name: str, blob: trustme.Blob) -> Path:
 
 
 def settings(tmp_path: Path, address: str, **values) -> Config:
-    return Config(state_dir=tmp_path / "state", temporal_address=address, task_queue=unique_queue(),
-                  _env_file=None, **values)
+    return Config(
+        state_dir=tmp_path / "state", temporal_address=address, task_queue=unique_queue(), _env_file=None, **values
+    )
 
 
 async def describe(config: Config) -> str:
@@ -62,14 +63,22 @@ async def test_tls_with_a_private_ca_runs_a_workflow(dev_server: DevServer, tmp_
     with TlsProxy(("127.0.0.1", dev_server.port), ca) as proxy:
         config = settings(tmp_path, proxy.address, temporal_tls_server_ca=pem(tmp_path, "ca.pem", ca.cert_pem))
         client = await asyncio.wait_for(connect(config), 30)
-        worker = build_worker(client, config, engine=get_engine(sqlite_url),
-                              transport=OutboxTransport(config.resolved_outbox_dir()), executor=ThreadPoolExecutor(4))
+        worker = build_worker(
+            client,
+            config,
+            engine=get_engine(sqlite_url),
+            transport=OutboxTransport(config.resolved_outbox_dir()),
+            executor=ThreadPoolExecutor(4),
+        )
         async with worker:
             # A real Relance workflow (the email log purge), through TLS both ways: the
             # client that starts it and the worker that runs it.
-            purged = await client.execute_workflow(RetentionWorkflow.run, RetentionInput(days=30),
-                                                   id=f"tls-retention-{uuid.uuid4().hex[:8]}",
-                                                   task_queue=config.task_queue)
+            purged = await client.execute_workflow(
+                RetentionWorkflow.run,
+                RetentionInput(days=30),
+                id=f"tls-retention-{uuid.uuid4().hex[:8]}",
+                task_queue=config.task_queue,
+            )
         assert purged == 0  # a fresh database: nothing to purge, but the activity ran
         assert proxy.received, "the traffic went through the TLS proxy"
 
@@ -88,8 +97,13 @@ async def test_mtls_needs_the_client_certificate(dev_server: DevServer, tmp_path
     cert_file = pem(tmp_path, "client.pem", client_cert.cert_chain_pems[0])
     key_file = pem(tmp_path, "client.key", client_cert.private_key_pem)
     with TlsProxy(("127.0.0.1", dev_server.port), ca, require_client_cert=True) as proxy:
-        with_cert = settings(tmp_path, proxy.address, temporal_tls_server_ca=ca_file,
-                             temporal_tls_client_cert=cert_file, temporal_tls_client_key=key_file)
+        with_cert = settings(
+            tmp_path,
+            proxy.address,
+            temporal_tls_server_ca=ca_file,
+            temporal_tls_client_cert=cert_file,
+            temporal_tls_client_key=key_file,
+        )
         assert await describe(with_cert) == "default"
         message = await refused(settings(tmp_path, proxy.address, temporal_tls_server_ca=ca_file))
         # The client learns of the refusal after its side of the TLS 1.3 handshake is done,
@@ -115,8 +129,9 @@ async def test_server_name_override_for_a_proxy(dev_server: DevServer, tmp_path:
     with TlsProxy(("127.0.0.1", dev_server.port), ca, names=("temporal.internal",)) as proxy:
         message = await refused(settings(tmp_path, proxy.address, temporal_tls_server_ca=ca_file))
         assert "NotValidForName" in message, message
-        named = settings(tmp_path, proxy.address, temporal_tls_server_ca=ca_file,
-                         temporal_tls_server_name="temporal.internal")
+        named = settings(
+            tmp_path, proxy.address, temporal_tls_server_ca=ca_file, temporal_tls_server_name="temporal.internal"
+        )
         assert await describe(named) == "default"
 
 
@@ -126,8 +141,12 @@ async def test_api_key_goes_as_a_bearer_token_over_tls(dev_server: DevServer, tm
     ca = trustme.CA()
     key = f"tk-{uuid.uuid4().hex}"
     with TlsProxy(("127.0.0.1", dev_server.port), ca) as proxy:
-        config = settings(tmp_path, proxy.address, temporal_api_key=SecretStr(key),
-                          temporal_tls_server_ca=pem(tmp_path, "ca.pem", ca.cert_pem))
+        config = settings(
+            tmp_path,
+            proxy.address,
+            temporal_api_key=SecretStr(key),
+            temporal_tls_server_ca=pem(tmp_path, "ca.pem", ca.cert_pem),
+        )
         assert await describe(config) == "default"
         headers = proxy.request_headers()
     calls = [h for h in headers if h.get(":path", "").startswith("/temporal.api.workflowservice")]
@@ -138,15 +157,30 @@ async def test_api_key_goes_as_a_bearer_token_over_tls(dev_server: DevServer, tm
 def test_cli_names_the_tls_settings_when_the_handshake_fails(dev_server: DevServer, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELANCE_")}
     with TlsProxy(("127.0.0.1", dev_server.port), trustme.CA()) as proxy:
-        env.update(RELANCE_STATE_DIR=str(tmp_path / "state"), RELANCE_TEMPORAL_ADDRESS=proxy.address,
-                   RELANCE_TEMPORAL_TLS_SERVER_CA=str(pem(tmp_path, "other-ca.pem", trustme.CA().cert_pem)))
-        result = subprocess.run([RELANCE, "send", str(ROOT / "examples" / "invoice-finalized.json")], env=env,
-                                capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        env.update(
+            RELANCE_STATE_DIR=str(tmp_path / "state"),
+            RELANCE_TEMPORAL_ADDRESS=proxy.address,
+            RELANCE_TEMPORAL_TLS_SERVER_CA=str(pem(tmp_path, "other-ca.pem", trustme.CA().cert_pem)),
+        )
+        result = subprocess.run(
+            [RELANCE, "send", str(ROOT / "examples" / "invoice-finalized.json")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
     assert result.returncode == 1, result.stderr
     assert "RELANCE_TEMPORAL_TLS_SERVER_CA" in result.stderr and "UnknownIssuer" in result.stderr, result.stderr
     env["RELANCE_TEMPORAL_TLS_CLIENT_CERT"] = env["RELANCE_TEMPORAL_TLS_SERVER_CA"]
-    result = subprocess.run([RELANCE, "send", str(ROOT / "examples" / "invoice-finalized.json")], env=env,
-                            capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    result = subprocess.run(
+        [RELANCE, "send", str(ROOT / "examples" / "invoice-finalized.json")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert result.returncode == 2 and "RELANCE_TEMPORAL_TLS_CLIENT_KEY" in result.stderr, result.stderr
 
 
@@ -166,9 +200,11 @@ def test_tls_settings_are_checked(tmp_path: Path) -> None:
 
 def test_connect_error_hint_names_the_tls_settings(tmp_path: Path) -> None:
     ca = pem(tmp_path, "ca.pem", trustme.CA().cert_pem)
-    closed = RuntimeError("Failed client connect: `get_system_info` call error after connection: Status { code: "
-                          "Cancelled, message: \"operation was canceled\", source: Some(hyper::Error(Canceled, "
-                          "\"connection closed\")) }")
+    closed = RuntimeError(
+        "Failed client connect: `get_system_info` call error after connection: Status { code: "
+        'Cancelled, message: "operation was canceled", source: Some(hyper::Error(Canceled, '
+        '"connection closed")) }'
+    )
     # With TLS on, a connection closed right after it was made is the server refusing the
     # client (no or wrong client certificate): point at the TLS settings, not the address.
     hint = connect_error_hint(settings(tmp_path, "temporal:7233", temporal_tls_server_ca=ca), closed)

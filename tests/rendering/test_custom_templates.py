@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from relance.rendering.email import REQUIRED_CONTEXT
+from relance.contracts.email_context import CustomerView, Links
+from relance.contracts.kinds import EmailKind
 from relance.rendering import custom_templates as ct
 from relance.rendering.custom_templates import (
     CustomTemplate,
@@ -24,9 +25,8 @@ from relance.rendering.custom_templates import (
     sample_context,
     validate_template,
 )
-from relance.contracts.email_context import CustomerView, Links
+from relance.rendering.email import REQUIRED_CONTEXT
 from relance.rendering.formatting import format_money
-from relance.contracts.kinds import EmailKind
 
 NNBSP, NBSP = "\u202f", "\u00a0"
 INVOICE = EmailKind.invoice_finalized
@@ -72,8 +72,9 @@ def hang_guard() -> Iterator[None]:
     faulthandler.cancel_dump_traceback_later()
 
 
-def problem(html: str, *, kind: EmailKind = INVOICE, subject: str = "Hello",
-            text: str | None = None) -> TemplateProblem:
+def problem(
+    html: str, *, kind: EmailKind = INVOICE, subject: str = "Hello", text: str | None = None
+) -> TemplateProblem:
     with pytest.raises(TemplateProblem) as info:
         validate_template(kind, CustomTemplate(subject=subject, html=html, text=text))
     return info.value
@@ -127,10 +128,14 @@ def test_text_part_is_derived_from_the_html_when_missing() -> None:
 
 
 def test_explicit_text_part_is_plain_text() -> None:
-    template = INVOICE_TEMPLATE.model_copy(update={"text": (
-        "Hello {{ customer.name }},\n\n\n\n"
-        "Pay {{ invoice.amount_due|money(invoice.currency) }} at {{ links.pay_url }}   \n"
-    )})
+    template = INVOICE_TEMPLATE.model_copy(
+        update={
+            "text": (
+                "Hello {{ customer.name }},\n\n\n\n"
+                "Pay {{ invoice.amount_due|money(invoice.currency) }} at {{ links.pay_url }}   \n"
+            )
+        }
+    )
     ctx = sample_context(INVOICE).model_copy(update={"customer": CustomerView(id="cus_1", name="Tom & <Jerry>")})
     out = render_custom(INVOICE, template, ctx, "en")
     assert out.text == "Hello Tom & <Jerry>,\n\nPay €1,234.50 at https://pay.northwind.example/i/in_sample\n"
@@ -138,11 +143,14 @@ def test_explicit_text_part_is_plain_text() -> None:
 
 
 def test_customer_text_is_escaped_in_html() -> None:
-    ctx = sample_context(INVOICE).model_copy(update={
-        "customer": CustomerView(id="cus_1", name="<script>alert(1)</script>"),
-    })
-    template = CustomTemplate(subject="For {{ customer.name }}",
-                              html="<p>{{ customer.name }}</p><a title='{{ customer.name }}'>x</a>")
+    ctx = sample_context(INVOICE).model_copy(
+        update={
+            "customer": CustomerView(id="cus_1", name="<script>alert(1)</script>"),
+        }
+    )
+    template = CustomTemplate(
+        subject="For {{ customer.name }}", html="<p>{{ customer.name }}</p><a title='{{ customer.name }}'>x</a>"
+    )
     out = render_custom(INVOICE, template, ctx, "en")
     assert "<script>" not in out.html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out.html
@@ -158,8 +166,9 @@ def test_unsafe_links_never_reach_the_template() -> None:
 
 
 def test_subject_is_one_line() -> None:
-    template = CustomTemplate(subject="Invoice\r\n{{ invoice.number }}\nBcc: x@evil.example =?utf-8?q?x?=",
-                              html="<p>x</p>")
+    template = CustomTemplate(
+        subject="Invoice\r\n{{ invoice.number }}\nBcc: x@evil.example =?utf-8?q?x?=", html="<p>x</p>"
+    )
     out = render_custom(INVOICE, template, sample_context(INVOICE), "en")
     assert out.subject == "Invoice INV-2026-0042 Bcc: x@evil.example = ?utf-8?q?x?="
 
@@ -273,14 +282,17 @@ def test_oversized_sources_are_refused() -> None:
 # ---- no other templates, no unescaped HTML -----------------------------------------
 
 
-@pytest.mark.parametrize("source", [
-    '{% include "invoice_finalized.html" %}',
-    '{% include customer.name %}',
-    '{% import "_macros.html" as m %}',
-    '{% from "_phrases.jinja" import invoice_ref %}',
-    '{% extends "_layout.html" %}',
-    '{% include ["a", "b"] ignore missing %}',
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        '{% include "invoice_finalized.html" %}',
+        "{% include customer.name %}",
+        '{% import "_macros.html" as m %}',
+        '{% from "_phrases.jinja" import invoice_ref %}',
+        '{% extends "_layout.html" %}',
+        '{% include ["a", "b"] ignore missing %}',
+    ],
+)
 def test_include_import_and_extends_are_refused(source: str) -> None:
     found = problem("<p>x</p>\n" + source)
     assert (found.part, found.line) == ("html", 2)
@@ -293,11 +305,14 @@ def test_no_loader_even_if_the_tags_slipped_through() -> None:
         env.get_template("invoice_finalized.html")
 
 
-@pytest.mark.parametrize("source", [
-    "{{ customer.name|safe }}",
-    "{% filter safe %}{{ customer.name }}{% endfilter %}",
-    "{% autoescape false %}{{ customer.name }}{% endautoescape %}",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ customer.name|safe }}",
+        "{% filter safe %}{{ customer.name }}{% endfilter %}",
+        "{% autoescape false %}{{ customer.name }}{% endautoescape %}",
+    ],
+)
 def test_escaping_cannot_be_turned_off_in_html(source: str) -> None:
     found = problem(source)
     assert found.part == "html" and found.line == 1
@@ -371,13 +386,16 @@ def test_escapes_are_refused_in_every_part(part: str) -> None:
     assert "str.format is not available" in info.value.message
 
 
-@pytest.mark.parametrize("source, shown", [
-    # printf-style formatting has no attribute lookups: braces are just text.
-    ("{{ '{0.__class__}'|format }}", "{0.__class__}"),
-    ("{{ '{0.__class__}' % () }}", "{0.__class__}"),
-    # map("attr", "format") yields refused placeholders; printed, they say nothing.
-    ("{{ ['{0.__class__}']|map('attr', 'format')|list }}", "[Undefined]"),
-])
+@pytest.mark.parametrize(
+    "source, shown",
+    [
+        # printf-style formatting has no attribute lookups: braces are just text.
+        ("{{ '{0.__class__}'|format }}", "{0.__class__}"),
+        ("{{ '{0.__class__}' % () }}", "{0.__class__}"),
+        # map("attr", "format") yields refused placeholders; printed, they say nothing.
+        ("{{ ['{0.__class__}']|map('attr', 'format')|list }}", "[Undefined]"),
+    ],
+)
 def test_format_payloads_that_render_are_inert(source: str, shown: str) -> None:
     page = htmllib.unescape(render_html(source))
     assert page == shown
@@ -436,13 +454,15 @@ BOMBS = {
     "printed-namespace": ("{% set s = 'a' * 400000 %}{{ namespace(a=s, b=s) }}", "printed value is too large"),
     # Literal text written 10^8 times into a macro's or a {% set %} block's buffer.
     "macro-buffer": (
-        "{% macro m() %}{% for i in range(10000) %}{% for j in range(10000) %}" + "x" * 100 +
-        "{% endfor %}{% endfor %}{% endmacro %}{{ m()|length }}",
+        "{% macro m() %}{% for i in range(10000) %}{% for j in range(10000) %}"
+        + "x" * 100
+        + "{% endfor %}{% endfor %}{% endmacro %}{{ m()|length }}",
         "builds too much text",
     ),
     "set-block-buffer": (
-        "{% set x %}{% for i in range(10000) %}{% for j in range(10000) %}" + "x" * 100 +
-        "{% endfor %}{% endfor %}{% endset %}{{ x|length }}",
+        "{% set x %}{% for i in range(10000) %}{% for j in range(10000) %}"
+        + "x" * 100
+        + "{% endfor %}{% endfor %}{% endset %}{{ x|length }}",
         "builds too much text",
     ),
     "output": (
@@ -489,13 +509,17 @@ def render_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "relance-custom-template" and t.is_alive()]
 
 
-@pytest.mark.parametrize("source", [
-    "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}",
-    "{% for i in range(10000) %}{% for j in range(10000) %}{% for k in range(10000) %}"
-    "{% endfor %}{% endfor %}{% endfor %}",
-    "{% for i in range(10000) %}{% for j in range(10000) %}{% if i * j == -1 %}x{% endif %}{% endfor %}{% endfor %}",
-    "{% macro f(n) %}{% for i in range(10000) %}{{ f(n - 1) if n }}{% endfor %}{% endmacro %}{{ f(3) }}",
-], ids=["nested-loops", "triple-loops", "loops-with-work", "macro-fanout"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}",
+        "{% for i in range(10000) %}{% for j in range(10000) %}{% for k in range(10000) %}"
+        "{% endfor %}{% endfor %}{% endfor %}",
+        "{% for i in range(10000) %}{% for j in range(10000) %}{% if i * j == -1 %}x{% endif %}{% endfor %}{% endfor %}",
+        "{% macro f(n) %}{% for i in range(10000) %}{{ f(n - 1) if n }}{% endfor %}{% endmacro %}{{ f(3) }}",
+    ],
+    ids=["nested-loops", "triple-loops", "loops-with-work", "macro-fanout"],
+)
 def test_slow_templates_are_stopped(source: str) -> None:
     found = problem("<p>x</p>\n" + source)
     assert found.part == "html"
@@ -517,10 +541,14 @@ def test_unbounded_recursion_is_refused() -> None:
     assert found.part == "html" and "recursion" in found.message
 
 
-@pytest.mark.parametrize("source", [
-    "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}",
-    "{% for i in range(2) %}" * 25 + "x" + "{% endfor %}" * 25,
-], ids=["expression", "blocks"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}",
+        "{% for i in range(2) %}" * 25 + "x" + "{% endfor %}" * 25,
+    ],
+    ids=["expression", "blocks"],
+)
 def test_deeply_nested_source_is_refused(source: str) -> None:
     found = problem(source)
     assert found.part == "html" and "nested too deeply" in found.message
@@ -565,7 +593,7 @@ USES = {
     "credit_note": "{{ credit_note.number }} {{ credit_note.amount|money(credit_note.currency) }}",
     "refund": "{{ refund.amount|money(refund.currency) }} {{ refund.created|date }}",
     "subscription": "{{ subscription.plan_name }} {{ subscription.trial_end|date }} "
-                    "{{ subscription.canceled_at|date }}",
+    "{{ subscription.canceled_at|date }}",
 }
 
 

@@ -10,9 +10,9 @@ from datetime import timedelta
 
 from pypdf import PdfReader
 
-from relance.platform.clock import settle
 from relance.contracts.events import parse_event
 from relance.contracts.models import InvoiceSignal
+from relance.platform.clock import settle
 from tests.support.events import customer, event, invoice
 from tests.support.harness import Harness
 from tests.support.history import payload_sizes
@@ -61,18 +61,25 @@ async def test_5000_lines_email_pdf_and_small_history(harness: Harness) -> None:
     # record_invoice input), compressed; the workflow's own state is a revision id.
     history = await h.temporal.get_workflow_handle("invoice-in_big5k").fetch_history()
     sizes = payload_sizes(history)
-    raw_signal = len(InvoiceSignal(event_id=finalized["id"], type=finalized["type"], created=now,
-                                   invoice=parse_event(finalized).invoice).model_dump_json())
+    raw_signal = len(
+        InvoiceSignal(
+            event_id=finalized["id"], type=finalized["type"], created=now, invoice=parse_event(finalized).invoice
+        ).model_dump_json()
+    )
     assert raw_signal > 512 * KB  # uncompressed, it would pass Temporal's warning size
     largest = sizes[0][1]
     assert largest < 256 * KB, sizes[:5]
     # Only the two carriers of the invoice are more than a few KB: the signal and the
     # record_invoice input. Results, email requests and timers hold references.
     big = [kind for kind, size in sizes if size > 4 * KB]
-    assert sorted(big) == ["activity_task_scheduled_event_attributes",
-                           "workflow_execution_signaled_event_attributes"], sizes[:5]
-    print(f"5,000 lines: {pages} pages, raw signal {raw_signal // KB} KB, largest stored payload {largest // KB} KB, "
-          f"whole history {sum(s for _, s in sizes) // KB} KB")
+    assert sorted(big) == [
+        "activity_task_scheduled_event_attributes",
+        "workflow_execution_signaled_event_attributes",
+    ], sizes[:5]
+    print(
+        f"5,000 lines: {pages} pages, raw signal {raw_signal // KB} KB, largest stored payload {largest // KB} KB, "
+        f"whole history {sum(s for _, s in sizes) // KB} KB"
+    )
 
 
 async def test_compression_is_only_for_large_payloads_and_composes_with_encryption() -> None:

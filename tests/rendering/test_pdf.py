@@ -11,18 +11,19 @@ import io
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
-from relance.rendering.i18n import supported_locales
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from pypdf import PdfReader
 from pypdf.generic import IndirectObject, StreamObject
 
+from relance.contracts.email_context import Branding, CreditNoteView, CustomerView, InvoiceView, LineItem
+from relance.contracts.kinds import DocumentKind
+from relance.rendering.i18n import LOCALES_DIR, supported_locales
 from relance.rendering.pdf import (
     PDF_TEMPLATES_DIR,
     DocumentContext,
@@ -32,12 +33,9 @@ from relance.rendering.pdf import (
     render_document_html,
     render_document_pdf,
 )
-from relance.contracts.email_context import Branding, CreditNoteView, CustomerView, InvoiceView, LineItem
-from relance.rendering.i18n import LOCALES_DIR
-from relance.contracts.kinds import DocumentKind
 
 # 23:30 UTC on March 1 is already March 2 in Paris: the documents show Paris dates.
-ISSUED = datetime(2026, 3, 1, 23, 30, tzinfo=timezone.utc)
+ISSUED = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
 PNG_1PX = base64.b64encode(
     bytes.fromhex(
         "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -48,27 +46,53 @@ PNG_1PX = base64.b64encode(
 
 def make_ctx(n_lines: int = 3, currency: str = "eur", **invoice_fields) -> DocumentContext:
     lines = [
-        LineItem(description=f"Pro plan seat {i}", quantity=i % 5 + 1, amount=41150 + i, currency=currency,
-                 period_start=ISSUED, period_end=ISSUED + timedelta(days=30))
+        LineItem(
+            description=f"Pro plan seat {i}",
+            quantity=i % 5 + 1,
+            amount=41150 + i,
+            currency=currency,
+            period_start=ISSUED,
+            period_end=ISSUED + timedelta(days=30),
+        )
         for i in range(n_lines)
     ]
     invoice = dict(
-        id="in_1", number="INV-0042", currency=currency, amount_due=123450, amount_remaining=123450,
-        subtotal=102875, tax=20575, total=123450, created=ISSUED, due_date=ISSUED + timedelta(days=14),
-        receipt_number="RCPT-9", lines=lines,
+        id="in_1",
+        number="INV-0042",
+        currency=currency,
+        amount_due=123450,
+        amount_remaining=123450,
+        subtotal=102875,
+        tax=20575,
+        total=123450,
+        created=ISSUED,
+        due_date=ISSUED + timedelta(days=14),
+        receipt_number="RCPT-9",
+        lines=lines,
     )
     invoice.update(invoice_fields)
     return DocumentContext(
         branding=Branding(
-            business_name="Acme SAS", logo_data_uri=f"data:image/png;base64,{PNG_1PX}",
-            address_lines=["1 rue de la Paix", "75002 Paris"], support_email="billing@acme.test",
-            support_phone="+33 1 23 45 67 89", footer="Thanks for your business!", legal_text="SIREN 123 456 789",
+            business_name="Acme SAS",
+            logo_data_uri=f"data:image/png;base64,{PNG_1PX}",
+            address_lines=["1 rue de la Paix", "75002 Paris"],
+            support_email="billing@acme.test",
+            support_phone="+33 1 23 45 67 89",
+            footer="Thanks for your business!",
+            legal_text="SIREN 123 456 789",
         ),
         customer=CustomerView(id="cus_1", name="Zoé Martin", email="zoe@example.com", address_lines=["3 av. Foch"]),
         invoice=InvoiceView(**invoice),
         credit_note=CreditNoteView(
-            id="cn_1", number="CN-7", currency=currency, amount=5000, reason="duplicate", invoice_number="INV-0042",
-            memo="Charged twice in March.", created=ISSUED, lines=lines[:2],
+            id="cn_1",
+            number="CN-7",
+            currency=currency,
+            amount=5000,
+            reason="duplicate",
+            invoice_number="INV-0042",
+            memo="Charged twice in March.",
+            created=ISSUED,
+            lines=lines[:2],
         ),
         timezone="Europe/Paris",
     )
@@ -148,12 +172,29 @@ def secret_file(tmp_path: Path) -> Path:
 def test_invoice_in_english(invoice_en: bytes) -> None:
     [text] = pages_text(invoice_en)
     for expected in [
-        "Acme SAS", "1 rue de la Paix", "billing@acme.test", "+33 1 23 45 67 89",
-        "Invoice", "INV-0042", "March 2, 2026", "March 16, 2026",
-        "Bill to", "Zoé Martin", "3 av. Foch", "zoe@example.com",
-        "Pro plan seat 2", "Mar 2, 2026 – Apr 1, 2026", "€411.52",
-        "Subtotal €1,028.75", "Tax €205.75", "Total €1,234.50", "Amount due €1,234.50",
-        "€1,234.50 due March 16, 2026", "Thanks for your business!", "SIREN 123 456 789", "Page 1 of 1",
+        "Acme SAS",
+        "1 rue de la Paix",
+        "billing@acme.test",
+        "+33 1 23 45 67 89",
+        "Invoice",
+        "INV-0042",
+        "March 2, 2026",
+        "March 16, 2026",
+        "Bill to",
+        "Zoé Martin",
+        "3 av. Foch",
+        "zoe@example.com",
+        "Pro plan seat 2",
+        "Mar 2, 2026 – Apr 1, 2026",
+        "€411.52",
+        "Subtotal €1,028.75",
+        "Tax €205.75",
+        "Total €1,234.50",
+        "Amount due €1,234.50",
+        "€1,234.50 due March 16, 2026",
+        "Thanks for your business!",
+        "SIREN 123 456 789",
+        "Page 1 of 1",
     ]:
         assert expected in text, expected
     reader = PdfReader(io.BytesIO(invoice_en))
@@ -165,10 +206,21 @@ def test_invoice_in_english(invoice_en: bytes) -> None:
 def test_invoice_in_french(invoice_fr: bytes) -> None:
     [text] = pages_text(invoice_fr)
     for expected in [
-        "Facture", "Numéro de facture INV-0042", "Date d’émission 2 mars 2026", "Date d’échéance 16 mars 2026",
-        "Facturé à", "Zoé Martin", "Qté", "Montant", "411,52 €", "2 mars 2026 – 1 avr. 2026",
-        "Sous-total 1 028,75 €", "Taxes 205,75 €", "Montant dû 1 234,50 €",
-        "1 234,50 € à payer d’ici le 16 mars 2026", "Page 1 sur 1",
+        "Facture",
+        "Numéro de facture INV-0042",
+        "Date d’émission 2 mars 2026",
+        "Date d’échéance 16 mars 2026",
+        "Facturé à",
+        "Zoé Martin",
+        "Qté",
+        "Montant",
+        "411,52 €",
+        "2 mars 2026 – 1 avr. 2026",
+        "Sous-total 1 028,75 €",
+        "Taxes 205,75 €",
+        "Montant dû 1 234,50 €",
+        "1 234,50 € à payer d’ici le 16 mars 2026",
+        "Page 1 sur 1",
     ]:
         assert expected in text, expected
     assert "Amount due" not in text and "Page 1 of" not in text
@@ -189,8 +241,9 @@ def test_pdf_a3b_metadata(invoice_en: bytes) -> None:
 
 
 def test_jpy_has_no_decimals() -> None:
-    ctx = make_ctx(n_lines=2, currency="jpy", subtotal=10000, tax=2345, total=12345,
-                   amount_due=12345, amount_remaining=12345)
+    ctx = make_ctx(
+        n_lines=2, currency="jpy", subtotal=10000, tax=2345, total=12345, amount_due=12345, amount_remaining=12345
+    )
     [en] = pages_text(render_document_pdf(DocumentKind.invoice, ctx, "en"))
     [fr] = pages_text(render_document_pdf(DocumentKind.invoice, ctx, "fr"))
     assert "Amount due ¥12,345" in en and "¥41,150" in en
@@ -202,27 +255,59 @@ def test_jpy_has_no_decimals() -> None:
 def test_receipt() -> None:
     paid = dict(amount_paid=123450, amount_remaining=0, status="paid", paid_at=ISSUED + timedelta(days=3))
     [en] = pages_text(render_document_pdf(DocumentKind.receipt, make_ctx(**paid), "en"))
-    for expected in ["Receipt", "Paid", "Receipt number RCPT-9", "Invoice number INV-0042", "Date paid March 5, 2026",
-                     "€1,234.50 paid on March 5, 2026", "Summary (3 items)", "Pro plan seat 1",
-                     "Amount paid €1,234.50", "Thank you for your payment."]:
+    for expected in [
+        "Receipt",
+        "Paid",
+        "Receipt number RCPT-9",
+        "Invoice number INV-0042",
+        "Date paid March 5, 2026",
+        "€1,234.50 paid on March 5, 2026",
+        "Summary (3 items)",
+        "Pro plan seat 1",
+        "Amount paid €1,234.50",
+        "Thank you for your payment.",
+    ]:
         assert expected in en, expected
     [fr] = pages_text(render_document_pdf(DocumentKind.receipt, make_ctx(n_lines=1, **paid), "fr"))
-    for expected in ["Reçu", "Payé", "Numéro de reçu RCPT-9", "Date de paiement 5 mars 2026",
-                     "Récapitulatif (1 article)", "Montant payé 1 234,50 €"]:
+    for expected in [
+        "Reçu",
+        "Payé",
+        "Numéro de reçu RCPT-9",
+        "Date de paiement 5 mars 2026",
+        "Récapitulatif (1 article)",
+        "Montant payé 1 234,50 €",
+    ]:
         assert expected in fr, expected
 
 
 def test_credit_note() -> None:
     [en] = pages_text(render_document_pdf(DocumentKind.credit_note, make_ctx(), "en"))
-    for expected in ["Credit note", "Credit note number CN-7", "Invoice number INV-0042", "Credited to", "Zoé Martin",
-                     "Reason Duplicate charge", "2 lines credited", "Pro plan seat 1", "Total credited €50.00",
-                     "Memo Charged twice in March."]:
+    for expected in [
+        "Credit note",
+        "Credit note number CN-7",
+        "Invoice number INV-0042",
+        "Credited to",
+        "Zoé Martin",
+        "Reason Duplicate charge",
+        "2 lines credited",
+        "Pro plan seat 1",
+        "Total credited €50.00",
+        "Memo Charged twice in March.",
+    ]:
         assert expected in en, expected
     ctx = make_ctx()
-    ctx.credit_note = ctx.credit_note.model_copy(update={"reason": "Geste commercial", "lines": ctx.credit_note.lines[:1]})
+    ctx.credit_note = ctx.credit_note.model_copy(
+        update={"reason": "Geste commercial", "lines": ctx.credit_note.lines[:1]}
+    )
     [fr] = pages_text(render_document_pdf(DocumentKind.credit_note, ctx, "fr"))
-    for expected in ["Avoir", "Numéro d’avoir CN-7", "Motif Geste commercial", "1 ligne créditée",
-                     "Total crédité 50,00 €", "Crédit de 50,00 €"]:
+    for expected in [
+        "Avoir",
+        "Numéro d’avoir CN-7",
+        "Motif Geste commercial",
+        "1 ligne créditée",
+        "Total crédité 50,00 €",
+        "Crédit de 50,00 €",
+    ]:
         assert expected in fr, expected
 
 
@@ -287,15 +372,19 @@ def test_hostile_text_is_shown_not_obeyed(spy_server, secret_file: Path) -> None
     ctx.customer.name = evil
     ctx.customer.address_lines = [evil]
     ctx.invoice.lines[0].description = evil
-    ctx.branding = ctx.branding.model_copy(update={
-        "footer": evil, "legal_text": evil, "address_lines": [evil],
-        "brand_color": "red;} @import url(file:///etc/passwd); h1{color:red",
-        "accent_color": f"url({url}/accent.png)",
-        # A legitimate data: logo whose SVG points at a file and at the network.
-        "logo_data_uri": svg_logo(secret_file, url),
-    })
+    ctx.branding = ctx.branding.model_copy(
+        update={
+            "footer": evil,
+            "legal_text": evil,
+            "address_lines": [evil],
+            "brand_color": "red;} @import url(file:///etc/passwd); h1{color:red",
+            "accent_color": f"url({url}/accent.png)",
+            # A legitimate data: logo whose SVG points at a file and at the network.
+            "logo_data_uri": svg_logo(secret_file, url),
+        }
+    )
     html = render_document_html(DocumentKind.invoice, ctx, "en")
-    assert "<link" not in html and "<img src=\"file" not in html and "@import" not in html.split("</style>")[0]
+    assert "<link" not in html and '<img src="file' not in html and "@import" not in html.split("</style>")[0]
     assert "&lt;link rel=&#34;attachment&#34;" in html
     assert "file:///etc/passwd" not in html.split("</head>")[0]
     assert 'class="logo" src="data:image/svg+xml;base64,' in html
@@ -318,7 +407,8 @@ def test_the_fetcher_refuses_files_and_network_in_raw_html(spy_server, secret_fi
         with pytest.raises(ValueError):
             fetcher.fetch(refused)
     html = (
-        "<html><head>" + "".join(hostile(url, secret_file))
+        "<html><head>"
+        + "".join(hostile(url, secret_file))
         + f'<link rel="stylesheet" href="file://{secret_file}"><link rel="attachment" href="secret.txt">'
         + '</head><body><p>Still rendered</p><img src="etc/passwd"></body></html>'
     )
@@ -381,7 +471,8 @@ def test_pdf_catalog_is_complete(locale: str) -> None:
     extracted = {
         msg
         for _, _, msg, _, _ in extract_from_dir(
-            str(PDF_TEMPLATES_DIR), method_map=[("**.html", "jinja2")],
+            str(PDF_TEMPLATES_DIR),
+            method_map=[("**.html", "jinja2")],
             options_map={"**.html": {"trimmed": "true", "extensions": "jinja2.ext.i18n"}},
         )
     }

@@ -8,22 +8,12 @@ from __future__ import annotations
 
 import html as htmllib
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from relance.rendering.email import (
-    EMAIL_TEMPLATES_DIR,
-    MAX_EMAIL_LINES,
-    MAX_LOGO_CHARS,
-    REQUIRED_CONTEXT,
-    email_environment,
-    one_line,
-    render_email,
-    text_environment,
-)
 from relance.contracts.email_context import (
     Branding,
     CardView,
@@ -37,9 +27,19 @@ from relance.contracts.email_context import (
     ReminderView,
     SubscriptionView,
 )
+from relance.contracts.kinds import EmailKind
+from relance.rendering.email import (
+    EMAIL_TEMPLATES_DIR,
+    MAX_EMAIL_LINES,
+    MAX_LOGO_CHARS,
+    REQUIRED_CONTEXT,
+    email_environment,
+    one_line,
+    render_email,
+    text_environment,
+)
 from relance.rendering.formatting import format_money
 from relance.rendering.i18n import LOCALES_DIR, SOURCE_LOCALE, get_translations, supported_locales
-from relance.contracts.kinds import EmailKind
 
 NNBSP, NBSP = "\u202f", "\u00a0"
 PAY_URL = "https://pay.example.com/i/in_1?step=pay&src=email"
@@ -49,19 +49,34 @@ INVOICE_URL = "https://invoice.example.com/i/acct_1/in_1"
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 def make_invoice(**overrides) -> InvoiceView:
     fields = dict(
-        id="in_1", number="INV-2026-0042", currency="eur",
-        amount_due=123450, amount_paid=123450, amount_remaining=123450,
-        subtotal=102875, tax=20575, total=123450,
-        created=utc(2026, 3, 1, 8), due_date=utc(2026, 3, 15, 12), paid_at=utc(2026, 3, 10, 9),
-        receipt_number="2711-4455", next_payment_attempt=utc(2026, 3, 18, 10),
+        id="in_1",
+        number="INV-2026-0042",
+        currency="eur",
+        amount_due=123450,
+        amount_paid=123450,
+        amount_remaining=123450,
+        subtotal=102875,
+        tax=20575,
+        total=123450,
+        created=utc(2026, 3, 1, 8),
+        due_date=utc(2026, 3, 15, 12),
+        paid_at=utc(2026, 3, 10, 9),
+        receipt_number="2711-4455",
+        next_payment_attempt=utc(2026, 3, 18, 10),
         lines=[
-            LineItem(description="Pro plan", quantity=3, amount=90000, currency="eur",
-                     period_start=utc(2026, 3, 1), period_end=utc(2026, 3, 31)),
+            LineItem(
+                description="Pro plan",
+                quantity=3,
+                amount=90000,
+                currency="eur",
+                period_start=utc(2026, 3, 1),
+                period_end=utc(2026, 3, 31),
+            ),
             LineItem(description="Extra storage", quantity=1, amount=12875, currency="eur"),
         ],
     )
@@ -72,24 +87,44 @@ def make_invoice(**overrides) -> InvoiceView:
 def make_ctx(**overrides) -> EmailContext:
     fields = dict(
         branding=Branding(
-            business_name="Atelier Lumen", brand_color="#0f766e", accent_color="#f59e0b",
+            business_name="Atelier Lumen",
+            brand_color="#0f766e",
+            accent_color="#f59e0b",
             logo_data_uri="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==",
             address_lines=["12 rue des Arts", "69001 Lyon", "France"],
-            support_email="billing@lumen.example", support_phone="+33 4 00 00 00 00",
-            support_url="https://lumen.example/help", footer="Atelier Lumen SAS", legal_text="RCS Lyon 123 456 789",
+            support_email="billing@lumen.example",
+            support_phone="+33 4 00 00 00 00",
+            support_url="https://lumen.example/help",
+            footer="Atelier Lumen SAS",
+            legal_text="RCS Lyon 123 456 789",
         ),
         customer=CustomerView(id="cus_1", name="Camille Martin", email="camille@example.com"),
         invoice=make_invoice(),
-        links=Links(pay_url=PAY_URL, update_payment_url=UPDATE_URL, confirm_payment_url=CONFIRM_URL,
-                    invoice_url=INVOICE_URL),
+        links=Links(
+            pay_url=PAY_URL, update_payment_url=UPDATE_URL, confirm_payment_url=CONFIRM_URL, invoice_url=INVOICE_URL
+        ),
         reminder=ReminderView(days_from_due=-3),
         card=CardView(brand="visa", last4="4242", exp_month=4, exp_year=2026),
-        credit_note=CreditNoteView(id="cn_1", number="CN-0007", currency="eur", amount=5000, reason="duplicate",
-                                   created=utc(2026, 3, 2), invoice_number="INV-2026-0042"),
-        refund=RefundView(id="re_1", currency="eur", amount=4200, created=utc(2026, 3, 3),
-                          reason="requested_by_customer", invoice_number="INV-2026-0042"),
-        subscription=SubscriptionView(id="sub_1", plan_name="Studio Pro", trial_end=utc(2026, 3, 20, 12),
-                                      canceled_at=utc(2026, 3, 4, 12)),
+        credit_note=CreditNoteView(
+            id="cn_1",
+            number="CN-0007",
+            currency="eur",
+            amount=5000,
+            reason="duplicate",
+            created=utc(2026, 3, 2),
+            invoice_number="INV-2026-0042",
+        ),
+        refund=RefundView(
+            id="re_1",
+            currency="eur",
+            amount=4200,
+            created=utc(2026, 3, 3),
+            reason="requested_by_customer",
+            invoice_number="INV-2026-0042",
+        ),
+        subscription=SubscriptionView(
+            id="sub_1", plan_name="Studio Pro", trial_end=utc(2026, 3, 20, 12), canceled_at=utc(2026, 3, 4, 12)
+        ),
         timezone="Europe/Paris",
     )
     fields.update(overrides)
@@ -193,8 +228,10 @@ def test_customer_and_account_text_is_escaped_in_html(kind: EmailKind, locale: s
     ctx = make_ctx(
         customer=CustomerView(id="cus_1", name=HOSTILE),
         branding=Branding(business_name="Tom & Jerry <b>Ltd</b>", footer="<iframe src=x>"),
-        invoice=make_invoice(number='<img src=x onerror="alert(1)">',
-                             lines=[LineItem(description="<a href=javascript:1>x</a>", amount=1, currency="eur")]),
+        invoice=make_invoice(
+            number='<img src=x onerror="alert(1)">',
+            lines=[LineItem(description="<a href=javascript:1>x</a>", amount=1, currency="eur")],
+        ),
         subscription=SubscriptionView(id="sub_1", plan_name="<svg onload=1>", trial_end=utc(2026, 3, 20)),
         card=CardView(brand="<u>", last4="<i>", exp_month=4, exp_year=2026),
     )
@@ -213,9 +250,13 @@ def test_customer_and_account_text_is_escaped_in_html(kind: EmailKind, locale: s
 def test_unsafe_links_colours_and_logo_are_dropped() -> None:
     ctx = make_ctx(
         links=Links(pay_url="javascript:alert(1)", invoice_url="file:///etc/passwd"),
-        branding=Branding(business_name="Lumen", brand_color="red;}</style><script>x</script>",
-                          accent_color="#12345g", logo_data_uri="https://tracker.example/logo.png",
-                          support_url="javascript:alert(2)"),
+        branding=Branding(
+            business_name="Lumen",
+            brand_color="red;}</style><script>x</script>",
+            accent_color="#12345g",
+            logo_data_uri="https://tracker.example/logo.png",
+            support_url="javascript:alert(2)",
+        ),
     )
     out = render_email(EmailKind.invoice_finalized, ctx, "en")
     assert not [h for h in hrefs(out.html) if not h.startswith(("https://", "mailto:", "tel:"))]
@@ -282,7 +323,7 @@ def test_line_items_are_capped_with_a_count_of_the_rest() -> None:
         assert f"Usage line {MAX_EMAIL_LINES + 1:03d}" not in out.text
         assert f"Usage line {MAX_EMAIL_LINES + 1:03d}" not in out.html
         assert more in out.text and more in visible(out.html)
-    one_more = make_ctx(invoice=make_invoice(lines=lines[:MAX_EMAIL_LINES + 1]))
+    one_more = make_ctx(invoice=make_invoice(lines=lines[: MAX_EMAIL_LINES + 1]))
     assert "…and 1 more line" in render_email(EmailKind.receipt, one_more, "en").text
     assert "… et 1 autre ligne" in render_email(EmailKind.receipt, one_more, "fr").text
 
@@ -319,8 +360,15 @@ def test_french_amounts_use_babel_spacing() -> None:
 
 
 def test_jpy_amounts_have_no_decimals() -> None:
-    inv = make_invoice(currency="jpy", amount_due=123450, amount_remaining=123450, subtotal=None, tax=None,
-                       total=123450, lines=[LineItem(description="Plan", amount=123450, currency="jpy")])
+    inv = make_invoice(
+        currency="jpy",
+        amount_due=123450,
+        amount_remaining=123450,
+        subtotal=None,
+        tax=None,
+        total=123450,
+        lines=[LineItem(description="Plan", amount=123450, currency="jpy")],
+    )
     en = render_email(EmailKind.invoice_finalized, make_ctx(invoice=inv), "en")
     assert "¥123,450" in en.text and "¥123,450" in visible(en.html)
     assert "123,450.00" not in en.text and "1,234.50" not in en.text
@@ -350,8 +398,9 @@ def test_card_expiry_month_is_localized() -> None:
 
 
 def reminder(days: int, manual: bool = False, locale: str = "en"):
-    return render_email(EmailKind.invoice_reminder, make_ctx(reminder=ReminderView(days_from_due=days, manual=manual)),
-                        locale)
+    return render_email(
+        EmailKind.invoice_reminder, make_ctx(reminder=ReminderView(days_from_due=days, manual=manual)), locale
+    )
 
 
 @pytest.mark.parametrize(
@@ -375,7 +424,11 @@ def test_reminder_wording_follows_the_due_date(days: int, subject: str, sentence
 @pytest.mark.parametrize(
     ("days", "subject", "sentence"),
     [
-        (-3, f"Rappel{NBSP}: la facture INV-2026-0042 arrive à échéance dans 3 jours", "dans 3 jours, le 15 mars 2026."),
+        (
+            -3,
+            f"Rappel{NBSP}: la facture INV-2026-0042 arrive à échéance dans 3 jours",
+            "dans 3 jours, le 15 mars 2026.",
+        ),
         (-1, f"Rappel{NBSP}: la facture INV-2026-0042 arrive à échéance dans 1 jour", "dans 1 jour, le 15 mars 2026."),
         (0, f"Rappel{NBSP}: la facture INV-2026-0042 arrive à échéance aujourd’hui", "arrive à échéance aujourd’hui."),
         (1, "La facture INV-2026-0042 est en retard de 1 jour", "est en retard de 1 jour."),
@@ -455,9 +508,7 @@ def test_every_kind_declares_its_required_context() -> None:
     assert REQUIRED_CONTEXT[EmailKind.invoice_reminder] == ("invoice", "reminder")
 
 
-@pytest.mark.parametrize(
-    ("kind", "part"), [(kind, part) for kind, parts in REQUIRED_CONTEXT.items() for part in parts]
-)
+@pytest.mark.parametrize(("kind", "part"), [(kind, part) for kind, parts in REQUIRED_CONTEXT.items() for part in parts])
 def test_missing_required_context_is_refused(kind: EmailKind, part: str) -> None:
     ctx = make_ctx(**{part: None})
     with pytest.raises(ValueError, match=rf"{kind.value} email needs ctx\.{part}"):
@@ -525,8 +576,11 @@ def _email_messages() -> dict[str, tuple[str, ...]]:
     """msgid -> (singular[, plural]) for every translatable string in templates/email."""
     extracted = extract_from_dir(
         str(EMAIL_TEMPLATES_DIR),
-        method_map=[("**.html", "jinja2.ext:babel_extract"), ("**.txt", "jinja2.ext:babel_extract"),
-                    ("**.jinja", "jinja2.ext:babel_extract")],
+        method_map=[
+            ("**.html", "jinja2.ext:babel_extract"),
+            ("**.txt", "jinja2.ext:babel_extract"),
+            ("**.jinja", "jinja2.ext:babel_extract"),
+        ],
         options_map={"**": {"trimmed": "true"}},
     )
     messages = {}
@@ -539,8 +593,13 @@ def _email_messages() -> dict[str, tuple[str, ...]]:
 def test_extraction_sees_every_template() -> None:
     messages = _email_messages()
     assert len(messages) > 80
-    for msgid in ("Hi %(name)s,", "Pay this invoice", "Reminder: invoice %(number)s is due today",
-                  "Your trial ends soon", "Attachment: %(files)s"):
+    for msgid in (
+        "Hi %(name)s,",
+        "Pay this invoice",
+        "Reminder: invoice %(number)s is due today",
+        "Your trial ends soon",
+        "Attachment: %(files)s",
+    ):
         assert msgid in messages
 
 
@@ -591,6 +650,9 @@ def test_every_kind_in_every_shipped_locale(kind: EmailKind, locale: str) -> Non
     assert rendered.text != english.text
     assert "<" not in rendered.text
     if kind in (EmailKind.invoice_finalized, EmailKind.invoice_reminder, EmailKind.receipt):
-        amount = money(ctx.invoice.amount_due if kind != EmailKind.receipt else ctx.invoice.amount_paid,
-                       ctx.invoice.currency, locale)
+        amount = money(
+            ctx.invoice.amount_due if kind != EmailKind.receipt else ctx.invoice.amount_paid,
+            ctx.invoice.currency,
+            locale,
+        )
         assert amount in rendered.text and amount in visible(rendered.html)

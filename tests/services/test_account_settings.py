@@ -13,6 +13,7 @@ import pytest
 
 from activities.emails import sender_for
 from relance.contracts.account import AccountSettings
+from relance.platform.config import Config
 from relance.services.account import (
     SettingsError,
     logo_data_uri,
@@ -22,7 +23,6 @@ from relance.services.account import (
     set_sender_domain,
     verify_sender_domain,
 )
-from relance.platform.config import Config
 from relance.services.sender_domain import resolver_for
 from relance.storage.database import get_engine, session_scope
 from relance.storage.settings_store import load_settings
@@ -90,8 +90,9 @@ def test_logo_is_embedded_and_validated(engine) -> None:
 def test_custom_domain_is_used_only_once_verified(engine) -> None:
     config = Config(_env_file=None)
     with session_scope(engine) as s:
-        settings, records = set_sender_domain(s, "Acme-Billing.FR", "Factures@acme-billing.fr", from_name="Acme",
-                                              spf_include="sendgrid.net")
+        settings, records = set_sender_domain(
+            s, "Acme-Billing.FR", "Factures@acme-billing.fr", from_name="Acme", spf_include="sendgrid.net"
+        )
     assert settings.sender.domain == "acme-billing.fr"
     assert sender_for(settings, config)[0] == config.default_from_email
     zone = {r.name: [(r.type, f'"{r.value}"' if r.type == "TXT" else r.value)] for r in records if r.required}
@@ -154,19 +155,33 @@ def test_cli_settings_and_recipients(tmp_path: Path) -> None:
     assert quiet.returncode == 0 and "links.update_payment_url" not in quiet.stderr, quiet.stderr
 
 
-@pytest.mark.parametrize(("patch", "advised"), [
-    ({}, ["links.update_payment_url"]),
-    ({"emails": {"card_expiring": False}}, ["links.update_payment_url"]),  # trial_ending still on
-    ({"emails": {"card_expiring": False, "trial_ending": False}}, []),
-    ({"links": {"update_payment_url": "https://billing.acme.fr/card/{customer_id}"}}, []),
-    ({"links": {"update_payment_url": "https://b.acme.fr/c"}, "sender": {"from_email": "billing@acme.fr"}},
-     ["sender.from_email"]),
-    ({"links": {"update_payment_url": "https://b.acme.fr/c"},
-      "sender": {"from_email": "billing@acme.fr", "domain": "acme.fr", "domain_verified": True}}, []),
-    ({"links": {"update_payment_url": "https://b.acme.fr/c"},
-      "sender": {"from_email": "billing@other.fr", "domain": "acme.fr", "domain_verified": True}},
-     ["sender.from_email"]),
-])
+@pytest.mark.parametrize(
+    ("patch", "advised"),
+    [
+        ({}, ["links.update_payment_url"]),
+        ({"emails": {"card_expiring": False}}, ["links.update_payment_url"]),  # trial_ending still on
+        ({"emails": {"card_expiring": False, "trial_ending": False}}, []),
+        ({"links": {"update_payment_url": "https://billing.acme.fr/card/{customer_id}"}}, []),
+        (
+            {"links": {"update_payment_url": "https://b.acme.fr/c"}, "sender": {"from_email": "billing@acme.fr"}},
+            ["sender.from_email"],
+        ),
+        (
+            {
+                "links": {"update_payment_url": "https://b.acme.fr/c"},
+                "sender": {"from_email": "billing@acme.fr", "domain": "acme.fr", "domain_verified": True},
+            },
+            [],
+        ),
+        (
+            {
+                "links": {"update_payment_url": "https://b.acme.fr/c"},
+                "sender": {"from_email": "billing@other.fr", "domain": "acme.fr", "domain_verified": True},
+            },
+            ["sender.from_email"],
+        ),
+    ],
+)
 def test_settings_advice_names_what_to_change(patch, advised) -> None:
     from relance.rules.settings_advice import advise
 
@@ -178,4 +193,5 @@ def test_settings_advice_names_what_to_change(patch, advised) -> None:
     # The sender advice says exactly when sender_for falls back to the default sender.
     config = Config(_env_file=None)
     assert (sender_for(settings, config)[0] == config.default_from_email) == (
-        "sender.from_email" in advised or not settings.sender.from_email)
+        "sender.from_email" in advised or not settings.sender.from_email
+    )

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from relance.rendering.custom_templates import CustomTemplate
 from relance.contracts.kinds import EmailKind
-from relance.storage.database import session_scope
+from relance.rendering.custom_templates import CustomTemplate
 from relance.services.templates import TemplateProblem, reset_template, save_template
+from relance.storage.database import session_scope
 from tests.support.events import customer, event, invoice
 from tests.support.harness import Harness
 
@@ -64,16 +64,22 @@ def test_invalid_upload_is_refused_with_its_line(harness: Harness) -> None:
     assert err.value.part == "subject"
     with session_scope(harness.engine) as s:
         with pytest.raises(TemplateProblem) as err:
-            save_template(s, EmailKind.invoice_finalized,
-                          CustomTemplate(subject="ok", html="<p>\n{{ ''.__class__.__mro__ }}</p>"))
+            save_template(
+                s, EmailKind.invoice_finalized, CustomTemplate(subject="ok", html="<p>\n{{ ''.__class__.__mro__ }}</p>")
+            )
 
 
 @pytest.mark.parametrize("kind", ["receipt", "credit_note_created", "trial_ending"])
 def test_preview_writes_email_and_pdfs(tmp_path: Path, kind: str) -> None:
     env = dict(os.environ, RELANCE_STATE_DIR=str(tmp_path / ".relance"))
     out = tmp_path / "preview"
-    result = subprocess.run([str(Path(sys.executable).parent / "relance"), "preview", kind, "--locale", "de",
-                             "--out", str(out)], env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "relance"), "preview", kind, "--locale", "de", "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     files = sorted(p.name for p in out.iterdir())
     assert f"{kind}.de.html" in files and f"{kind}.de.txt" in files

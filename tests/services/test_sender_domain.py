@@ -389,8 +389,11 @@ def test_resolver_for_needs_an_ip_address() -> None:
 async def test_async_variant_verifies() -> None:
     with LoopbackDNS(good_zone()) as server:
         result = await verify_domain_async(
-            "acme.test", TOKEN, resolver=async_resolver_for(server.host, server.port),
-            allow_special_use=True, **SENDGRID,
+            "acme.test",
+            TOKEN,
+            resolver=async_resolver_for(server.host, server.port),
+            allow_special_use=True,
+            **SENDGRID,
         )
     assert result.verified
     assert len(result.checks) == 5
@@ -401,8 +404,12 @@ async def test_async_timeouts_run_concurrently() -> None:
         server.fail("timeout")
         started = time.monotonic()
         result = await verify_domain_async(
-            "acme.test", TOKEN, resolver=async_resolver_for(server.host, server.port),
-            allow_special_use=True, timeout=0.4, **SENDGRID,
+            "acme.test",
+            TOKEN,
+            resolver=async_resolver_for(server.host, server.port),
+            allow_special_use=True,
+            timeout=0.4,
+            **SENDGRID,
         )
         elapsed = time.monotonic() - started
     assert elapsed < 1.5

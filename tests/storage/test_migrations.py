@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from relance.storage.tables import ProcessedEvent
 from relance.storage.templates_store import current_versions, get_version
 from tests.support.events import event, invoice
 
-NOW = datetime(2026, 3, 20, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 20, 12, tzinfo=UTC)
 CUSTOMER = "cus_migrated"
 RELANCE = str(Path(sys.executable).parent / "relance")
 # Tables an older Relance (before webhooks and suppressions) had made with create_all.
@@ -114,9 +114,14 @@ def make_legacy(url: str, *, missing: tuple[str, ...] = ()) -> None:
 
 
 def old_invoice():
-    parsed = parse_event(event("invoice.finalized", invoice("in_migrated", CUSTOMER, status="open",
-                                                             due=NOW + timedelta(days=10), number="INV-0042"),
-                               created=NOW - timedelta(days=2), event_id="evt_migrated_finalized"))
+    parsed = parse_event(
+        event(
+            "invoice.finalized",
+            invoice("in_migrated", CUSTOMER, status="open", due=NOW + timedelta(days=10), number="INV-0042"),
+            created=NOW - timedelta(days=2),
+            event_id="evt_migrated_finalized",
+        )
+    )
     return parsed.id, parsed.invoice
 
 
@@ -134,44 +139,143 @@ def seed_rows() -> dict[str, list[dict[str, Any]]]:
         ("e" * 31 + "3", NOW - timedelta(days=40)),
     ]
     return {
-        "invoices": [dict(
-            id=inv.id, customer_id=CUSTOMER, status="open", collection_method=inv.collection_method,
-            currency=inv.currency, number=inv.number, amount_due=inv.amount_due, amount_paid=0,
-            amount_remaining=inv.amount_remaining, due_date=inv.due_date, attempt_count=0,
-            next_payment_attempt=None, hosted_invoice_url=inv.hosted_invoice_url, customer_email=inv.customer_email,
-            customer_name=inv.customer_name, revision=rev, last_event_at=NOW - timedelta(days=2), updated_at=t)],
-        "invoice_revisions": [dict(invoice_id=inv.id, revision=rev, document=inv.model_dump(mode="json"),
-                                   created_at=t)],
+        "invoices": [
+            dict(
+                id=inv.id,
+                customer_id=CUSTOMER,
+                status="open",
+                collection_method=inv.collection_method,
+                currency=inv.currency,
+                number=inv.number,
+                amount_due=inv.amount_due,
+                amount_paid=0,
+                amount_remaining=inv.amount_remaining,
+                due_date=inv.due_date,
+                attempt_count=0,
+                next_payment_attempt=None,
+                hosted_invoice_url=inv.hosted_invoice_url,
+                customer_email=inv.customer_email,
+                customer_name=inv.customer_name,
+                revision=rev,
+                last_event_at=NOW - timedelta(days=2),
+                updated_at=t,
+            )
+        ],
+        "invoice_revisions": [
+            dict(invoice_id=inv.id, revision=rev, document=inv.model_dump(mode="json"), created_at=t)
+        ],
         "processed_events": [dict(id=event_id, type="invoice.finalized", object_id=inv.id, received_at=t)],
-        "customers": [dict(id=CUSTOMER, email="ada@customer.test", name="Ada Lovelace",
-                           preferred_locales=["fr-FR"], invoice_emails=["ap@customer.test"], cc_emails=[],
-                           timezone="Europe/Paris", address_lines=["1 rue de la Paix", "Paris"],
-                           last_event_at=t, updated_at=t)],
+        "customers": [
+            dict(
+                id=CUSTOMER,
+                email="ada@customer.test",
+                name="Ada Lovelace",
+                preferred_locales=["fr-FR"],
+                invoice_emails=["ap@customer.test"],
+                cc_emails=[],
+                timezone="Europe/Paris",
+                address_lines=["1 rue de la Paix", "Paris"],
+                last_event_at=t,
+                updated_at=t,
+            )
+        ],
         "account_settings": [dict(id=1, version=3, data=settings.model_dump(mode="json"), updated_at=t)],
-        "email_log": [dict(
-            id=eid, idempotency_key=f"in_migrated:invoice_reminder:{i}", kind="invoice_reminder",
-            customer_id=CUSTOMER, invoice_id=inv.id, status="sent", scheduled_at=created, created_at=created,
-            sent_at=created, to=["ap@customer.test"], cc=[], from_email="billing@relance.localhost",
-            subject=f"Reminder {i}", locale="fr-FR", message_ref=f"msg:{eid}", attachments=[],
-            provider="outbox", provider_message_id=f"<{eid}@relance>", error=None, note=None, attempts=1)
-            for i, (eid, created) in enumerate(log)],
-        "documents": [dict(key="pdf:in_migrated:" + rev[:12], media_type="application/pdf",
-                           content=b"%PDF-1.7 old bytes\x00\xff", size=20, created_at=t)],
-        "custom_templates": [dict(kind="invoice_reminder", version=1, subject="Old {{ invoice.number }}",
-                                  html="<p>old</p>", text=None, is_default=False, created_at=t)],
-        "webhook_endpoints": [dict(id="we_migrated", url="https://hooks.example.test/relance",
-                                   event_types=["email.sent"], description="ops", secret="whsec_old",
-                                   previous_secret=None, previous_secret_expires_at=None, created_at=t,
-                                   updated_at=t)],
-        "webhook_deliveries": [dict(endpoint_id="we_migrated", event_id="evt_out_1", event_type="email.sent",
-                                    status="delivered", attempts=1, last_status_code=200, last_error=None,
-                                    created_at=t, updated_at=t, delivered_at=t)],
-        "email_delivery": [dict(email_id=log[0][0], delivery_status="delivered", delivery_status_at=t,
-                                reason=None, updated_at=t)],
-        "provider_events": [dict(provider="sendgrid", event_id="sg_evt_1", event="delivered", email_id=log[0][0],
-                                 recipient="ap@customer.test", occurred_at=t, received_at=t)],
-        "suppressions": [dict(address="bounced@customer.test", reason="bounce", detail="550 no such user",
-                              email_id=log[1][0], created_at=t)],
+        "email_log": [
+            dict(
+                id=eid,
+                idempotency_key=f"in_migrated:invoice_reminder:{i}",
+                kind="invoice_reminder",
+                customer_id=CUSTOMER,
+                invoice_id=inv.id,
+                status="sent",
+                scheduled_at=created,
+                created_at=created,
+                sent_at=created,
+                to=["ap@customer.test"],
+                cc=[],
+                from_email="billing@relance.localhost",
+                subject=f"Reminder {i}",
+                locale="fr-FR",
+                message_ref=f"msg:{eid}",
+                attachments=[],
+                provider="outbox",
+                provider_message_id=f"<{eid}@relance>",
+                error=None,
+                note=None,
+                attempts=1,
+            )
+            for i, (eid, created) in enumerate(log)
+        ],
+        "documents": [
+            dict(
+                key="pdf:in_migrated:" + rev[:12],
+                media_type="application/pdf",
+                content=b"%PDF-1.7 old bytes\x00\xff",
+                size=20,
+                created_at=t,
+            )
+        ],
+        "custom_templates": [
+            dict(
+                kind="invoice_reminder",
+                version=1,
+                subject="Old {{ invoice.number }}",
+                html="<p>old</p>",
+                text=None,
+                is_default=False,
+                created_at=t,
+            )
+        ],
+        "webhook_endpoints": [
+            dict(
+                id="we_migrated",
+                url="https://hooks.example.test/relance",
+                event_types=["email.sent"],
+                description="ops",
+                secret="whsec_old",
+                previous_secret=None,
+                previous_secret_expires_at=None,
+                created_at=t,
+                updated_at=t,
+            )
+        ],
+        "webhook_deliveries": [
+            dict(
+                endpoint_id="we_migrated",
+                event_id="evt_out_1",
+                event_type="email.sent",
+                status="delivered",
+                attempts=1,
+                last_status_code=200,
+                last_error=None,
+                created_at=t,
+                updated_at=t,
+                delivered_at=t,
+            )
+        ],
+        "email_delivery": [
+            dict(email_id=log[0][0], delivery_status="delivered", delivery_status_at=t, reason=None, updated_at=t)
+        ],
+        "provider_events": [
+            dict(
+                provider="sendgrid",
+                event_id="sg_evt_1",
+                event="delivered",
+                email_id=log[0][0],
+                recipient="ap@customer.test",
+                occurred_at=t,
+                received_at=t,
+            )
+        ],
+        "suppressions": [
+            dict(
+                address="bounced@customer.test",
+                reason="bounce",
+                detail="550 no such user",
+                email_id=log[1][0],
+                created_at=t,
+            )
+        ],
     }
 
 
@@ -194,7 +298,7 @@ def insert_rows(url: str, rows: dict[str, list[dict[str, Any]]]) -> None:
 
 def _comparable(value: Any) -> Any:
     if isinstance(value, datetime):  # SQLite keeps no zone; the values are UTC
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, memoryview):
         return bytes(value)
     return value
@@ -207,8 +311,10 @@ def assert_rows_kept(url: str, rows: dict[str, list[dict[str, Any]]]) -> None:
         with engine.connect() as conn:
             meta = _reflect(conn)
             for table, expected in rows.items():
-                found = [{k: _comparable(v) for k, v in r._mapping.items()}
-                         for r in conn.execute(meta.tables[table].select())]
+                found = [
+                    {k: _comparable(v) for k, v in r._mapping.items()}
+                    for r in conn.execute(meta.tables[table].select())
+                ]
                 assert len(found) == len(expected), table
                 for want in expected:
                     match = [f for f in found if all(f[k] == _comparable(v) for k, v in want.items())]
@@ -239,14 +345,31 @@ def assert_storage_works(url: str) -> None:
         assert webhooks_store.delivery_status(s, "e" * 31 + "1").delivery_status == "delivered"
         assert webhooks_store.seen_provider_events(s, "sendgrid", ["sg_evt_1", "sg_evt_2"]) == {"sg_evt_1"}
     event_id, _ = old_invoice()
-    paid = parse_event(event("invoice.paid", invoice("in_migrated", CUSTOMER, status="paid", number="INV-0042"),
-                             created=NOW, event_id="evt_migrated_paid"))
+    paid = parse_event(
+        event(
+            "invoice.paid",
+            invoice("in_migrated", CUSTOMER, status="paid", number="INV-0042"),
+            created=NOW,
+            event_id="evt_migrated_paid",
+        )
+    )
     with session_scope(engine) as s:
         assert s.get(ProcessedEvent, event_id) is not None
-        assert record_invoice_event(s, InvoiceSignal(event_id=paid.id, type=paid.type, created=paid.created,
-                                                     invoice=paid.invoice)).status == "paid"
-        email_log.new_entry(s, key="in_migrated:receipt:0", kind="receipt", customer_id=CUSTOMER,
-                            invoice_id="in_migrated", scheduled_at=NOW, status=email_log.PENDING)
+        assert (
+            record_invoice_event(
+                s, InvoiceSignal(event_id=paid.id, type=paid.type, created=paid.created, invoice=paid.invoice)
+            ).status
+            == "paid"
+        )
+        email_log.new_entry(
+            s,
+            key="in_migrated:receipt:0",
+            kind="receipt",
+            customer_id=CUSTOMER,
+            invoice_id="in_migrated",
+            scheduled_at=NOW,
+            status=email_log.PENDING,
+        )
         save_settings(s, AccountSettings(attach_pdf=True))
     with session_scope(engine) as s:
         assert len(email_log.customer_emails(s, CUSTOMER, now=NOW + timedelta(seconds=1))) == 3
@@ -325,7 +448,9 @@ def test_downgrade_of_0002_restores_0001_and_keeps_rows(db_url: str) -> None:
 
     assert before.at_head and after.current == ("0001",)
     log_ix, inv_ix = indexes(db_url, "email_log"), indexes(db_url, "invoices")
-    assert log_ix["ix_email_log_customer_id"] == ["customer_id"] and inv_ix["ix_invoices_customer_id"] == ["customer_id"]
+    assert log_ix["ix_email_log_customer_id"] == ["customer_id"] and inv_ix["ix_invoices_customer_id"] == [
+        "customer_id"
+    ]
     assert "ix_email_log_customer_created" not in log_ix and "ix_invoices_customer_last_event" not in inv_ix
     assert_rows_kept(db_url, rows)
     migrate.upgrade(db_url)  # and forward again
@@ -362,7 +487,9 @@ def test_replicas_starting_together_migrate_once(pg_db_url: str, start: str) -> 
             waiting = holder.execute(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
                 " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-                " AND classid = %s AND objid = %s", (key >> 32, key & 0xFFFFFFFF)).fetchone()[0]
+                " AND classid = %s AND objid = %s",
+                (key >> 32, key & 0xFFFFFFFF),
+            ).fetchone()[0]
             if waiting == 2:
                 break
             assert time.monotonic() < deadline, f"only {waiting} startups waiting on the lock"
@@ -379,7 +506,8 @@ def test_replicas_starting_together_migrate_once(pg_db_url: str, start: str) -> 
     try:
         with engine.connect() as conn:
             assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == list(
-                migrate.head_revisions())
+                migrate.head_revisions()
+            )
     finally:
         engine.dispose()
     assert schema_diffs(pg_db_url) == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -14,7 +14,7 @@ from relance.storage.database import get_engine, session_scope
 from relance.storage.invoices import load_invoice_document, record_invoice_event
 from tests.support.events import customer, event, invoice
 
-T0 = datetime(2026, 3, 1, 9, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -53,18 +53,37 @@ def test_status_only_moves_forward_and_newest_fields_win(engine) -> None:
 def test_uncollectible_can_still_be_paid_but_void_is_final(engine) -> None:
     a, b = f"in_unc_{id(engine)}", f"in_void_{id(engine)}"
     with session_scope(engine) as s:
-        record_invoice_event(s, signal(event("invoice.marked_uncollectible", invoice(a, status="uncollectible"), created=T0)))
-        assert record_invoice_event(s, signal(event("invoice.paid", invoice(a, status="paid"), created=T0 + timedelta(1)))).status == "paid"
+        record_invoice_event(
+            s, signal(event("invoice.marked_uncollectible", invoice(a, status="uncollectible"), created=T0))
+        )
+        assert (
+            record_invoice_event(
+                s, signal(event("invoice.paid", invoice(a, status="paid"), created=T0 + timedelta(1)))
+            ).status
+            == "paid"
+        )
         record_invoice_event(s, signal(event("invoice.voided", invoice(b, status="void"), created=T0)))
-        assert record_invoice_event(s, signal(event("invoice.paid", invoice(b, status="paid"), created=T0 + timedelta(1)))).status == "void"
+        assert (
+            record_invoice_event(
+                s, signal(event("invoice.paid", invoice(b, status="paid"), created=T0 + timedelta(1)))
+            ).status
+            == "void"
+        )
 
 
 def test_customer_newest_event_wins_and_lists_survive_partial_updates(engine) -> None:
     cid = f"cus_store_{id(engine)}"
-    newer = parse_event(event("customer.updated", customer(cid, email="new@x.test", invoice_emails=["ap@x.test"]),
-                              created=T0 + timedelta(hours=1)))
+    newer = parse_event(
+        event(
+            "customer.updated",
+            customer(cid, email="new@x.test", invoice_emails=["ap@x.test"]),
+            created=T0 + timedelta(hours=1),
+        )
+    )
     older = parse_event(event("customer.updated", customer(cid, email="old@x.test"), created=T0))
-    partial = parse_event(event("customer.updated", customer(cid, email="newest@x.test"), created=T0 + timedelta(hours=2)))
+    partial = parse_event(
+        event("customer.updated", customer(cid, email="newest@x.test"), created=T0 + timedelta(hours=2))
+    )
     with session_scope(engine) as s:
         assert record_customer_event(s, newer.id, newer.type, newer.created, newer.customer)
         assert not record_customer_event(s, older.id, older.type, older.created, older.customer)
@@ -80,12 +99,26 @@ def test_email_log_idempotency_key_is_unique(engine) -> None:
 
     key = f"in_log_{id(engine)}:receipt:paid"
     with session_scope(engine) as s:
-        email_log.new_entry(s, key=key, kind="receipt", customer_id="cus_log", invoice_id="in_log",
-                            scheduled_at=T0, status=email_log.PENDING)
+        email_log.new_entry(
+            s,
+            key=key,
+            kind="receipt",
+            customer_id="cus_log",
+            invoice_id="in_log",
+            scheduled_at=T0,
+            status=email_log.PENDING,
+        )
     with pytest.raises(IntegrityError):
         with session_scope(engine) as s:
-            email_log.new_entry(s, key=key, kind="receipt", customer_id="cus_log", invoice_id="in_log",
-                                scheduled_at=T0, status=email_log.PENDING)
+            email_log.new_entry(
+                s,
+                key=key,
+                kind="receipt",
+                customer_id="cus_log",
+                invoice_id="in_log",
+                scheduled_at=T0,
+                status=email_log.PENDING,
+            )
     with session_scope(engine) as s:
         assert email_log.get_entry(s, key).status == email_log.PENDING
 

@@ -31,10 +31,25 @@ class DevServer:
 
 
 def dev_server_command(port: int) -> list[str]:
-    cmd = [dev_server_path(), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
-           "--port", str(port), "--namespace", "default", "--log-level", "warn"]
+    cmd = [
+        dev_server_path(),
+        "server",
+        "start-dev",
+        "--headless",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--namespace",
+        "default",
+        "--log-level",
+        "warn",
+    ]
     for key in sa.ALL:
-        cmd += ["--search-attribute", f"{key.name}={_TYPE[key.indexed_value_type.name.removeprefix('INDEXED_VALUE_TYPE_')]}"]
+        cmd += [
+            "--search-attribute",
+            f"{key.name}={_TYPE[key.indexed_value_type.name.removeprefix('INDEXED_VALUE_TYPE_')]}",
+        ]
     return cmd
 
 

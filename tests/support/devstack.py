@@ -32,8 +32,8 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from relance.client import RelanceClient
-from relance.platform.config import Config
 from relance.dev import dev_server_command
+from relance.platform.config import Config
 from relance.platform.temporal_client import connect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,8 +74,9 @@ def _stop_group(proc: subprocess.Popen | None, sig: int) -> None:
 
 
 class DevStack:
-    def __init__(self, tmp_path: Path, *, database_url: str, transport: str = "outbox",
-                 extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, tmp_path: Path, *, database_url: str, transport: str = "outbox", extra_env: dict[str, str] | None = None
+    ) -> None:
         self.dir = tmp_path
         self.port = free_port()
         self.ui_port = free_port()
@@ -83,9 +84,12 @@ class DevStack:
         self.outbox = tmp_path / "outbox"
         self.database_url = database_url
         self.config = Config(
-            state_dir=tmp_path / "state", temporal_address=f"127.0.0.1:{self.port}",
-            task_queue=f"faults-{uuid.uuid4().hex[:8]}", outbox_dir=self.outbox,
-            database_url=database_url, _env_file=None,
+            state_dir=tmp_path / "state",
+            temporal_address=f"127.0.0.1:{self.port}",
+            task_queue=f"faults-{uuid.uuid4().hex[:8]}",
+            outbox_dir=self.outbox,
+            database_url=database_url,
+            _env_file=None,
         )
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("RELANCE_")}
         self.env.update(
@@ -111,7 +115,9 @@ class DevStack:
         log = (self.dir / "temporal.log").open("ab")
         self.server = subprocess.Popen(
             dev_server_command(self.config, self.db_file, self.port, self.ui_port),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
 
@@ -150,8 +156,9 @@ class DevStack:
         log = (self.dir / "worker.log").open("ab")
         log.write(f"---- worker start {self.worker_starts} ----\n".encode())
         log.flush()
-        self.worker = subprocess.Popen(cmd, env={**self.env, **(env or {})}, cwd=ROOT, stdout=log,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+        self.worker = subprocess.Popen(
+            cmd, env={**self.env, **(env or {})}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
 
     def kill_worker(self, sig: int = signal.SIGKILL) -> None:

@@ -111,8 +111,13 @@ class LoopbackDNS:
             # from_text_list rather than from_text: it takes an origin, so a target
             # written without its final dot is still absolute instead of unrenderable.
             rrset = dns.rrset.from_text_list(
-                owner, self.ttl, dns.rdataclass.IN, rdtype, texts,
-                origin=dns.name.root, relativize=False,
+                owner,
+                self.ttl,
+                dns.rdataclass.IN,
+                rdtype,
+                texts,
+                origin=dns.name.root,
+                relativize=False,
             )
             rrsets[rrset.rdtype] = rrset
         with self._lock:
@@ -138,9 +143,7 @@ class LoopbackDNS:
         self._udp, self._tcp = _bind_pair(self)
         self.port = self._udp.server_address[1]
         for server in (self._udp, self._tcp):
-            thread = threading.Thread(
-                target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-            )
+            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
             thread.start()
             self._threads.append(thread)
         return self

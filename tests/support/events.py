@@ -6,9 +6,8 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from tests.support.specs import specs_dir
@@ -48,16 +47,33 @@ def invoice(
     per_line = amount // max(lines, 1)
     for i in range(lines):
         item = copy.deepcopy(line)
-        item.update(id=f"il_{invoice_id}_{i}", amount=per_line, currency=currency,
-                    description=f"Consulting, item {i + 1}", invoice=invoice_id)
+        item.update(
+            id=f"il_{invoice_id}_{i}",
+            amount=per_line,
+            currency=currency,
+            description=f"Consulting, item {i + 1}",
+            invoice=invoice_id,
+        )
         obj["lines"]["data"].append(item)
     paid = amount if status == "paid" else 0
     obj.update(
-        id=invoice_id, customer=customer_id, status=status, collection_method=collection_method,
-        due_date=ts(due) if due else None, currency=currency, amount_due=amount, amount_paid=paid,
-        amount_remaining=amount - paid, subtotal=amount, total=amount, number=number or f"INV-{invoice_id[-6:]}",
-        attempt_count=attempt_count, next_payment_attempt=ts(next_payment_attempt) if next_payment_attempt else None,
-        customer_email=email, customer_name="Ada Lovelace", hosted_invoice_url=f"https://pay.example.test/{invoice_id}",
+        id=invoice_id,
+        customer=customer_id,
+        status=status,
+        collection_method=collection_method,
+        due_date=ts(due) if due else None,
+        currency=currency,
+        amount_due=amount,
+        amount_paid=paid,
+        amount_remaining=amount - paid,
+        subtotal=amount,
+        total=amount,
+        number=number or f"INV-{invoice_id[-6:]}",
+        attempt_count=attempt_count,
+        next_payment_attempt=ts(next_payment_attempt) if next_payment_attempt else None,
+        customer_email=email,
+        customer_name="Ada Lovelace",
+        hosted_invoice_url=f"https://pay.example.test/{invoice_id}",
     )
     # Stripe's fixture names a placeholder parent ("subscription"): by default an invoice
     # here is a one-off one, as the builder's send_invoice default describes.
@@ -66,17 +82,23 @@ def invoice(
     return obj
 
 
-def customer(customer_id: str = "cus_test", *, email: str | None = "ada@customer.test",
-             locales: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+def customer(
+    customer_id: str = "cus_test",
+    *,
+    email: str | None = "ada@customer.test",
+    locales: list[str] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     obj = copy.deepcopy(stripe_fixtures()["customer"])
     obj.update(id=customer_id, email=email, name="Ada Lovelace", preferred_locales=locales or [])
     obj.update(extra)
     return obj
 
 
-def event(event_type: str, obj: dict[str, Any], created: datetime | None = None,
-          event_id: str | None = None) -> dict[str, Any]:
-    created = created or datetime.now(timezone.utc)
+def event(
+    event_type: str, obj: dict[str, Any], created: datetime | None = None, event_id: str | None = None
+) -> dict[str, Any]:
+    created = created or datetime.now(UTC)
     return {
         "id": event_id or f"evt_test_{next(_ids)}",
         "object": "event",

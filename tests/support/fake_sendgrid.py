@@ -91,9 +91,7 @@ def _validator() -> jsonschema.protocols.Validator:
         "type": "object",
         "additionalProperties": {"type": "string"},
     }
-    registry = Registry().with_resource(
-        _SPEC_URI, Resource.from_contents(spec, default_specification=DRAFT202012)
-    )
+    registry = Registry().with_resource(_SPEC_URI, Resource.from_contents(spec, default_specification=DRAFT202012))
     return jsonschema.Draft202012Validator(
         {"$ref": f"{_SPEC_URI}#{_BODY_POINTER}"},
         registry=registry,
@@ -156,9 +154,7 @@ class FakeSendGrid:
         self._server.daemon_threads = True
         self._server.block_on_close = False
         # A short poll interval: shutdown() waits up to one interval, in every test.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def port(self) -> int:
@@ -212,9 +208,7 @@ def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             reply = self._answer(body)
             # Recorded before replying: a test reads .requests as soon as its send returns.
-            fake.requests.append(
-                RecordedRequest("POST", self.path, dict(self.headers.items()), body, reply.status)
-            )
+            fake.requests.append(RecordedRequest("POST", self.path, dict(self.headers.items()), body, reply.status))
             if reply.delay and fake._stopping.wait(reply.delay):
                 return
             self._send(reply)

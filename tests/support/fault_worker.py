@@ -19,8 +19,8 @@ from pathlib import Path
 
 from activities.transports.base import Transport
 from activities.transports.factory import build_transport
-from relance.platform.config import Config
 from relance.contracts.messages import OutgoingEmail, SendOutcome
+from relance.platform.config import Config
 
 
 class KillAfterSend:

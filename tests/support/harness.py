@@ -18,8 +18,8 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from relance.contracts.account import AccountSettings
 from relance.client import RelanceClient
+from relance.contracts.account import AccountSettings
 from relance.platform.clock import advance, settle
 from relance.platform.config import Config
 from relance.storage import email_log

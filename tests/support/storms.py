@@ -53,8 +53,9 @@ class Step:
 
 def story_steps(index: int, story: Story, due: datetime, moved_due: datetime) -> list[Step]:
     send_invoice = story.collection_method == "send_invoice"
-    current: dict[str, Any] = dict(status="open", collection_method=story.collection_method,
-                                   due=due if send_invoice else None, attempt_count=0)
+    current: dict[str, Any] = dict(
+        status="open", collection_method=story.collection_method, due=due if send_invoice else None, attempt_count=0
+    )
     steps = [Step(index, "invoice.finalized", 0, dict(current))]
     for attempt, kind in ((1, "invoice.payment_failed"), (2, "invoice.payment_action_required"))[: story.failures]:
         current["attempt_count"] = attempt
@@ -97,8 +98,15 @@ def customer_id(ns: str, index: int) -> str:
 
 
 def customer_events(ns: str, n: int, at: datetime) -> list[dict[str, Any]]:
-    return [event("customer.created", customer(customer_id(ns, k), email=f"ap{k}@customer.test"),
-                  created=at, event_id=f"evt_{ns}_cus{k}") for k in range(n)]
+    return [
+        event(
+            "customer.created",
+            customer(customer_id(ns, k), email=f"ap{k}@customer.test"),
+            created=at,
+            event_id=f"evt_{ns}_cus{k}",
+        )
+        for k in range(n)
+    ]
 
 
 def build_event(ns: str, storm: Storm, step: Step, index: int, base: datetime) -> dict[str, Any]:
@@ -106,12 +114,14 @@ def build_event(ns: str, storm: Storm, step: Step, index: int, base: datetime) -
     a redelivery is the same event, as Stripe's retries are."""
     fields = dict(step.fields)
     status = fields.pop("status")
-    obj = invoice(invoice_id(ns, step.story), customer_id(ns, storm.stories[step.story].customer), status=status,
-                  **fields)
+    obj = invoice(
+        invoice_id(ns, step.story), customer_id(ns, storm.stories[step.story].customer), status=status, **fields
+    )
     if status == "paid":
         obj.update(amount_paid=obj["amount_due"], amount_remaining=0)
-    return event(step.type, obj, created=base + timedelta(minutes=step.minute, seconds=step.story),
-                 event_id=f"evt_{ns}_{index}")
+    return event(
+        step.type, obj, created=base + timedelta(minutes=step.minute, seconds=step.story), event_id=f"evt_{ns}_{index}"
+    )
 
 
 def moot_keys(storm: Storm, steps: list[Step]) -> set[tuple[int, str, str]]:
@@ -142,14 +152,20 @@ def moot_keys(storm: Storm, steps: list[Step]) -> set[tuple[int, str, str]]:
 @st.composite
 def storms(draw: st.DrawFn, max_invoices: int = 3) -> Storm:
     n_customers = draw(st.integers(1, 2))
-    stories = draw(st.lists(
-        st.builds(Story,
-                  customer=st.integers(0, n_customers - 1),
-                  collection_method=st.sampled_from(["send_invoice", "charge_automatically"]),
-                  failures=st.integers(0, 2),
-                  moves_due_date=st.booleans(),
-                  ending=st.sampled_from(ENDINGS)),
-        min_size=2, max_size=max_invoices))
+    stories = draw(
+        st.lists(
+            st.builds(
+                Story,
+                customer=st.integers(0, n_customers - 1),
+                collection_method=st.sampled_from(["send_invoice", "charge_automatically"]),
+                failures=st.integers(0, 2),
+                moves_due_date=st.booleans(),
+                ending=st.sampled_from(ENDINGS),
+            ),
+            min_size=2,
+            max_size=max_invoices,
+        )
+    )
     n = len(Storm(stories, n_customers, [], 0).steps(datetime.min, datetime.min))
     order = list(draw(st.permutations(range(n))))
     # Redeliveries: Stripe retries, a backend's at-least-once queue, a replayed export.

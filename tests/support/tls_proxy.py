@@ -26,8 +26,14 @@ class TlsProxy:
     """Threads and blocking sockets: each handshake is done explicitly, so a refused one
     (no client certificate, a client that distrusts us) is recorded with its reason."""
 
-    def __init__(self, upstream: tuple[str, int], ca: trustme.CA, *, require_client_cert: bool = False,
-                 names: tuple[str, ...] = ("localhost", "127.0.0.1")) -> None:
+    def __init__(
+        self,
+        upstream: tuple[str, int],
+        ca: trustme.CA,
+        *,
+        require_client_cert: bool = False,
+        names: tuple[str, ...] = ("localhost", "127.0.0.1"),
+    ) -> None:
         self.upstream = upstream
         self.ca = ca
         self.server_cert = ca.issue_cert(*names)
@@ -161,13 +167,15 @@ class TlsProxy:
 
         found = []
         for raw in self.received:
-            conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, validate_inbound_headers=False))
+            conn = h2.connection.H2Connection(
+                h2.config.H2Configuration(client_side=False, validate_inbound_headers=False)
+            )
             conn.initiate_connection()
             # Frame by frame (24-byte preface, then 9-byte header + payload), so a frame
             # cut off at the end of what was kept loses nothing before it.
             chunks, pos = [bytes(raw[:24])], 24
             while pos + 9 <= len(raw):
-                end = pos + 9 + int.from_bytes(raw[pos:pos + 3], "big")
+                end = pos + 9 + int.from_bytes(raw[pos : pos + 3], "big")
                 chunks.append(bytes(raw[pos:end]))
                 pos = end
             for chunk in chunks:
@@ -177,6 +185,10 @@ class TlsProxy:
                     break
                 for ev in events:
                     if isinstance(ev, h2.events.RequestReceived):
-                        found.append({(k.decode() if isinstance(k, bytes) else k):
-                                      (v.decode() if isinstance(v, bytes) else v) for k, v in ev.headers})
+                        found.append(
+                            {
+                                (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+                                for k, v in ev.headers
+                            }
+                        )
         return found

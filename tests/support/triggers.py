@@ -32,12 +32,16 @@ def triggers(kind: EmailKind, now: datetime, tag: str) -> tuple[list[dict], time
         return [event("payment_method.attached", pm, created=now)], 40 * DAY
     if kind in (EmailKind.trial_ending, EmailKind.subscription_canceled):
         sub = copy.deepcopy(stripe_fixtures()["subscription"])
-        sub.update(id=f"sub_{tag}", customer="cus_test", status="trialing",
-                   trial_end=int((now + 10 * DAY).timestamp()))
+        sub.update(id=f"sub_{tag}", customer="cus_test", status="trialing", trial_end=int((now + 10 * DAY).timestamp()))
         events = [event("customer.subscription.created", sub, created=now)]
         if kind == EmailKind.subscription_canceled:
-            events.append(event("customer.subscription.deleted", dict(sub, status="canceled", trial_end=None),
-                                created=now + timedelta(seconds=1)))
+            events.append(
+                event(
+                    "customer.subscription.deleted",
+                    dict(sub, status="canceled", trial_end=None),
+                    created=now + timedelta(seconds=1),
+                )
+            )
         return events, (DAY if kind == EmailKind.subscription_canceled else 10 * DAY)
     if kind == EmailKind.credit_note_created:
         cn = dict(stripe_fixtures()["credit_note"], id=f"cn_{tag}", customer="cus_test")

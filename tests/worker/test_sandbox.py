@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Sequence
 
 import pytest
-
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.converter import (
@@ -67,10 +66,12 @@ async def probe(env: WorkflowEnvironment, converter) -> tuple[object, dict]:
     client = Client(**{**env.client.config(), "data_converter": converter})
     runner = runner_for(converter)
     queue = f"sandbox-{uuid.uuid4().hex[:8]}"
-    async with Worker(client, task_queue=queue, workflows=[SandboxProbeWorkflow], activities=[echo],
-                      workflow_runner=runner):
-        result = await client.execute_workflow(SandboxProbeWorkflow.run, "Solde dû : 12,50 €",
-                                               id=f"probe-{queue}", task_queue=queue)
+    async with Worker(
+        client, task_queue=queue, workflows=[SandboxProbeWorkflow], activities=[echo], workflow_runner=runner
+    ):
+        result = await client.execute_workflow(
+            SandboxProbeWorkflow.run, "Solde dû : 12,50 €", id=f"probe-{queue}", task_queue=queue
+        )
     return runner, result
 
 
@@ -83,7 +84,8 @@ def test_relance_converters_take_no_context() -> None:
 
 
 async def test_relance_workflows_run_sandboxed_without_per_payload_contexts(
-        time_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch) -> None:
+    time_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = count_context_calls(monkeypatch)
     keys = "k1:" + base64.b64encode(bytes(range(32))).decode()
     runner, result = await probe(time_env, data_converter(DATA_CONVERTER, keys))
@@ -95,7 +97,8 @@ async def test_relance_workflows_run_sandboxed_without_per_payload_contexts(
 
 
 async def test_a_converter_that_uses_context_gets_the_plain_sandbox(
-        time_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch) -> None:
+    time_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = count_context_calls(monkeypatch)
     seen: list[SerializationContext | None] = []
     runner, result = await probe(time_env, dataclasses.replace(DATA_CONVERTER, payload_codec=RecordingCodec(seen)))

@@ -18,8 +18,9 @@ async def test_worker_knobs_from_environment(time_env, tmp_path, sqlite_url, mon
     monkeypatch.setenv("RELANCE_WORKER_WORKFLOW_TASK_POLLERS", "3")
     monkeypatch.setenv("RELANCE_WORKER_ACTIVITY_TASK_POLLERS", "4")
     config = Config(state_dir=tmp_path / "state", task_queue="worker-knobs", _env_file=None)
-    worker = build_worker(time_env.client, config, engine=get_engine(sqlite_url),
-                          transport=OutboxTransport(config.resolved_outbox_dir()))
+    worker = build_worker(
+        time_env.client, config, engine=get_engine(sqlite_url), transport=OutboxTransport(config.resolved_outbox_dir())
+    )
     async with worker:  # it starts with them (polls, then shuts down cleanly)
         settings = worker.config()
         assert settings["max_concurrent_activities"] == 7  # one activity per thread
@@ -31,13 +32,22 @@ async def test_worker_knobs_from_environment(time_env, tmp_path, sqlite_url, mon
 
 def test_worker_defaults() -> None:
     config = Config(_env_file=None)
-    assert (config.worker_activity_threads, config.worker_max_cached_workflows,
-            config.worker_workflow_task_pollers, config.worker_activity_task_pollers) == (16, 1000, 5, 5)
+    assert (
+        config.worker_activity_threads,
+        config.worker_max_cached_workflows,
+        config.worker_workflow_task_pollers,
+        config.worker_activity_task_pollers,
+    ) == (16, 1000, 5, 5)
 
 
-@pytest.mark.parametrize("name, value", [("RELANCE_WORKER_ACTIVITY_THREADS", "0"),
-                                         ("RELANCE_WORKER_MAX_CACHED_WORKFLOWS", "-1"),
-                                         ("RELANCE_WORKER_WORKFLOW_TASK_POLLERS", "many")])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("RELANCE_WORKER_ACTIVITY_THREADS", "0"),
+        ("RELANCE_WORKER_MAX_CACHED_WORKFLOWS", "-1"),
+        ("RELANCE_WORKER_WORKFLOW_TASK_POLLERS", "many"),
+    ],
+)
 def test_bad_worker_knob_names_the_setting(monkeypatch, name, value) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError) as err:

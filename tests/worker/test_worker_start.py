@@ -16,7 +16,8 @@ from tests.support.harness import unique_queue
 
 
 async def test_the_worker_compiles_every_locales_templates_before_it_polls(
-        dev_server: DevServer, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dev_server: DevServer, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     steps: list[str] = []
     warm, build_worker = render.warm, worker_main.build_worker
 
@@ -30,8 +31,13 @@ async def test_the_worker_compiles_every_locales_templates_before_it_polls(
 
     monkeypatch.setattr(render, "warm", spy_warm)
     monkeypatch.setattr(worker_main, "build_worker", spy_build_worker)
-    config = Config(state_dir=tmp_path / "state", temporal_address=dev_server.address, task_queue=unique_queue(),
-                    pdf_processes=1, _env_file=None)
+    config = Config(
+        state_dir=tmp_path / "state",
+        temporal_address=dev_server.address,
+        task_queue=unique_queue(),
+        pdf_processes=1,
+        _env_file=None,
+    )
     stop = asyncio.Event()
     running = asyncio.create_task(worker_main.run_worker(config, stop))
     for _ in range(600):

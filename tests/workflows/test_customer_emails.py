@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from datetime import datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
@@ -27,8 +26,9 @@ def card_pm(pm_id: str, exp_month: int, exp_year: int, customer_id: str = "cus_t
 
 def subscription(sub_id: str, trial_end: datetime | None, status: str = "trialing") -> dict:
     obj = copy.deepcopy(stripe_fixtures()["subscription"])
-    obj.update(id=sub_id, customer="cus_test", status=status,
-               trial_end=int(trial_end.timestamp()) if trial_end else None)
+    obj.update(
+        id=sub_id, customer="cus_test", status=status, trial_end=int(trial_end.timestamp()) if trial_end else None
+    )
     obj["items"]["data"][0]["price"]["nickname"] = "Pro plan"
     return obj
 
@@ -45,7 +45,7 @@ async def with_customer(h: Harness) -> None:
 def the_card_email(h: Harness, year: int, month: int):
     """The one card email sent: at 09:00 UTC on the 1st of the expiry month, naming the card."""
     [sent] = h.sent("card_expiring")
-    assert sent.scheduled_at.replace(tzinfo=timezone.utc) == datetime(year, month, 1, 9, tzinfo=timezone.utc)
+    assert sent.scheduled_at.replace(tzinfo=UTC) == datetime(year, month, 1, 9, tzinfo=UTC)
     [msg] = h.outbox_messages()
     assert "4242" in msg.get_body(("plain",)).get_content()
     return sent
@@ -69,8 +69,13 @@ async def test_card_notice_cancelled_by_detach_and_moved_by_new_expiry(harness: 
     y1, m1 = next_month(now, 1)
     y2, m2 = next_month(now, 3)
     await h.send(event("payment_method.attached", card_pm("pm_det1", m1, y1), created=now))
-    await h.send(event("payment_method.detached", dict(card_pm("pm_det1", m1, y1), customer=None),
-                       created=now + timedelta(seconds=1)))
+    await h.send(
+        event(
+            "payment_method.detached",
+            dict(card_pm("pm_det1", m1, y1), customer=None),
+            created=now + timedelta(seconds=1),
+        )
+    )
     await h.send(event("payment_method.attached", card_pm("pm_upd1", m1, y1), created=now))
     await h.send(event("payment_method.updated", card_pm("pm_upd1", m2, y2), created=now + timedelta(seconds=1)))
     await h.advance(timedelta(days=100), step=timedelta(days=5))
@@ -89,8 +94,9 @@ async def test_card_updated_by_the_network_gets_its_notice_for_the_new_expiry(ha
     y1, m1 = next_month(now, 1)
     y2, m2 = next_month(now, 4)
     await h.send(event("payment_method.attached", card_pm("pm_auto1", m1, y1), created=now))
-    await h.send(event("payment_method.automatically_updated", card_pm("pm_auto1", m2, y2),
-                       created=now + timedelta(seconds=1)))
+    await h.send(
+        event("payment_method.automatically_updated", card_pm("pm_auto1", m2, y2), created=now + timedelta(seconds=1))
+    )
     await h.send(event("payment_method.attached", card_pm("pm_auto1", m1, y1), created=now))  # late duplicate
     await h.advance(timedelta(days=70), step=timedelta(days=5))
     assert h.sent("card_expiring") == []
@@ -103,15 +109,15 @@ async def test_trial_ending_seven_days_before_and_rescheduled(harness: Harness) 
     h.save_settings(timezone="UTC", send_hour=9)
     await with_customer(h)
     now = await h.now()
-    trial_end = datetime.combine((now + 20 * DAY).date(), time(15), tzinfo=timezone.utc)
+    trial_end = datetime.combine((now + 20 * DAY).date(), time(15), tzinfo=UTC)
     await h.send(event("customer.subscription.created", subscription("sub_t1", trial_end), created=now))
     await h.advance(5 * DAY)
     moved = trial_end + 10 * DAY
     await h.send(event("customer.subscription.updated", subscription("sub_t1", moved), created=await h.now()))
     await h.advance(30 * DAY, step=DAY)
     [sent] = h.sent("trial_ending")
-    expected = datetime.combine((moved - 7 * DAY).date(), time(9), tzinfo=timezone.utc)
-    assert sent.scheduled_at.replace(tzinfo=timezone.utc) == expected
+    expected = datetime.combine((moved - 7 * DAY).date(), time(9), tzinfo=UTC)
+    assert sent.scheduled_at.replace(tzinfo=UTC) == expected
 
 
 async def test_no_trial_email_when_canceled_first_and_canceled_email_sent(harness: Harness) -> None:
@@ -143,8 +149,14 @@ async def test_refund_reported_twice_is_emailed_once(harness: Harness) -> None:
     await with_customer(h)
     now = await h.now()
     refund = dict(stripe_fixtures()["refund"], id="re_t1", charge="ch_t1", customer=None, amount=500, currency="eur")
-    charge = dict(stripe_fixtures()["charge"], id="ch_t1", customer="cus_test", amount_refunded=500, currency="eur",
-                  refunds={"object": "list", "data": [], "has_more": False})
+    charge = dict(
+        stripe_fixtures()["charge"],
+        id="ch_t1",
+        customer="cus_test",
+        amount_refunded=500,
+        currency="eur",
+        refunds={"object": "list", "data": [], "has_more": False},
+    )
     await h.send(event("refund.created", refund, created=now), event("charge.refunded", charge, created=now))
     await h.advance(DAY)
     # A second refund on the same charge, reported charge first this time.
@@ -159,8 +171,9 @@ async def test_refund_reported_twice_is_emailed_once(harness: Harness) -> None:
 async def test_refund_known_only_from_charge_is_emailed_after_pairing_window(harness: Harness) -> None:
     h = harness
     await with_customer(h)
-    charge = dict(stripe_fixtures()["charge"], id="ch_t3", customer="cus_test", amount_refunded=250, currency="usd",
-                  refunds=None)
+    charge = dict(
+        stripe_fixtures()["charge"], id="ch_t3", customer="cus_test", amount_refunded=250, currency="usd", refunds=None
+    )
     await h.send(event("charge.refunded", charge, created=await h.now()))
     assert h.sent("refund_issued") == []
     await h.advance(DAY, step=timedelta(minutes=30))
@@ -192,7 +205,7 @@ async def test_legacy_card_source_expiring_sends_the_card_email(harness: Harness
     h.save_settings(timezone="UTC", send_hour=9)
     now = await h.now()
     year, month = next_month(now)
-    first = datetime(year, month, 1, 0, 30, tzinfo=timezone.utc)
+    first = datetime(year, month, 1, 0, 30, tzinfo=UTC)
     await h.env.sleep(first - now)  # Stripe sends customer.source.expiring early in the expiry month
     await with_customer(h)
     source = dict(stripe_fixtures()["card"], id="card_src1", customer="cus_test", exp_month=month, exp_year=year)
@@ -210,16 +223,17 @@ async def test_trial_will_end_sends_trial_ending_once(harness: Harness) -> None:
     late = subscription("sub_twe1", now + 3 * DAY)
     will_end = event("customer.subscription.trial_will_end", late, created=now)
     await h.send(will_end, will_end)
-    assert [e.idempotency_key for e in h.sent("trial_ending")] == \
-        [f"sub_twe1:trial_ending:{late['trial_end']}"]
+    assert [e.idempotency_key for e in h.sent("trial_ending")] == [f"sub_twe1:trial_ending:{late['trial_end']}"]
     # Known from its creation: the notice went out 7 days before; trial_will_end adds nothing.
     early = subscription("sub_twe2", now + 10 * DAY)
     await h.send(event("customer.subscription.created", early, created=now))
     await h.advance(7 * DAY)
     await h.send(event("customer.subscription.trial_will_end", early, created=await h.now()))
     await h.advance(5 * DAY)
-    assert sorted(e.idempotency_key for e in h.sent()) == \
-        [f"sub_twe1:trial_ending:{late['trial_end']}", f"sub_twe2:trial_ending:{early['trial_end']}"]
+    assert sorted(e.idempotency_key for e in h.sent()) == [
+        f"sub_twe1:trial_ending:{late['trial_end']}",
+        f"sub_twe2:trial_ending:{early['trial_end']}",
+    ]
     assert all("Pro plan" in m.get_body(("plain",)).get_content() for m in h.outbox_messages())
 
 
@@ -239,8 +253,7 @@ async def test_customer_never_seen_gets_emails_at_the_address_of_its_invoices(ha
     cn = dict(stripe_fixtures()["credit_note"], customer="cus_legacy", id="cn_legacy", invoice="in_old1")
     await h.send(event("credit_note.created", cn, created=now))
     orphan = dict(subscription("sub_orphan", None, status="active"), customer="cus_nobody")
-    await h.send(event("customer.subscription.deleted", dict(orphan, status="canceled"), created=now),
-                 settle_all=False)
+    await h.send(event("customer.subscription.deleted", dict(orphan, status="canceled"), created=now), settle_all=False)
     # No address anywhere for cus_nobody: its email waits for a customer event that may be
     # late (CUSTOMER_WAIT), then fails. One step: the workflow is busy until then.
     await h.advance(CUSTOMER_WAIT + timedelta(minutes=10), step=CUSTOMER_WAIT + timedelta(minutes=10))
@@ -266,7 +279,8 @@ async def _prepare_failure(h: Harness, workflow_id: str) -> str:
 
 
 async def test_an_invoice_before_its_customer_waits_for_the_customer_address(
-        harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     """Out of order: an invoice with no address of its own, then its customer's
     customer.created minutes later (a backend sending concurrently, a redelivered
     event). The invoice email waits for the customer, with nothing logged, instead of
@@ -275,14 +289,17 @@ async def test_an_invoice_before_its_customer_waits_for_the_customer_address(
     caplog.set_level(logging.INFO)
     h.save_settings(reminders=[], attach_pdf=False)
     now = await h.now()
-    await h.send(event("invoice.finalized", invoice("in_early", "cus_late", due=now + 30 * DAY, email=None),
-                       created=now), settle_all=False)
+    await h.send(
+        event("invoice.finalized", invoice("in_early", "cus_late", due=now + 30 * DAY, email=None), created=now),
+        settle_all=False,
+    )
     failure = await _prepare_failure(h, "invoice-in_early")
     assert "customer cus_late is not known yet" in failure
     assert h.log() == []
     await h.env.sleep(timedelta(minutes=20))  # the customer event is late
-    await h.send(event("customer.created", customer("cus_late", email="late@customer.test"), created=now),
-                 settle_all=False)
+    await h.send(
+        event("customer.created", customer("cus_late", email="late@customer.test"), created=now), settle_all=False
+    )
     # One step: the workflow is busy (retrying) until the next attempt, at most 5 min away.
     await h.advance(timedelta(minutes=10), step=timedelta(minutes=10))
     [entry] = h.log()

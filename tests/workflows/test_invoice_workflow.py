@@ -4,7 +4,7 @@ activities (SQLite, Jinja2, WeasyPrint, the outbox transport). Weeks pass in sec
 from __future__ import annotations
 
 import io
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,18 +21,21 @@ DAY = timedelta(days=1)
 
 def at_hour(day: datetime, hour: int, tz: str = "UTC") -> datetime:
     local = day.astimezone(ZoneInfo(tz)).date()
-    return datetime.combine(local, time(hour), tzinfo=ZoneInfo(tz)).astimezone(timezone.utc)
+    return datetime.combine(local, time(hour), tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
 async def finalize(h: Harness, inv_id: str, due: datetime, **kw) -> dict:
     obj = invoice(inv_id, due=due, **kw)
-    await h.send(event("customer.created", customer(obj["customer"])),
-                 event("invoice.finalized", obj, created=await h.now()))
+    await h.send(
+        event("customer.created", customer(obj["customer"])), event("invoice.finalized", obj, created=await h.now())
+    )
     return obj
 
 
 async def status_of(h: Harness, invoice_id: str) -> InvoiceWorkflowStatus:
-    return await h.temporal.get_workflow_handle(f"invoice-{invoice_id}").query("status", result_type=InvoiceWorkflowStatus)
+    return await h.temporal.get_workflow_handle(f"invoice-{invoice_id}").query(
+        "status", result_type=InvoiceWorkflowStatus
+    )
 
 
 async def test_reminders_before_on_and_after_due_date_at_send_hour(harness: Harness) -> None:
@@ -55,7 +58,7 @@ async def test_reminders_before_on_and_after_due_date_at_send_hour(harness: Harn
     await h.advance(20 * DAY)
     reminders = h.sent("invoice_reminder")
     expected = [at_hour(due + d * DAY, 9) for d in (-3, 0, 7)]
-    assert [r.scheduled_at.replace(tzinfo=timezone.utc) for r in reminders] == expected
+    assert [r.scheduled_at.replace(tzinfo=UTC) for r in reminders] == expected
     # Each reminder is also a real .eml with the PDF attached.
     messages = h.outbox_messages()
     assert len(messages) == 4
@@ -94,7 +97,7 @@ async def test_due_date_change_reschedules_reminders(harness: Harness) -> None:
     new_due = at_hour(now + 14 * DAY, 12)
     await h.send(event("invoice.updated", dict(obj, due_date=int(new_due.timestamp())), created=await h.now()))
     await h.advance(16 * DAY)
-    times = [r.scheduled_at.replace(tzinfo=timezone.utc) for r in h.sent("invoice_reminder")]
+    times = [r.scheduled_at.replace(tzinfo=UTC) for r in h.sent("invoice_reminder")]
     assert times == [at_hour(new_due - DAY, 9), at_hour(new_due, 9)]
 
 
@@ -103,8 +106,11 @@ async def test_duplicates_and_paid_before_finalized(harness: Harness) -> None:
     now = await h.now()
     obj = invoice("in_ooo1", due=now + 5 * DAY)
     finalized = event("invoice.finalized", obj, created=now)
-    paid = event("invoice.paid", dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0),
-                 created=now + timedelta(minutes=5))
+    paid = event(
+        "invoice.paid",
+        dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0),
+        created=now + timedelta(minutes=5),
+    )
     await h.send(event("customer.created", customer("cus_test")))
     await h.send(paid, paid, finalized, finalized, paid)
     await h.advance(10 * DAY)
@@ -126,9 +132,11 @@ async def test_created_and_sent_events_add_no_email_of_their_own(harness: Harnes
     drafted = await status_of(h, "in_draft1")
     assert drafted.status == "draft" and drafted.pending_reminders == []
     opened = dict(draft, status="open")
-    await h.send(event("invoice.finalized", opened, created=now + DAY),
-                 event("invoice.sent", opened, created=now + DAY + timedelta(seconds=1)),
-                 event("invoice.created", draft, created=now))  # Stripe's retry of the first one
+    await h.send(
+        event("invoice.finalized", opened, created=now + DAY),
+        event("invoice.sent", opened, created=now + DAY + timedelta(seconds=1)),
+        event("invoice.created", draft, created=now),
+    )  # Stripe's retry of the first one
     assert [e.kind for e in h.sent()] == ["invoice_finalized"]
     assert (await status_of(h, "in_draft1")).status == "open"
     await h.advance(10 * DAY)
@@ -143,12 +151,19 @@ async def test_charge_automatically_failures_action_required_and_receipt(harness
     await h.send(event("invoice.finalized", base, created=now))
     fail1 = dict(base, attempt_count=1, next_payment_attempt=int((now + 3 * DAY).timestamp()))
     await h.send(event("invoice.payment_failed", fail1, created=now + timedelta(seconds=1)))
-    await h.send(event("invoice.payment_action_required", dict(base, attempt_count=2), created=now + timedelta(seconds=2)))
+    await h.send(
+        event("invoice.payment_action_required", dict(base, attempt_count=2), created=now + timedelta(seconds=2))
+    )
     fail2 = dict(base, attempt_count=2, next_payment_attempt=None)
     failed_event = event("invoice.payment_failed", fail2, created=now + timedelta(seconds=3))
     await h.send(failed_event, failed_event)
-    await h.send(event("invoice.paid", dict(base, status="paid", amount_paid=base["amount_due"], amount_remaining=0),
-                       created=now + timedelta(seconds=4)))
+    await h.send(
+        event(
+            "invoice.paid",
+            dict(base, status="paid", amount_paid=base["amount_due"], amount_remaining=0),
+            created=now + timedelta(seconds=4),
+        )
+    )
     await h.advance(10 * DAY)
     kinds = [e.kind for e in h.sent()]
     assert kinds == ["payment_failed", "payment_action_required", "payment_failed", "receipt"]
@@ -156,10 +171,12 @@ async def test_charge_automatically_failures_action_required_and_receipt(harness
     assert any("https://pay.example.test/in_auto1" in t for t in texts)
 
 
-@pytest.mark.parametrize(("event_type", "status"), [("invoice.voided", "void"),
-                                                     ("invoice.marked_uncollectible", "uncollectible")])
-async def test_void_or_uncollectible_invoice_gets_no_more_reminders(harness: Harness, event_type: str,
-                                                                     status: str) -> None:
+@pytest.mark.parametrize(
+    ("event_type", "status"), [("invoice.voided", "void"), ("invoice.marked_uncollectible", "uncollectible")]
+)
+async def test_void_or_uncollectible_invoice_gets_no_more_reminders(
+    harness: Harness, event_type: str, status: str
+) -> None:
     h = harness
     h.save_settings(reminders=[0, 3])
     now = await h.now()
@@ -181,22 +198,26 @@ async def test_charge_automatically_invoice_with_a_due_date_gets_no_reminder(har
     await h.advance(due + 8 * DAY - now)  # past the due date + 7 days: every slot passed
     assert h.log() == [] and h.outbox_messages() == []
     status = await h.temporal.get_workflow_handle("invoice-in_autodue1").query(
-        "status", result_type=InvoiceWorkflowStatus)
-    assert status.due_date == datetime.fromtimestamp(int(due.timestamp()), timezone.utc)
+        "status", result_type=InvoiceWorkflowStatus
+    )
+    assert status.due_date == datetime.fromtimestamp(int(due.timestamp()), UTC)
     assert status.pending_reminders == []
 
 
 SUBSCRIPTION_SHAPES = {
     "in_oneoff1": {"parent": None, "subscription": None},
     "in_subold1": {"parent": None, "subscription": "sub_old1"},  # API versions before 2025-03-31
-    "in_subnew1": {"subscription": None, "parent": {"type": "subscription_details",
-                                                    "subscription_details": {"subscription": "sub_new1"}}},
+    "in_subnew1": {
+        "subscription": None,
+        "parent": {"type": "subscription_details", "subscription_details": {"subscription": "sub_new1"}},
+    },
 }
 
 
 @pytest.mark.parametrize("remind_subscriptions", [True, False])
-async def test_subscription_invoices_are_reminded_unless_turned_off(harness: Harness,
-                                                                     remind_subscriptions: bool) -> None:
+async def test_subscription_invoices_are_reminded_unless_turned_off(
+    harness: Harness, remind_subscriptions: bool
+) -> None:
     h = harness
     h.save_settings(reminders=[0], remind_subscription_invoices=remind_subscriptions)
     now = await h.now()
@@ -220,7 +241,7 @@ async def test_slot_already_past_at_finalization_is_skipped(harness: Harness) ->
     await finalize(h, "in_late1", due)
     await h.advance(5 * DAY)
     reminders = h.sent("invoice_reminder")
-    assert [r.scheduled_at.replace(tzinfo=timezone.utc) for r in reminders] == [at_hour(due + DAY, 9)]
+    assert [r.scheduled_at.replace(tzinfo=UTC) for r in reminders] == [at_hour(due + DAY, 9)]
 
 
 async def test_manual_reminder_now(harness: Harness) -> None:
@@ -240,8 +261,9 @@ async def test_turned_off_receipt_is_not_sent_but_logged(harness: Harness) -> No
     h.save_settings(emails={"receipt": False})
     now = await h.now()
     obj = invoice("in_norc1", collection_method="charge_automatically")
-    await h.send(event("customer.created", customer("cus_test")),
-                 event("invoice.paid", dict(obj, status="paid"), created=now))
+    await h.send(
+        event("customer.created", customer("cus_test")), event("invoice.paid", dict(obj, status="paid"), created=now)
+    )
     assert h.sent() == []
     assert [(e.kind, e.status) for e in h.log()] == [("receipt", "skipped")]
 
@@ -263,8 +285,13 @@ async def test_charge_automatically_receipt_carries_invoice_and_receipt_pdfs(har
     now = await h.now()
     obj = invoice("in_autorc1", collection_method="charge_automatically", number="AUTO-0042")
     await h.send(event("customer.created", customer("cus_test")), event("invoice.finalized", obj, created=now))
-    await h.send(event("invoice.paid", dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0),
-                       created=now + timedelta(seconds=1)))
+    await h.send(
+        event(
+            "invoice.paid",
+            dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0),
+            created=now + timedelta(seconds=1),
+        )
+    )
     assert [e.kind for e in h.sent()] == ["receipt"]
     [msg] = h.outbox_messages()
     assert sorted(pdf_parts(msg)) == [("invoice-AUTO-0042.pdf", "Invoice"), ("receipt-AUTO-0042.pdf", "Receipt")]
@@ -275,8 +302,13 @@ async def test_attach_pdf_off_sends_invoice_email_and_receipt_without_attachment
     h.save_settings(attach_pdf=False, reminders=[])
     now = await h.now()
     obj = await finalize(h, "in_nopdf1", now + 10 * DAY)
-    await h.send(event("invoice.paid", dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0),
-                       created=now + timedelta(seconds=1)))
+    await h.send(
+        event(
+            "invoice.paid",
+            dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0),
+            created=now + timedelta(seconds=1),
+        )
+    )
     assert [(e.kind, e.attachments) for e in h.sent()] == [("invoice_finalized", []), ("receipt", [])]
     messages = h.outbox_messages()
     assert len(messages) == 2
@@ -312,35 +344,60 @@ async def test_a_lifecycle_takes_one_activity_per_event_and_no_lookups(harness: 
     now = await h.now()
     due = (now + 10 * DAY).replace(microsecond=0)  # Stripe's dates are whole seconds
     obj = await finalize(h, "in_lean1", due)
-    await h.send(event("invoice.paid", dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0),
-                       created=await h.now()))
+    await h.send(
+        event(
+            "invoice.paid",
+            dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0),
+            created=await h.now(),
+        )
+    )
     assert [e.kind for e in h.sent()] == ["invoice_finalized", "receipt"]
 
     history = await h.temporal.get_workflow_handle("invoice-in_lean1").fetch_history()
-    activities = [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
-                  if e.HasField("activity_task_scheduled_event_attributes")]
+    activities = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
     assert [a for a in activities if a != "render_document"] == [
-        "apply_invoice_event", "plan_reminders", "prepare_email", "deliver_email",
-        "apply_invoice_event", "prepare_email", "deliver_email"]
-    markers = [e.marker_recorded_event_attributes.marker_name for e in history.events
-               if e.HasField("marker_recorded_event_attributes")]
+        "apply_invoice_event",
+        "plan_reminders",
+        "prepare_email",
+        "deliver_email",
+        "apply_invoice_event",
+        "prepare_email",
+        "deliver_email",
+    ]
+    markers = [
+        e.marker_recorded_event_attributes.marker_name
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+    ]
     assert "core_local_activity" not in markers
     # One patch checked per run (each costs a marker and Core's TemporalChangeVersion
     # upsert): the lean path implies the patches before it.
     assert markers == ["core_patch"]
-    upserts = [set(e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields)
-               for e in history.events if e.HasField("upsert_workflow_search_attributes_event_attributes")]
-    assert upserts == [{"TemporalChangeVersion"}, {"InvoiceId", "CustomerId", "InvoiceStatus", "DueAt"},
-                       {"InvoiceStatus"}]
+    upserts = [
+        set(e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields)
+        for e in history.events
+        if e.HasField("upsert_workflow_search_attributes_event_attributes")
+    ]
+    assert upserts == [
+        {"TemporalChangeVersion"},
+        {"InvoiceId", "CustomerId", "InvoiceStatus", "DueAt"},
+        {"InvoiceStatus"},
+    ]
     attrs = (await h.temporal.get_workflow_handle("invoice-in_lean1").describe()).typed_search_attributes
     assert (attrs.get(sa.INVOICE_ID), attrs.get(sa.CUSTOMER_ID)) == ("in_lean1", "cus_test")
     assert (attrs.get(sa.INVOICE_STATUS), attrs.get(sa.DUE_AT)) == ("paid", due)
 
 
-@pytest.mark.parametrize(("first", "together"), [("invoice.paid", False), ("invoice.payment_succeeded", False),
-                                                 ("invoice.paid", True)])
-async def test_paid_and_payment_succeeded_for_one_invoice_send_one_receipt(harness: Harness, first: str,
-                                                                           together: bool) -> None:
+@pytest.mark.parametrize(
+    ("first", "together"), [("invoice.paid", False), ("invoice.payment_succeeded", False), ("invoice.paid", True)]
+)
+async def test_paid_and_payment_succeeded_for_one_invoice_send_one_receipt(
+    harness: Harness, first: str, together: bool
+) -> None:
     h = harness
     now = await h.now()
     obj = invoice("in_twice1", collection_method="charge_automatically", number="TWICE-1")
@@ -361,8 +418,12 @@ async def test_paid_and_payment_succeeded_for_one_invoice_send_one_receipt(harne
 async def test_recipients_and_locale_from_customer(harness: Harness) -> None:
     h = harness
     now = await h.now()
-    cust = customer("cus_fr", locales=["fr-FR"], invoice_emails=["compta@client.test", "dg@client.test"],
-                    cc_emails=["cc@client.test"])
+    cust = customer(
+        "cus_fr",
+        locales=["fr-FR"],
+        invoice_emails=["compta@client.test", "dg@client.test"],
+        cc_emails=["cc@client.test"],
+    )
     await h.send(event("customer.created", cust, created=now))
     await h.send(event("invoice.finalized", invoice("in_fr1", "cus_fr", due=now + 40 * DAY), created=now))
     [entry] = h.sent()
@@ -389,7 +450,7 @@ async def test_reminders_follow_local_time_across_dst(harness: Harness) -> None:
     await h.env.sleep(due - 8 * DAY - now)
     await finalize(h, "in_dst1", due)
     await h.advance(16 * DAY, step=DAY)
-    local = [r.scheduled_at.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(tz)) for r in h.sent("invoice_reminder")]
+    local = [r.scheduled_at.replace(tzinfo=UTC).astimezone(ZoneInfo(tz)) for r in h.sent("invoice_reminder")]
     assert [t.hour for t in local] == [9, 9]
     assert local[0].utcoffset() != local[1].utcoffset()
 

@@ -35,8 +35,10 @@ async def test_recorded_history_replays(path: Path, runner: str) -> None:
 
 
 def test_every_workflow_type_has_a_recorded_history() -> None:
-    recorded = {json.loads(p.read_text())["events"][0]["workflowExecutionStartedEventAttributes"]["workflowType"]["name"]
-                for p in HISTORIES}
+    recorded = {
+        json.loads(p.read_text())["events"][0]["workflowExecutionStartedEventAttributes"]["workflowType"]["name"]
+        for p in HISTORIES
+    }
     assert recorded == {w.__name__ for w in WORKFLOWS}
 
 
@@ -55,8 +57,11 @@ def fingerprint(history: WorkflowHistory) -> list[str]:
             # a new patch would look like any patch already recorded.
             patch = json.loads(details["patch-data"].payloads[0].data)["id"] if "patch-data" in details else ""
             out.append(f"marker:{ev.marker_recorded_event_attributes.marker_name}:{patch}")
-        elif kind in ("upsert_workflow_search_attributes_event_attributes", "workflow_execution_continued_as_new_event_attributes",
-                      "workflow_execution_completed_event_attributes"):
+        elif kind in (
+            "upsert_workflow_search_attributes_event_attributes",
+            "workflow_execution_continued_as_new_event_attributes",
+            "workflow_execution_completed_event_attributes",
+        ):
             out.append(kind.removesuffix("_event_attributes"))
     return out
 

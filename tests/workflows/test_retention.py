@@ -11,8 +11,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from relance.contracts import search_attributes as sa
-from relance.platform.binaries import dev_server_path
 from relance.contracts.models import RetentionInput
+from relance.platform.binaries import dev_server_path
 from relance.platform.temporal_client import converter_for
 from relance.storage import email_log
 from relance.storage.database import session_scope
@@ -26,7 +26,8 @@ from workflows.retention import RetentionWorkflow
 @pytest.mark.devserver
 async def test_schedule_created_once_on_a_real_server(config) -> None:
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=dev_server_path(), ui=False,
+        dev_server_existing_path=dev_server_path(),
+        ui=False,
         search_attributes=[k for k in sa.ALL],
         data_converter=converter_for(config),  # the schedule's input is encoded as the worker would
     )
@@ -41,9 +42,16 @@ async def test_schedule_created_once_on_a_real_server(config) -> None:
 
 
 def _entry(session, now, created_days_ago: int, ref: str | None = None) -> str:
-    entry = email_log.new_entry(session, key=f"k-{uuid.uuid4().hex}", kind="receipt", customer_id="cus_ret",
-                                invoice_id="in_ret", scheduled_at=utcnow(), status=email_log.SENT,
-                                attachments=[{"filename": "x.pdf", "ref": ref}] if ref else [])
+    entry = email_log.new_entry(
+        session,
+        key=f"k-{uuid.uuid4().hex}",
+        kind="receipt",
+        customer_id="cus_ret",
+        invoice_id="in_ret",
+        scheduled_at=utcnow(),
+        status=email_log.SENT,
+        attachments=[{"filename": "x.pdf", "ref": ref}] if ref else [],
+    )
     entry.created_at = now - timedelta(days=created_days_ago)
     entry.message_ref = put_document(session, f"msg:{entry.id}", b"{}", "application/json")
     return entry.id
@@ -63,8 +71,11 @@ async def test_purge_removes_old_entries_bodies_and_orphan_pdfs(harness: Harness
 
             s.get(StoredDocument, key).created_at = now - timedelta(days=45)
     purged = await h.temporal.execute_workflow(
-        RetentionWorkflow.run, RetentionInput(days=30, batch_size=3),
-        id=f"retention-{uuid.uuid4().hex[:6]}", task_queue=h.config.task_queue)
+        RetentionWorkflow.run,
+        RetentionInput(days=30, batch_size=3),
+        id=f"retention-{uuid.uuid4().hex[:6]}",
+        task_queue=h.config.task_queue,
+    )
     assert purged == 7
     with session_scope(h.engine) as s:
         remaining = [e.id for e in email_log.all_entries(s)]
@@ -93,21 +104,43 @@ async def test_purge_takes_provider_reports_webhook_deliveries_and_provider_even
         kept_email = _entry(s, now, 1)
         for email_id in (old_email, kept_email):
             s.add(EmailDeliveryRecord(email_id=email_id, delivery_status="delivered", delivery_status_at=now))
-        s.add_all([
-            WebhookDeliveryRecord(endpoint_id="we_1", event_id="evt_old_done", event_type="email.sent",
-                                  status="delivered", created_at=old),
-            WebhookDeliveryRecord(endpoint_id="we_1", event_id="evt_old_retrying", event_type="email.sent",
-                                  status="pending", created_at=old),
-            WebhookDeliveryRecord(endpoint_id="we_1", event_id="evt_recent", event_type="email.sent",
-                                  status="failed", created_at=recent),
-            *[ProviderEventRecord(provider="sendgrid", event_id=f"sg_old_{i}", event="delivered", received_at=old)
-              for i in range(5)],
-            ProviderEventRecord(provider="sendgrid", event_id="sg_recent", event="delivered", received_at=recent),
-            SuppressionRecord(address="bounced@example.com", reason="bounce", created_at=old),
-        ])
+        s.add_all(
+            [
+                WebhookDeliveryRecord(
+                    endpoint_id="we_1",
+                    event_id="evt_old_done",
+                    event_type="email.sent",
+                    status="delivered",
+                    created_at=old,
+                ),
+                WebhookDeliveryRecord(
+                    endpoint_id="we_1",
+                    event_id="evt_old_retrying",
+                    event_type="email.sent",
+                    status="pending",
+                    created_at=old,
+                ),
+                WebhookDeliveryRecord(
+                    endpoint_id="we_1",
+                    event_id="evt_recent",
+                    event_type="email.sent",
+                    status="failed",
+                    created_at=recent,
+                ),
+                *[
+                    ProviderEventRecord(provider="sendgrid", event_id=f"sg_old_{i}", event="delivered", received_at=old)
+                    for i in range(5)
+                ],
+                ProviderEventRecord(provider="sendgrid", event_id="sg_recent", event="delivered", received_at=recent),
+                SuppressionRecord(address="bounced@example.com", reason="bounce", created_at=old),
+            ]
+        )
     await h.temporal.execute_workflow(
-        RetentionWorkflow.run, RetentionInput(days=30, batch_size=2),
-        id=f"retention-{uuid.uuid4().hex[:6]}", task_queue=h.config.task_queue)
+        RetentionWorkflow.run,
+        RetentionInput(days=30, batch_size=2),
+        id=f"retention-{uuid.uuid4().hex[:6]}",
+        task_queue=h.config.task_queue,
+    )
     with session_scope(h.engine) as s:
         from sqlmodel import select
 

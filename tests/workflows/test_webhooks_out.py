@@ -34,8 +34,9 @@ from tests.support.harness import Harness
 
 KEY = "rk_test_" + "w" * 32
 DAY = timedelta(days=1)
-ALL_EMAILS_OFF = {k: False for k in ("invoice_finalized", "invoice_reminder", "payment_failed",
-                                     "payment_action_required", "receipt")}
+ALL_EMAILS_OFF = {
+    k: False for k in ("invoice_finalized", "invoice_reminder", "payment_failed", "payment_action_required", "receipt")
+}
 
 
 # ---- a receiver, as a customer would run one ------------------------------------------------
@@ -81,8 +82,7 @@ class Receiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def url(self) -> str:
@@ -123,8 +123,11 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 async def http(harness: Harness) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(harness.config.model_copy(update={"api_key": SecretStr(KEY)}), harness.engine, harness.client)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://relance.test",
-                                 headers={"Authorization": f"Bearer {KEY}"}) as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://relance.test",
+        headers={"Authorization": f"Bearer {KEY}"},
+    ) as client:
         yield client
 
 
@@ -160,12 +163,14 @@ def deliveries(h: Harness, endpoint_id: str) -> list:
 
 
 async def test_endpoints_are_validated_listed_rotated_and_deleted(harness: Harness, http: httpx.AsyncClient) -> None:
-    for body, field in (({"url": "ftp://x.test/h", "event_types": ["*"]}, "url"),
-                        ({"url": "not a url", "event_types": ["*"]}, "url"),
-                        ({"url": "https://", "event_types": ["*"]}, "url"),
-                        ({"url": "https://x.test:99999/h", "event_types": ["*"]}, "url"),
-                        ({"url": "https://x.test/h", "event_types": ["invoice.exploded"]}, "event_types"),
-                        ({"url": "https://x.test/h", "event_types": []}, "event_types")):
+    for body, field in (
+        ({"url": "ftp://x.test/h", "event_types": ["*"]}, "url"),
+        ({"url": "not a url", "event_types": ["*"]}, "url"),
+        ({"url": "https://", "event_types": ["*"]}, "url"),
+        ({"url": "https://x.test:99999/h", "event_types": ["*"]}, "url"),
+        ({"url": "https://x.test/h", "event_types": ["invoice.exploded"]}, "event_types"),
+        ({"url": "https://x.test/h", "event_types": []}, "event_types"),
+    ):
         r = await http.post("/v1/webhook_endpoints", json=body)
         assert r.status_code == 400, (body, r.text)
         assert r.json()["error"]["field"] == field
@@ -186,21 +191,35 @@ async def test_endpoints_are_validated_listed_rotated_and_deleted(harness: Harne
         # After 24 hours only the new secret signs.
         later = as_utc(endpoint.previous_secret_expires_at) + timedelta(seconds=1)
         assert webhooks_store.signing_secrets(endpoint, now=later) == [rotated["secret"]]
-    assert rotated["previous_secret_expires_at"] == as_utc(endpoint.previous_secret_expires_at).isoformat() \
-        .replace("+00:00", "Z")
+    assert rotated["previous_secret_expires_at"] == as_utc(endpoint.previous_secret_expires_at).isoformat().replace(
+        "+00:00", "Z"
+    )
 
-    assert (await http.delete(f"/v1/webhook_endpoints/{created['id']}")).json() == {"id": created["id"], "deleted": True}
+    assert (await http.delete(f"/v1/webhook_endpoints/{created['id']}")).json() == {
+        "id": created["id"],
+        "deleted": True,
+    }
     assert (await http.delete(f"/v1/webhook_endpoints/{created['id']}")).status_code == 404
     assert (await http.get("/v1/webhook_endpoints")).json() == {"data": []}
 
     # Every route needs the key, except SendGrid's receiver (signed instead).
-    for method, path in (("POST", "/v1/webhook_endpoints"), ("GET", "/v1/webhook_endpoints"),
-                         ("GET", "/v1/webhook_endpoints/we_x"), ("DELETE", "/v1/webhook_endpoints/we_x"),
-                         ("POST", "/v1/webhook_endpoints/we_x/rotate_secret"),
-                         ("GET", "/v1/webhook_endpoints/we_x/deliveries"), ("GET", "/v1/suppressions"),
-                         ("DELETE", "/v1/suppressions/a@b.test"), ("GET", "/v1/emails/e1/delivery")):
-        r = await http.request(method, path, json={"url": "https://x.test", "event_types": ["*"]},
-                               headers={"Authorization": "Bearer wrong"})
+    for method, path in (
+        ("POST", "/v1/webhook_endpoints"),
+        ("GET", "/v1/webhook_endpoints"),
+        ("GET", "/v1/webhook_endpoints/we_x"),
+        ("DELETE", "/v1/webhook_endpoints/we_x"),
+        ("POST", "/v1/webhook_endpoints/we_x/rotate_secret"),
+        ("GET", "/v1/webhook_endpoints/we_x/deliveries"),
+        ("GET", "/v1/suppressions"),
+        ("DELETE", "/v1/suppressions/a@b.test"),
+        ("GET", "/v1/emails/e1/delivery"),
+    ):
+        r = await http.request(
+            method,
+            path,
+            json={"url": "https://x.test", "event_types": ["*"]},
+            headers={"Authorization": "Bearer wrong"},
+        )
         assert r.status_code == 401, (method, path)
     paths = (await http.get("/openapi.json")).json()["paths"]
     assert "security" in paths["/v1/webhook_endpoints"]["post"]
@@ -211,7 +230,8 @@ async def test_endpoints_are_validated_listed_rotated_and_deleted(harness: Harne
 
 
 async def test_signed_invoice_events_arrive_even_with_every_email_turned_off(
-        harness: Harness, http: httpx.AsyncClient, receiver: Receiver) -> None:
+    harness: Harness, http: httpx.AsyncClient, receiver: Receiver
+) -> None:
     h = harness
     uid = uuid.uuid4().hex[:6]
     h.save_settings(emails=ALL_EMAILS_OFF, reminders=[-1])
@@ -220,13 +240,19 @@ async def test_signed_invoice_events_arrive_even_with_every_email_turned_off(
     now = await h.now()
     inv_id, auto_id = f"in_wh_{uid}", f"in_wha_{uid}"
     obj = invoice(inv_id, "cus_wh", due=now + 3 * DAY)
-    await h.send(event("customer.created", customer("cus_wh"), created=now),
-                 event("invoice.finalized", obj, created=now))
+    await h.send(
+        event("customer.created", customer("cus_wh"), created=now), event("invoice.finalized", obj, created=now)
+    )
     await delivered(h, f"{inv_id}:invoice.finalized")
     await h.advance(3 * DAY)  # the reminder slot fires (its email is turned off)
     await delivered(h, f"{inv_id}:invoice.reminder_due:due-{obj['due_date']}:-1")
-    await h.send(event("invoice.paid", dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0),
-                       created=now + 3 * DAY))
+    await h.send(
+        event(
+            "invoice.paid",
+            dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0),
+            created=now + 3 * DAY,
+        )
+    )
     await delivered(h, f"{inv_id}:invoice.paid")
     # charge_automatically: no email is ever owed, the events still are.
     auto = invoice(auto_id, "cus_wh", collection_method="charge_automatically")
@@ -246,8 +272,11 @@ async def test_signed_invoice_events_arrive_even_with_every_email_turned_off(
     assert finalized["status"] == "open" and finalized["collection_method"] == "send_invoice"
     assert reminder["days_from_due"] == -1 and reminder["manual"] is False
     assert paid["status"] == "paid"
-    assert (failed["invoice_id"], failed["collection_method"], failed["attempt_count"]) == \
-        (auto_id, "charge_automatically", 1)
+    assert (failed["invoice_id"], failed["collection_method"], failed["attempt_count"]) == (
+        auto_id,
+        "charge_automatically",
+        1,
+    )
     assert all(d.status == "delivered" and d.attempts == 1 for d in deliveries(h, endpoint["id"]))
 
     # Tampered body, forged timestamp, wrong secret, stale (replayed later): all refused.
@@ -260,8 +289,11 @@ async def test_signed_invoice_events_arrive_even_with_every_email_turned_off(
         Webhook(webhooks_store.new_secret()).verify(first.body, first.headers)
     stale = int(time.time()) - 600
     body = first.body.decode()
-    old_headers = {**first.headers, "webhook-timestamp": str(stale),
-                   "webhook-signature": signature_header([secret], first.headers["webhook-id"], stale, body)}
+    old_headers = {
+        **first.headers,
+        "webhook-timestamp": str(stale),
+        "webhook-signature": signature_header([secret], first.headers["webhook-id"], stale, body),
+    }
     with pytest.raises(WebhookVerificationError, match="too old"):
         Webhook(secret).verify(body, old_headers)
 
@@ -274,16 +306,18 @@ async def test_signed_invoice_events_arrive_even_with_every_email_turned_off(
     assert last.verify(secret)["type"] == last.verify(new_secret)["type"] == "invoice.payment_action_required"
 
 
-async def test_uncollectible_then_voided_invoice_events_arrive(harness: Harness, http: httpx.AsyncClient,
-                                                               receiver: Receiver) -> None:
+async def test_uncollectible_then_voided_invoice_events_arrive(
+    harness: Harness, http: httpx.AsyncClient, receiver: Receiver
+) -> None:
     h = harness
     uid = uuid.uuid4().hex[:6]
     endpoint = await register(http, receiver.url, "invoice.marked_uncollectible", "invoice.voided")
     now = await h.now()
     inv_id = f"in_whv_{uid}"
     obj = invoice(inv_id, "cus_whv", due=now + 10 * DAY)
-    uncollectible = event("invoice.marked_uncollectible", dict(obj, status="uncollectible"),
-                          created=now + timedelta(seconds=1))
+    uncollectible = event(
+        "invoice.marked_uncollectible", dict(obj, status="uncollectible"), created=now + timedelta(seconds=1)
+    )
     voided = event("invoice.voided", dict(obj, status="void"), created=now + timedelta(seconds=2))
     await h.send(event("invoice.finalized", obj, created=now), uncollectible)
     await delivered(h, f"{inv_id}:invoice.marked_uncollectible")
@@ -293,23 +327,30 @@ async def test_uncollectible_then_voided_invoice_events_arrive(harness: Harness,
     # Only the subscribed types: the finalized invoice went nowhere.
     assert [r.payload["type"] for r in receiver.requests] == ["invoice.marked_uncollectible", "invoice.voided"]
     marked, void = (r.verify(endpoint["secret"])["data"] for r in receiver.requests)
-    assert (marked["invoice_id"], marked["customer_id"], marked["status"], marked["source_event_id"]) == \
-        (inv_id, "cus_whv", "uncollectible", uncollectible["id"])
+    assert (marked["invoice_id"], marked["customer_id"], marked["status"], marked["source_event_id"]) == (
+        inv_id,
+        "cus_whv",
+        "uncollectible",
+        uncollectible["id"],
+    )
     assert (void["invoice_id"], void["status"], void["source_event_id"]) == (inv_id, "void", voided["id"])
     assert marked["collection_method"] == "send_invoice" and marked["due_date"] is not None
     assert [d.status for d in deliveries(h, endpoint["id"])] == ["delivered", "delivered"]
 
 
 async def test_email_sent_after_a_500_is_retried_and_received_once(
-        harness: Harness, http: httpx.AsyncClient, receiver: Receiver) -> None:
+    harness: Harness, http: httpx.AsyncClient, receiver: Receiver
+) -> None:
     h = harness
     uid = uuid.uuid4().hex[:6]
     endpoint = await register(http, receiver.url, "email.sent")
     receiver.reply(500)
     now = await h.now()
     inv_id = f"in_whr_{uid}"
-    await h.send(event("customer.created", customer("cus_whr"), created=now),
-                 event("invoice.finalized", invoice(inv_id, "cus_whr", due=now + 10 * DAY), created=now))
+    await h.send(
+        event("customer.created", customer("cus_whr"), created=now),
+        event("invoice.finalized", invoice(inv_id, "cus_whr", due=now + 10 * DAY), created=now),
+    )
     outcome = await delivered(h, f"{inv_id}:invoice_finalized:finalized:email.sent")
     assert [(d.status, d.status_code) for d in outcome.deliveries] == [("delivered", 200)]
     # Two attempts of the same message (same id and body), one of them accepted.
@@ -325,8 +366,9 @@ async def test_email_sent_after_a_500_is_retried_and_received_once(
     assert not await started(h, f"webhook-{event_id_for(f'{inv_id}:invoice.finalized')}")
 
 
-async def test_a_400_fails_at_once_without_retrying(harness: Harness, http: httpx.AsyncClient,
-                                                    receiver: Receiver) -> None:
+async def test_a_400_fails_at_once_without_retrying(
+    harness: Harness, http: httpx.AsyncClient, receiver: Receiver
+) -> None:
     h = harness
     uid = uuid.uuid4().hex[:6]
     endpoint = await register(http, receiver.url, "invoice.finalized")
@@ -340,8 +382,9 @@ async def test_a_400_fails_at_once_without_retrying(harness: Harness, http: http
     assert (row.status, row.attempts, row.last_status_code) == ("failed", 1, 400)
     assert row.last_error.startswith("HTTP 400")
     r = await http.get(f"/v1/webhook_endpoints/{endpoint['id']}/deliveries")
-    assert [(d["status"], d["attempts"], d["event_type"]) for d in r.json()["data"]] == \
-        [("failed", 1, "invoice.finalized")]
+    assert [(d["status"], d["attempts"], d["event_type"]) for d in r.json()["data"]] == [
+        ("failed", 1, "invoice.finalized")
+    ]
 
 
 async def test_no_endpoint_no_webhook_workflow(harness: Harness) -> None:
