@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
-from jinja2.runtime import Context
+from jinja2 import Environment
 from markupsafe import Markup
 from pydantic import BaseModel
 
 from relance.contracts.email_context import Branding, CreditNoteView, CustomerView, InvoiceView
 from relance.contracts.kinds import DocumentKind
-from relance.rendering.formatting import format_date, format_money
-from relance.rendering.i18n import TEMPLATES_DIR, get_translations, resolve_locale
+from relance.rendering.environment import build_environment
+from relance.rendering.i18n import TEMPLATES_DIR
 
 PDF_TEMPLATES_DIR = TEMPLATES_DIR / "pdf"
 
@@ -128,33 +127,15 @@ def css_page_counter(label: str) -> Markup:
     return Markup(" ".join(parts) or '""')
 
 
+def _nowrap(text: str) -> str:
+    # Keeps "16 mars 2026" on one line when a sentence around it wraps.
+    return text.replace(" ", "\u00a0")
+
+
 def _build_environment(locale: str) -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(PDF_TEMPLATES_DIR),
-        autoescape=True,
-        undefined=StrictUndefined,
-        extensions=["jinja2.ext.i18n"],
-        auto_reload=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
+    return build_environment(
+        locale, PDF_TEMPLATES_DIR, autoescape=True, filters={"nowrap": _nowrap, "css_page_counter": css_page_counter}
     )
-    env.policies["ext.i18n.trimmed"] = True
-    # "fr-CA" reads the "fr" catalog but keeps its own number and date conventions.
-    env.install_gettext_translations(get_translations(resolve_locale([locale])), newstyle=True)
-
-    def money(amount: int | None, currency: str) -> str:
-        return "" if amount is None else format_money(amount, currency, locale)
-
-    @pass_context
-    def date_filter(context: Context, value: datetime | date | None, fmt: str = "long") -> str:
-        return format_date(value, locale, context["timezone"], fmt)
-
-    def nowrap(text: str) -> str:
-        # Keeps "16 mars 2026" on one line when a sentence around it wraps.
-        return text.replace(" ", "\u00a0")
-
-    env.filters.update(money=money, date=date_filter, nowrap=nowrap, css_page_counter=css_page_counter)
-    return env
 
 
 def environment(locale: str) -> Environment:
