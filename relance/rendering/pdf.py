@@ -12,6 +12,7 @@ import re
 import threading
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment
@@ -46,13 +47,13 @@ class DocumentContext(BaseModel):
 
 
 @lru_cache(maxsize=1)
-def _fetcher_class():
+def _fetcher_class() -> type[Any]:
     # Imported lazily: the activity worker imports DocumentContext from here but only
     # pool processes render, and WeasyPrint is a heavy import.
     from weasyprint.urls import URLFetcher
 
-    class LockedURLFetcher(URLFetcher):
-        def fetch(self, url, headers=None):
+    class LockedURLFetcher(URLFetcher):  # type: ignore[misc]  # WeasyPrint ships no types
+        def fetch(self, url: str, headers: Any = None) -> Any:
             # Checked here as well as by allowed_protocols, so a change of that
             # option's meaning in a later WeasyPrint cannot open the disk.
             if url[:5].lower() != "data:":
@@ -62,7 +63,7 @@ def _fetcher_class():
     return LockedURLFetcher
 
 
-def locked_fetcher():
+def locked_fetcher() -> Any:
     """A fetcher that serves data: URLs and refuses everything else (file, http, ftp,
     relative paths). A refusal is not fatal: WeasyPrint logs it and renders without
     the resource, so hostile text cannot fail a document either."""
@@ -72,11 +73,11 @@ def locked_fetcher():
 # A fetcher keeps per-request state, so each render gets its own; the stylesheet is
 # parsed once per process with one made for it.
 _lock = threading.Lock()
-_stylesheet = None
+_stylesheet: Any = None
 _environments: dict[str, Environment] = {}
 
 
-def base_stylesheet():
+def base_stylesheet() -> Any:
     global _stylesheet
     with _lock:
         if _stylesheet is None:
@@ -93,7 +94,8 @@ def html_to_pdf(html: str, extra_css: tuple[str, ...] = ()) -> bytes:
     fetcher = locked_fetcher()
     stylesheets = [base_stylesheet(), *(CSS(string=css, url_fetcher=fetcher) for css in extra_css)]
     # No base_url: relative references resolve to nothing rather than to the cwd.
-    return HTML(string=html, url_fetcher=fetcher).write_pdf(stylesheets=stylesheets, pdf_variant=PDF_VARIANT)
+    pdf: bytes = HTML(string=html, url_fetcher=fetcher).write_pdf(stylesheets=stylesheets, pdf_variant=PDF_VARIANT)
+    return pdf
 
 
 # ---- templates ---------------------------------------------------------------------
@@ -146,7 +148,7 @@ def environment(locale: str) -> Environment:
         return env
 
 
-def _template_vars(ctx: DocumentContext, locale: str) -> dict:
+def _template_vars(ctx: DocumentContext, locale: str) -> dict[str, Any]:
     b = ctx.branding
     issued = ctx.credit_note.created if ctx.credit_note else ctx.invoice.created if ctx.invoice else None
     return dict(

@@ -32,7 +32,7 @@ _local = threading.local()
 
 
 def current_budget() -> Budget:
-    budget = getattr(_local, "budget", None)
+    budget: Budget | None = getattr(_local, "budget", None)
     if budget is None:
         # Only compile-time constant folding runs outside a render: refusing makes Jinja
         # leave the expression to runtime, where the budget and deadline apply.

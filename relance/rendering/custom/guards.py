@@ -17,20 +17,20 @@ from relance.rendering.custom.problems import LimitExceeded
 _PASSED_PARAMS = {"environment", "env", "context", "eval_ctx"}
 
 
-def _check_center(a: dict) -> None:
+def _check_center(a: dict[str, Any]) -> None:
     width = a["width"]
     if isinstance(width, int) and width > MAX_VALUE_CHARS:
         raise LimitExceeded("|center width too large")
 
 
-def _check_indent(a: dict) -> None:
+def _check_indent(a: dict[str, Any]) -> None:
     s, width = str(a["s"]), a["width"]
     per_line = width if isinstance(width, int) else len(str(width))
     if len(s) + (s.count("\n") + 1) * max(per_line, 0) > MAX_VALUE_CHARS:
         raise LimitExceeded("|indent would make too large a value")
 
 
-def _check_wordwrap(a: dict) -> None:
+def _check_wordwrap(a: dict[str, Any]) -> None:
     s = str(a["s"])
     wrap = a["wrapstring"]
     wrap_len = 1 if wrap is None else len(str(wrap))
@@ -40,7 +40,7 @@ def _check_wordwrap(a: dict) -> None:
         raise LimitExceeded("|wordwrap would make too large a value")
 
 
-def _check_replace(a: dict) -> None:
+def _check_replace(a: dict[str, Any]) -> None:
     s, old, new, count = str(a["s"]), str(a["old"]), str(a["new"]), a["count"]
     hits = s.count(old) if old else len(s) + 1
     if isinstance(count, int) and count >= 0:
@@ -49,7 +49,7 @@ def _check_replace(a: dict) -> None:
         raise LimitExceeded("|replace would make too large a value")
 
 
-def _check_join(a: dict) -> None:
+def _check_join(a: dict[str, Any]) -> None:
     # Materialized here so the items are weighed once and the filter gets the same ones.
     items = a["value"] = list(a["value"])
     total = len(str(a["d"])) * max(len(items) - 1, 0)
@@ -59,21 +59,21 @@ def _check_join(a: dict) -> None:
             raise LimitExceeded("|join would make too large a value")
 
 
-def _check_format(a: dict) -> None:
+def _check_format(a: dict[str, Any]) -> None:
     check_printf(str(a["value"]))
 
 
-def _check_batch(a: dict) -> None:
+def _check_batch(a: dict[str, Any]) -> None:
     if isinstance(a["linecount"], int) and a["linecount"] > MAX_RANGE:
         raise LimitExceeded(f"|batch size above {MAX_RANGE}")
 
 
-def _check_slice(a: dict) -> None:
+def _check_slice(a: dict[str, Any]) -> None:
     if isinstance(a["slices"], int) and a["slices"] > MAX_RANGE:
         raise LimitExceeded(f"|slice count above {MAX_RANGE}")
 
 
-def _check_sum(a: dict) -> None:
+def _check_sum(a: dict[str, Any]) -> None:
     # Summing lists concatenates them: [l, l, l, ...]|sum(start=[]) multiplies l.
     items = a["iterable"] = list(a["iterable"])
     total = weight(a["start"])
@@ -83,31 +83,31 @@ def _check_sum(a: dict) -> None:
             raise LimitExceeded("|sum would make too large a value")
 
 
-def _check_urlize(a: dict) -> None:
+def _check_urlize(a: dict[str, Any]) -> None:
     # Every link repeats target and rel, so they multiply the text.
     extra = len(str(a["target"] or "")) + len(str(a["rel"] or ""))
     if extra > 200:
         raise LimitExceeded("|urlize target and rel are limited to 200 characters")
 
 
-def _check_tojson(a: dict) -> None:
+def _check_tojson(a: dict[str, Any]) -> None:
     indent = a["indent"]
     if indent is not None and (len(indent) if isinstance(indent, str) else indent) > 16:
         raise LimitExceeded("|tojson indent above 16")
 
 
-def _check_date_format(a: dict) -> None:
+def _check_date_format(a: dict[str, Any]) -> None:
     # Babel keeps the last 1,024 parsed patterns: long made-up ones would stay in memory.
     if len(str(a["fmt"])) > 100:
         raise LimitExceeded("date format patterns are limited to 100 characters")
 
 
-def _check_money(a: dict) -> None:
+def _check_money(a: dict[str, Any]) -> None:
     if len(str(a["currency"])) > 10:
         raise LimitExceeded("not a currency code")
 
 
-_FILTER_CHECKS: dict[str, Callable[[dict], None]] = {
+_FILTER_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "center": _check_center,
     "indent": _check_indent,
     "wordwrap": _check_wordwrap,
@@ -125,7 +125,7 @@ _FILTER_CHECKS: dict[str, Callable[[dict], None]] = {
 }
 
 
-def guard_filter(name: str, func: Callable) -> Callable:
+def guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     pass_arg = getattr(func, "jinja_pass_arg", None)
     skip = 1 if pass_arg is not None else 0
     check = _FILTER_CHECKS.get(name)

@@ -21,8 +21,8 @@ from relance.contracts.email_context import (
 from relance.contracts.kinds import EmailKind
 
 
-def _utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def _utc(year: int, month: int, day: int, hour: int = 0) -> datetime:
+    return datetime(year, month, day, hour, tzinfo=UTC)
 
 
 _SAMPLE_BRANDING = Branding(

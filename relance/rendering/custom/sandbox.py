@@ -27,7 +27,7 @@ from relance.rendering.email import email_filters
 SHARED_FILTERS = ("money", "date", "datetime", "month_year", "card_brand")
 
 
-class _Buffer(list):
+class _Buffer(list[str]):
     """Where macros, `{% set %}` blocks, `{% filter %}` blocks and `caller()` collect
     their output. Jinja joins it in one go at the end, so a loop writing a constant
     10,000 times into it would otherwise only be noticed as a multi-gigabyte join."""
@@ -144,7 +144,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
     def new_buffer(self) -> _Buffer:
         return _Buffer()
 
-    def guarded_join(self, join: Callable[[Any], str], items: tuple) -> str:
+    def guarded_join(self, join: Callable[[Any], str], items: tuple[Any, ...]) -> str:
         total = 0
         for item in items:
             total += weight(item, MAX_VALUE_CHARS - total)

@@ -19,7 +19,7 @@ def html_to_text(html: str) -> str:
     html = _NNBSP_ENTITY.sub("\u202f", _NBSP_ENTITY.sub("\u00a0", html))
     for char, stand_in in _NO_BREAK.items():
         html = html.replace(char, stand_in)
-    text = get_text(html, _TEXT_CONFIG)
+    text: str = get_text(html, _TEXT_CONFIG)
     for char, stand_in in _NO_BREAK.items():
         text = text.replace(stand_in, char)
     return text
