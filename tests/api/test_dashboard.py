@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from relance.api import create_app
 from relance.api.dashboard import EMAIL_CSP, SESSION_COOKIE, _starter
 from relance.contracts.kinds import EmailKind
-from relance.rendering.custom_templates import validate_template
+from relance.rendering.custom import validate_template
 from relance.services.sender_domain import required_records
 from relance.storage.customers import get_customer
 from relance.storage.database import session_scope
