@@ -352,7 +352,7 @@ ESCAPES = {
     "cve-2024-56326-macro": "{% macro m(f) %}{{ f(customer) }}{% endmacro %}{{ m('{0.__class__}'.format) }}",
     "cve-2024-56326-map": "{{ (['{0.__class__}']|map(attribute='format')|first)(customer) }}",
     "cve-2024-56326-dict": "{% set d = dict(f='{0.__class__}'.format) %}{{ d.f(customer) }}",
-    # CVE-2025-27516: the |attr filter used to get to str.format.
+    # CVE-2025-27516 (Jinja2 < 3.1.6): str.format reached through the |attr filter.
     "cve-2025-27516": "{{ ('{0.__class__}'|attr('format'))(customer) }}",
     "cve-2025-27516-globals": "{{ ('{0.__init__.__globals__}'|attr('format'))(cycler) }}",
     "cve-2025-27516-format-map": "{{ ('{a.__class__}'|attr('format_map'))({'a': customer}) }}",

@@ -101,7 +101,7 @@ def validate_template(kind: EmailKind, template: CustomTemplate) -> None:
 
     Two trial renders: a realistic context for the kind, then the same without what
     real data may lack (no customer name, no due date, no lines, no links), so
-    `{{ customer.name.upper() }}` is caught now rather than on the first customer
+    `{{ customer.name.upper() }}` is caught at upload rather than on the first customer
     without a name.
     """
     kind = EmailKind(kind)
