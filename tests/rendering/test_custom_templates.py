@@ -515,7 +515,8 @@ def render_threads() -> list[threading.Thread]:
         "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}",
         "{% for i in range(10000) %}{% for j in range(10000) %}{% for k in range(10000) %}"
         "{% endfor %}{% endfor %}{% endfor %}",
-        "{% for i in range(10000) %}{% for j in range(10000) %}{% if i * j == -1 %}x{% endif %}{% endfor %}{% endfor %}",
+        "{% for i in range(10000) %}{% for j in range(10000) %}"
+        "{% if i * j == -1 %}x{% endif %}{% endfor %}{% endfor %}",
         "{% macro f(n) %}{% for i in range(10000) %}{{ f(n - 1) if n }}{% endfor %}{% endmacro %}{{ f(3) }}",
     ],
     ids=["nested-loops", "triple-loops", "loops-with-work", "macro-fanout"],
