@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 from temporalio import activity
 
 from relance.contracts.models import PurgeRequest
@@ -35,32 +35,32 @@ class RetentionActivities:
         with session_scope(self.engine) as session:
             old = session.exec(
                 select(EmailLogEntry.id, EmailLogEntry.message_ref)
-                .where(EmailLogEntry.created_at < req.cutoff)
+                .where(col(EmailLogEntry.created_at) < req.cutoff)
                 .limit(req.batch_size)
             ).all()
             if old:
                 ids = [row[0] for row in old]
                 refs = [row[1] for row in old if row[1]]
-                session.exec(delete(EmailLogEntry).where(EmailLogEntry.id.in_(ids)))
-                session.exec(delete(EmailDeliveryRecord).where(EmailDeliveryRecord.email_id.in_(ids)))
+                session.exec(delete(EmailLogEntry).where(col(EmailLogEntry.id).in_(ids)))
+                session.exec(delete(EmailDeliveryRecord).where(col(EmailDeliveryRecord.email_id).in_(ids)))
                 if refs:
-                    session.exec(delete(StoredDocument).where(StoredDocument.key.in_(refs)))
+                    session.exec(delete(StoredDocument).where(col(StoredDocument.key).in_(refs)))
                 return len(ids)
             # Log done: PDFs older than the cutoff that no remaining email carried.
-            kept = set()
+            kept: set[str] = set()
             for attachments in session.exec(select(EmailLogEntry.attachments)):
                 kept.update(a.get("ref") for a in attachments or [] if a.get("ref"))
             stale = [
                 k
                 for k in session.exec(
                     select(StoredDocument.key)
-                    .where(StoredDocument.key.startswith("pdf:"), StoredDocument.created_at < req.cutoff)
+                    .where(col(StoredDocument.key).startswith("pdf:"), col(StoredDocument.created_at) < req.cutoff)
                     .limit(req.batch_size)
                 )
                 if k not in kept
             ]
             if stale:
-                session.exec(delete(StoredDocument).where(StoredDocument.key.in_(stale)))
+                session.exec(delete(StoredDocument).where(col(StoredDocument.key).in_(stale)))
         self._purge_history(req)
         return 0
 
@@ -72,13 +72,13 @@ class RetentionActivities:
         tables = (
             (
                 WebhookDeliveryRecord,
-                (WebhookDeliveryRecord.endpoint_id, WebhookDeliveryRecord.event_id),
-                (WebhookDeliveryRecord.created_at < req.cutoff, WebhookDeliveryRecord.status != "pending"),
+                (col(WebhookDeliveryRecord.endpoint_id), col(WebhookDeliveryRecord.event_id)),
+                (col(WebhookDeliveryRecord.created_at) < req.cutoff, col(WebhookDeliveryRecord.status) != "pending"),
             ),
             (
                 ProviderEventRecord,
-                (ProviderEventRecord.provider, ProviderEventRecord.event_id),
-                (ProviderEventRecord.received_at < req.cutoff,),
+                (col(ProviderEventRecord.provider), col(ProviderEventRecord.event_id)),
+                (col(ProviderEventRecord.received_at) < req.cutoff,),
             ),
         )
         for table, key, conditions in tables:

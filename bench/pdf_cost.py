@@ -28,6 +28,7 @@ import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -112,6 +113,11 @@ def median_ms(fn, runs: int) -> float:
     return round(statistics.median(samples) * 1000, 1)
 
 
+def bare_weasyprint(html: str, css_text: str) -> bytes:
+    """The same document through WeasyPrint alone: the floor Relance's PDF is measured against."""
+    return HTML(string=html).write_pdf(stylesheets=[CSS(string=css_text)])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
@@ -130,12 +136,12 @@ def main() -> None:
         ctx = invoice(n)
         html = render_document_html(DocumentKind.invoice, ctx, "fr")
         relance_pdf = render_document_pdf(DocumentKind.invoice, ctx, "fr")
-        bare_pdf = HTML(string=html).write_pdf(stylesheets=[CSS(string=css_text)])
-        relance = median_ms(lambda: render_document_pdf(DocumentKind.invoice, ctx, "fr"), args.runs)
+        bare_pdf = bare_weasyprint(html, css_text)
+        relance = median_ms(partial(render_document_pdf, DocumentKind.invoice, ctx, "fr"), args.runs)
         pdf_module.PDF_VARIANT = None
-        no_pdfa = median_ms(lambda: render_document_pdf(DocumentKind.invoice, ctx, "fr"), args.runs)
+        no_pdfa = median_ms(partial(render_document_pdf, DocumentKind.invoice, ctx, "fr"), args.runs)
         pdf_module.PDF_VARIANT = PDF_VARIANT
-        bare = median_ms(lambda: HTML(string=html).write_pdf(stylesheets=[CSS(string=css_text)]), args.runs)
+        bare = median_ms(partial(bare_weasyprint, html, css_text), args.runs)
         results.append(
             {
                 "target_pages": target,
@@ -144,7 +150,7 @@ def main() -> None:
                 "bare_pages": pages(bare_pdf),
                 "relance_ms": relance,
                 "no_pdfa_ms": no_pdfa,
-                "html_ms": median_ms(lambda: render_document_html(DocumentKind.invoice, ctx, "fr"), args.runs),
+                "html_ms": median_ms(partial(render_document_html, DocumentKind.invoice, ctx, "fr"), args.runs),
                 "bare_ms": bare,
                 "overhead_pct": round(100 * (relance - bare) / bare, 1),
                 "relance_bytes": len(relance_pdf),

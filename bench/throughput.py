@@ -281,7 +281,7 @@ async def skeleton(env: WorkflowEnvironment, n: int, metrics: int, layout: str, 
         async def one(i: int) -> None:
             obj = invoice(f"in_skeleton_{queue}_{i}", "cus_bench", due=now + timedelta(days=30))
             paid = dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0)
-            for n_, (kind, inv) in enumerate((("invoice.finalized", obj), ("invoice.paid", paid))):
+            for kind, inv in (("invoice.finalized", obj), ("invoice.paid", paid)):
                 handle = await env.client.start_workflow(
                     SkeletonWorkflow.run,
                     2,

@@ -21,6 +21,7 @@ from relance.platform.temporal_client import DATA_CONVERTER, runtime
 from relance.storage.database import dispose_engine, get_engine
 from tests.support.devserver import dev_server  # noqa: F401 - a session fixture, started on demand
 from tests.support.harness import Harness, unique_queue
+from tests.support.spy import secret_file, spy_server  # noqa: F401 - fixtures for renderers that must fetch nothing
 from worker.main import build_worker, ensure_search_attributes
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"

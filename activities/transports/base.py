@@ -41,8 +41,10 @@ class PermanentDeliveryError(DeliveryError):
 
 class Transport(Protocol):
     name: str
-    # A hash of the credentials in use (None without credentials): a hold opened for
-    # refused credentials applies only while the same ones are used.
-    credential_fingerprint: str | None
+
+    @property
+    def credential_fingerprint(self) -> str | None:
+        """A hash of the credentials in use (None without credentials): a hold opened for
+        refused credentials applies only while the same ones are used."""
 
     async def send(self, email: OutgoingEmail) -> SendOutcome: ...

@@ -110,7 +110,8 @@ class SendGridTransport:
         client = SendGridAPIClient(api_key=self._api_key.get_secret_value(), host=self.base_url)
         # client.send() has no timeout parameter; the underlying request does.
         response = client.client.mail.send.post(request_body=body, timeout=self.timeout)
-        return response.headers
+        headers: Mapping[str, str] = response.headers  # untyped library: an HTTPMessage, read as a mapping
+        return headers
 
     def _classify(self, exc: HTTPError) -> DeliveryError:
         status = int(exc.status_code)
@@ -185,7 +186,8 @@ def build_payload(email: OutgoingEmail) -> dict[str, Any]:
         mail.add_header(Header(tag_header_name(key), value))
         mail.add_custom_arg(CustomArg(key, value))
     mail.add_custom_arg(CustomArg(MESSAGE_ID_ARG, email.message_id))
-    return mail.get()
+    body: dict[str, Any] = mail.get()  # sendgrid is untyped: Mail.get() builds the v3 JSON body
+    return body
 
 
 def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:

@@ -7,6 +7,7 @@ simulator overrides, so errors name the field the same way everywhere.
 
 from __future__ import annotations
 
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -116,10 +117,10 @@ class AccountSettings(BaseModel):
         return self.emails.get(kind, True)
 
 
-def merge_settings(base: AccountSettings, patch: dict) -> AccountSettings:
+def merge_settings(base: AccountSettings, patch: dict[str, Any]) -> AccountSettings:
     """Apply a partial update (nested dicts merge) and validate the result as a whole."""
 
-    def deep_merge(a: dict, b: dict) -> dict:
+    def deep_merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         out = dict(a)
         for k, val in b.items():
             out[k] = deep_merge(out[k], val) if isinstance(val, dict) and isinstance(out.get(k), dict) else val

@@ -7,8 +7,9 @@ refused with an `InvalidEvent` naming the field, before anything is started.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.numbers import list_currencies
@@ -482,7 +483,7 @@ class RefundEvent(StripeObject):
 Event = InvoiceEvent | CustomerEvent | CardEvent | SubscriptionEvent | CreditNoteEvent | RefundEvent
 
 # Which typed event, and which field of it, carries each type's object.
-_SHAPES: list[tuple[frozenset[str], type, str, type]] = [
+_SHAPES: list[tuple[frozenset[str], Callable[..., Event], str, type[BaseModel]]] = [
     (INVOICE_EVENT_TYPES, InvoiceEvent, "invoice", Invoice),
     (CUSTOMER_EVENT_TYPES, CustomerEvent, "customer", Customer),
     (CARD_EVENT_TYPES, CardEvent, "payment_method", PaymentMethod),
@@ -503,7 +504,7 @@ def _field_path(prefix: str, loc: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
-def _raise_from(error: ValidationError, prefix: str) -> None:
+def _raise_from(error: ValidationError, prefix: str) -> NoReturn:
     first = error.errors()[0]
     raise InvalidEvent(_field_path(prefix, tuple(first["loc"])), first["msg"]) from None
 

@@ -36,7 +36,7 @@ async def settle(client: Client, workflow_ids: Iterable[str], timeout: float = 3
         if not any(states):
             return
         if loop.time() > deadline:
-            raise TimeoutError("workflows still busy after %.0fs" % timeout)
+            raise TimeoutError(f"workflows still busy after {timeout:.0f}s")
         await asyncio.sleep(0.05)
 
 

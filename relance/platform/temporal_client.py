@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.runtime import (
     LogForwardingConfig,
     LoggingConfig,
@@ -96,7 +98,7 @@ def tls_config(config: Config) -> TLSConfig | bool:
     if not (cert or config.temporal_tls_server_ca or config.temporal_tls_server_name):
         return True
 
-    def read(setting: str, path):
+    def read(setting: str, path: Path | None) -> bytes | None:
         if path is None:
             return None
         try:
@@ -132,7 +134,7 @@ def connect_error_hint(config: Config, exc: BaseException) -> str:
     return f"cannot reach Temporal at {config.temporal_address}: {detail}"
 
 
-def converter_for(config: Config):
+def converter_for(config: Config) -> DataConverter:
     """The data converter every Relance process uses: pydantic and compression, plus the
     encryption codec when keys are configured."""
     from relance.platform.codec import data_converter

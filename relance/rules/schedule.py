@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 from relance.contracts.models import ReminderPlan, ReminderSlot
 
 
-def local_due_date(due: datetime, tz: str):
+def local_due_date(due: datetime, tz: str) -> date:
     return due.astimezone(ZoneInfo(tz)).date()
 
 
-def send_instant(day, send_hour: int, tz: str, send_minute: int = 0) -> datetime:
+def send_instant(day: date, send_hour: int, tz: str, send_minute: int = 0) -> datetime:
     """`send_hour:send_minute` local on `day`. In a spring-forward gap the wall time does
     not exist; zoneinfo then uses the pre-transition offset, which lands an hour later."""
     local = datetime.combine(day, time(send_hour, send_minute), tzinfo=ZoneInfo(tz))
@@ -35,7 +35,7 @@ def plan_reminders(due: datetime, offsets: list[int], tz: str, send_hour: int, s
     return ReminderPlan(due_date=due, slots=slots)
 
 
-def _month_end(year: int, month: int):
+def _month_end(year: int, month: int) -> date:
     from calendar import monthrange
 
     return date(year, month, monthrange(year, month)[1])

@@ -4,6 +4,7 @@ database brings its schema to the current revision (relance.storage.migrate)."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session, SQLModel, create_engine
 
 from relance.storage import migrate, tables  # noqa: F401  (registers the tables)
@@ -19,7 +21,9 @@ _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - driver callback
+def _sqlite_pragmas(  # pragma: no cover - driver callback
+    dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry
+) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")

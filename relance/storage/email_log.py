@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from relance.storage.tables import EmailLogEntry, as_utc, utcnow
 
@@ -33,7 +34,7 @@ def new_entry(
     scheduled_at: datetime,
     status: str,
     id: str | None = None,
-    **fields,
+    **fields: Any,
 ) -> EmailLogEntry:
     entry = EmailLogEntry(
         id=id or new_entry_id(),
@@ -81,7 +82,7 @@ def customer_emails(
     stmt = (
         select(EmailLogEntry)
         .where(EmailLogEntry.customer_id == customer_id, EmailLogEntry.created_at >= since)
-        .order_by(EmailLogEntry.created_at.desc(), EmailLogEntry.id)
+        .order_by(col(EmailLogEntry.created_at).desc(), col(EmailLogEntry.id))
         .offset(offset)
         .limit(limit)
     )
@@ -89,7 +90,9 @@ def customer_emails(
 
 
 def all_entries(session: Session) -> list[EmailLogEntry]:
-    return list(session.exec(select(EmailLogEntry).order_by(EmailLogEntry.scheduled_at, EmailLogEntry.created_at)))
+    return list(
+        session.exec(select(EmailLogEntry).order_by(col(EmailLogEntry.scheduled_at), col(EmailLogEntry.created_at)))
+    )
 
 
 def entry_times(entry: EmailLogEntry) -> tuple[datetime, datetime | None]:

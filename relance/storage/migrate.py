@@ -21,6 +21,7 @@ DDL made transactional, so a batch ALTER (copy, drop, rename) is all or nothing.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 from sqlmodel import SQLModel, create_engine
 
 from relance.storage import tables  # noqa: F401  (registers the tables)
@@ -91,7 +92,9 @@ def head_revisions() -> tuple[str, ...]:
     return tuple(script_directory().get_heads())
 
 
-def _sqlite_connect(dbapi_conn, _record) -> None:  # pragma: no cover - driver callback
+def _sqlite_connect(  # pragma: no cover - driver callback
+    dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry
+) -> None:
     # The driver's own transaction handling skips DDL; we emit BEGIN ourselves (below).
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()

@@ -3,7 +3,7 @@ Event Webhook) puts an address here; `prepare_email` drops it from To and CC."""
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from relance.storage.tables import SuppressionRecord
 
@@ -34,7 +34,9 @@ def suppressed_among(session: Session, addresses: list[str]) -> dict[str, Suppre
     keys = {normalize(a) for a in addresses if a}
     if not keys:
         return {}
-    return {r.address: r for r in session.exec(select(SuppressionRecord).where(SuppressionRecord.address.in_(keys)))}
+    return {
+        r.address: r for r in session.exec(select(SuppressionRecord).where(col(SuppressionRecord.address).in_(keys)))
+    }
 
 
 def drop_suppressed(session: Session, to: list[str], cc: list[str]) -> tuple[list[str], list[str], str | None]:
@@ -52,7 +54,7 @@ def drop_suppressed(session: Session, to: list[str], cc: list[str]) -> tuple[lis
 def list_suppressions(session: Session, *, limit: int = 100, offset: int = 0) -> list[SuppressionRecord]:
     stmt = (
         select(SuppressionRecord)
-        .order_by(SuppressionRecord.created_at.desc(), SuppressionRecord.address)
+        .order_by(col(SuppressionRecord.created_at).desc(), col(SuppressionRecord.address))
         .offset(offset)
         .limit(limit)
     )

@@ -13,7 +13,7 @@ import secrets
 import uuid
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from relance.storage.tables import (
     EmailDeliveryRecord,
@@ -55,7 +55,9 @@ def create_endpoint(
 
 def list_endpoints(session: Session) -> list[WebhookEndpointRecord]:
     return list(
-        session.exec(select(WebhookEndpointRecord).order_by(WebhookEndpointRecord.created_at, WebhookEndpointRecord.id))
+        session.exec(
+            select(WebhookEndpointRecord).order_by(col(WebhookEndpointRecord.created_at), col(WebhookEndpointRecord.id))
+        )
     )
 
 
@@ -151,7 +153,7 @@ def deliveries(
         stmt = stmt.where(WebhookDeliveryRecord.endpoint_id == endpoint_id)
     if event_id is not None:
         stmt = stmt.where(WebhookDeliveryRecord.event_id == event_id)
-    stmt = stmt.order_by(WebhookDeliveryRecord.created_at.desc(), WebhookDeliveryRecord.event_id).limit(limit)
+    stmt = stmt.order_by(col(WebhookDeliveryRecord.created_at).desc(), col(WebhookDeliveryRecord.event_id)).limit(limit)
     return list(session.exec(stmt))
 
 
@@ -174,7 +176,7 @@ def seen_provider_events(session: Session, provider: str, event_ids: list[str]) 
     if not event_ids:
         return set()
     stmt = select(ProviderEventRecord.event_id).where(
-        ProviderEventRecord.provider == provider, ProviderEventRecord.event_id.in_(set(event_ids))
+        ProviderEventRecord.provider == provider, col(ProviderEventRecord.event_id).in_(set(event_ids))
     )
     return set(session.exec(stmt))
 
@@ -233,7 +235,7 @@ def delivery_statuses(session: Session, email_ids: list[str]) -> dict[str, Email
     """One query for a page of the email log."""
     if not email_ids:
         return {}
-    rows = session.exec(select(EmailDeliveryRecord).where(EmailDeliveryRecord.email_id.in_(email_ids)))
+    rows = session.exec(select(EmailDeliveryRecord).where(col(EmailDeliveryRecord.email_id).in_(email_ids)))
     return {row.email_id: row for row in rows}
 
 
@@ -241,6 +243,6 @@ def provider_events_for(session: Session, email_id: str) -> list[ProviderEventRe
     stmt = (
         select(ProviderEventRecord)
         .where(ProviderEventRecord.email_id == email_id)
-        .order_by(ProviderEventRecord.occurred_at, ProviderEventRecord.received_at)
+        .order_by(col(ProviderEventRecord.occurred_at), col(ProviderEventRecord.received_at))
     )
     return list(session.exec(stmt))

@@ -30,7 +30,6 @@ from relance.services.account import SettingsError, patch_settings, set_recipien
 from relance.storage.database import get_engine, session_scope
 from relance.storage.settings_store import load_settings
 from tests.api.test_api import WHSEC, app_for, http_for, started
-from tests.rendering.test_pdf import secret_file, spy_server  # noqa: F401  (fixtures)
 from tests.support.events import customer, event, invoice, stripe_fixtures
 from tests.support.harness import Harness
 

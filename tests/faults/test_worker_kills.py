@@ -58,7 +58,7 @@ async def test_worker_killed_at_random_moments_loses_nothing_and_sends_nothing_t
                     # PDFs for the first few only: their rows (with the attachment list) exist first.
                     first = expected_keys(lives[:WITH_PDFS])
                     await poll(
-                        lambda: first <= {r.idempotency_key for r in log_rows(engine)},
+                        lambda first=first: first <= {r.idempotency_key for r in log_rows(engine)},
                         180,
                         "the first lifecycles' emails to be prepared",
                     )
@@ -73,7 +73,9 @@ async def test_worker_killed_at_random_moments_loses_nothing_and_sends_nothing_t
         thresholds = sorted(rng.sample(range(3, len(wanted) - 10), 3))
         for threshold in thresholds:
             await poll(
-                lambda: len(list(stack.outbox.glob("*.eml"))) >= threshold, 180, f"{threshold} emails before a kill"
+                lambda threshold=threshold: len(list(stack.outbox.glob("*.eml"))) >= threshold,
+                180,
+                f"{threshold} emails before a kill",
             )
             await asyncio.sleep(rng.uniform(0.0, 0.4))
             stack.kill_worker()

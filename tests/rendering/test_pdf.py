@@ -9,10 +9,8 @@ from __future__ import annotations
 import base64
 import io
 import re
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -133,37 +131,6 @@ def invoice_en() -> bytes:
 @pytest.fixture(scope="module")
 def invoice_fr() -> bytes:
     return render_document_pdf(DocumentKind.invoice, make_ctx(), "fr")
-
-
-@pytest.fixture(scope="module")
-def spy_server():
-    """A loopback HTTP server that records every request: nothing may reach it."""
-    hits: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            hits.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Type", "text/css")
-            self.end_headers()
-            self.wfile.write(b"body { color: red }")
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", hits
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def secret_file(tmp_path: Path) -> Path:
-    path = tmp_path / "secret.txt"
-    path.write_text("TOP-SECRET-7f3a9c\n")
-    return path
 
 
 # ---- content and locale ------------------------------------------------------------
@@ -359,7 +326,8 @@ def hostile(spy_url: str, secret: Path) -> list[str]:
 def svg_logo(secret: Path, spy_url: str) -> str:
     svg = (
         '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="10" height="10">'
-        f'<image href="file://{secret}" width="5" height="5"/><image xlink:href="{spy_url}/svg.png" width="5" height="5"/>'
+        f'<image href="file://{secret}" width="5" height="5"/>'
+        f'<image xlink:href="{spy_url}/svg.png" width="5" height="5"/>'
         '<rect width="10" height="10" fill="#123456"/></svg>'
     )
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()

@@ -146,7 +146,7 @@ def money(amount: int, currency: str, locale: str) -> str:
 
 def key_facts(kind: EmailKind, ctx: EmailContext, locale: str) -> tuple[list[str], str | None]:
     """What the reader must find in both parts, and the link the email is for."""
-    inv, sub = ctx.invoice, ctx.subscription
+    inv = ctx.invoice
     return {
         EmailKind.invoice_finalized: ([money(inv.amount_due, "eur", locale), inv.number], PAY_URL),
         EmailKind.invoice_reminder: ([money(inv.amount_remaining, "eur", locale), inv.number], PAY_URL),

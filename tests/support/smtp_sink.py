@@ -21,7 +21,8 @@ Scripting failures (each applies to the next matching command, once, in order):
 
 Options: `SmtpSink(auth={"user": "secret"})` requires AUTH LOGIN/PLAIN (535 on a wrong
 password; aiosmtpd warns about AUTH without TLS, so mark such tests with
-`@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")`); `data_size_limit=...` answers 552 above it; `tls=TlsFiles(...)` from
+`@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")`);
+`data_size_limit=...` answers 552 above it; `tls=TlsFiles(...)` from
 `self_signed_cert(tmp_path)` offers STARTTLS, or implicit TLS with `implicit_tls=True`;
 `sink.client_tls_context()` is an SSLContext that trusts that certificate.
 """

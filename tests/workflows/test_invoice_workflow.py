@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from pypdf import PdfReader
+from temporalio.service import RPCError, RPCStatusCode
 
 from relance.contracts import search_attributes as sa
 from relance.contracts.events import InvalidEvent
@@ -462,5 +463,6 @@ async def test_invalid_event_is_refused_and_starts_nothing(harness: Harness) -> 
     with pytest.raises(InvalidEvent) as err:
         await h.client.send(bad)
     assert err.value.field == "data.object.amount_due"
-    with pytest.raises(Exception):
+    with pytest.raises(RPCError) as missing:
         await h.temporal.get_workflow_handle("invoice-in_bad1").describe()
+    assert missing.value.status == RPCStatusCode.NOT_FOUND

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging.config
 
 from alembic import context
+from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from relance.storage import tables  # noqa: F401  (registers every table on the metadata)
@@ -14,7 +15,7 @@ from relance.storage import tables  # noqa: F401  (registers every table on the 
 target_metadata = SQLModel.metadata
 
 
-def _configure(connection) -> None:
+def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
