@@ -17,7 +17,9 @@ from markupsafe import escape
 from pydantic import SecretStr
 
 from relance.api import create_app
-from relance.api.dashboard import EMAIL_CSP, SESSION_COOKIE, _starter
+from relance.api.dashboard.pages import EMAIL_CSP
+from relance.api.dashboard.sessions import SESSION_COOKIE
+from relance.api.dashboard.templates import _starter
 from relance.contracts.kinds import EmailKind
 from relance.rendering.custom_templates import validate_template
 from relance.services.sender_domain import required_records
