@@ -15,7 +15,7 @@ from relance.api.dashboard.pages import KIND_LABELS, PREFIX, form_text, not_foun
 from relance.api.dashboard.sessions import DashboardSession
 from relance.api.deps import Services, ServicesDep
 from relance.contracts.kinds import EmailKind
-from relance.rendering.custom_templates import CustomTemplate, TemplateProblem, render_custom, sample_context
+from relance.rendering.custom import CustomTemplate, TemplateProblem, render_custom, sample_context
 from relance.rendering.i18n import resolve_locale
 from relance.services.templates import active_template, reset_template, save_template
 from relance.storage.database import session_scope
