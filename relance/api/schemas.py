@@ -6,8 +6,9 @@ branch on `type` and show `field` next to the right input without parsing messag
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from relance.contracts.account import AccountSettings
@@ -39,6 +40,9 @@ class ErrorDetail(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorDetail
+
+
+CustomerId = Annotated[str, Path(min_length=1, max_length=255, description="Your customer id (Stripe's `cus_...`).")]
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
 
 from relance.contracts.events import Customer
 from relance.storage.tables import CustomerRecord, ProcessedEvent, as_utc, utcnow
@@ -42,3 +43,24 @@ def record_customer_event(
 
 def get_customer(session: Session, customer_id: str) -> CustomerRecord | None:
     return session.get(CustomerRecord, customer_id)
+
+
+def _like(q: str) -> str:
+    return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def search_customers(session: Session, q: str, *, offset: int = 0, limit: int = 50) -> list[CustomerRecord]:
+    """Customers whose id, email or name contains `q` (any case; `%` and `_` are literal),
+    most recently updated first; all of them when `q` is empty."""
+    stmt = select(CustomerRecord)
+    if q:
+        pattern = _like(q)
+        stmt = stmt.where(
+            or_(
+                col(CustomerRecord.id).ilike(pattern, escape="\\"),
+                col(CustomerRecord.email).ilike(pattern, escape="\\"),
+                col(CustomerRecord.name).ilike(pattern, escape="\\"),
+            )
+        )
+    stmt = stmt.order_by(col(CustomerRecord.updated_at).desc(), col(CustomerRecord.id)).offset(offset).limit(limit)
+    return list(session.exec(stmt))

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from relance.contracts.events import Invoice
 from relance.contracts.models import TERMINAL_STATUSES, InvoiceSignal, InvoiceState
@@ -150,3 +151,24 @@ def billing_email_from_invoices(session: Session, customer_id: str, prefer_invoi
         .order_by(InvoiceRecord.last_event_at.desc())  # type: ignore[attr-defined]
         .limit(1)
     ).first()
+
+
+def customer_invoices(
+    session: Session, customer_id: str, *, limit: int = 50, also: Iterable[str] = ()
+) -> list[InvoiceRecord]:
+    """The customer's `limit` most recently changed invoices, then those of `also` (ids, e.g.
+    the invoices its recent emails name) that are older than that."""
+    invoices = list(
+        session.exec(
+            select(InvoiceRecord)
+            .where(InvoiceRecord.customer_id == customer_id)
+            .order_by(col(InvoiceRecord.last_event_at).desc(), col(InvoiceRecord.id))
+            .limit(limit)
+        )
+    )
+    known = {inv.id for inv in invoices}
+    for invoice_id in dict.fromkeys(also):
+        if invoice_id not in known and (rec := session.get(InvoiceRecord, invoice_id)) is not None:
+            invoices.append(rec)
+            known.add(invoice_id)
+    return invoices

@@ -17,7 +17,9 @@ from markupsafe import escape
 from pydantic import SecretStr
 
 from relance.api import create_app
-from relance.api.dashboard import EMAIL_CSP, SESSION_COOKIE, _starter
+from relance.api.dashboard.pages import EMAIL_CSP
+from relance.api.dashboard.sessions import SESSION_COOKIE
+from relance.api.dashboard.templates import _starter
 from relance.contracts.kinds import EmailKind
 from relance.rendering.custom import validate_template
 from relance.services.sender_domain import required_records
@@ -661,3 +663,59 @@ async def test_the_log_window_follows_the_retention_setting(harness: Harness) ->
             assert f"Emails of the last {days} days" in page
             for subject in ("Ten days ago", "Forty-five days ago", "A hundred days ago"):
                 assert (subject in page) == (subject in seen), subject
+
+
+# ---- issue 17 §5: the login page's key hint, the customer's sending language --------------------
+
+
+async def test_the_login_page_says_where_relance_dev_put_the_key_it_generated(harness: Harness, tmp_path) -> None:
+    from relance.dev import with_dev_api_key
+
+    h = harness
+    generated = with_dev_api_key(h.config.model_copy(update={"state_dir": tmp_path, "api_key": None}))
+    key_file = (tmp_path / "api-key").resolve()
+    assert generated.api_key is not None and key_file.read_text().strip() == generated.api_key.get_secret_value()
+    async with client_for(create_app(generated, h.engine, h.client)) as http:
+        page = (await http.get("/dashboard/login")).text
+        assert 'id="key-file"' in page and f"<code>{escape(str(key_file))}</code>" in page
+        assert "relance dev" in text_of(page)
+        # The hint stays on the form shown again after a wrong key, and the key itself logs in.
+        r = await http.post("/dashboard/login", data={"csrf_token": csrf_of(page), "api_key": "rk_wrong"})
+        assert r.status_code == 401 and str(key_file) in r.text
+        assert (await log_in(http, key=key_file.read_text().strip())).status_code == 303
+
+    # RELANCE_API_KEY set: that key is used, and the file (left by an earlier run) is not mentioned.
+    configured = with_dev_api_key(h.config.model_copy(update={"state_dir": tmp_path, "api_key": SecretStr(KEY)}))
+    assert configured.api_key is not None and configured.api_key.get_secret_value() == KEY
+    async with client_for(create_app(configured, h.engine, h.client)) as http:
+        page = (await http.get("/dashboard/login")).text
+        assert 'id="key-file"' not in page and str(key_file) not in page
+
+
+async def test_the_customer_page_names_the_language_their_emails_go_out_in(dash: Dash) -> None:
+    from relance.services.account import patch_settings
+
+    d, h = dash, dash.h
+    await h.send(
+        event("customer.created", customer("cus_lang_fr", locales=["fr-CA"])),
+        event("customer.created", customer("cus_lang_ja", locales=["ja"])),
+        event("customer.created", customer("cus_lang_none")),
+        event("customer.created", customer("cus_lang_mix", locales=["ja", "pt"])),
+    )
+
+    def language(page: str) -> str:
+        found = re.search(r'<dd id="sending-language">(.*?)</dd>', page, re.S)
+        assert found, "the customer page does not say which language the emails are in"
+        return text_of(found.group(1)).strip()
+
+    assert language(await d.page("/dashboard/customers/cus_lang_fr")) == "Français"
+    assert language(await d.page("/dashboard/customers/cus_lang_ja")) == "English (ja is not supported)"
+    assert language(await d.page("/dashboard/customers/cus_lang_mix")) == "Português (Brasil)"
+    assert language(await d.page("/dashboard/customers/cus_lang_none")) == "English"
+    assert 'lang="fr"' in await d.page("/dashboard/customers/cus_lang_fr")
+
+    # No usable preference: the account's default language, named in its own language.
+    with session_scope(h.engine) as s:
+        patch_settings(s, {"default_locale": "de"})
+    assert language(await d.page("/dashboard/customers/cus_lang_none")) == "Deutsch"
+    assert language(await d.page("/dashboard/customers/cus_lang_ja")) == "Deutsch (ja is not supported)"

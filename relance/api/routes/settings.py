@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body
 
-from relance.api.app import Services, services
+from relance.api.deps import ServicesDep
 from relance.api.schemas import ApiError, SettingsOut, error_responses
+from relance.contracts.account import AccountSettings
 from relance.rules.settings_advice import advise
 from relance.services.account import SettingsError, patch_settings
 from relance.storage.database import session_scope
@@ -17,14 +18,14 @@ from relance.storage.settings_store import load_settings
 router = APIRouter(tags=["settings"])
 
 
-def _out(settings, version: int) -> SettingsOut:
+def _out(settings: AccountSettings, version: int) -> SettingsOut:
     return SettingsOut(version=version, settings=settings, advice=advise(settings))
 
 
 @router.get(
     "/v1/settings", response_model=SettingsOut, summary="The account's settings", responses=error_responses(401)
 )
-def get_settings(svc: Services = Depends(services)) -> SettingsOut:
+def get_settings(svc: ServicesDep) -> SettingsOut:
     """Defaults (version 0) until something is saved. Fields: docs/settings.md."""
     with session_scope(svc.engine) as session:
         current, version = load_settings(session)
@@ -35,6 +36,7 @@ def get_settings(svc: Services = Depends(services)) -> SettingsOut:
     "/v1/settings", response_model=SettingsOut, summary="Change some settings", responses=error_responses(400, 401)
 )
 def patch_settings_route(
+    svc: ServicesDep,
     patch: dict[str, Any] = Body(
         ...,
         examples=[
@@ -47,7 +49,6 @@ def patch_settings_route(
             }
         ],
     ),
-    svc: Services = Depends(services),
 ) -> SettingsOut:
     """A partial JSON object, merged into the current settings (nested objects merge too)
     and validated as a whole: all or nothing. The sender domain is set and verified with

@@ -7,13 +7,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
-from relance.api.app import Services, services
-from relance.api.schemas import ApiError, CustomerAccepted, CustomerIn, CustomerOut, error_responses
+from relance.api.deps import Services, ServicesDep
+from relance.api.schemas import ApiError, CustomerAccepted, CustomerId, CustomerIn, CustomerOut, error_responses
 from relance.contracts.events import CustomerEvent, InvalidEvent, parse_event
 from relance.storage.customers import get_customer
 from relance.storage.database import session_scope
@@ -21,7 +20,6 @@ from relance.storage.tables import CustomerRecord, ProcessedEvent, as_utc
 
 router = APIRouter(tags=["customers"])
 
-CustomerId = Annotated[str, Path(min_length=1, max_length=255, description="Your customer id (Stripe's `cus_...`).")]
 _POLL_SECONDS = 0.05
 
 
@@ -79,9 +77,7 @@ async def _wait_applied(svc: Services, event_id: str, customer_id: str) -> Custo
     summary="Create or replace a customer (recipients, locale, time zone)",
     responses=error_responses(400, 401, 503),
 )
-async def put_customer(
-    customer_id: CustomerId, body: CustomerIn, svc: Services = Depends(services)
-) -> CustomerAccepted:
+async def put_customer(customer_id: CustomerId, body: CustomerIn, svc: ServicesDep) -> CustomerAccepted:
     """Sent as a `customer.updated` event dated now, through the same workflow as your
     customer events, so it is ordered with them. Answers once the change is stored
     (`status: applied`), or after a few seconds with `status: accepted` if the worker has
@@ -116,7 +112,7 @@ async def put_customer(
     summary="A customer as Relance knows it",
     responses=error_responses(401, 404),
 )
-def get_customer_route(customer_id: CustomerId, svc: Services = Depends(services)) -> CustomerOut:
+def get_customer_route(customer_id: CustomerId, svc: ServicesDep) -> CustomerOut:
     """The merge of every customer event and PUT received (the newest wins)."""
     with session_scope(svc.engine) as session:
         rec = get_customer(session, customer_id)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import text
 
-from relance.api.app import Services, services
+from relance.api.deps import ServicesDep
 from relance.api.schemas import ApiError, ErrorResponse, Health
 
 router = APIRouter(tags=["health"])
@@ -21,7 +21,7 @@ log = logging.getLogger("relance.api")
     summary="Liveness and database check",
     responses={503: {"model": ErrorResponse, "description": "The database does not answer."}},
 )
-async def healthz(svc: Services = Depends(services)) -> Health:
+async def healthz(svc: ServicesDep) -> Health:
     """200 `{"status": "ok"}` when the application database answers a trivial query.
     Temporal is not checked: routes that need it answer 503 on their own."""
 

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel
 
-from relance.api.app import Services, services
+from relance.api.deps import ServicesDep
 from relance.api.schemas import ApiError, error_responses
 from relance.contracts.kinds import EmailKind
 from relance.rendering.custom import CustomTemplate, TemplateProblem, render_custom, sample_context
@@ -46,7 +46,7 @@ def _problem(exc: TemplateProblem) -> ApiError:
     responses=error_responses(401),
     summary="The active template of a kind",
 )
-def get_template(kind: EmailKind, svc: Services = Depends(services)) -> TemplateOut:
+def get_template(kind: EmailKind, svc: ServicesDep) -> TemplateOut:
     with session_scope(svc.engine) as session:
         version, template = active_template(session, kind)
     return TemplateOut(kind=kind, version=version, custom=template is not None, template=template)
@@ -58,7 +58,7 @@ def get_template(kind: EmailKind, svc: Services = Depends(services)) -> Template
     responses=error_responses(400, 401),
     summary="Upload a custom template",
 )
-def put_template(kind: EmailKind, template: CustomTemplate | None, svc: Services = Depends(services)) -> TemplateOut:
+def put_template(kind: EmailKind, template: CustomTemplate | None, svc: ServicesDep) -> TemplateOut:
     """A body of `null` goes back to Relance's own template. Either way a new version is
     created: invoices finalized from now on use it, invoices already out keep theirs."""
     try:
@@ -75,7 +75,7 @@ def put_template(kind: EmailKind, template: CustomTemplate | None, svc: Services
     responses=error_responses(400, 401),
     summary="Render a template on sample data",
 )
-def preview_template(kind: EmailKind, body: PreviewRequest, svc: Services = Depends(services)) -> PreviewOut:
+def preview_template(kind: EmailKind, body: PreviewRequest, svc: ServicesDep) -> PreviewOut:
     from relance.rendering.email import render_email
     from relance.storage.settings_store import load_settings
 

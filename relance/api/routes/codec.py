@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
-from relance.api.app import Services, services
+from relance.api.deps import Services, ServicesDep
 from relance.api.schemas import ApiError, error_responses
 from relance.platform.codec import ChainCodec, CompressionCodec, EncryptionCodec, parse_keys
 
@@ -41,10 +41,10 @@ async def _apply(body: dict[str, Any], svc: Services, decode: bool) -> dict[str,
 
 
 @router.post("/codec/decode", responses=error_responses(400, 401, 404), summary="Decrypt payloads (Temporal codec)")
-async def decode(body: dict[str, Any] = Body(...), svc: Services = Depends(services)) -> dict[str, Any]:
+async def decode(svc: ServicesDep, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
     return await _apply(body, svc, decode=True)
 
 
 @router.post("/codec/encode", responses=error_responses(400, 401, 404), summary="Encrypt payloads (Temporal codec)")
-async def encode(body: dict[str, Any] = Body(...), svc: Services = Depends(services)) -> dict[str, Any]:
+async def encode(svc: ServicesDep, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
     return await _apply(body, svc, decode=False)

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Header, Path
 
-from relance.api.app import Services, services
-from relance.api.schemas import ApiError, ReminderAccepted, error_responses
-from relance.rules.manual_reminders import refusal
-from relance.storage.database import session_scope
-from relance.storage.invoices import load_invoice_state
+from relance.api.deps import ServicesDep
+from relance.api.schemas import ReminderAccepted, error_responses
 from workflows.ids import invoice_workflow_id
 
 router = APIRouter(tags=["invoices"])
@@ -26,6 +22,7 @@ router = APIRouter(tags=["invoices"])
 )
 async def send_reminder(
     invoice_id: Annotated[str, Path(min_length=1, max_length=255)],
+    svc: ServicesDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -35,20 +32,11 @@ async def send_reminder(
             description="Retrying with the same key sends the reminder once.",
         ),
     ] = None,
-    svc: Services = Depends(services),
 ) -> ReminderAccepted:
     """409 `invoice_not_open` when Relance does not know the invoice or it is not open
     (draft, paid, void, uncollectible); 409 `charged_automatically` for a
     charge_automatically invoice no payment attempt has failed for yet. The workflow
     checks again before sending, so a payment arriving meanwhile still wins."""
 
-    def load():
-        with session_scope(svc.engine) as session:
-            return load_invoice_state(session, invoice_id)
-
-    state = await run_in_threadpool(load)
-    if (refused := refusal(state, invoice_id)) is not None:
-        raise ApiError(409, refused.code, refused.message)
-    assert state is not None
-    request_id = await svc.send_reminder_now(invoice_id, state.customer_id, idempotency_key)
+    request_id = await svc.request_reminder(invoice_id, idempotency_key)
     return ReminderAccepted(invoice_id=invoice_id, request_id=request_id, workflow_id=invoice_workflow_id(invoice_id))

@@ -1,0 +1,96 @@
+"""The email log: a customer's recent emails, one email as it was sent, its PDFs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+
+from relance.api.deps import ServicesDep
+from relance.api.schemas import CustomerId, EmailOut, EmailPage, EmailSummary, error_responses
+from relance.api.sent_emails import attachment_response, email_out
+from relance.storage import email_log, webhooks_store
+from relance.storage.database import session_scope
+from relance.storage.tables import EmailDeliveryRecord, EmailLogEntry, as_utc
+
+router = APIRouter(tags=["emails"])
+
+MAX_PAGE = 100
+EmailId = Annotated[str, Path(min_length=1, max_length=32, description="The `id` from the email log.")]
+
+
+def _summary(e: EmailLogEntry, delivery: EmailDeliveryRecord | None = None) -> EmailSummary:
+    return EmailSummary(
+        id=e.id,
+        time=as_utc(e.created_at),
+        scheduled_at=as_utc(e.scheduled_at),
+        sent_at=as_utc(e.sent_at),
+        kind=e.kind,
+        invoice=e.invoice_id,
+        status=e.status,
+        to=list(e.to),
+        cc=list(e.cc),
+        subject=e.subject,
+        provider_message_id=e.provider_message_id,
+        error=e.error,
+        delivery_status=delivery.delivery_status if delivery else None,
+    )
+
+
+@router.get(
+    "/v1/customers/{customer_id}/emails",
+    response_model=EmailPage,
+    summary="A customer's emails within the log's retention (30 days by default)",
+    responses=error_responses(400, 401),
+)
+def list_emails(
+    customer_id: CustomerId,
+    svc: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size, at most 100.")] = 50,
+    offset: Annotated[int, Query(ge=0, description="From `next_offset` of the previous page.")] = 0,
+) -> EmailPage:
+    """Newest first: every email Relance decided to send, including skipped and failed ones,
+    over the days the log keeps (RELANCE_LOG_RETENTION_DAYS, 30 by default)."""
+    with session_scope(svc.engine) as session:
+        # One extra row tells whether another page exists without a COUNT.
+        rows = email_log.customer_emails(
+            session, customer_id, days=svc.config.log_retention_days, limit=limit + 1, offset=offset
+        )
+        deliveries = webhooks_store.delivery_statuses(session, [e.id for e in rows[:limit]])
+    has_more = len(rows) > limit
+    return EmailPage(
+        data=[_summary(e, deliveries.get(e.id)) for e in rows[:limit]],
+        has_more=has_more,
+        next_offset=offset + limit if has_more else None,
+    )
+
+
+@router.get(
+    "/v1/emails/{email_id}",
+    response_model=EmailOut,
+    summary="One email as it was sent",
+    responses=error_responses(401, 404),
+)
+def get_email(email_id: EmailId, svc: ServicesDep) -> EmailOut:
+    """Headers, HTML and text exactly as rendered for delivery, and the attached PDFs
+    (download each from its `url`)."""
+    return email_out(svc.engine, email_id)
+
+
+@router.get(
+    "/v1/emails/{email_id}/attachments/{n}",
+    summary="One attached PDF",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "The PDF as attached."},
+        **error_responses(401, 404),
+    },
+)
+def get_attachment(
+    email_id: EmailId,
+    n: Annotated[int, Path(ge=0, description="Index in `attachments`.")],
+    svc: ServicesDep,
+) -> Response:
+    """404 also while the PDF is not rendered yet (the email is still pending)."""
+    return attachment_response(svc.engine, email_id, n)

@@ -1,0 +1,104 @@
+"""One email as it was sent, as the JSON API and the dashboard both show it: its
+headers, HTML, text and attached PDFs (`email_out`), and one PDF as a download
+(`attachment_response`). Both raise ApiError 404 for what is not there."""
+
+from __future__ import annotations
+
+from email.headerregistry import Address
+from urllib.parse import quote
+
+from fastapi.responses import Response
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from relance.api.schemas import ApiError, AttachmentOut, EmailHeaders, EmailOut
+from relance.storage.database import session_scope
+from relance.storage.documents import get_document
+from relance.storage.sent_emails import attachment_of, attachments_of, message_of
+from relance.storage.tables import EmailLogEntry, as_utc
+
+
+def _load_entry(session: Session, email_id: str) -> EmailLogEntry:
+    entry = session.get(EmailLogEntry, email_id)
+    if entry is None:
+        raise ApiError(404, "not_found", f"no email {email_id!r}")
+    return entry
+
+
+def _address(email: str | None, name: str | None) -> str | None:
+    if not email:
+        return None
+    if not name:
+        return email
+    try:
+        return str(Address(display_name=name, addr_spec=email))
+    except (ValueError, IndexError):
+        return email
+
+
+def email_out(engine: Engine, email_id: str) -> EmailOut:
+    with session_scope(engine) as session:
+        entry = _load_entry(session, email_id)
+        message = message_of(session, entry)
+        attachments = [
+            AttachmentOut(
+                filename=a.document.filename,
+                content_type="application/pdf",
+                size=a.size,
+                url=f"/v1/emails/{entry.id}/attachments/{n}",
+            )
+            for n, a in enumerate(attachments_of(session, entry))
+        ]
+    if message is not None:
+        headers = EmailHeaders(
+            from_=_address(message.from_email, message.from_name),
+            to=", ".join(message.to),
+            cc=", ".join(message.cc) or None,
+            reply_to=message.reply_to,
+            subject=message.subject,
+            message_id=message.message_id,
+        )
+    else:
+        headers = EmailHeaders(
+            from_=entry.from_email,
+            to=", ".join(entry.to) or None,
+            cc=", ".join(entry.cc) or None,
+            subject=entry.subject,
+        )
+    return EmailOut(
+        id=entry.id,
+        time=as_utc(entry.created_at),
+        sent_at=as_utc(entry.sent_at),
+        kind=entry.kind,
+        customer=entry.customer_id,
+        invoice=entry.invoice_id,
+        status=entry.status,
+        provider_message_id=entry.provider_message_id,
+        error=entry.error,
+        headers=headers,
+        html=message.html if message else None,
+        text=message.text if message else None,
+        attachments=attachments,
+    )
+
+
+def attachment_response(engine: Engine, email_id: str, n: int) -> Response:
+    """The PDF as attached; 404 also while it is not rendered yet (the email is still pending)."""
+    with session_scope(engine) as session:
+        entry = _load_entry(session, email_id)
+        found = attachment_of(session, entry, n)
+        if found is None:
+            raise ApiError(404, "not_found", f"email {email_id!r} has no attachment {n}")
+        if found.key is None:
+            raise ApiError(404, "not_found", "the attachment is not rendered yet")
+        content = get_document(session, found.key)
+    filename = found.document.filename
+    ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+    return Response(
+        content,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

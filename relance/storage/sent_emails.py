@@ -1,0 +1,84 @@
+"""An email as it was sent, read back from the log for the API and the dashboard: the
+message as rendered for delivery and the PDFs it carried."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from relance.contracts.messages import OutgoingEmail
+from relance.contracts.models import DocumentRequest
+from relance.storage.documents import get_document
+from relance.storage.tables import EmailLogEntry, StoredDocument, as_utc, utcnow
+
+_VERSION_SUFFIX = re.compile(r"\d+")
+
+
+@dataclass(frozen=True)
+class SentAttachment:
+    document: DocumentRequest
+    key: str | None  # None while the PDF is not rendered yet
+    size: int | None
+
+
+def message_of(session: Session, entry: EmailLogEntry) -> OutgoingEmail | None:
+    """The message as rendered for delivery; None for an email never rendered."""
+    if not entry.message_ref:
+        return None
+    return OutgoingEmail.model_validate_json(get_document(session, entry.message_ref))
+
+
+def _document_key_prefix(doc: DocumentRequest) -> str:
+    # Mirrors the keys activities.emails.render_document stores PDFs under, minus the
+    # settings version (":s<n>") the email log does not record.
+    if doc.credit_note is not None:
+        digest = hashlib.sha256(doc.credit_note.model_dump_json().encode()).hexdigest()[:24]
+        return f"pdf:credit_note:{doc.credit_note.id}:{digest}:{doc.locale}:s"
+    return f"pdf:{doc.kind.value}:{doc.invoice_id}:{(doc.revision or '')[:24]}:{doc.locale}:s"
+
+
+def _find_document(session: Session, entry: EmailLogEntry, doc: DocumentRequest) -> tuple[str, int] | None:
+    """(key, size) of the PDF this email carried. Delivery records the key it sent; for
+    entries logged before it did, the newest version rendered for its invoice revision and
+    locale that existed when the email went out."""
+    recorded = next((a.get("ref") for a in entry.attachments if a.get("filename") == doc.filename), None)
+    if recorded:
+        row = session.get(StoredDocument, recorded)
+        return (recorded, row.size) if row is not None else None
+    prefix = _document_key_prefix(doc)
+    rows = session.exec(
+        select(StoredDocument.key, StoredDocument.size, StoredDocument.created_at).where(
+            col(StoredDocument.key).startswith(prefix, autoescape=True)
+        )
+    ).all()
+    cutoff = as_utc(entry.sent_at) or utcnow()
+    best: tuple[int, str, int] | None = None
+    for key, size, created_at in rows:
+        version = key[len(prefix) :]
+        created = as_utc(created_at)
+        if not _VERSION_SUFFIX.fullmatch(version) or (created is not None and created > cutoff):
+            continue
+        if best is None or int(version) > best[0]:
+            best = (int(version), key, size)
+    return (best[1], best[2]) if best else None
+
+
+def attachments_of(session: Session, entry: EmailLogEntry) -> list[SentAttachment]:
+    found = []
+    for raw in entry.attachments:
+        doc = DocumentRequest.model_validate(raw)
+        located = _find_document(session, entry, doc)
+        found.append(SentAttachment(doc, located[0] if located else None, located[1] if located else None))
+    return found
+
+
+def attachment_of(session: Session, entry: EmailLogEntry, n: int) -> SentAttachment | None:
+    """The n-th attachment; None when the email has fewer."""
+    if not 0 <= n < len(entry.attachments):
+        return None
+    doc = DocumentRequest.model_validate(entry.attachments[n])
+    located = _find_document(session, entry, doc)
+    return SentAttachment(doc, located[0] if located else None, located[1] if located else None)
