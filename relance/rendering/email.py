@@ -34,6 +34,7 @@ from jinja2.runtime import Context
 from relance.contracts.email_context import Branding, EmailContext
 from relance.contracts.kinds import EmailKind
 from relance.contracts.messages import RenderedContent
+from relance.rendering import grammar
 from relance.rendering.formatting import babel_locale, format_date, format_datetime, format_money
 from relance.rendering.i18n import TEMPLATES_DIR, get_translations, resolve_locale, supported_locales
 
@@ -119,6 +120,7 @@ def _build_environment(locale: str, html: bool) -> Environment:
     env.policies["ext.i18n.trimmed"] = True
     # "fr-CA" reads the "fr" catalog but keeps its own number and date conventions.
     env.install_gettext_translations(get_translations(resolve_locale([locale])), newstyle=True)
+    grammar.install(env, locale)
 
     def money(amount: int | None, currency: str) -> str:
         return "" if amount is None else format_money(amount, currency, locale)
