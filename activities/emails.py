@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
@@ -36,7 +37,7 @@ from relance.contracts.models import (
 )
 from relance.platform.config import Config
 from relance.rendering.context import email_context, recipients, time_zone_for
-from relance.rendering.i18n import resolve_locale
+from relance.rendering.i18n import email_locale
 from relance.rules.schedule import local_due_date
 from relance.storage import email_log, transport_holds, webhooks_store
 from relance.storage.customers import get_customer
@@ -45,7 +46,7 @@ from relance.storage.documents import add_document, get_document, has_document, 
 from relance.storage.invoices import billing_email_from_invoices, load_invoice_document
 from relance.storage.settings_store import load_settings
 from relance.storage.suppressions import drop_suppressed
-from relance.storage.tables import InvoiceRecord
+from relance.storage.tables import CustomerRecord, InvoiceRecord
 from relance.storage.templates_store import get_version as get_template_version
 
 if TYPE_CHECKING:  # imported lazily at run time: this module is passed through the workflow sandbox
@@ -146,6 +147,31 @@ def _render(session, req: EmailRequest, ctx, locale: str, attachments: list[str]
             )
             return render_email(req.kind, ctx, locale, attachments=attachments), note
     return render_email(req.kind, ctx, locale, attachments=attachments), None
+
+
+# Customers already told about (per process): a fallback is worth one line, not one per email.
+_locale_fallback_logged: set[str] = set()
+_locale_fallback_lock = threading.Lock()
+
+
+def _locale_for(customer: CustomerRecord | None, settings: AccountSettings) -> str:
+    """The customer's email locale; a customer whose preferred locales are all unshipped
+    gets the default, said once at INFO so the operator can tell why."""
+    preferred = list(customer.preferred_locales) if customer else []
+    locale, matched = email_locale(preferred, settings.default_locale)
+    if customer is not None and preferred and not matched:
+        with _locale_fallback_lock:
+            first = customer.id not in _locale_fallback_logged
+            _locale_fallback_logged.add(customer.id)
+        if first:
+            log.info(
+                "customer %s prefers %s, which Relance does not ship; their emails go out in %s",
+                customer.id,
+                ", ".join(preferred),
+                locale,
+                extra={"customer_id": customer.id, "locale": locale},
+            )
+    return locale
 
 
 def _with_invoice_numbers(session, req: EmailRequest) -> EmailRequest:
@@ -298,7 +324,7 @@ class EmailActivities:
                 )
 
             req = _with_invoice_numbers(session, req)
-            locale = resolve_locale(customer.preferred_locales if customer else [], settings.default_locale)
+            locale = _locale_for(customer, settings)
             if req.manual and inv is not None and inv.due_date is not None and req.reminder_days_from_due is None:
                 tz = time_zone_for(settings, customer)
                 days = (local_due_date(req.scheduled_at, tz) - local_due_date(inv.due_date, tz)).days
