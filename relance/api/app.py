@@ -139,6 +139,7 @@ def create_app(
         routes_events,
         routes_health,
         routes_invoices,
+        routes_refunds,
         routes_settings,
         routes_templates,
         routes_webhooks,
@@ -172,6 +173,7 @@ def create_app(
     app.include_router(routes_settings.router, dependencies=authenticated)
     app.include_router(routes_invoices.router, dependencies=authenticated)
     app.include_router(routes_emails.router, dependencies=authenticated)
+    app.include_router(routes_refunds.router, dependencies=authenticated)
     app.include_router(routes_templates.router, dependencies=authenticated)
     app.include_router(routes_codec.router, dependencies=authenticated)
     app.include_router(routes_webhooks.router)  # its routes carry the key check, except the SendGrid receiver
