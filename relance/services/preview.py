@@ -21,7 +21,7 @@ DOCUMENTS = {
 
 
 def write_preview(session: Session, kind: EmailKind, locale: str, out: Path) -> list[Path]:
-    from relance.rendering.custom_templates import render_custom, sample_context
+    from relance.rendering.custom import render_custom, sample_context
     from relance.rendering.email import render_email
     from relance.rendering.pdf import DocumentContext, render_document_pdf
 
