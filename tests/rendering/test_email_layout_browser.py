@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from relance.contracts.kinds import EmailKind
-from relance.rendering.custom_templates import sample_context
+from relance.rendering.custom import sample_context
 from relance.rendering.email import render_email
 from tests.api.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
 

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from relance.contracts.kinds import EmailKind
-from relance.rendering.custom_templates import sample_context
+from relance.rendering.custom import sample_context
 from relance.rendering.email import render_email
 from relance.rendering.formatting import format_date
 from relance.rendering.grammar import elide
