@@ -135,6 +135,7 @@ def activities_for(engine: Engine, config: Config, transport: Transport) -> list
         notices.notice_time,
         refunds.load_refund_ledger,
         refunds.save_refund_ledger,
+        refunds.hold_unattributed_refunds,
         retention.purge_email_log,
         customers.record_customer,
         emails.prepare_email,

@@ -39,7 +39,7 @@ class CreditNoteWorkflow:
                 kind=EmailKind.credit_note_created,
                 idempotency_key=f"{cn.id}:credit_note_created",
                 customer_id=cn.customer,
-                invoice_id=None,
+                invoice_id=cn.invoice,
                 scheduled_at=self.inbox.now(),
                 credit_note=credit_note_view(cn),
             )

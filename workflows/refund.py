@@ -6,7 +6,11 @@ some API versions). Both go to the charge's workflow, which emails each refund i
 When a `charge.refunded` shows more refunded than the refunds it knows, it waits a short
 pairing window for the matching `refund.created` before emailing the difference. What
 is covered lives in a ledger in the database, so a later run continues where the last
-one stopped."""
+one stopped.
+
+A refund email names the charge's invoice whichever event comes first: a refund that
+arrives before its charge waits up to the pairing window for it. A refund no event has
+tied to a customer yet is held and listed for the operator (activities/refunds.py)."""
 
 from __future__ import annotations
 
@@ -19,13 +23,21 @@ with workflow.unsafe.imports_passed_through():
     from relance.contracts.email_context import RefundView
     from relance.contracts.events import Charge
     from relance.contracts.kinds import EmailKind
-    from relance.contracts.models import EmailRequest, ObjectSignal, ObjectWorkflowInput, RefundLedger
+    from relance.contracts.models import (
+        EmailRequest,
+        ObjectSignal,
+        ObjectWorkflowInput,
+        RefundLedger,
+        UnattributedRefunds,
+    )
     from relance.contracts.views import refund_view, uncovered_refund_view
     from workflows.email_steps import RECORD, send_email
     from workflows.object_inbox import ObjectInbox
 
 PAIRING_WINDOW = timedelta(minutes=2)
 IDLE_BEFORE_EXIT = timedelta(days=1)
+WAIT_FOR_CHARGE_PATCH = "refund-waits-for-its-charge"
+HOLD_UNATTRIBUTED_PATCH = "refund-unattributed-held"
 
 
 @workflow.defn
@@ -50,6 +62,9 @@ class RefundWorkflow:
         refunds: dict[str, RefundView] = {}
         charge: Charge | None = None
         pair_deadline: datetime | None = None
+        charge_deadline: datetime | None = None
+        held: list[str] = []
+        charge_id = inp.object_id
         while True:
             while (sig := self.inbox.pop()) is not None:
                 if sig.charge is not None:
@@ -58,10 +73,23 @@ class RefundWorkflow:
                     ledger.customer_id = sig.charge.customer or ledger.customer_id
                     for r in sig.charge.refunds.data if sig.charge.refunds else []:
                         refunds.setdefault(r.id, refund_view(r, sig.charge))
+                    charge_id = sig.charge.id
                 if sig.refund is not None:
+                    charge_id = sig.refund.charge or charge_id
                     refunds.setdefault(sig.refund.id, refund_view(sig.refund, charge))
                     ledger.customer_id = sig.refund.customer or ledger.customer_id
-            if ledger.customer_id:
+            if charge is not None and charge.invoice:
+                # A refund seen before its charge learns the invoice from it.
+                for refund_id, view in refunds.items():
+                    if view.invoice_id is None:
+                        refunds[refund_id] = view.model_copy(update={"invoice_id": charge.invoice})
+            pending = [refund_id for refund_id in refunds if refund_id not in ledger.emailed]
+            waiting_for_charge = False
+            if ledger.customer_id and pending and charge is None and workflow.patched(WAIT_FOR_CHARGE_PATCH):
+                if charge_deadline is None:
+                    charge_deadline = self.inbox.now() + PAIRING_WINDOW
+                waiting_for_charge = self.inbox.now() < charge_deadline
+            if ledger.customer_id and not waiting_for_charge:
                 for refund_id, view in refunds.items():
                     if refund_id in ledger.emailed:
                         continue
@@ -72,6 +100,13 @@ class RefundWorkflow:
                         ledger.covered += view.amount
                         await self._send(ledger.customer_id, view)
                     await self._save(ledger)
+            elif not ledger.customer_id and pending and pending != held and workflow.patched(HOLD_UNATTRIBUTED_PATCH):
+                held = list(pending)
+                await workflow.execute_activity_method(
+                    RefundActivities.hold_unattributed_refunds,
+                    UnattributedRefunds(key=ledger.key, charge_id=charge_id, refunds=[refunds[r] for r in pending]),
+                    **RECORD,
+                )
             uncovered = (charge.amount_refunded - ledger.covered) if charge is not None else 0
             if uncovered > 0 and ledger.customer_id and charge is not None:
                 if pair_deadline is None:
@@ -85,8 +120,9 @@ class RefundWorkflow:
                     continue
             else:
                 pair_deadline = None
-            if not await self.inbox.wait(pair_deadline, idle=IDLE_BEFORE_EXIT):
-                if pair_deadline is None and not self.inbox.signals:
+            deadline = charge_deadline if waiting_for_charge else pair_deadline
+            if not await self.inbox.wait(deadline, idle=IDLE_BEFORE_EXIT):
+                if deadline is None and not self.inbox.signals:
                     return f"{len(ledger.emailed)} refund(s)"
 
     async def _save(self, ledger: RefundLedger) -> None:
@@ -98,6 +134,7 @@ class RefundWorkflow:
                 kind=EmailKind.refund_issued,
                 idempotency_key=f"refund:{view.id}:refund_issued",
                 customer_id=customer_id,
+                invoice_id=view.invoice_id,
                 scheduled_at=self.inbox.now(),
                 refund=view,
             )

@@ -24,6 +24,7 @@ from relance.api.routes import (
     events,
     health,
     invoices,
+    refunds,
     settings,
     suppressions,
     templates,
@@ -110,7 +111,18 @@ def create_app(
 
     app.include_router(health.router)
     app.include_router(stripe.router)
-    for routes in (events, customers, settings, invoices, emails, templates, codec, webhook_endpoints, suppressions):
+    for routes in (
+        events,
+        customers,
+        settings,
+        invoices,
+        emails,
+        refunds,
+        templates,
+        codec,
+        webhook_endpoints,
+        suppressions,
+    ):
         app.include_router(routes.router, dependencies=API_KEY)
     app.include_router(sendgrid.router)
     # The Temporal UI calls the codec endpoint from the browser, from its own origin.

@@ -225,6 +225,15 @@ class RefundLedger(BaseModel):
     customer_id: str | None = None
 
 
+class UnattributedRefunds(BaseModel):
+    """Refunds of a charge that no event has tied to a customer yet: held, not emailed,
+    and listed for the operator until the charge's customer is known."""
+
+    key: str  # the charge's refund ledger key
+    charge_id: str
+    refunds: list[RefundView] = Field(default_factory=list)
+
+
 class NoticeTimeRequest(BaseModel):
     """When to send a card-expiry or trial-ending notice for this customer."""
 

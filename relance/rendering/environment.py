@@ -16,6 +16,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context
 
+from relance.rendering import grammar
 from relance.rendering.formatting import format_date, format_datetime, format_money
 from relance.rendering.i18n import get_translations, resolve_locale
 
@@ -63,6 +64,7 @@ def build_environment(
     env.install_gettext_translations(  # type: ignore[attr-defined]  # added by jinja2.ext.i18n
         get_translations(resolve_locale([locale])), newstyle=True
     )
+    grammar.install(env, locale)  # elision after placeholders are filled ("d’Acme SAS")
     env.filters.update(locale_filters(locale))
     env.filters.update(filters or {})
     return env

@@ -7,13 +7,16 @@ KWD three) and never pass through float.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as _babel_format_date
 from babel.dates import format_datetime as _babel_format_datetime
+from babel.dates import get_date_format
 from babel.numbers import format_currency, get_currency_precision
 
 
@@ -43,13 +46,34 @@ def _localize(value: datetime | date, tz: str) -> datetime | date:
     return value
 
 
+# The first day of a month is written as an ordinal where the language wants it:
+# "1er avril 2027", "1º de abril de 2027", "1º aprile 2027". Babel's patterns write the
+# cardinal, so the day field gets the suffix as a quoted literal.
+FIRST_DAY_SUFFIX = {"fr": "er", "it": "º", "pt_BR": "º"}
+# A pattern's quoted literals ('de') and its fields; only a lone "d" is the day number.
+_PATTERN_PART = re.compile(r"('(?:[^']|'')*')")
+_LONE_DAY = re.compile(r"(?<!d)d(?!d)")
+# Babel's named formats that spell the month out (short is numeric: 01/04/2027).
+_NAMED_FORMATS: dict[str, Literal["full", "long", "medium"]] = {"full": "full", "long": "long", "medium": "medium"}
+
+
+def _first_day_pattern(pattern: str, suffix: str) -> str:
+    parts = _PATTERN_PART.split(pattern)
+    return "".join(part if i % 2 else _LONE_DAY.sub(f"d'{suffix}'", part) for i, part in enumerate(parts))
+
+
 def format_date(value: datetime | date | None, locale: str, tz: str = "UTC", fmt: str = "long") -> str:
-    """The calendar date a customer in `tz` sees, e.g. `15 mars 2026`."""
+    """The calendar date a customer in `tz` sees, e.g. `15 mars 2026`, `1er avril 2027`."""
     if value is None:
         return ""
     local = _localize(value, tz)
     day = local.date() if isinstance(local, datetime) else local
-    return _babel_format_date(day, format=fmt, locale=babel_locale(locale))
+    loc = babel_locale(locale)
+    suffix = FIRST_DAY_SUFFIX.get(str(loc)) or FIRST_DAY_SUFFIX.get(loc.language)
+    if day.day == 1 and suffix and fmt in _NAMED_FORMATS:
+        pattern = _first_day_pattern(get_date_format(_NAMED_FORMATS[fmt], locale=loc).pattern, suffix)
+        return _babel_format_date(day, format=pattern, locale=loc)
+    return _babel_format_date(day, format=fmt, locale=loc)
 
 
 def format_datetime(value: datetime | None, locale: str, tz: str = "UTC", fmt: str = "medium") -> str:

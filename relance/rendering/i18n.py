@@ -31,24 +31,40 @@ def _canonical(tag: str) -> str:
     return tag.strip().replace("_", "-")
 
 
+def match_locale(tag: str | None) -> str | None:
+    """The shipped locale for one tag, BCP 47 (`pt-BR`) or with an underscore (`pt_BR`),
+    any case; None when no catalog fits. `fr-CA` falls back to `fr`, `pt` to `pt_BR`."""
+    if not tag or not tag.strip():
+        return None
+    available = {loc.lower().replace("_", "-"): loc for loc in supported_locales()}
+    tag = _canonical(tag).lower()
+    if tag in available:
+        return available[tag]
+    base = tag.split("-")[0]
+    if base in available:
+        return available[base]
+    # A bare language asks for its first regional catalog (e.g. "pt" -> "pt_BR").
+    for key, loc in available.items():
+        if key.split("-")[0] == base:
+            return loc
+    return None
+
+
+def email_locale(preferred: list[str] | None, default: str | None = None) -> tuple[str, bool]:
+    """The locale a customer's emails go out in, and whether it matched one of the
+    customer's own `preferred` tags (False: the account's default or English stands in,
+    e.g. for a customer who prefers only `ja`)."""
+    for tag in preferred or []:
+        found = match_locale(tag)
+        if found is not None:
+            return found, True
+    return (match_locale(default) or SOURCE_LOCALE), False
+
+
 def resolve_locale(preferred: list[str] | None, default: str | None = None) -> str:
     """The first supported locale among the customer's preferences, then the account's
     default, then English. `fr-CA` falls back to `fr`; `pt-BR` matches `pt_BR`."""
-    available = {loc.lower().replace("_", "-"): loc for loc in supported_locales()}
-    for tag in [*(preferred or []), *([default] if default else [])]:
-        if not tag:
-            continue
-        tag = _canonical(tag).lower()
-        if tag in available:
-            return available[tag]
-        base = tag.split("-")[0]
-        if base in available:
-            return available[base]
-        # A bare language asks for its first regional catalog (e.g. "pt" -> "pt_BR").
-        for key, loc in available.items():
-            if key.split("-")[0] == base:
-                return loc
-    return SOURCE_LOCALE
+    return email_locale(preferred, default)[0]
 
 
 @cache

@@ -25,10 +25,10 @@ from relance.platform.metrics import RENDER_SECONDS, FailureReason, SuppressionR
 from relance.rendering.context import email_context, time_zone_for
 from relance.rendering.custom import CustomTemplate, TemplateProblem, render_custom
 from relance.rendering.email import render_email
-from relance.rendering.i18n import resolve_locale
 from relance.rules.outgoing import documents_for, email_tags, message_id_for, sender_for, with_manual_reminder_days
 from relance.rules.recipients import recipients
 from relance.services import outcomes
+from relance.services.customer_locale import locale_for
 from relance.storage import email_log
 from relance.storage.customers import get_customer
 from relance.storage.documents import add_document
@@ -125,7 +125,7 @@ def prepare_email(session: Session, req: EmailRequest, config: Config, *, may_wa
         )
 
     req = _with_invoice_numbers(session, req)
-    locale = resolve_locale(customer.preferred_locales if customer else [], settings.default_locale)
+    locale = locale_for(customer, settings)
     req = with_manual_reminder_days(req, inv, time_zone_for(settings, customer))
     documents = documents_for(req, inv, locale) if settings.attach_pdf else []
     ctx = email_context(settings, req, customer, inv)

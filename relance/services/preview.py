@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from relance.contracts.kinds import DocumentKind, EmailKind
-from relance.rendering.i18n import resolve_locale, supported_locales
+from relance.rendering.i18n import match_locale, supported_locales
 from relance.services.templates import active_template
 from relance.storage.settings_store import load_settings
 
@@ -25,8 +25,9 @@ def write_preview(session: Session, kind: EmailKind, locale: str, out: Path) -> 
     from relance.rendering.email import render_email
     from relance.rendering.pdf import DocumentContext, render_document_pdf
 
-    wanted = resolve_locale([locale])
-    if wanted.lower() != locale.replace("-", "_").lower() and wanted.split("_")[0] != locale.split("-")[0]:
+    # BCP 47 (pt-BR) or with an underscore (pt_BR), as everywhere else.
+    wanted = match_locale(locale)
+    if wanted is None:
         raise ValueError(f"locale {locale!r} is not shipped; one of: {', '.join(supported_locales())}")
     settings, _ = load_settings(session)
     ctx = sample_context(kind).model_copy(update={"branding": settings.branding, "timezone": settings.timezone})

@@ -182,7 +182,7 @@ def test_invoice_in_french(invoice_fr: bytes) -> None:
         "Qté",
         "Montant",
         "411,52 €",
-        "2 mars 2026 – 1 avr. 2026",
+        "2 mars 2026 – 1er avr. 2026",
         "Sous-total 1 028,75 €",
         "Taxes 205,75 €",
         "Montant dû 1 234,50 €",

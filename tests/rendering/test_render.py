@@ -341,7 +341,7 @@ def test_attachments_are_mentioned_only_when_there_are_some() -> None:
     without = render_email(EmailKind.invoice_finalized, make_ctx(), "en")
     assert "Attachment" not in without.text and "Attachment" not in without.html
     with_pdf = render_email(EmailKind.invoice_finalized, make_ctx(), "fr", attachments=["invoice-INV-2026-0042.pdf"])
-    assert f"Pièce jointe{NBSP}: invoice-INV-2026-0042.pdf" in with_pdf.text
+    assert f"Pièce jointe{NNBSP}: invoice-INV-2026-0042.pdf" in with_pdf.text
     assert "invoice-INV-2026-0042.pdf" in visible(with_pdf.html)
     two = render_email(EmailKind.receipt, make_ctx(), "en", attachments=["invoice-1.pdf", "receipt-1.pdf"])
     assert "Attachments: invoice-1.pdf, receipt-1.pdf" in two.text
@@ -355,7 +355,7 @@ def test_french_amounts_use_babel_spacing() -> None:
     amount = f"1{NNBSP}234,50{NBSP}€"
     assert amount in out.text
     assert amount in visible(out.html)
-    assert f"Montant dû{NBSP}: {amount}" in out.text
+    assert f"Montant dû{NNBSP}: {amount}" in out.text
     assert "à régler au plus tard le 15 mars 2026" in out.text
 
 
@@ -426,11 +426,11 @@ def test_reminder_wording_follows_the_due_date(days: int, subject: str, sentence
     [
         (
             -3,
-            f"Rappel{NBSP}: la facture INV-2026-0042 arrive à échéance dans 3 jours",
+            f"Rappel{NNBSP}: la facture INV-2026-0042 arrive à échéance dans 3 jours",
             "dans 3 jours, le 15 mars 2026.",
         ),
-        (-1, f"Rappel{NBSP}: la facture INV-2026-0042 arrive à échéance dans 1 jour", "dans 1 jour, le 15 mars 2026."),
-        (0, f"Rappel{NBSP}: la facture INV-2026-0042 arrive à échéance aujourd’hui", "arrive à échéance aujourd’hui."),
+        (-1, f"Rappel{NNBSP}: la facture INV-2026-0042 arrive à échéance dans 1 jour", "dans 1 jour, le 15 mars 2026."),
+        (0, f"Rappel{NNBSP}: la facture INV-2026-0042 arrive à échéance aujourd’hui", "arrive à échéance aujourd’hui."),
         (1, "La facture INV-2026-0042 est en retard de 1 jour", "est en retard de 1 jour."),
         (30, "La facture INV-2026-0042 est en retard de 30 jours", "est en retard de 30 jours."),
     ],
@@ -448,7 +448,7 @@ def test_manual_reminder_wording() -> None:
     assert "is now 5 days overdue" in out.text
     assert "friendly reminder" not in out.text
     fr = reminder(0, manual=True, locale="fr")
-    assert fr.subject == f"Rappel de la part de Atelier Lumen{NBSP}: facture INV-2026-0042"
+    assert fr.subject == f"Rappel de la part d’Atelier Lumen{NNBSP}: facture INV-2026-0042"
 
 
 def test_reminder_for_an_invoice_without_due_date() -> None:
@@ -556,7 +556,7 @@ def test_warm_compiles_every_template_so_no_email_compiles_one(monkeypatch: pyte
 
 def test_regional_locale_uses_the_base_catalog() -> None:
     out = render_email(EmailKind.invoice_finalized, make_ctx(), "fr-CA")
-    assert out.subject == "Nouvelle facture INV-2026-0042 de la part de Atelier Lumen"
+    assert out.subject == "Nouvelle facture INV-2026-0042 de la part d’Atelier Lumen"
     assert 'lang="fr-CA"' in out.html
 
 
