@@ -26,9 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from activities.emails import message_id_for  # noqa: E402
 from activities.transports.outbox import OutboxTransport  # noqa: E402
 from bench.stack import Stack, mb  # noqa: E402
+from relance.rules.outgoing import message_id_for  # noqa: E402
 from tests.support.events import customer, event, invoice  # noqa: E402
 
 PAY_AFTER = 2.0

@@ -216,8 +216,8 @@ async def lifecycles(
                 )
             )
             # Done when the workflow is (its emails sent and logged), awaited as the floor
-            # awaits its workflows: polling the email log instead ran in the worker's
-            # process and GIL and was charged to Relance (~3 % of its CPU, py-spy).
+            # awaits its workflows: polling the email log would run in the worker's
+            # process and GIL and be charged to Relance (~3 % of its CPU, py-spy).
             await env.client.get_workflow_handle(accepted.workflow_id).result()
 
         await asyncio.gather(*(one(i) for i in range(n)))

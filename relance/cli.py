@@ -467,7 +467,7 @@ def template_set(
     text_file: Path | None = typer.Option(None, "--text"),
 ) -> None:
     """Upload a template for KIND; it applies to invoices finalized from now on."""
-    from relance.rendering.custom_templates import CustomTemplate
+    from relance.rendering.custom import CustomTemplate
     from relance.services.templates import TemplateProblem, save_template
 
     template = CustomTemplate(

@@ -5,14 +5,14 @@ visiting passes each way per activation), which serialization context and which
 external-storage context apply, so that a converter or codec that varies with the
 workflow or the activity can. For a sandboxed workflow each answer is a call into the
 sandbox (code executed under its import guard): 18 % of the worker's Python time in a
-profile of invoice lifecycles (docs/benchmarks.md), for answers Relance never uses. Its
+profile of invoice lifecycles (bench/results/NOTES.md), for answers Relance never uses. Its
 converter (pydantic JSON, the compression codec, the optional encryption codec) is the
 same whatever the context, and it stores no payload externally.
 
 So when the data converter is checked to ignore context (`ignores_context`), each
 instance answers "no context" itself: the SDK then uses the context-free converter,
 which is the very same object. Everything else, activations included, runs in the
-sandbox as before; a converter that does use context (a codec keyed per workflow, say)
+sandbox; a converter that does use context (a codec keyed per workflow, say)
 gets the plain sandbox and its per-payload answers.
 """
 

@@ -66,7 +66,7 @@ from relance.api.schemas import ApiError
 from relance.contracts.account import REMINDER_PRESETS, AccountSettings
 from relance.contracts.kinds import EmailKind
 from relance.contracts.messages import OutgoingEmail
-from relance.rendering.custom_templates import CustomTemplate, TemplateProblem, render_custom, sample_context
+from relance.rendering.custom import CustomTemplate, TemplateProblem, render_custom, sample_context
 from relance.rendering.formatting import format_money
 from relance.rendering.i18n import resolve_locale, supported_locales
 from relance.rules.manual_reminders import refusal

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from relance.api.app import Services, services
 from relance.api.schemas import ApiError, error_responses
 from relance.contracts.kinds import EmailKind
-from relance.rendering.custom_templates import CustomTemplate, TemplateProblem, render_custom, sample_context
+from relance.rendering.custom import CustomTemplate, TemplateProblem, render_custom, sample_context
 from relance.rendering.i18n import resolve_locale
 from relance.services.templates import active_template, reset_template, save_template
 from relance.storage.database import session_scope

@@ -61,8 +61,8 @@ def normalize_address(addr: str, *, allow_special_use: bool = False, strict: boo
     sender) or `*.test`, which can never be delivered on the internet but are normal in
     a local outbox or a development SMTP server.
 
-    `strict` adds RFC 5321's 64-octet limit on the local part. Off only to re-read what
-    was accepted before that check existed (see relance.contracts.events.EDGE).
+    `strict` adds RFC 5321's 64-octet limit on the local part. Off only to re-read values
+    stored without that check (see relance.contracts.events.EDGE).
     """
     if not isinstance(addr, str):
         raise InvalidAddress(addr, "not a string")

@@ -128,7 +128,7 @@ class Config(BaseSettings):
     metrics_bind: str | None = None
     temporal_metrics_bind: str | None = None
 
-    # Worker tuning (defaults chosen from bench/throughput.py runs: docs/benchmarks.md).
+    # Worker tuning (defaults chosen from bench/throughput.py runs: bench/results/NOTES.md).
     # Sync activities each hold one of these threads while they run.
     worker_activity_threads: int = Field(default=16, ge=1, le=512)
     # Workflows kept in memory between tasks; evicted ones are replayed from history.

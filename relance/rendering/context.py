@@ -14,7 +14,7 @@ from relance.contracts.email_context import (
 from relance.contracts.events import Invoice
 from relance.contracts.models import EmailRequest
 from relance.rules.links import expand
-from relance.storage.tables import CustomerRecord, InvoiceRecord
+from relance.storage.tables import CustomerRecord
 
 
 def invoice_view(inv: Invoice) -> InvoiceView:
@@ -69,34 +69,17 @@ def customer_view(customer: CustomerRecord | None, customer_id: str, inv: Invoic
     )
 
 
-def recipients(
-    customer: CustomerRecord | None, invoice: InvoiceRecord | None, fallback: str | None = None
-) -> tuple[list[str], list[str]]:
-    """The customer's To list replaces the account email; CC applies to every billing email.
-    `fallback`: an address from the customer's invoices, for emails without an invoice."""
-    cc = list(customer.cc_emails) if customer else []
-    if customer and customer.invoice_emails:
-        to = list(customer.invoice_emails)
-    elif customer and customer.email:
-        to = [customer.email]
-    elif invoice and invoice.customer_email:
-        to = [invoice.customer_email]
-    elif fallback:
-        to = [fallback]
-    else:
-        to = []
-    lowered = {a.lower() for a in to}
-    return to, [a for a in cc if a.lower() not in lowered]
-
-
 def links_for(settings: AccountSettings, customer_id: str, inv: Invoice | None) -> Links:
     hosted = inv.hosted_invoice_url if inv else None
     invoice_id = inv.id if inv else None
-    common = dict(invoice_id=invoice_id, customer_id=customer_id, hosted_invoice_url=hosted)
+
+    def link(template: str | None) -> str | None:
+        return expand(template, invoice_id=invoice_id, customer_id=customer_id, hosted_invoice_url=hosted)
+
     return Links(
-        pay_url=expand(settings.links.pay_url, **common),
-        update_payment_url=expand(settings.links.update_payment_url, **common),
-        confirm_payment_url=expand(settings.links.confirm_payment_url, **common),
+        pay_url=link(settings.links.pay_url),
+        update_payment_url=link(settings.links.update_payment_url),
+        confirm_payment_url=link(settings.links.confirm_payment_url),
         invoice_url=hosted,
     )
 

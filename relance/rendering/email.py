@@ -23,19 +23,20 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import css_inline
 from babel.dates import format_skeleton
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
-from jinja2.runtime import Context
+from jinja2 import Environment, select_autoescape
 
 from relance.contracts.email_context import Branding, EmailContext
 from relance.contracts.kinds import EmailKind
 from relance.contracts.messages import RenderedContent
-from relance.rendering.formatting import babel_locale, format_date, format_datetime, format_money
-from relance.rendering.i18n import TEMPLATES_DIR, get_translations, resolve_locale, supported_locales
+from relance.rendering.environment import Filter, build_environment, locale_filters
+from relance.rendering.formatting import babel_locale
+from relance.rendering.i18n import TEMPLATES_DIR, supported_locales
 
 EMAIL_TEMPLATES_DIR = TEMPLATES_DIR / "email"
 
@@ -104,41 +105,24 @@ def _card_brand(code: str | None) -> str | None:
     return CARD_BRANDS.get(code.lower(), code.replace("_", " ").title())
 
 
-def _build_environment(locale: str, html: bool) -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(EMAIL_TEMPLATES_DIR),
-        # The text environment still escapes an .html template, should one be loaded
-        # there by mistake.
-        autoescape=True if html else select_autoescape(enabled_extensions=("html",), default=False),
-        undefined=StrictUndefined,
-        extensions=["jinja2.ext.i18n"],
-        auto_reload=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.policies["ext.i18n.trimmed"] = True
-    # "fr-CA" reads the "fr" catalog but keeps its own number and date conventions.
-    env.install_gettext_translations(get_translations(resolve_locale([locale])), newstyle=True)
-
-    def money(amount: int | None, currency: str) -> str:
-        return "" if amount is None else format_money(amount, currency, locale)
-
-    # Dates are shown in the customer's zone, which each render puts in its context.
-    @pass_context
-    def date_filter(context: Context, value: datetime | date | None, fmt: str = "long") -> str:
-        return format_date(value, locale, context["timezone"], fmt)
-
-    @pass_context
-    def datetime_filter(context: Context, value: datetime | None, fmt: str = "medium") -> str:
-        return format_datetime(value, locale, context["timezone"], fmt)
+def email_filters(locale: str) -> dict[str, Filter]:
+    """The filters email templates use, bound to `locale` (custom templates share them)."""
 
     def month_year(month: int, year: int) -> str:
         return _month_year(month, year, locale)
 
-    env.filters.update(
-        money=money, date=date_filter, datetime=datetime_filter, month_year=month_year, card_brand=_card_brand
+    return {**locale_filters(locale), "month_year": month_year, "card_brand": _card_brand}
+
+
+def _build_environment(locale: str, html: bool) -> Environment:
+    return build_environment(
+        locale,
+        EMAIL_TEMPLATES_DIR,
+        # The text environment still escapes an .html template, should one be loaded
+        # there by mistake.
+        autoescape=True if html else select_autoescape(enabled_extensions=("html",), default=False),
+        filters=email_filters(locale),
     )
-    return env
 
 
 def _environment(locale: str, html: bool) -> Environment:
@@ -211,7 +195,8 @@ def _text_on(background: str) -> str:
     return "#111827" if luminance > 0.35 else "#ffffff"
 
 
-def _template_vars(kind: EmailKind, ctx: EmailContext, locale: str, attachments: Sequence[str]) -> dict:
+def template_vars(kind: EmailKind, ctx: EmailContext, locale: str, attachments: Sequence[str]) -> dict[str, Any]:
+    """What every email template sees (Relance's own and the owners'), made safe to print."""
     b = ctx.branding
     brand = _color(b.brand_color, _DEFAULT_BRAND.brand_color)
     accent = _color(b.accent_color, _DEFAULT_BRAND.accent_color)
@@ -264,7 +249,8 @@ def one_line(text: str) -> str:
     return _HEADER_BREAKS.sub(" ", text).strip().replace("=?", "= ?")
 
 
-def _tidy_text(text: str) -> str:
+def tidy_text(text: str) -> str:
+    """Trailing spaces off, at most one blank line in a row, one final newline."""
     lines = [line.rstrip() for line in text.splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
 
@@ -280,11 +266,11 @@ def render_email(
     kind = EmailKind(kind)
     check_context(kind, ctx)
     text_env = text_environment(locale)
-    variables = _template_vars(kind, ctx, locale, attachments)
+    variables = template_vars(kind, ctx, locale, attachments)
     subject = one_line(text_env.get_template(f"{kind.value}.subject.txt").render(variables))
     if not subject:
         raise ValueError(f"the {kind.value} subject template rendered nothing")
     variables["subject"] = subject
     html = _INLINER.inline(email_environment(locale).get_template(f"{kind.value}.html").render(variables))
-    text = _tidy_text(text_env.get_template(f"{kind.value}.txt").render(variables))
+    text = tidy_text(text_env.get_template(f"{kind.value}.txt").render(variables))
     return RenderedContent(subject=subject, html=html, text=text)

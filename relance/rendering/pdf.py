@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
-from jinja2.runtime import Context
+from jinja2 import Environment
 from markupsafe import Markup
 from pydantic import BaseModel
 
 from relance.contracts.email_context import Branding, CreditNoteView, CustomerView, InvoiceView
 from relance.contracts.kinds import DocumentKind
-from relance.rendering.formatting import format_date, format_money
-from relance.rendering.i18n import TEMPLATES_DIR, get_translations, resolve_locale
+from relance.rendering.environment import build_environment
+from relance.rendering.i18n import TEMPLATES_DIR
 
 PDF_TEMPLATES_DIR = TEMPLATES_DIR / "pdf"
 
@@ -47,13 +47,13 @@ class DocumentContext(BaseModel):
 
 
 @lru_cache(maxsize=1)
-def _fetcher_class():
+def _fetcher_class() -> type[Any]:
     # Imported lazily: the activity worker imports DocumentContext from here but only
     # pool processes render, and WeasyPrint is a heavy import.
     from weasyprint.urls import URLFetcher
 
-    class LockedURLFetcher(URLFetcher):
-        def fetch(self, url, headers=None):
+    class LockedURLFetcher(URLFetcher):  # type: ignore[misc]  # WeasyPrint ships no types
+        def fetch(self, url: str, headers: Any = None) -> Any:
             # Checked here as well as by allowed_protocols, so a change of that
             # option's meaning in a later WeasyPrint cannot open the disk.
             if url[:5].lower() != "data:":
@@ -63,7 +63,7 @@ def _fetcher_class():
     return LockedURLFetcher
 
 
-def locked_fetcher():
+def locked_fetcher() -> Any:
     """A fetcher that serves data: URLs and refuses everything else (file, http, ftp,
     relative paths). A refusal is not fatal: WeasyPrint logs it and renders without
     the resource, so hostile text cannot fail a document either."""
@@ -73,11 +73,11 @@ def locked_fetcher():
 # A fetcher keeps per-request state, so each render gets its own; the stylesheet is
 # parsed once per process with one made for it.
 _lock = threading.Lock()
-_stylesheet = None
+_stylesheet: Any = None
 _environments: dict[str, Environment] = {}
 
 
-def base_stylesheet():
+def base_stylesheet() -> Any:
     global _stylesheet
     with _lock:
         if _stylesheet is None:
@@ -94,7 +94,8 @@ def html_to_pdf(html: str, extra_css: tuple[str, ...] = ()) -> bytes:
     fetcher = locked_fetcher()
     stylesheets = [base_stylesheet(), *(CSS(string=css, url_fetcher=fetcher) for css in extra_css)]
     # No base_url: relative references resolve to nothing rather than to the cwd.
-    return HTML(string=html, url_fetcher=fetcher).write_pdf(stylesheets=stylesheets, pdf_variant=PDF_VARIANT)
+    pdf: bytes = HTML(string=html, url_fetcher=fetcher).write_pdf(stylesheets=stylesheets, pdf_variant=PDF_VARIANT)
+    return pdf
 
 
 # ---- templates ---------------------------------------------------------------------
@@ -128,33 +129,15 @@ def css_page_counter(label: str) -> Markup:
     return Markup(" ".join(parts) or '""')
 
 
+def _nowrap(text: str) -> str:
+    # Keeps "16 mars 2026" on one line when a sentence around it wraps.
+    return text.replace(" ", "\u00a0")
+
+
 def _build_environment(locale: str) -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(PDF_TEMPLATES_DIR),
-        autoescape=True,
-        undefined=StrictUndefined,
-        extensions=["jinja2.ext.i18n"],
-        auto_reload=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
+    return build_environment(
+        locale, PDF_TEMPLATES_DIR, autoescape=True, filters={"nowrap": _nowrap, "css_page_counter": css_page_counter}
     )
-    env.policies["ext.i18n.trimmed"] = True
-    # "fr-CA" reads the "fr" catalog but keeps its own number and date conventions.
-    env.install_gettext_translations(get_translations(resolve_locale([locale])), newstyle=True)
-
-    def money(amount: int | None, currency: str) -> str:
-        return "" if amount is None else format_money(amount, currency, locale)
-
-    @pass_context
-    def date_filter(context: Context, value: datetime | date | None, fmt: str = "long") -> str:
-        return format_date(value, locale, context["timezone"], fmt)
-
-    def nowrap(text: str) -> str:
-        # Keeps "16 mars 2026" on one line when a sentence around it wraps.
-        return text.replace(" ", "\u00a0")
-
-    env.filters.update(money=money, date=date_filter, nowrap=nowrap, css_page_counter=css_page_counter)
-    return env
 
 
 def environment(locale: str) -> Environment:
@@ -165,7 +148,7 @@ def environment(locale: str) -> Environment:
         return env
 
 
-def _template_vars(ctx: DocumentContext, locale: str) -> dict:
+def _template_vars(ctx: DocumentContext, locale: str) -> dict[str, Any]:
     b = ctx.branding
     issued = ctx.credit_note.created if ctx.credit_note else ctx.invoice.created if ctx.invoice else None
     return dict(

@@ -9,6 +9,7 @@ import base64
 import binascii
 from typing import Any
 
+import dns.resolver
 from pydantic import ValidationError
 from sqlmodel import Session
 
@@ -171,7 +172,7 @@ def sender_records(settings: AccountSettings) -> list[DnsRecord]:
     return required_records(s.domain, s.verification_token, dkim_target=s.dkim_target, spf_include=s.spf_include)
 
 
-def verify_sender_domain(session: Session, resolver=None) -> VerificationResult:
+def verify_sender_domain(session: Session, resolver: dns.resolver.Resolver | None = None) -> VerificationResult:
     current, _ = load_settings(session)
     s = current.sender
     if not s.domain or not s.verification_token:

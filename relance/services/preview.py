@@ -21,7 +21,7 @@ DOCUMENTS = {
 
 
 def write_preview(session: Session, kind: EmailKind, locale: str, out: Path) -> list[Path]:
-    from relance.rendering.custom_templates import render_custom, sample_context
+    from relance.rendering.custom import render_custom, sample_context
     from relance.rendering.email import render_email
     from relance.rendering.pdf import DocumentContext, render_document_pdf
 
@@ -39,7 +39,7 @@ def write_preview(session: Session, kind: EmailKind, locale: str, out: Path) -> 
     files = [out / f"{stem}.html", out / f"{stem}.txt"]
     files[0].write_text(content.html)
     files[1].write_text(f"Subject: {content.subject}\n\n{content.text}")
-    for doc, name in zip(documents, names):
+    for doc, name in zip(documents, names, strict=True):
         doc_ctx = DocumentContext(
             branding=ctx.branding,
             customer=ctx.customer,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from relance.contracts.kinds import EmailKind
-from relance.rendering.custom_templates import CustomTemplate, TemplateProblem, validate_template
+from relance.rendering.custom import CustomTemplate, TemplateProblem, validate_template
 from relance.storage.templates_store import current_versions, get_version, save_version
 
 __all__ = ["TemplateProblem", "save_template", "reset_template", "active_template"]

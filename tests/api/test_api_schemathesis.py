@@ -96,8 +96,8 @@ HYPOTHESIS = settings(
 # ---- known contract gaps (outside this file) --------------------------------------------
 
 
-# Contract gaps found and not fixed yet: (reason, matcher). Empty: the out-of-range
-# timestamp 500 the fuzzing found is fixed (relance/contracts/events.py), and pinned by the test below.
+# Contract gaps known and accepted: (reason, matcher). Empty: out-of-range timestamps, which
+# the fuzzing can draw, get a 400 (relance/contracts/events.py), pinned by the test below.
 KNOWN: list[tuple[str, Callable[[str, requests.PreparedRequest, httpx.Response, tuple[Failure, ...]], bool]]] = []
 
 
@@ -243,7 +243,7 @@ async def test_every_operation_honours_its_documented_contract(
         pytest.xfail("\n".join(f"{reason}\n  e.g. {curl[:500]}" for reason, curl in known.items()))
 
 
-# ---- the 500 the fuzzing found, fixed and pinned --------------------------------------------------
+# ---- out-of-range timestamps: a 400, never a 500 -------------------------------------------------
 
 
 @pytest.mark.parametrize("field", ["created", "data.object.due_date"])

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from relance.api import create_app
 from relance.api.dashboard import EMAIL_CSP, SESSION_COOKIE, _starter
 from relance.contracts.kinds import EmailKind
-from relance.rendering.custom_templates import validate_template
+from relance.rendering.custom import validate_template
 from relance.services.sender_domain import required_records
 from relance.storage.customers import get_customer
 from relance.storage.database import session_scope
@@ -629,7 +629,7 @@ async def test_template_save_shows_the_line_of_a_problem_and_preview_renders(das
 
 async def test_the_log_window_follows_the_retention_setting(harness: Harness) -> None:
     """RELANCE_LOG_RETENTION_DAYS decides how far back the API, the dashboard and the CLI
-    look (it used to be a fixed 30 days, whatever the purge kept)."""
+    look, so they show what the purge keeps."""
     import uuid
 
     from relance.storage import email_log

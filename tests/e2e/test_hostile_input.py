@@ -571,8 +571,8 @@ print("decoded")
 def test_event_validators_decode_with_no_file_access_in_a_cold_process() -> None:
     """Temporal decodes a signal inside the workflow sandbox, re-validating the models,
     and *drops the signal* if that fails. A validator that reads a data file on first
-    use (Babel's currency list did) passed every in-process test, where the data was
-    already loaded, and lost every invoice event under `relance dev`."""
+    use (as Babel's currency list does) passes every in-process test, where the data is
+    already loaded, and loses every invoice event under `relance dev`."""
     inv = invoice("in_cold", currency="kwd", email="Jean@Bücher.example")
     inv["lines"]["data"][0]["currency"] = "bhd"
     signals = {

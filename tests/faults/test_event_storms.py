@@ -35,7 +35,7 @@ STATS: Counter[str] = Counter()
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     """A test server of its own, not the session's: the property advances the clock by
     days for each of its examples, and after the rest of the suite (run in reverse order)
-    the session's server answered such a skip with "Timeout expired"."""
+    the session's server can answer such a skip with "Timeout expired"."""
     async with time_skipping_server() as env:
         yield env
 

@@ -159,7 +159,7 @@ async def test_sendgrid_fault_matrix_every_outcome_logged_and_reported(
 
 async def test_undeliverable_emails_are_reported_as_email_failed(harness: Harness, receiver: Receiver) -> None:
     """No address at all, or every address suppressed (a hard bounce): nobody gets the
-    email, so the account hears of it as of any failure (it used to hear nothing)."""
+    email, so the account hears of it as of any failure."""
     h = harness
     subscribe(h, receiver.url)
     h.save_settings(attach_pdf=False)

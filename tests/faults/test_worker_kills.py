@@ -116,9 +116,10 @@ async def test_worker_killed_at_random_moments_loses_nothing_and_sends_nothing_t
 
 
 def test_a_retried_record_is_the_same_application_not_a_duplicate(sqlite_url) -> None:
-    """What the random kills found: record_invoice committed, the worker died before
-    Temporal heard of it, and the retry took the event for a duplicate, so the invoice
-    email (or the receipt) was never sent. The run that applied an event is now kept."""
+    """A case the random kills find: record_invoice commits, the worker dies before
+    Temporal hears of it, and a retry that took the event for a duplicate would never
+    send the invoice email (or the receipt). Keeping the run that applied an event tells
+    the retry from a duplicate."""
     from relance.contracts.models import InvoiceSignal
     from relance.storage.invoices import record_invoice_event
     from tests.support.events import event, invoice

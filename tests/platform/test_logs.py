@@ -160,8 +160,8 @@ def test_text_format_keeps_todays_lines_and_blanks_secrets() -> None:
 
 def test_a_quoted_recipient_address_is_masked_in_failure_lines() -> None:
     """Relays quote the address they refuse; the log line keeps its domain only."""
-    from activities import outcomes
     from relance.platform.metrics import FailureReason
+    from relance.services import outcomes
 
     ref = outcomes.EmailRef(key="in_1:receipt:paid", kind="receipt", customer_id="cus_1", invoice_id="in_1")
     text = logged(

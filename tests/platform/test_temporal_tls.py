@@ -186,7 +186,7 @@ def test_cli_names_the_tls_settings_when_the_handshake_fails(dev_server: DevServ
 
 def test_tls_settings_are_checked(tmp_path: Path) -> None:
     ca = pem(tmp_path, "ca.pem", trustme.CA().cert_pem)
-    # A CA alone turns TLS on (it used to need RELANCE_TEMPORAL_TLS=true as well).
+    # A CA alone turns TLS on, without RELANCE_TEMPORAL_TLS=true.
     tls = tls_config(settings(tmp_path, "x:1", temporal_tls_server_ca=ca))
     assert not isinstance(tls, bool) and tls.server_root_ca_cert == ca.read_bytes()
     # Temporal Cloud with an API key: TLS with the system roots.

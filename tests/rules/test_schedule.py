@@ -34,7 +34,7 @@ def test_send_minute_moves_every_slot_and_notice_within_the_hour() -> None:
         datetime(2027, 3, 27, 8, 45, tzinfo=UTC),
         datetime(2027, 3, 30, 7, 45, tzinfo=UTC),
     ]
-    # The default minute is 0: the same slots as before the setting existed.
+    # The default minute is 0: reminders on the hour.
     assert plan_reminders(due, [-3, 0], "Europe/Paris", 9) == plan_reminders(due, [-3, 0], "Europe/Paris", 9, 0)
     assert card_notice(2, 2027, None, "UTC", 9, 30)[0] == datetime(2027, 2, 1, 9, 30, tzinfo=UTC)
     assert trial_notice(datetime(2027, 5, 20, 12, tzinfo=UTC), 7, "UTC", 9, 5)[0] == datetime(

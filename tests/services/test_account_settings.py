@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from activities.emails import sender_for
 from relance.contracts.account import AccountSettings
 from relance.platform.config import Config
+from relance.rules.outgoing import sender_for
 from relance.services.account import (
     SettingsError,
     logo_data_uri,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from relance.contracts.kinds import EmailKind
-from relance.rendering.custom_templates import CustomTemplate
+from relance.rendering.custom import CustomTemplate
 from relance.services.templates import TemplateProblem, reset_template, save_template
 from relance.storage.database import session_scope
 from tests.support.events import customer, event, invoice

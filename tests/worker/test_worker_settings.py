@@ -1,5 +1,5 @@
 """The worker's tuning knobs (RELANCE_WORKER_*) reach the Temporal worker, and bad values
-are refused naming the setting. The defaults come from bench runs (docs/benchmarks.md)."""
+are refused naming the setting. The defaults come from bench runs (bench/results/NOTES.md)."""
 
 from __future__ import annotations
 

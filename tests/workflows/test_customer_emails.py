@@ -86,7 +86,7 @@ async def test_card_notice_cancelled_by_detach_and_moved_by_new_expiry(harness: 
 async def test_card_updated_by_the_network_gets_its_notice_for_the_new_expiry(harness: Harness) -> None:
     """payment_method.automatically_updated: the card network renewed the card (same id,
     new expiry). No notice for the old expiry, and one for the new, since no other event
-    will come for this card (it used to end the card's workflow: no notice ever again)."""
+    will come for this card (ending the card's workflow here would mean no notice ever)."""
     h = harness
     h.save_settings(timezone="UTC", send_hour=9)
     await with_customer(h)

@@ -1,9 +1,6 @@
 """What operators see of each email's outcome: one log line (identifiers only, never an
-address, subject or body) and one counter, emitted by the email activities once the
-email log has committed the outcome, so a retried activity reports nothing twice.
-
-Imported lazily by activities/emails.py: that module is passed through the workflow
-sandbox, and prometheus_client must stay out of what workflows import.
+address, subject or body) and one counter, emitted once the email log has committed
+the outcome, so a retried activity reports nothing twice.
 """
 
 from __future__ import annotations

@@ -1,0 +1,68 @@
+"""The Jinja environment emails and PDFs render in: Relance's templates, the locale's
+translations, and the money and date filters bound to that locale.
+
+Each renderer asks for its own (template folder, autoescape, extra filters) and keeps
+it for the process; the filters are shared with the custom templates' sandbox so money
+and dates read the same whichever template printed them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
+from jinja2.runtime import Context
+
+from relance.rendering.formatting import format_date, format_datetime, format_money
+from relance.rendering.i18n import get_translations, resolve_locale
+
+Filter = Callable[..., Any]
+
+
+def locale_filters(locale: str) -> dict[str, Filter]:
+    """`money`, `date` and `datetime` in `locale`. Dates are shown in the customer's zone,
+    which each render puts in its context as `timezone`."""
+
+    def money(amount: int | None, currency: str) -> str:
+        return "" if amount is None else format_money(amount, currency, locale)
+
+    @pass_context
+    def date_filter(context: Context, value: datetime | date | None, fmt: str = "long") -> str:
+        return format_date(value, locale, context["timezone"], fmt)
+
+    @pass_context
+    def datetime_filter(context: Context, value: datetime | None, fmt: str = "medium") -> str:
+        return format_datetime(value, locale, context["timezone"], fmt)
+
+    return {"money": money, "date": date_filter, "datetime": datetime_filter}
+
+
+def build_environment(
+    locale: str,
+    folder: Path,
+    *,
+    autoescape: bool | Callable[[str | None], bool],
+    filters: Mapping[str, Filter] | None = None,
+) -> Environment:
+    """An environment over the templates in `folder`, translated into `locale`, with
+    `locale_filters(locale)` and `filters` (which may replace them)."""
+    env = Environment(
+        loader=FileSystemLoader(folder),
+        autoescape=autoescape,
+        undefined=StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        auto_reload=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.policies["ext.i18n.trimmed"] = True
+    # "fr-CA" reads the "fr" catalog but keeps its own number and date conventions.
+    env.install_gettext_translations(  # type: ignore[attr-defined]  # added by jinja2.ext.i18n
+        get_translations(resolve_locale([locale])), newstyle=True
+    )
+    env.filters.update(locale_filters(locale))
+    env.filters.update(filters or {})
+    return env
