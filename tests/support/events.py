@@ -1,5 +1,5 @@
 """Stripe-shaped events for tests, built on Stripe's own fixture objects
-(../shared/specs/stripe/fixtures3.json) so tests exercise real shapes."""
+(tests/specs/stripe/fixtures3.json) so tests exercise real shapes."""
 
 from __future__ import annotations
 

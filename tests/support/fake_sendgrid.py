@@ -2,7 +2,7 @@
 
 Every request must carry `Authorization: Bearer <api_key>` (else 401) and a JSON body
 valid against the request schema of SendGrid's own OpenAPI spec
-(`../shared/specs/sendgrid/tsg_mail_v3.json`), plus a few rules SendGrid documents
+(`tests/specs/sendgrid/tsg_mail_v3.json`), plus a few rules SendGrid documents
 outside the schema (else 400 with SendGrid-shaped `errors`). Accepted requests get 202
 with an `X-Message-Id` header.
 
@@ -84,7 +84,7 @@ class _Reply:
 def _validator() -> jsonschema.protocols.Validator:
     spec = copy.deepcopy(json.loads(SPEC_PATH.read_text()))
     body = spec["components"]["requestBodies"]["PostMailSend"]["content"]["application/json"]
-    # Known quirk of the spec (see shared/specs/README.md): it types the top-level
+    # Known quirk of the spec (see tests/specs/README.md): it types the top-level
     # custom_args as a string, while the API and the official Python library send an
     # object of string values. Widened to exactly that, and nothing more.
     body["schema"]["properties"]["custom_args"] = {

@@ -1,18 +1,12 @@
-"""Where ../shared/specs is: beside the checkout (/work/main -> /work/shared) or further
-up for a git worktree (/work/wt/<name> -> /work/shared)."""
+"""The published reference data the tests check Relance against, kept in the repository
+(tests/specs/, each file beside its licence; tests/specs/README.md names the sources)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+SPECS = Path(__file__).resolve().parents[1] / "specs"
+
 
 def specs_dir() -> Path:
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "shared" / "specs"
-        if candidate.is_dir():
-            return candidate
-    return here.parents[3] / "shared" / "specs"  # the historical layout, for the error message
-
-
-SPECS = specs_dir()
+    return SPECS
