@@ -21,9 +21,9 @@ router = APIRouter(tags=["refunds"])
     summary="Refunds waiting for a customer",
 )
 def list_refunds(
+    svc: ServicesDep,
     unattributed: bool = Query(description="Only `true` is supported: the refunds waiting for a customer."),
     limit: int = Query(100, ge=1, le=500),
-    svc: ServicesDep,
 ) -> list[UnattributedRefunds]:
     """Per charge, the refunds Relance has seen that no event has tied to a customer yet
     (e.g. a `refund.created` whose `charge.refunded` has not arrived). They are emailed
