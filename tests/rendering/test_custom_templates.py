@@ -14,10 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from relance.contracts.email_context import CustomerView, Links
-from relance.contracts.kinds import EmailKind
-from relance.rendering import custom_templates as ct
 from relance.rendering.custom_templates import (
     CustomTemplate,
     TemplateProblem,
@@ -25,6 +21,10 @@ from relance.rendering.custom_templates import (
     sample_context,
     validate_template,
 )
+
+from relance.contracts.email_context import CustomerView, Links
+from relance.contracts.kinds import EmailKind
+from relance.rendering import custom_templates as ct
 from relance.rendering.email import REQUIRED_CONTEXT
 from relance.rendering.formatting import format_money
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from relance.api.deps import Services, ServicesDep
+from relance.api.deps import ServicesDep
 from relance.api.schemas import ApiError, error_responses
 from relance.contracts.models import UnattributedRefunds
 from relance.storage import refunds as held
