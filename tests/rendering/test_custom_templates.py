@@ -14,17 +14,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from relance.rendering.custom_templates import (
+
+from relance.contracts.email_context import CustomerView, Links
+from relance.contracts.kinds import EmailKind
+from relance.rendering.custom import (
+    MAX_SOURCE_BYTES,
     CustomTemplate,
     TemplateProblem,
     render_custom,
     sample_context,
     validate_template,
 )
-
-from relance.contracts.email_context import CustomerView, Links
-from relance.contracts.kinds import EmailKind
-from relance.rendering import custom_templates as ct
+from relance.rendering.custom.sandbox import sandbox_for
 from relance.rendering.email import REQUIRED_CONTEXT
 from relance.rendering.formatting import format_money
 
@@ -272,10 +273,10 @@ def test_errors_at_send_time_are_template_problems() -> None:
 
 
 def test_oversized_sources_are_refused() -> None:
-    big = "<p>x</p>" * (ct.MAX_SOURCE_BYTES // 8 + 1)
+    big = "<p>x</p>" * (MAX_SOURCE_BYTES // 8 + 1)
     found = problem(big)
     assert found.part == "html" and "larger than 100 KB" in found.message
-    found = problem("<p>x</p>", text="é" * (ct.MAX_SOURCE_BYTES // 2 + 1))  # bytes, not characters
+    found = problem("<p>x</p>", text="é" * (MAX_SOURCE_BYTES // 2 + 1))  # bytes, not characters
     assert found.part == "text"
 
 
@@ -300,7 +301,7 @@ def test_include_import_and_extends_are_refused(source: str) -> None:
 
 
 def test_no_loader_even_if_the_tags_slipped_through() -> None:
-    env = ct._sandbox("en", True)
+    env = sandbox_for("en", True)
     with pytest.raises(Exception, match="cannot include, import or extend"):
         env.get_template("invoice_finalized.html")
 
@@ -351,7 +352,7 @@ ESCAPES = {
     "cve-2024-56326-macro": "{% macro m(f) %}{{ f(customer) }}{% endmacro %}{{ m('{0.__class__}'.format) }}",
     "cve-2024-56326-map": "{{ (['{0.__class__}']|map(attribute='format')|first)(customer) }}",
     "cve-2024-56326-dict": "{% set d = dict(f='{0.__class__}'.format) %}{{ d.f(customer) }}",
-    # CVE-2025-27516: the |attr filter used to get to str.format.
+    # CVE-2025-27516 (Jinja2 < 3.1.6): str.format reached through the |attr filter.
     "cve-2025-27516": "{{ ('{0.__class__}'|attr('format'))(customer) }}",
     "cve-2025-27516-globals": "{{ ('{0.__init__.__globals__}'|attr('format'))(cycler) }}",
     "cve-2025-27516-format-map": "{{ ('{a.__class__}'|attr('format_map'))({'a': customer}) }}",
@@ -515,8 +516,8 @@ def render_threads() -> list[threading.Thread]:
         "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}",
         "{% for i in range(10000) %}{% for j in range(10000) %}{% for k in range(10000) %}"
         "{% endfor %}{% endfor %}{% endfor %}",
-        "{% for i in range(10000) %}{% for j in range(10000) %}"
-        "{% if i * j == -1 %}x{% endif %}{% endfor %}{% endfor %}",
+        "{% for i in range(10000) %}{% for j in range(10000) %}{% if i * j == -1 %}x{% endif %}"
+        "{% endfor %}{% endfor %}",
         "{% macro f(n) %}{% for i in range(10000) %}{{ f(n - 1) if n }}{% endfor %}{% endmacro %}{{ f(3) }}",
     ],
     ids=["nested-loops", "triple-loops", "loops-with-work", "macro-fanout"],
