@@ -40,12 +40,12 @@ async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    # One time-skipping server for the session: tests run one at a time and each uses its
-    # own task queue and database; the clock only moves forward, and tests work relative
-    # to its current time. A module whose tests must not depend on what ran before
-    # overrides `time_env` with `time_skipping_server()` per test.
+    """A time-skipping server per test (~0.15 s). Shared by tests, one server's clock
+    stops skipping for good once a WebhookWorkflow whose parent has closed finishes
+    (temporalio/sdk-java#2392), leaving every later test's clock in real time; any test
+    that emits webhooks can set that off, depending on timing."""
     async with time_skipping_server() as env:
         yield env
 
@@ -84,7 +84,7 @@ def config(tmp_path: Path) -> Config:
 async def running_harness(
     env: WorkflowEnvironment, config: Config, database_url: str, transport: Transport
 ) -> AsyncIterator[Harness]:
-    """A real worker with the given database and transport on the session's test server."""
+    """A real worker with the given database and transport on the test's time-skipping server."""
     engine = get_engine(database_url)
     worker = build_worker(
         env.client, config, engine=engine, transport=transport, executor=ThreadPoolExecutor(max_workers=8)
@@ -101,8 +101,8 @@ async def running_harness(
         try:
             yield h
         finally:
-            # The server outlives the test: end this test's workflows so the next test's
-            # signals to the same ids start fresh runs on its own task queue.
+            # A test may run several harnesses on its server: the next one's signals to
+            # the same ids must start fresh runs on its own task queue.
             await h.terminate_all()
 
 

@@ -3,7 +3,7 @@
 For every documented operation, in two generation modes (positive: requests the schema
 allows, plus the schema's own examples; negative: requests it forbids), schemathesis
 generates requests; each goes through httpx's ASGI transport to an app from `create_app`
-(`app_for`), wired to the `harness` (a real worker on the session's time-skipping server,
+(`app_for`), wired to the `harness` (a real worker on the test's time-skipping server,
 SQLite and the outbox), with the Bearer key. The app is asked for /openapi.json and that
 document is what the requests are generated from. Every response must:
 

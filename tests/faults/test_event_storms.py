@@ -15,29 +15,17 @@ must match: receipts, notices, invoice emails, and the reminders of the merged d
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings
-from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import time_skipping_server
 from tests.support.harness import Harness
 from tests.support.storms import Storm, build_event, customer_events, invoice_id, moot_keys, storms
 
 DAY = timedelta(days=1)
 _examples = iter(range(10_000))
 STATS: Counter[str] = Counter()
-
-
-@pytest.fixture
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A test server of its own, not the session's: the property advances the clock by
-    days for each of its examples, and after the rest of the suite (run in reverse order)
-    the session's server can answer such a skip with "Timeout expired"."""
-    async with time_skipping_server() as env:
-        yield env
 
 
 def sent_emails(h: Harness, ns: str, n_invoices: int) -> Counter[tuple[int, str, str]]:

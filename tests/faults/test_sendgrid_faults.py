@@ -27,8 +27,6 @@ from temporalio.worker import Worker
 from activities.transports.sendgrid import SendGridTransport
 from activities.webhooks import event_id_for
 from relance.client import RelanceClient
-from relance.platform.binaries import test_server_path as server_path
-from relance.platform.temporal_client import DATA_CONVERTER, runtime
 from relance.storage import transport_holds, webhooks_store
 from relance.storage.database import dispose_engine, get_engine, session_scope
 from relance.storage.suppressions import suppress
@@ -37,20 +35,8 @@ from tests.support.events import customer, event, invoice
 from tests.support.fake_sendgrid import FakeSendGrid
 from tests.support.harness import Harness
 from tests.workflows.test_webhooks_out import Receiver
-from worker.main import WORKFLOWS, activities_for, ensure_search_attributes
+from worker.main import WORKFLOWS, activities_for
 from worker.sandbox import runner_for
-
-
-@pytest.fixture
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    """Its own test server: these tests start webhook workflows, after which the
-    time-skipping server can stop skipping (see tests/workflows/test_webhooks_out.py)."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=server_path(), data_converter=DATA_CONVERTER, runtime=runtime()
-    )
-    await ensure_search_attributes(env.client, "default")
-    yield env
-    await env.shutdown()
 
 
 @pytest.fixture

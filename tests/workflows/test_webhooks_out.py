@@ -21,14 +21,12 @@ import pytest
 from pydantic import SecretStr
 from standardwebhooks import Webhook, WebhookVerificationError
 from temporalio.service import RPCError
-from temporalio.testing import WorkflowEnvironment
 
 from activities.webhooks import WebhookOutcome, event_id_for, signature_header
 from relance.api import create_app
 from relance.storage import webhooks_store
 from relance.storage.database import session_scope
 from relance.storage.tables import as_utc
-from tests.conftest import time_skipping_server
 from tests.support.events import customer, event, invoice
 from tests.support.harness import Harness
 
@@ -102,16 +100,6 @@ class Receiver:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
-
-
-@pytest.fixture
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A test server per test, not the session's: once a WebhookWorkflow started by a
-    workflow that has since closed (invoice.paid, then the invoice workflow ends) finishes,
-    the time-skipping server stops skipping time for good (temporalio/sdk-java#2392), which
-    would leave every later test's clock running in real time."""
-    async with time_skipping_server() as env:
-        yield env
 
 
 @pytest.fixture
