@@ -2,8 +2,8 @@
 
 Between the floor (bench/floor_workflow.py: N no-op activities) and Relance, it splits the
 gap in two: what the lifecycle's shape costs Temporal (two signal-with-starts carrying the
-invoice, one patch check, search-attribute upserts, the same activities with payloads of
-the same size, the same timeouts and heartbeats) and what Relance's own work costs (the
+invoice, search-attribute upserts, the same activities with payloads of the same size,
+the same timeouts and heartbeats) and what Relance's own work costs (the
 database, the templates, the MIME message, the outbox). Its activities are async no-ops,
 Temporal's cheapest kind. Kept in its own module, importing nothing but temporalio: the
 workflow sandbox re-imports workflow modules for every instance.
@@ -84,7 +84,6 @@ class SkeletonWorkflow:
 
     @workflow.run
     async def run(self, events: int) -> None:
-        workflow.patched("skeleton")  # a lifecycle checks one patch: a marker and Core's upsert
         for n in range(events):
             await workflow.wait_condition(lambda: bool(self._inbox))
             state = await workflow.execute_activity(apply, self._inbox.pop(0), **_RECORD)

@@ -19,9 +19,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.object_inbox import ObjectInbox
     from workflows.object_inbox import planned as _planned
 
-# Runs from before AUTO_UPDATE_PATCH ended on an automatic update, leaving the new expiry
-# without a notice; replaying them must still end there.
-AUTO_UPDATE_PATCH = "card-automatic-update-replans"
 IDLE = timedelta(days=400)
 
 
@@ -47,9 +44,7 @@ class CardWorkflow:
         planned_for: tuple[int, int] | None = None
         while True:
             while (sig := self.inbox.pop()) is not None:
-                if sig.type == "payment_method.detached" or (
-                    sig.type == "payment_method.automatically_updated" and not workflow.patched(AUTO_UPDATE_PATCH)
-                ):
+                if sig.type == "payment_method.detached":
                     return "cancelled"
                 if latest is not None and sig.created < latest.created:
                     continue  # an older state of the card

@@ -45,7 +45,6 @@ DELIVER = dict(
     ),
 )
 RECORD = dict(start_to_close_timeout=timedelta(seconds=30))
-UNDELIVERABLE_PATCH = "email-failed-when-undeliverable"
 
 
 def _last_error_type(err: BaseException) -> str | None:
@@ -59,16 +58,15 @@ def _last_error_type(err: BaseException) -> str | None:
     return None
 
 
-async def send_email(req: EmailRequest, lean: bool = False) -> DeliveryResult | None:
-    """Returns None when nothing had to be sent (already sent, turned off, no recipient).
-    `lean`: the caller's run is past every patch here (see workflows/webhook_emit.py)."""
+async def send_email(req: EmailRequest) -> DeliveryResult | None:
+    """Returns None when nothing had to be sent (already sent, turned off, no recipient)."""
     try:
         prepared = await workflow.execute_activity_method(EmailActivities.prepare_email, req, **PREPARE)
         if prepared.status != "ready":
             # No address or every address suppressed: nobody gets it, so the account hears
-            # of it like any failure. Patched: older runs went on without emitting.
-            if prepared.undeliverable and (lean or workflow.patched(UNDELIVERABLE_PATCH)):
-                await emit_email_outcome(req, DeliveryResult(status="failed", error=prepared.reason), lean)
+            # of it like any failure.
+            if prepared.undeliverable:
+                await emit_email_outcome(req, DeliveryResult(status="failed", error=prepared.reason))
             return None
         attachments = await asyncio.gather(
             *(
@@ -90,5 +88,5 @@ async def send_email(req: EmailRequest, lean: bool = False) -> DeliveryResult | 
             **RECORD,
         )
         result = DeliveryResult(status="failed", error=reason)
-    await emit_email_outcome(req, result, lean)  # email.sent / email.failed webhooks
+    await emit_email_outcome(req, result)  # email.sent / email.failed webhooks
     return result

@@ -36,8 +36,6 @@ with workflow.unsafe.imports_passed_through():
 
 PAIRING_WINDOW = timedelta(minutes=2)
 IDLE_BEFORE_EXIT = timedelta(days=1)
-WAIT_FOR_CHARGE_PATCH = "refund-waits-for-its-charge"
-HOLD_UNATTRIBUTED_PATCH = "refund-unattributed-held"
 
 
 @workflow.defn
@@ -85,7 +83,7 @@ class RefundWorkflow:
                         refunds[refund_id] = view.model_copy(update={"invoice_id": charge.invoice})
             pending = [refund_id for refund_id in refunds if refund_id not in ledger.emailed]
             waiting_for_charge = False
-            if ledger.customer_id and pending and charge is None and workflow.patched(WAIT_FOR_CHARGE_PATCH):
+            if ledger.customer_id and pending and charge is None:
                 if charge_deadline is None:
                     charge_deadline = self.inbox.now() + PAIRING_WINDOW
                 waiting_for_charge = self.inbox.now() < charge_deadline
@@ -100,7 +98,7 @@ class RefundWorkflow:
                         ledger.covered += view.amount
                         await self._send(ledger.customer_id, view)
                     await self._save(ledger)
-            elif not ledger.customer_id and pending and pending != held and workflow.patched(HOLD_UNATTRIBUTED_PATCH):
+            elif not ledger.customer_id and pending and pending != held:
                 held = list(pending)
                 await workflow.execute_activity_method(
                     RefundActivities.hold_unattributed_refunds,

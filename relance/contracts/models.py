@@ -89,10 +89,6 @@ class InvoiceCarriedState(BaseModel):
     template_pins: dict[str, int] | None = None
 
 
-class RecordInvoiceRequest(BaseModel):
-    signal: InvoiceSignal
-
-
 class ApplyInvoiceEventRequest(BaseModel):
     """One activity per invoice event: record it, and answer in the same round trip what
     the workflow would otherwise ask in separate commands."""
@@ -182,8 +178,8 @@ class DeliveryResult(BaseModel):
     provider_message_id: str | None = None
     error: str | None = None
     # The endpoints subscribed to email.<status>, read when the outcome was recorded, so
-    # the workflow needs no lookup of its own; None from results recorded before this
-    # field (and from results made in the workflow), which look the endpoints up.
+    # the workflow needs no lookup of its own; None from results made in the workflow,
+    # which look the endpoints up.
     webhook_endpoints: list[str] | None = None
 
 
@@ -191,8 +187,8 @@ class FailureRecord(BaseModel):
     request: EmailRequest
     error: str
     # The type of the last attempt's ApplicationError ("TransportHeld",
-    # "RetryableDeliveryError", ...), found through a timeout's cause; None from runs
-    # recorded before it was passed.
+    # "RetryableDeliveryError", ...), found through a timeout's cause; None when no
+    # attempt raised one.
     error_type: str | None = None
 
 

@@ -374,17 +374,15 @@ async def test_a_lifecycle_takes_one_activity_per_event_and_no_lookups(harness: 
         for e in history.events
         if e.HasField("marker_recorded_event_attributes")
     ]
-    assert "core_local_activity" not in markers
-    # One patch checked per run (each costs a marker and Core's TemporalChangeVersion
-    # upsert): the lean path implies the patches before it.
-    assert markers == ["core_patch"]
+    # No local activity, and no patch check (each costs a marker and Core's
+    # TemporalChangeVersion upsert).
+    assert markers == []
     upserts = [
         set(e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields)
         for e in history.events
         if e.HasField("upsert_workflow_search_attributes_event_attributes")
     ]
     assert upserts == [
-        {"TemporalChangeVersion"},
         {"InvoiceId", "CustomerId", "InvoiceStatus", "DueAt"},
         {"InvoiceStatus"},
     ]
