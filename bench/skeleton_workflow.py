@@ -17,15 +17,15 @@ from typing import Any
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 
-# The options of workflows/email_steps.py and workflows/invoice.py, copied rather than
-# imported so that this module stays free of Relance's imports (see above).
-_RECORD = dict(start_to_close_timeout=timedelta(seconds=30))
-_PREPARE = dict(
+# The options of workflows/options.py, copied rather than imported so that this module
+# stays free of Relance's imports (see above).
+_RECORD = workflow.ActivityConfig(start_to_close_timeout=timedelta(seconds=30))
+_PREPARE = workflow.ActivityConfig(
     start_to_close_timeout=timedelta(minutes=1),
     heartbeat_timeout=timedelta(seconds=30),
     retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5)),
 )
-_DELIVER = dict(
+_DELIVER = workflow.ActivityConfig(
     start_to_close_timeout=timedelta(minutes=2),
     schedule_to_close_timeout=timedelta(days=3),
     heartbeat_timeout=timedelta(seconds=30),
@@ -79,7 +79,7 @@ class SkeletonWorkflow:
         self._inbox: list[dict[str, Any]] = []
 
     @workflow.signal
-    def invoice_event(self, event: dict[str, Any]) -> None:
+    def event(self, event: dict[str, Any]) -> None:
         self._inbox.append(event)
 
     @workflow.run

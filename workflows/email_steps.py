@@ -4,47 +4,15 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.emails import EmailActivities
     from relance.contracts.models import DeliveryRequest, DeliveryResult, EmailRequest, FailureRecord
+    from workflows.options import DELIVER, PREPARE, RECORD, RENDER
     from workflows.webhook_emit import emit_email_outcome
-
-# Bugs and missing data do not fix themselves by retrying; outages do.
-_PERMANENT = ["ValueError", "LookupError", "ValidationError", "TemplateError", "UndefinedError"]
-
-# A worker that dies (crash, OOM, SIGKILL, a lost machine) holds its activities until a
-# timeout tells Temporal to retry them elsewhere. These activities heartbeat while they
-# work (rendering and sending can legitimately take minutes), so a dead worker's emails
-# resume after HEARTBEAT, not after the whole start-to-close timeout (up to 5 minutes).
-# A timeout is an activity option, not a command the history checks: replays unchanged.
-HEARTBEAT = timedelta(seconds=30)
-
-PREPARE = dict(
-    start_to_close_timeout=timedelta(minutes=1),
-    heartbeat_timeout=HEARTBEAT,
-    retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5), non_retryable_error_types=_PERMANENT),
-)
-RENDER = dict(
-    start_to_close_timeout=timedelta(minutes=5),
-    heartbeat_timeout=HEARTBEAT,
-    retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5), non_retryable_error_types=_PERMANENT),
-)
-# A provider outage is retried with back-off for up to 3 days, then the email is failed.
-DELIVER = dict(
-    start_to_close_timeout=timedelta(minutes=2),
-    schedule_to_close_timeout=timedelta(days=3),
-    heartbeat_timeout=HEARTBEAT,
-    retry_policy=RetryPolicy(
-        initial_interval=timedelta(seconds=5), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=30)
-    ),
-)
-RECORD = dict(start_to_close_timeout=timedelta(seconds=30))
 
 
 def _last_error_type(err: BaseException) -> str | None:

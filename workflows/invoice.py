@@ -10,6 +10,7 @@ state: invoice email, failure notices, 3D Secure, receipt, and reminder timers t
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
@@ -33,7 +34,8 @@ with workflow.unsafe.imports_passed_through():
         ReminderSlot,
     )
     from relance.rules.invoice_webhooks import PAID_TYPES
-    from workflows.email_steps import RECORD, send_email
+    from workflows.email_steps import send_email
+    from workflows.options import RECORD
     from workflows.webhook_emit import emit_invoice_event, emit_reminder_due
 
 MAX_SEEN_IDS = 500  # duplicates older than this are caught by the database instead
@@ -56,7 +58,7 @@ class InvoiceWorkflow:
     # ---- messages ------------------------------------------------------------------
 
     @workflow.signal
-    def invoice_event(self, signal: InvoiceSignal) -> None:
+    def event(self, signal: InvoiceSignal) -> None:
         if signal.event_id in self._seen:
             return
         self._seen.append(signal.event_id)
@@ -239,7 +241,7 @@ class InvoiceWorkflow:
         """Search attributes ops filter by in the Temporal UI, in one upsert of those that
         changed (no command at all when none did). The run's info holds them as last set,
         inherited across continue-as-new."""
-        wanted: list[tuple[SearchAttributeKey, object]] = [
+        wanted: list[tuple[SearchAttributeKey[Any], Any]] = [
             (sa.INVOICE_ID, self._ids[0]),
             (sa.CUSTOMER_ID, self._ids[1]),
         ]

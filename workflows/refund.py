@@ -25,36 +25,33 @@ with workflow.unsafe.imports_passed_through():
     from relance.contracts.kinds import EmailKind
     from relance.contracts.models import (
         EmailRequest,
-        ObjectSignal,
         ObjectWorkflowInput,
         RefundLedger,
+        RefundSignal,
         UnattributedRefunds,
     )
     from relance.contracts.views import refund_view, uncovered_refund_view
-    from workflows.email_steps import RECORD, send_email
-    from workflows.object_inbox import ObjectInbox
+    from workflows.email_steps import send_email
+    from workflows.object_inbox import ObjectWorkflow
+    from workflows.options import RECORD
 
 PAIRING_WINDOW = timedelta(minutes=2)
 IDLE_BEFORE_EXIT = timedelta(days=1)
 
 
 @workflow.defn
-class RefundWorkflow:
+class RefundWorkflow(ObjectWorkflow[RefundSignal]):
     def __init__(self) -> None:
-        self.inbox = ObjectInbox()
+        super().__init__()
         self.ledger: RefundLedger | None = None
 
     @workflow.signal
-    def refund_event(self, signal: ObjectSignal) -> None:
+    def event(self, signal: RefundSignal) -> None:
         self.inbox.accept(signal)
-
-    @workflow.query
-    def busy(self) -> bool:
-        return self.inbox.is_busy()
 
     @workflow.run
     async def run(self, inp: ObjectWorkflowInput) -> str:
-        self.inbox.offset = timedelta(seconds=inp.clock_offset_seconds)
+        self.start(inp)
         ledger = await workflow.execute_activity_method(RefundActivities.load_refund_ledger, inp.object_id, **RECORD)
         self.ledger = ledger
         refunds: dict[str, RefundView] = {}

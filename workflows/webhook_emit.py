@@ -18,24 +18,19 @@ already there and sends nothing twice.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.webhooks import WebhookActivities, WebhookEvent, event_id_for, iso
     from relance.contracts.models import DeliveryResult, EmailRequest, InvoiceState
     from relance.rules.invoice_webhooks import invoice_event_for
-
-WEBHOOK_WORKFLOW = "WebhookWorkflow"
-LOOKUP = dict(
-    start_to_close_timeout=timedelta(seconds=10),
-    schedule_to_close_timeout=timedelta(minutes=2),
-    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
-)
+    from workflows.options import WEBHOOK_LOOKUP
+    from workflows.webhooks import WebhookWorkflow
 
 
 def webhook_workflow_id(event_id: str) -> str:
@@ -59,7 +54,7 @@ async def emit(
         return
     try:
         await workflow.start_child_workflow(
-            WEBHOOK_WORKFLOW,
+            WebhookWorkflow.run,
             event.model_copy(update={"endpoint_ids": endpoints}),
             id=webhook_workflow_id(event.id),
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
@@ -71,7 +66,9 @@ async def emit(
 
 async def _lookup_subscribers(event_type: str) -> list[str] | None:
     try:
-        return await workflow.execute_local_activity_method(WebhookActivities.webhook_subscribers, event_type, **LOOKUP)
+        return await workflow.execute_local_activity_method(
+            WebhookActivities.webhook_subscribers, event_type, **WEBHOOK_LOOKUP
+        )
     except ActivityError as err:
         # The database did not answer: let the child look the endpoints up with its own
         # retries rather than lose the event or hold up the emails.

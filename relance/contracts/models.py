@@ -19,20 +19,41 @@ from relance.contracts.kinds import DocumentKind, EmailKind
 TERMINAL_STATUSES = frozenset({"paid", "void"})
 
 
-class InvoiceSignal(BaseModel):
-    """One invoice event as delivered to its workflow."""
+class EventSignal(BaseModel):
+    """One Stripe event as delivered to the workflow of the object it is about: one model
+    per object kind below, each with its object."""
 
     event_id: str
     type: str
     created: datetime
+
+
+class InvoiceSignal(EventSignal):
     invoice: Invoice
 
 
-class CustomerSignal(BaseModel):
-    event_id: str
-    type: str
-    created: datetime
+class CustomerSignal(EventSignal):
     customer: Customer
+
+
+class CardSignal(EventSignal):
+    payment_method: PaymentMethod
+
+
+class SubscriptionSignal(EventSignal):
+    subscription: Subscription
+
+
+class CreditNoteSignal(EventSignal):
+    credit_note: CreditNoteObject
+
+
+class RefundSignal(EventSignal):
+    """`refund.created` carries the refund, `charge.refunded` the charge (maybe with its
+    refunds): both reach the charge's workflow."""
+
+    refund: Refund | None = None
+    charge: Charge | None = None
 
 
 class CustomerWorkflowInput(BaseModel):
@@ -190,19 +211,6 @@ class FailureRecord(BaseModel):
     # "RetryableDeliveryError", ...), found through a timeout's cause; None when no
     # attempt raised one.
     error_type: str | None = None
-
-
-class ObjectSignal(BaseModel):
-    """A customer-level event for the workflow of the object it is about."""
-
-    event_id: str
-    type: str
-    created: datetime
-    payment_method: PaymentMethod | None = None
-    subscription: Subscription | None = None
-    credit_note: CreditNoteObject | None = None
-    refund: Refund | None = None
-    charge: Charge | None = None
 
 
 class ObjectWorkflowInput(BaseModel):

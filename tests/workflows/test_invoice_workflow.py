@@ -16,6 +16,7 @@ from relance.contracts.events import InvalidEvent
 from relance.contracts.models import InvoiceWorkflowStatus
 from tests.support.events import customer, event, invoice
 from tests.support.harness import Harness
+from workflows.invoice import InvoiceWorkflow
 
 DAY = timedelta(days=1)
 
@@ -34,9 +35,7 @@ async def finalize(h: Harness, inv_id: str, due: datetime, **kw) -> dict:
 
 
 async def status_of(h: Harness, invoice_id: str) -> InvoiceWorkflowStatus:
-    return await h.temporal.get_workflow_handle(f"invoice-{invoice_id}").query(
-        "status", result_type=InvoiceWorkflowStatus
-    )
+    return await h.temporal.get_workflow_handle(f"invoice-{invoice_id}").query(InvoiceWorkflow.status)
 
 
 async def test_reminders_before_on_and_after_due_date_at_send_hour(harness: Harness) -> None:
@@ -198,9 +197,7 @@ async def test_charge_automatically_invoice_with_a_due_date_gets_no_reminder(har
     await finalize(h, "in_autodue1", due, collection_method="charge_automatically")
     await h.advance(due + 8 * DAY - now)  # past the due date + 7 days: every slot passed
     assert h.log() == [] and h.outbox_messages() == []
-    status = await h.temporal.get_workflow_handle("invoice-in_autodue1").query(
-        "status", result_type=InvoiceWorkflowStatus
-    )
+    status = await h.temporal.get_workflow_handle("invoice-in_autodue1").query(InvoiceWorkflow.status)
     assert status.due_date == datetime.fromtimestamp(int(due.timestamp()), UTC)
     assert status.pending_reminders == []
 
