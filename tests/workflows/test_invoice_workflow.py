@@ -341,7 +341,7 @@ async def test_a_lifecycle_takes_one_activity_per_event_and_no_lookups(harness: 
     h.save_settings(reminders=[-3, 0, 7])
     now = await h.now()
     due = (now + 10 * DAY).replace(microsecond=0)  # Stripe's dates are whole seconds
-    obj = await finalize(h, "in_lean1", due)
+    obj = await finalize(h, "in_cmds1", due)
     await h.send(
         event(
             "invoice.paid",
@@ -351,7 +351,7 @@ async def test_a_lifecycle_takes_one_activity_per_event_and_no_lookups(harness: 
     )
     assert [e.kind for e in h.sent()] == ["invoice_finalized", "receipt"]
 
-    history = await h.temporal.get_workflow_handle("invoice-in_lean1").fetch_history()
+    history = await h.temporal.get_workflow_handle("invoice-in_cmds1").fetch_history()
     activities = [
         e.activity_task_scheduled_event_attributes.activity_type.name
         for e in history.events
@@ -383,8 +383,8 @@ async def test_a_lifecycle_takes_one_activity_per_event_and_no_lookups(harness: 
         {"InvoiceId", "CustomerId", "InvoiceStatus", "DueAt"},
         {"InvoiceStatus"},
     ]
-    attrs = (await h.temporal.get_workflow_handle("invoice-in_lean1").describe()).typed_search_attributes
-    assert (attrs.get(sa.INVOICE_ID), attrs.get(sa.CUSTOMER_ID)) == ("in_lean1", "cus_test")
+    attrs = (await h.temporal.get_workflow_handle("invoice-in_cmds1").describe()).typed_search_attributes
+    assert (attrs.get(sa.INVOICE_ID), attrs.get(sa.CUSTOMER_ID)) == ("in_cmds1", "cus_test")
     assert (attrs.get(sa.INVOICE_STATUS), attrs.get(sa.DUE_AT)) == ("paid", due)
 
 
