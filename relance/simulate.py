@@ -24,14 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from relance.contracts.account import AccountSettings, merge_settings
 from relance.contracts.events import parse_event
-from relance.contracts.messages import OutgoingEmail
 from relance.platform.binaries import test_server_path
 from relance.platform.clock import advance_to, settle
 from relance.platform.config import Config, get_config
 from relance.platform.temporal_client import converter_for, runtime
 from relance.storage import email_log
 from relance.storage.database import dispose_engine, get_engine, session_scope
-from relance.storage.documents import get_document
+from relance.storage.sent_emails import message_of
 from relance.storage.settings_store import save_settings
 
 
@@ -169,7 +168,8 @@ def _collect(engine) -> list[SimulatedEmail]:
         for entry in email_log.all_entries(session):
             if entry.status != email_log.SENT:
                 continue
-            message = OutgoingEmail.model_validate_json(get_document(session, entry.message_ref))
+            message = message_of(session, entry)
+            assert message is not None  # a sent email was rendered before it was sent
             out.append(
                 SimulatedEmail(
                     # To the second: the instant the workflow took the event, give or take a few ms.

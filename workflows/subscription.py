@@ -11,38 +11,37 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.notices import NoticeActivities
     from relance.contracts.kinds import EmailKind
-    from relance.contracts.models import EmailRequest, NoticeTime, NoticeTimeRequest, ObjectSignal, ObjectWorkflowInput
+    from relance.contracts.models import (
+        EmailRequest,
+        NoticeTime,
+        NoticeTimeRequest,
+        ObjectWorkflowInput,
+        SubscriptionSignal,
+    )
     from relance.contracts.views import subscription_view
-    from workflows.email_steps import RECORD, send_email
-    from workflows.object_inbox import ObjectInbox
+    from workflows.email_steps import send_email
+    from workflows.object_inbox import ObjectWorkflow
     from workflows.object_inbox import planned as _planned
+    from workflows.options import RECORD
 
 IDLE_BEFORE_EXIT = timedelta(days=1)
 
 
 @workflow.defn
-class SubscriptionWorkflow:
-    def __init__(self) -> None:
-        self.inbox = ObjectInbox()
-
+class SubscriptionWorkflow(ObjectWorkflow[SubscriptionSignal]):
     @workflow.signal
-    def subscription_event(self, signal: ObjectSignal) -> None:
+    def event(self, signal: SubscriptionSignal) -> None:
         self.inbox.accept(signal)
-
-    @workflow.query
-    def busy(self) -> bool:
-        return self.inbox.is_busy()
 
     @workflow.run
     async def run(self, inp: ObjectWorkflowInput) -> str:
-        self.inbox.offset = timedelta(seconds=inp.clock_offset_seconds)
-        latest: ObjectSignal | None = None
+        self.start(inp)
+        latest: SubscriptionSignal | None = None
         notice: NoticeTime | None = None
         planned_trial_end = None
         while True:
             while (sig := self.inbox.pop()) is not None:
                 sub = sig.subscription
-                assert sub is not None
                 if sig.type == "customer.subscription.deleted":
                     await send_email(
                         EmailRequest(
@@ -70,15 +69,15 @@ class SubscriptionWorkflow:
                     )
                     planned_trial_end = sub.trial_end
             if notice is not None and self.inbox.now() >= notice.at:
-                sub = latest.subscription if latest else None
-                if sub is not None and self.inbox.now() < notice.expires_at:
+                if latest is not None and self.inbox.now() < notice.expires_at:
+                    trial = latest.subscription
                     await send_email(
                         EmailRequest(
                             kind=EmailKind.trial_ending,
-                            idempotency_key=f"{sub.id}:trial_ending:{int(notice.expires_at.timestamp())}",
-                            customer_id=sub.customer,
+                            idempotency_key=f"{trial.id}:trial_ending:{int(notice.expires_at.timestamp())}",
+                            customer_id=trial.customer,
                             scheduled_at=_planned(notice.at, self.inbox.now()),
-                            subscription=subscription_view(sub),
+                            subscription=subscription_view(trial),
                         )
                     )
                 notice = None
