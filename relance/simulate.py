@@ -25,10 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from relance.contracts.account import AccountSettings, merge_settings
 from relance.contracts.events import parse_event
 from relance.contracts.messages import OutgoingEmail
-from relance.platform.binaries import test_server_path
 from relance.platform.clock import advance_to, settle
 from relance.platform.config import Config, get_config
-from relance.platform.temporal_client import converter_for, runtime
+from relance.platform.temporal_client import converter_for
 from relance.storage import email_log
 from relance.storage.database import dispose_engine, get_engine, session_scope
 from relance.storage.documents import get_document
@@ -104,10 +103,9 @@ def _end_of(scenario: Scenario, settings: AccountSettings) -> datetime:
 
 
 async def run_scenario(scenario: Scenario) -> list[SimulatedEmail]:
-    from temporalio.testing import WorkflowEnvironment
-
     from activities.transports.outbox import OutboxTransport
     from relance.client import RelanceClient
+    from relance.platform.time_skipping import start_time_skipping
     from worker.main import build_worker, ensure_search_attributes
 
     settings = _validate(scenario)
@@ -118,9 +116,7 @@ async def run_scenario(scenario: Scenario) -> list[SimulatedEmail]:
         engine = get_engine(url)
         with session_scope(engine) as session:
             save_settings(session, settings)
-        env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=test_server_path(), data_converter=converter_for(get_config()), runtime=runtime()
-        )
+        env = await start_time_skipping(converter_for(get_config()))
         try:
             await ensure_search_attributes(env.client, "default")
             real_now = await env.get_current_time()

@@ -27,8 +27,8 @@ from temporalio.worker import Worker
 from activities.transports.sendgrid import SendGridTransport
 from activities.webhooks import event_id_for
 from relance.client import RelanceClient
-from relance.platform.binaries import test_server_path as server_path
-from relance.platform.temporal_client import DATA_CONVERTER, runtime
+from relance.platform.temporal_client import DATA_CONVERTER
+from relance.platform.time_skipping import start_time_skipping
 from relance.storage import transport_holds, webhooks_store
 from relance.storage.database import dispose_engine, get_engine, session_scope
 from relance.storage.suppressions import suppress
@@ -45,9 +45,7 @@ from worker.sandbox import runner_for
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     """Its own test server: these tests start webhook workflows, after which the
     time-skipping server can stop skipping (see tests/workflows/test_webhooks_out.py)."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=server_path(), data_converter=DATA_CONVERTER, runtime=runtime()
-    )
+    env = await start_time_skipping(DATA_CONVERTER)
     await ensure_search_attributes(env.client, "default")
     yield env
     await env.shutdown()
