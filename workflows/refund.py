@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         EmailRequest,
         ObjectSignal,
         ObjectWorkflowInput,
+        PendingEmail,
         RefundLedger,
         UnattributedRefunds,
     )
@@ -45,6 +46,7 @@ class RefundWorkflow:
     def __init__(self) -> None:
         self.inbox = ObjectInbox()
         self.ledger: RefundLedger | None = None
+        self.deadline: datetime | None = None  # a refund email goes out then
 
     @workflow.signal
     def refund_event(self, signal: ObjectSignal) -> None:
@@ -53,6 +55,10 @@ class RefundWorkflow:
     @workflow.query
     def busy(self) -> bool:
         return self.inbox.is_busy()
+
+    @workflow.query
+    def pending_emails(self) -> list[PendingEmail]:
+        return [PendingEmail(kind=EmailKind.refund_issued, at=self.deadline)] if self.deadline else []
 
     @workflow.run
     async def run(self, inp: ObjectWorkflowInput) -> str:
@@ -120,7 +126,7 @@ class RefundWorkflow:
                     continue
             else:
                 pair_deadline = None
-            deadline = charge_deadline if waiting_for_charge else pair_deadline
+            deadline = self.deadline = charge_deadline if waiting_for_charge else pair_deadline
             if not await self.inbox.wait(deadline, idle=IDLE_BEFORE_EXIT):
                 if deadline is None and not self.inbox.signals:
                     return f"{len(ledger.emailed)} refund(s)"
