@@ -95,3 +95,19 @@ async def test_a_timer_past_the_cap_is_listed_as_pending() -> None:
         "Stopped at 2027-06-14 08:05 UTC, the cap (400 days after the last event); "
         "still pending: card_expiring (card-pm_all) at 2028-03-01 08:00 UTC."
     )
+
+
+async def test_a_refund_pairing_window_after_the_last_event_still_closes() -> None:
+    # charge.refunded alone, last, without its refund list: its refund email waits out the
+    # pairing window for a refund.created that never comes, then goes out for the amount.
+    raw = load_scenario(EXAMPLE).model_dump(mode="json")
+    raw["until"] = None
+    kept = ("customer.created", "invoice.finalized", "charge.refunded")
+    raw["events"] = [e for e in raw["events"] if e["event"]["type"] in kept]
+    raw["events"][-1]["at"] = "2026-06-01T10:00:00Z"
+    charge = raw["events"][-1]["event"]["data"]["object"]
+    charge["refunds"]["data"] = []  # the API versions that leave the refunds out
+    result = await run_scenario(Scenario.model_validate(raw))
+    [refund] = [e for e in result.emails if e.kind == "refund_issued"]
+    assert refund.at.isoformat() == "2026-06-01T10:02:00+00:00"
+    assert result.stopped.reason == "nothing_pending"
