@@ -13,7 +13,14 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.notices import NoticeActivities
     from relance.contracts.kinds import EmailKind
-    from relance.contracts.models import CardSignal, EmailRequest, NoticeTime, NoticeTimeRequest, ObjectWorkflowInput
+    from relance.contracts.models import (
+        CardSignal,
+        EmailRequest,
+        NoticeTime,
+        NoticeTimeRequest,
+        ObjectWorkflowInput,
+        PendingEmail,
+    )
     from relance.contracts.views import card_view
     from workflows.email_steps import send_email
     from workflows.object_inbox import ObjectWorkflow
@@ -25,16 +32,23 @@ IDLE = timedelta(days=400)
 
 @workflow.defn
 class CardWorkflow(ObjectWorkflow[CardSignal]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.notice: NoticeTime | None = None
+
     @workflow.signal
     def event(self, signal: CardSignal) -> None:
         self.inbox.accept(signal)
+
+    @workflow.query
+    def pending_emails(self) -> list[PendingEmail]:
+        return [PendingEmail(kind=EmailKind.card_expiring, at=self.notice.at)] if self.notice else []
 
     @workflow.run
     async def run(self, inp: ObjectWorkflowInput) -> str:
         self.start(inp)
         latest: CardSignal | None = None
         customer_id: str | None = None
-        notice: NoticeTime | None = None
         planned_for: tuple[int, int] | None = None
         while True:
             while (sig := self.inbox.pop()) is not None:
@@ -46,7 +60,7 @@ class CardWorkflow(ObjectWorkflow[CardSignal]):
                 customer_id = sig.payment_method.customer or customer_id
                 card = card_view(sig.payment_method)
                 if planned_for != (card.exp_year, card.exp_month) and customer_id:
-                    notice = await workflow.execute_activity_method(
+                    self.notice = await workflow.execute_activity_method(
                         NoticeActivities.notice_time,
                         NoticeTimeRequest(
                             kind=EmailKind.card_expiring,
@@ -58,8 +72,8 @@ class CardWorkflow(ObjectWorkflow[CardSignal]):
                         **RECORD,
                     )
                     planned_for = (card.exp_year, card.exp_month)
-            if notice is not None and self.inbox.now() >= notice.at:
-                if self.inbox.now() >= notice.expires_at or latest is None or not customer_id:
+            if self.notice is not None and self.inbox.now() >= self.notice.at:
+                if self.inbox.now() >= self.notice.expires_at or latest is None or not customer_id:
                     return "expired"
                 card = card_view(latest.payment_method)
                 await send_email(
@@ -67,9 +81,9 @@ class CardWorkflow(ObjectWorkflow[CardSignal]):
                         kind=EmailKind.card_expiring,
                         idempotency_key=f"{inp.object_id}:card_expiring:{card.exp_year}-{card.exp_month:02d}",
                         customer_id=customer_id,
-                        scheduled_at=_planned(notice.at, self.inbox.now()),
+                        scheduled_at=_planned(self.notice.at, self.inbox.now()),
                         card=card,
                     )
                 )
                 return "sent"
-            await self.inbox.wait(notice.at if notice else None, idle=IDLE)
+            await self.inbox.wait(self.notice.at if self.notice else None, idle=IDLE)

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         InvoiceWorkflowInput,
         InvoiceWorkflowStatus,
         ManualReminder,
+        PendingEmail,
         PlanRemindersRequest,
         ReminderPlan,
         ReminderSlot,
@@ -81,6 +82,10 @@ class InvoiceWorkflow:
             due_date=self._state.due_date if self._state else None,
             pending_reminders=self._pending_slots(),
         )
+
+    @workflow.query
+    def pending_emails(self) -> list[PendingEmail]:
+        return [PendingEmail(kind=EmailKind.invoice_reminder, at=s.at) for s in self._pending_slots()]
 
     # ---- main loop -----------------------------------------------------------------
 

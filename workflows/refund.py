@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from relance.contracts.models import (
         EmailRequest,
         ObjectWorkflowInput,
+        PendingEmail,
         RefundLedger,
         RefundSignal,
         UnattributedRefunds,
@@ -44,10 +45,15 @@ class RefundWorkflow(ObjectWorkflow[RefundSignal]):
     def __init__(self) -> None:
         super().__init__()
         self.ledger: RefundLedger | None = None
+        self.deadline: datetime | None = None  # a refund email goes out then
 
     @workflow.signal
     def event(self, signal: RefundSignal) -> None:
         self.inbox.accept(signal)
+
+    @workflow.query
+    def pending_emails(self) -> list[PendingEmail]:
+        return [PendingEmail(kind=EmailKind.refund_issued, at=self.deadline)] if self.deadline else []
 
     @workflow.run
     async def run(self, inp: ObjectWorkflowInput) -> str:
@@ -115,7 +121,7 @@ class RefundWorkflow(ObjectWorkflow[RefundSignal]):
                     continue
             else:
                 pair_deadline = None
-            deadline = charge_deadline if waiting_for_charge else pair_deadline
+            deadline = self.deadline = charge_deadline if waiting_for_charge else pair_deadline
             if not await self.inbox.wait(deadline, idle=IDLE_BEFORE_EXIT):
                 if deadline is None and not self.inbox.signals:
                     return f"{len(ledger.emailed)} refund(s)"

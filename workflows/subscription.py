@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
         NoticeTime,
         NoticeTimeRequest,
         ObjectWorkflowInput,
+        PendingEmail,
         SubscriptionSignal,
     )
     from relance.contracts.views import subscription_view
@@ -29,15 +30,22 @@ IDLE_BEFORE_EXIT = timedelta(days=1)
 
 @workflow.defn
 class SubscriptionWorkflow(ObjectWorkflow[SubscriptionSignal]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.notice: NoticeTime | None = None
+
     @workflow.signal
     def event(self, signal: SubscriptionSignal) -> None:
         self.inbox.accept(signal)
+
+    @workflow.query
+    def pending_emails(self) -> list[PendingEmail]:
+        return [PendingEmail(kind=EmailKind.trial_ending, at=self.notice.at)] if self.notice else []
 
     @workflow.run
     async def run(self, inp: ObjectWorkflowInput) -> str:
         self.start(inp)
         latest: SubscriptionSignal | None = None
-        notice: NoticeTime | None = None
         planned_trial_end = None
         while True:
             while (sig := self.inbox.pop()) is not None:
@@ -58,9 +66,9 @@ class SubscriptionWorkflow(ObjectWorkflow[SubscriptionSignal]):
                 latest = sig
                 trialing = sub.status == "trialing" and sub.trial_end is not None and sub.trial_end > self.inbox.now()
                 if not trialing:
-                    notice, planned_trial_end = None, None
+                    self.notice, planned_trial_end = None, None
                 elif sub.trial_end != planned_trial_end:
-                    notice = await workflow.execute_activity_method(
+                    self.notice = await workflow.execute_activity_method(
                         NoticeActivities.notice_time,
                         NoticeTimeRequest(
                             kind=EmailKind.trial_ending, customer_id=sub.customer, reference=sub.trial_end
@@ -68,19 +76,19 @@ class SubscriptionWorkflow(ObjectWorkflow[SubscriptionSignal]):
                         **RECORD,
                     )
                     planned_trial_end = sub.trial_end
-            if notice is not None and self.inbox.now() >= notice.at:
-                if latest is not None and self.inbox.now() < notice.expires_at:
+            if self.notice is not None and self.inbox.now() >= self.notice.at:
+                if latest is not None and self.inbox.now() < self.notice.expires_at:
                     trial = latest.subscription
                     await send_email(
                         EmailRequest(
                             kind=EmailKind.trial_ending,
-                            idempotency_key=f"{trial.id}:trial_ending:{int(notice.expires_at.timestamp())}",
+                            idempotency_key=f"{trial.id}:trial_ending:{int(self.notice.expires_at.timestamp())}",
                             customer_id=trial.customer,
-                            scheduled_at=_planned(notice.at, self.inbox.now()),
+                            scheduled_at=_planned(self.notice.at, self.inbox.now()),
                             subscription=subscription_view(trial),
                         )
                     )
-                notice = None
-            if not await self.inbox.wait(notice.at if notice else None, idle=IDLE_BEFORE_EXIT):
-                if notice is None and not self.inbox.signals:
+                self.notice = None
+            if not await self.inbox.wait(self.notice.at if self.notice else None, idle=IDLE_BEFORE_EXIT):
+                if self.notice is None and not self.inbox.signals:
                     return "idle"  # the next event starts it again; sent emails stay sent

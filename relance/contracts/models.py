@@ -168,6 +168,14 @@ class StoredAttachment(BaseModel):
     content_type: str = "application/pdf"
 
 
+class PendingEmail(BaseModel):
+    """An email a workflow's timer will send, unless an event changes it first: the answer
+    to the `pending_emails` query (the simulator runs until none is left)."""
+
+    kind: EmailKind
+    at: datetime  # business time
+
+
 class InvoiceWorkflowStatus(BaseModel):
     """Answer to the invoice workflow's `status` query (ops, the simulator, tests)."""
 

@@ -32,10 +32,10 @@ from activities.transports.outbox import OutboxTransport
 from activities.webhooks import event_id_for
 from relance.client import RelanceClient
 from relance.contracts.models import RetentionInput
-from relance.platform.binaries import test_server_path
 from relance.platform.clock import advance, settle
 from relance.platform.config import Config
-from relance.platform.temporal_client import DATA_CONVERTER, runtime
+from relance.platform.temporal_client import DATA_CONVERTER
+from relance.platform.time_skipping import start_time_skipping
 from relance.storage import webhooks_store
 from relance.storage.database import get_engine, session_scope
 from tests.support.events import customer, event, invoice, stripe_fixtures
@@ -192,9 +192,7 @@ async def scenarios(
 async def run_scenarios(*, legacy: bool = True) -> dict[str, WorkflowHistory]:
     """Every canonical scenario, on a fresh time-skipping server: {file stem: history};
     with `legacy`, each kept history's stem too, mapped to its current scenario."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server_path(), data_converter=DATA_CONVERTER, runtime=runtime()
-    )
+    env = await start_time_skipping(DATA_CONVERTER)
     try:
         await ensure_search_attributes(env.client, "default")
         with tempfile.TemporaryDirectory() as tmp:
