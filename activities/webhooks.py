@@ -11,7 +11,6 @@ reads the endpoint's current secrets at each attempt (so a rotation applies to r
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import time
@@ -22,6 +21,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
+
+from relance.rules.webhook_ids import event_id_for  # noqa: F401 - workflows import it from here
 
 log = logging.getLogger("relance.webhooks")
 
@@ -45,14 +46,6 @@ REQUEST_TIMEOUT_SECONDS = 15.0
 MAX_RETRY_AFTER = timedelta(hours=1)
 _ERROR_TEXT = 300
 USER_AGENT = "Relance-Webhooks/1"
-
-
-def event_id_for(key: str) -> str:
-    """A stable id from the event's business identity (invoice, type, occurrence; or an
-    email's idempotency key): the same event emitted twice (a retried activity, a new run
-    of a workflow) gets the same id, and so one `webhook-<id>` workflow. Also the
-    `webhook-id` header receivers deduplicate on. No PII: it is a hash."""
-    return "msg_" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def iso(value: datetime | None) -> str | None:

@@ -97,7 +97,7 @@ def create_app(
             {"name": "events", "description": "Billing events in (your backend, or Stripe's webhook)."},
             {"name": "customers", "description": "Who receives a customer's billing emails."},
             {"name": "settings", "description": "What the account wants (see docs/settings.md)."},
-            {"name": "invoices", "description": "Actions on one invoice."},
+            {"name": "invoices", "description": "One invoice: its timeline and reminder plan, a reminder now."},
             {"name": "emails", "description": "The log of emails, and each email as sent."},
             {"name": "health"},
         ],

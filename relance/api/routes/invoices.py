@@ -1,13 +1,16 @@
-"""Actions on one invoice."""
+"""One invoice: what happened to it, and a reminder on demand."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path
+from fastapi.concurrency import run_in_threadpool
 
 from relance.api.deps import ServicesDep
-from relance.api.schemas import ReminderAccepted, error_responses
+from relance.api.schemas import ApiError, ReminderAccepted, error_responses
+from relance.contracts.invoice_page import InvoicePage
+from relance.services.invoice_timeline import invoice_known, invoice_page, workflow_view
 from workflows.ids import invoice_workflow_id
 
 router = APIRouter(tags=["invoices"])
@@ -40,3 +43,26 @@ async def send_reminder(
 
     request_id = await svc.request_reminder(invoice_id, idempotency_key)
     return ReminderAccepted(invoice_id=invoice_id, request_id=request_id, workflow_id=invoice_workflow_id(invoice_id))
+
+
+@router.get(
+    "/v1/invoices/{invoice_id}",
+    response_model=InvoicePage,
+    summary="An invoice: its facts, its timeline and its reminder plan",
+    responses=error_responses(400, 401, 404),
+)
+async def get_invoice(invoice_id: Annotated[str, Path(min_length=1, max_length=255)], svc: ServicesDep) -> InvoicePage:
+    """The timeline lists, oldest first, the events received, the status changes and
+    payment attempts they brought, the emails (with why one was skipped or failed) and the
+    webhooks delivered. The reminder plan gives each slot in the customer's time zone (or
+    the account's) and whether it was sent, skipped or is still ahead: from the running
+    workflow, or from the email log and the schedule once it has closed. Temporal being
+    away does not fail the request (`reminder_plan.source` is then `log`)."""
+    if not await run_in_threadpool(invoice_known, svc.engine, invoice_id):
+        raise ApiError(404, "not_found", f"Relance has no invoice {invoice_id!r} (no event for it was received)")
+    workflow_id = invoice_workflow_id(invoice_id)
+    workflow = await workflow_view(svc.client.temporal, workflow_id, timeout=min(svc.temporal_timeout, 5.0))
+    page = await run_in_threadpool(invoice_page, svc.engine, svc.config, invoice_id, workflow_id, workflow)
+    if page is None:
+        raise ApiError(404, "not_found", f"Relance has no invoice {invoice_id!r} (no event for it was received)")
+    return page
