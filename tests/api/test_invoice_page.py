@@ -18,9 +18,9 @@ from temporalio.testing import WorkflowEnvironment
 from activities.transports.outbox import OutboxTransport
 from relance.api import create_app
 from relance.platform.config import Config
-from tests.api.test_dashboard import Dash, client_for, dashboard_app, log_in, text_of
+from tests.api.test_dashboard import client_for, dashboard_app, log_in, text_of
 from tests.conftest import running_harness
-from tests.support.events import customer, event, invoice
+from tests.support.events import customer, event, invoice, stripe_fixtures
 from tests.support.harness import Harness
 from tests.workflows.test_webhooks_out import Receiver, delivered, register
 
@@ -38,7 +38,9 @@ async def pg_harness(time_env: WorkflowEnvironment, config: Config, postgres_url
 def api_for(h: Harness) -> httpx.AsyncClient:
     app = create_app(h.config.model_copy(update={"api_key": SecretStr(KEY)}), h.engine, h.client)
     return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://relance.test", headers={"Authorization": f"Bearer {KEY}"}
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://relance.test",
+        headers={"Authorization": f"Bearer {KEY}"},
     )
 
 
@@ -169,3 +171,35 @@ async def test_an_unknown_invoice_is_a_404_and_the_route_is_documented(harness: 
     assert {"EventEntry", "EmailEntry", "WebhookEntry", "PaymentEntry", "StatusEntry", "PlanSlot"} <= set(
         schema["components"]["schemas"]
     )
+
+
+async def test_the_dashboard_page_shows_the_timeline_and_plan_and_is_linked(harness: Harness) -> None:
+    h = harness
+    async with api_for(h) as http:
+        await live_an_invoice(h, http, "in_tl_d", "cus_tl")
+    # A credit note that names the invoice: linked to it from the customer's email log.
+    cn = dict(stripe_fixtures()["credit_note"], customer="cus_tl", id="cn_tl", invoice="in_tl_d")
+    await h.send(event("credit_note.created", cn, created=await h.now()))
+    [credit] = h.sent("credit_note_created")
+    link = 'href="/dashboard/invoices/in_tl_d"'
+    async with client_for(dashboard_app(h)) as dash:
+        assert (await log_in(dash)).status_code == 303
+        r = await dash.get("/dashboard/invoices/in_tl_d")
+        assert r.status_code == 200, r.text[:500]
+        page, text = r.text, text_of(r.text)
+        assert "<script" not in page  # a plain page: works without JavaScript
+        assert 'href="/dashboard/customers/cus_tl"' in page
+        assert 'href="http://localhost:8233/namespaces/default/workflows/invoice-in_tl_d"' in page
+        assert "INV-TL-1" in text and "Asia/Tokyo" in text and "+09:00" in text
+        assert "the invoice was paid first" in text and "Derived from the email log" in text
+        for what in ("invoice.finalized", "open → paid", "attempt 1", "invoice.paid", "Credit note"):
+            assert what in text, what
+        # Each table scrolls inside its card (the 375 px rule in base.html), none on the page.
+        assert page.count('<div class="table-wrap">') == page.count("<table>") == 2
+        assert f'href="/dashboard/emails/{credit.id}"' in page
+        customer_page = (await dash.get("/dashboard/customers/cus_tl")).text
+        assert customer_page.count(link) >= 2  # the invoices table and the email log
+        assert link in (await dash.get(f"/dashboard/emails/{credit.id}")).text
+        missing = await dash.get("/dashboard/invoices/in_nope")
+        assert missing.status_code == 404 and "Relance has no invoice" in text_of(missing.text)
+        assert (await dash.get("/dashboard/invoices/" + "x" * 256)).status_code == 404
