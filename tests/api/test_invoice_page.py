@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.transports.outbox import OutboxTransport
 from relance.api import create_app
 from relance.platform.config import Config
+from relance.services.invoice_timeline import WorkflowView, invoice_page
 from tests.api.test_dashboard import client_for, dashboard_app, log_in, text_of
 from tests.conftest import running_harness
 from tests.support.events import customer, event, invoice, stripe_fixtures
@@ -78,6 +79,15 @@ async def live_an_invoice(h: Harness, http: httpx.AsyncClient, inv_id: str, cus_
         )
         await h.advance(8 * DAY)
         running = (await http.get(f"/v1/invoices/{inv_id}")).json()
+        # Temporal not answering: the same slots, from the log and the schedule.
+        away = invoice_page(h.engine, h.config, inv_id, f"invoice-{inv_id}", WorkflowView(), now=await h.now())
+        assert away is not None and away.workflow_status is None and away.reminder_plan is not None
+        assert away.reminder_plan.source == "log"
+        assert [(s.days_from_due, s.state) for s in away.reminder_plan.slots] == [
+            (-3, "sent"),
+            (0, "ahead"),
+            (7, "ahead"),
+        ]
 
         failed = invoice(inv_id, cus_id, due=due, number="INV-TL-1", attempt_count=1)
         await h.send(event("invoice.payment_failed", failed, created=await h.now()))
