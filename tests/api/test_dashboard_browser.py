@@ -233,6 +233,7 @@ async def test_dashboard_tables_scroll_in_their_card_and_the_nav_keeps_every_lin
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pages = {"customers": "/dashboard/customers", "customer": "/dashboard/customers/cus_narrow"}
     pages["settings"] = "/dashboard/settings"
+    pages["invoice"] = "/dashboard/invoices/in_narrow"
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
