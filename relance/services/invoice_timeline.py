@@ -389,7 +389,7 @@ def _plan(
                 at=at,
                 local_time=at.astimezone(zone).isoformat(),
                 time_zone=tz,
-                state=state,  # type: ignore[arg-type]
+                state=state,
                 reason=reason,
                 email_id=email_id,
             )
@@ -419,8 +419,8 @@ def _slot_state(
     if workflow.query is not None:
         if offset in ahead:
             return "ahead", None, None
-    elif workflow.status is None and rec.status == "open" and at > now:
-        return "ahead", "Temporal did not answer: expected from the schedule", None
+    elif workflow.status in (None, "RUNNING") and rec.status == "open" and at > now:
+        return "ahead", "the workflow did not answer: expected from the schedule", None
     if rec.status != "open" and (closed_at is None or at >= closed_at):
         return "skipped", f"the invoice was {rec.status} first", None
     if rec.status == "open" and workflow.status not in (None, "RUNNING"):
