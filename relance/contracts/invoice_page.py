@@ -100,10 +100,11 @@ class PlanSlot(BaseModel):
     at: datetime = Field(description="The send instant, UTC.")
     local_time: str = Field(description="The same instant in the plan's time zone, ISO 8601 with its offset.")
     time_zone: str
-    state: Literal["sent", "failed", "pending", "skipped", "ahead"] = Field(
+    state: Literal["sent", "failed", "pending", "skipped", "ahead", "unknown"] = Field(
         description="sent; failed (the email was tried and failed); pending (being sent); skipped (no "
         "email: turned off, no recipient, past when planned, folded into a later reminder, or the "
-        "invoice was no longer open); ahead (the workflow still waits for it)."
+        "invoice was no longer open); ahead (the workflow still waits for it); unknown (older than the "
+        "email log's retention, which no longer says)."
     )
     reason: str | None = None
     email_id: str | None = None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -145,7 +145,9 @@ def _assemble(
     timeline: list[TimelineEntry] = []
     timeline += _event_entries(rec, events, documents)
     timeline += _email_entries(session, emails)
-    plan = _plan(rec, settings, customer.timezone if customer else None, emails, workflow, documents, timeline, now)
+    logged_since = now - timedelta(days=config.log_retention_days)
+    customer_tz = customer.timezone if customer else None
+    plan = _plan(rec, settings, customer_tz, emails, workflow, documents, timeline, now, logged_since)
     timeline += _webhook_entries(session, rec, events, documents, emails, plan)
     order = {id(e): i for i, e in enumerate(timeline)}
     timeline.sort(key=lambda e: (e.at, _RANK[e.kind], order[id(e)]))
@@ -350,6 +352,7 @@ def _plan(
     documents: list[tuple[datetime, Invoice]],
     timeline: list[TimelineEntry],
     now: datetime,
+    logged_since: datetime,
 ) -> ReminderPlanOut | None:
     if rec.collection_method != "send_invoice":
         return None
@@ -382,7 +385,9 @@ def _plan(
     out = []
     for offset, at in sorted(slots.items(), key=lambda item: item[1]):
         at = as_utc(at)
-        state, reason, email_id = _slot_state(rec, offset, at, sent.get(offset), ahead, workflow, closed_at, now)
+        state, reason, email_id = _slot_state(
+            rec, offset, at, sent.get(offset), ahead, workflow, closed_at, now, logged_since
+        )
         out.append(
             PlanSlot(
                 days_from_due=offset,
@@ -413,6 +418,7 @@ def _slot_state(
     workflow: WorkflowView,
     closed_at: datetime | None,
     now: datetime,
+    logged_since: datetime,
 ) -> tuple[str, str | None, str | None]:
     if entry is not None:
         return _LOG_STATES.get(entry.status, "pending"), entry.error, entry.id
@@ -423,6 +429,8 @@ def _slot_state(
         return "ahead", "the workflow did not answer: expected from the schedule", None
     if rec.status != "open" and (closed_at is None or at >= closed_at):
         return "skipped", f"the invoice was {rec.status} first", None
+    if at < logged_since:
+        return "unknown", "older than the email log's retention: whether it went out is not known", None
     if rec.status == "open" and workflow.status not in (None, "RUNNING"):
         return "skipped", f"the invoice's workflow is {workflow.status.lower()}", None
     return "skipped", "past when the plan was made, or folded into a later reminder", None

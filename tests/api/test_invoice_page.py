@@ -90,6 +90,12 @@ async def live_an_invoice(h: Harness, http: httpx.AsyncClient, inv_id: str, cus_
                 (0, "ahead"),
                 (7, "ahead"),
             ]
+        # Looked at long after, past the log's retention (30 days): no log row says.
+        later = invoice_page(
+            h.engine, h.config, inv_id, f"invoice-{inv_id}", WorkflowView(status="TERMINATED"), now=now + 60 * DAY
+        )
+        assert later is not None and later.reminder_plan is not None
+        assert [s.state for s in later.reminder_plan.slots] == ["sent", "unknown", "unknown"]
 
         failed = invoice(inv_id, cus_id, due=due, number="INV-TL-1", attempt_count=1)
         await h.send(event("invoice.payment_failed", failed, created=await h.now()))
