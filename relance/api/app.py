@@ -20,6 +20,7 @@ from relance.api.inbound import sendgrid, stripe
 from relance.api.routes import (
     codec,
     customers,
+    email_log,
     emails,
     events,
     health,
@@ -116,6 +117,7 @@ def create_app(
         customers,
         settings,
         invoices,
+        email_log,
         emails,
         refunds,
         templates,

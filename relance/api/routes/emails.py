@@ -8,34 +8,15 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from relance.api.deps import ServicesDep
-from relance.api.schemas import CustomerId, EmailOut, EmailPage, EmailSummary, error_responses
-from relance.api.sent_emails import attachment_response, email_out
+from relance.api.schemas import CustomerId, EmailOut, EmailPage, error_responses
+from relance.api.sent_emails import attachment_response, email_out, email_summary
 from relance.storage import email_log, webhooks_store
 from relance.storage.database import session_scope
-from relance.storage.tables import EmailDeliveryRecord, EmailLogEntry, as_utc
 
 router = APIRouter(tags=["emails"])
 
 MAX_PAGE = 100
 EmailId = Annotated[str, Path(min_length=1, max_length=32, description="The `id` from the email log.")]
-
-
-def _summary(e: EmailLogEntry, delivery: EmailDeliveryRecord | None = None) -> EmailSummary:
-    return EmailSummary(
-        id=e.id,
-        time=as_utc(e.created_at),
-        scheduled_at=as_utc(e.scheduled_at),
-        sent_at=as_utc(e.sent_at),
-        kind=e.kind,
-        invoice=e.invoice_id,
-        status=e.status,
-        to=list(e.to),
-        cc=list(e.cc),
-        subject=e.subject,
-        provider_message_id=e.provider_message_id,
-        error=e.error,
-        delivery_status=delivery.delivery_status if delivery else None,
-    )
 
 
 @router.get(
@@ -60,7 +41,7 @@ def list_emails(
         deliveries = webhooks_store.delivery_statuses(session, [e.id for e in rows[:limit]])
     has_more = len(rows) > limit
     return EmailPage(
-        data=[_summary(e, deliveries.get(e.id)) for e in rows[:limit]],
+        data=[email_summary(e, deliveries.get(e.id)) for e in rows[:limit]],
         has_more=has_more,
         next_offset=offset + limit if has_more else None,
     )
