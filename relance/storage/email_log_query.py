@@ -140,3 +140,16 @@ def iter_emails(session: Session, f: EmailFilter, *, batch: int = 1000) -> Itera
         if len(rows) < batch:
             return
         after = Cursor.after(rows[-1])
+
+
+def outcome_of(status: str, error: str | None, delivery_status: str | None) -> str:
+    """The one status of STATUSES an entry filters under (delivered and bounced win over sent)."""
+    if status == "pending" and (error or "").startswith(HELD_PREFIX):
+        return "held"
+    if status == "skipped" and (error or "").startswith(SUPPRESSED_PREFIX):
+        return "suppressed"
+    if status == "sent" and delivery_status == "delivered":
+        return "delivered"
+    if status == "sent" and delivery_status in BOUNCED:
+        return "bounced"
+    return status
