@@ -29,6 +29,7 @@ from relance.api.routes import (
     settings,
     suppressions,
     templates,
+    test_emails,
     webhook_endpoints,
 )
 from relance.api.schemas import ApiError
@@ -119,6 +120,7 @@ def create_app(
         invoices,
         email_log,
         emails,
+        test_emails,
         refunds,
         templates,
         codec,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Path
+from fastapi import Header, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from relance.contracts.account import AccountSettings
@@ -42,6 +42,15 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Retrying with the same key sends once.",
+    ),
+]
 CustomerId = Annotated[str, Path(min_length=1, max_length=255, description="Your customer id (Stripe's `cus_...`).")]
 
 
