@@ -4,8 +4,12 @@ outbox is compared with what was sent the first time, byte for byte."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -18,6 +22,8 @@ from relance.storage.tables import EmailLogEntry
 from tests.api.test_api import Api, app_for, http_for, open_invoice
 from tests.conftest import running_harness
 from tests.support.events import event
+
+RELANCE = str(Path(sys.executable).parent / "relance")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -154,3 +160,43 @@ async def test_test_send_renders_sample_data_with_the_branding_marked_as_a_test(
     for bad, field in (({"kind": "postcard"}, "kind"), ({"to": "nope"}, "to"), ({"locale": "xx"}, "locale")):
         r = await a.http.post("/v1/test-emails", json={**body, **bad})
         assert (r.status_code, r.json()["error"]["field"]) == (400, field), bad
+
+
+async def test_cli_resend_sends_again_and_refuses_a_kind_that_was_off(harness, tmp_path) -> None:
+    """`relance resend ID` as an operator runs it, against this test's server and database."""
+    async with http_for(app_for(harness)) as http:
+        a, h = Api(harness, http), harness
+        original_id = (await paid_invoice(a, "in_rs4", "cus_rs4"))["id"]
+        env = {
+            **os.environ,
+            "RELANCE_DATABASE_URL": h.engine.url.render_as_string(hide_password=False),
+            "RELANCE_TEMPORAL_ADDRESS": h.temporal.service_client.config.target_host,
+            "RELANCE_TASK_QUEUE": h.config.task_queue,
+        }
+
+        async def relance(*args: str) -> tuple[int, str, str]:
+            proc = await asyncio.create_subprocess_exec(
+                RELANCE, *args, env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            )
+            out, err = await asyncio.wait_for(proc.communicate(), 60)
+            return proc.returncode or 0, out.decode(), err.decode()
+
+        code, out, err = await relance("resend", original_id, "--to", "cli@customer.test", "--request-id", "cli-1")
+        assert code == 0, err
+        new_id = out.split("email ", 1)[1].split()[0]
+        h.workflow_ids.add(f"email-{new_id}")
+        await h.settle()
+        resent = (await http.get(f"/v1/emails/{new_id}")).json()
+        assert (resent["status"], resent["resend_of"], resent["headers"]["To"]) == (
+            "sent",
+            original_id,
+            "cli@customer.test",
+        )
+        code, out, err = await relance("log", "--customer", "cus_rs4")
+        assert code == 0 and new_id in out
+
+        h.save_settings(emails={"invoice_finalized": False})
+        await open_invoice(a, "in_rs5", "cus_rs5")
+        [skipped] = [e for e in h.log() if e.invoice_id == "in_rs5"]
+        code, _, err = await relance("resend", skipped.id)
+        assert code == 2 and "turned off" in err and "not resent" in err
