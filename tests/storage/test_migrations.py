@@ -31,6 +31,7 @@ from relance.storage import email_log, migrate, suppressions, webhooks_store
 from relance.storage.customers import get_customer
 from relance.storage.database import dispose_engine, get_engine, session_scope
 from relance.storage.documents import get_document
+from relance.storage.email_log_query import EmailFilter, find_emails
 from relance.storage.invoices import load_invoice_document, load_invoice_state, record_invoice_event, revision_of
 from relance.storage.settings_store import load_settings, save_settings
 from relance.storage.tables import ProcessedEvent
@@ -384,6 +385,23 @@ def assert_0002_objects(url: str) -> None:
     assert "ix_email_log_customer_id" not in log_ix and "ix_invoices_customer_id" not in inv_ix
 
 
+def assert_0004_objects(url: str, seeded: bool = False) -> None:
+    """The email log's filter indexes, the trigram index on PostgreSQL, and (for rows from
+    before 0004) a `search` filled from their subject and recipients."""
+    log_ix = indexes(url, "email_log")
+    assert log_ix["ix_email_log_created_id"] == ["created_at", "id"]
+    assert log_ix["ix_email_log_kind_created"] == ["kind", "created_at", "id"]
+    assert log_ix["ix_email_log_status_created"] == ["status", "created_at", "id"]
+    assert log_ix["ix_email_log_resend_of"] == ["resend_of"]
+    assert "ix_email_log_created_at" not in log_ix
+    assert ("ix_email_log_search_trgm" in log_ix) == url.startswith("postgresql")
+    if seeded:
+        with session_scope(get_engine(url)) as s:
+            assert len(find_emails(s, EmailFilter(q="AP@customer"))) == 3
+            assert len(find_emails(s, EmailFilter(q="reminder 1"))) == 1
+            assert not any(e.is_test or e.resend_of for e in find_emails(s, EmailFilter()))
+
+
 # ---- tests ------------------------------------------------------------------------------
 
 
@@ -401,6 +419,7 @@ def test_a_new_database_is_created_at_head(db_url: str) -> None:
     assert state.at_head and state.current == migrate.head_revisions()
     assert schema_diffs(db_url) == []
     assert_0002_objects(db_url)
+    assert_0004_objects(db_url)
     with session_scope(engine) as s:
         assert load_settings(s) == (AccountSettings(), 0)
 
@@ -416,6 +435,7 @@ def test_old_schema_with_data_is_upgraded_without_loss(db_url: str) -> None:
     assert migrate.current(db_url).at_head
     assert_rows_kept(db_url, rows)
     assert_0002_objects(db_url)
+    assert_0004_objects(db_url, seeded=True)
     assert schema_diffs(db_url) == []
     assert_storage_works(db_url)
 
