@@ -43,6 +43,7 @@ async def test_email_log_page_filters_pages_and_exports(dash: Dash) -> None:
     assert 'href="/dashboard/emails" class="active"' in page
     [invoice_email] = h.sent("invoice_finalized")
     assert ids_on(page) == [invoice_email.id] and "cus_de1" in text_of(page)
+    assert 'href="/dashboard/emails?customer=cus_de1"' in await d.page("/dashboard/customers/cus_de1")
 
     now = invoice_email.created_at
     with session_scope(h.engine) as s:
