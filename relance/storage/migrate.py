@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -75,7 +76,7 @@ class SchemaState:
         return marks if self.at_head else f"{marks}; head is {', '.join(self.heads)}"
 
 
-def compare_options(dialect: str) -> dict[str, object]:
+def compare_options(dialect: str) -> dict[str, Any]:
     """Autogenerate's options: types compared, and objects built for another dialect only
     (`ddl_if`, e.g. the PostgreSQL trigram index) left out, since Alembic ignores ddl_if."""
 
