@@ -86,6 +86,9 @@ def check_resend(
             f"email {email_id} was not sent: {entry.kind} emails were turned off in settings, so there is "
             "nothing to resend",
         )
+    if entry.status == email_log.PENDING:
+        # Its own workflow is still delivering it (or holding it): a resend would be a duplicate.
+        raise Refusal(409, "not_final", f"email {email_id} is still being sent ({entry.error or 'pending'})")
     if message_of(session, entry) is None:
         raise Refusal(
             409, "not_resendable", f"email {email_id} was never rendered ({entry.status}): there is nothing to resend"

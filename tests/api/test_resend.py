@@ -137,6 +137,16 @@ async def test_resend_refuses_an_email_skipped_because_its_kind_was_off(api_on: 
         )  # fmt: skip
     r = await a.http.post(f"/v1/emails/{'f' * 32}/resend")
     assert (r.status_code, r.json()["error"]["type"]) == (409, "not_resendable")
+    # Still being delivered (here: held): its own workflow sends it, a resend would be a second copy.
+    with session_scope(h.engine) as session:
+        session.add(
+            EmailLogEntry(
+                id="e" * 32, idempotency_key="k-held", kind="receipt", customer_id="c", status="pending",
+                scheduled_at=skipped.scheduled_at, error="held since 2026-12-07: sendgrid refused the credentials",
+            )
+        )  # fmt: skip
+    r = await a.http.post(f"/v1/emails/{'e' * 32}/resend")
+    assert (r.status_code, r.json()["error"]["type"]) == (409, "not_final") and "held" in r.json()["error"]["message"]
     assert not h.outbox_messages()
 
 

@@ -124,7 +124,7 @@ def _email_page(
         email=email,
         error=error,
         temporal_url=temporal_url(svc, email.invoice) if email.invoice else None,
-        resendable=email.html is not None or email.text is not None,
+        resendable=(email.html is not None or email.text is not None) and email.status != "pending",
         to_text=to_text,
         cc_text=cc_text,
         request_id=f"dashboard-{uuid.uuid4().hex}",
