@@ -70,6 +70,10 @@ SELECT id, CASE WHEN abs(hashtext(id)) % 100 < 2 THEN 'bounce' ELSE 'delivered' 
 FROM email_log WHERE status = 'sent' AND abs(hashtext(id || 'd')) % 100 < 70
 """
 
+COPY_DELIVERIES = (
+    "UPDATE email_log l SET delivery_status = d.delivery_status FROM email_delivery d WHERE d.email_id = l.id"
+)
+
 
 def filters(rows: int) -> dict[str, EmailFilter]:
     day = (END - timedelta(days=3)).date()
@@ -126,6 +130,7 @@ def main() -> None:
         with psycopg.connect(ADMIN.rsplit("/", 1)[0] + "/" + name, autocommit=True) as pg:
             pg.execute(FILL.replace("{rows}", str(args.rows)).encode())
             pg.execute(DELIVERIES.encode())
+            pg.execute(COPY_DELIVERIES.encode())
             pg.execute(b"VACUUM ANALYZE")
             size = pg.execute(b"SELECT pg_size_pretty(pg_total_relation_size('email_log'))").fetchone()[0]
         fill_s = round(time.perf_counter() - started, 1)

@@ -20,10 +20,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, tuple_
+from sqlalchemy import ColumnElement, and_, false, not_, or_, tuple_
 from sqlmodel import Session, col, select
 
-from relance.storage.tables import EmailDeliveryRecord, EmailLogEntry, as_utc
+from relance.storage.tables import EmailLogEntry, as_utc
 
 STATUSES = ("pending", "held", "sent", "failed", "skipped", "suppressed", "delivered", "bounced")
 # SendGrid's events for a message that did not reach the mailbox.
@@ -76,13 +76,6 @@ class Cursor:
         return cls(as_utc(entry.created_at), entry.id)
 
 
-def _delivery_is(*statuses: str) -> ColumnElement[bool]:
-    return exists().where(
-        col(EmailDeliveryRecord.email_id) == col(EmailLogEntry.id),
-        col(EmailDeliveryRecord.delivery_status).in_(statuses),
-    )
-
-
 def _status_clause(status: str) -> ColumnElement[bool]:
     status_col, error = col(EmailLogEntry.status), col(EmailLogEntry.error)
     held = and_(status_col == "pending", error.startswith(HELD_PREFIX))
@@ -94,8 +87,8 @@ def _status_clause(status: str) -> ColumnElement[bool]:
         "failed": status_col == "failed",
         "skipped": and_(status_col == "skipped", or_(error.is_(None), not_(error.startswith(SUPPRESSED_PREFIX)))),
         "suppressed": suppressed,
-        "delivered": and_(status_col == "sent", _delivery_is("delivered")),
-        "bounced": and_(status_col == "sent", _delivery_is(*BOUNCED)),
+        "delivered": and_(status_col == "sent", col(EmailLogEntry.delivery_status) == "delivered"),
+        "bounced": and_(status_col == "sent", col(EmailLogEntry.delivery_status).in_(BOUNCED)),
     }
     return clauses[status]
 

@@ -115,6 +115,7 @@ class EmailLogEntry(SQLModel, table=True):
         Index("ix_email_log_created_id", "created_at", "id"),
         Index("ix_email_log_kind_created", "kind", "created_at", "id"),
         Index("ix_email_log_status_created", "status", "created_at", "id"),
+        Index("ix_email_log_delivery_created", "delivery_status", "created_at", "id"),
         # `q` is a substring search: a trigram index on PostgreSQL; SQLite scans.
         Index(
             "ix_email_log_search_trgm",
@@ -151,6 +152,9 @@ class EmailLogEntry(SQLModel, table=True):
     is_test: bool = False
     # Subject and recipients, lower-cased, for the log's text search (`q`).
     search: str | None = Field(default=None, sa_column=Column(Text))
+    # email_delivery's status, copied here by webhooks_store.set_delivery_status so the
+    # log's `delivered` and `bounced` filters (the bounce report) read one indexed table.
+    delivery_status: str | None = Field(default=None, max_length=20)
 
 
 # The trigram operator class of ix_email_log_search_trgm, for databases built from the

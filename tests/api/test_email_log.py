@@ -16,9 +16,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.transports.outbox import OutboxTransport
 from relance.platform.config import Config
-from relance.storage import email_log
+from relance.storage import email_log, webhooks_store
 from relance.storage.database import session_scope
-from relance.storage.tables import EmailDeliveryRecord, EmailLogEntry
+from relance.storage.tables import EmailLogEntry
 from tests.api.test_api import app_for, http_for
 from tests.conftest import running_harness
 from tests.support.harness import Harness
@@ -58,7 +58,7 @@ def add(h: Harness, n: int, **fields: Any) -> EmailLogEntry:
             **values,
         )
         if delivery:
-            session.add(EmailDeliveryRecord(email_id=entry.id, delivery_status=delivery, delivery_status_at=T0))
+            webhooks_store.set_delivery_status(session, entry.id, delivery, T0, None)
         return entry
 
 

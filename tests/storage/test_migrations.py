@@ -392,6 +392,7 @@ def assert_0004_objects(url: str, seeded: bool = False) -> None:
     assert log_ix["ix_email_log_created_id"] == ["created_at", "id"]
     assert log_ix["ix_email_log_kind_created"] == ["kind", "created_at", "id"]
     assert log_ix["ix_email_log_status_created"] == ["status", "created_at", "id"]
+    assert log_ix["ix_email_log_delivery_created"] == ["delivery_status", "created_at", "id"]
     assert log_ix["ix_email_log_resend_of"] == ["resend_of"]
     assert "ix_email_log_created_at" not in log_ix
     assert ("ix_email_log_search_trgm" in log_ix) == url.startswith("postgresql")
@@ -400,6 +401,8 @@ def assert_0004_objects(url: str, seeded: bool = False) -> None:
             assert len(find_emails(s, EmailFilter(q="AP@customer"))) == 3
             assert len(find_emails(s, EmailFilter(q="reminder 1"))) == 1
             assert not any(e.is_test or e.resend_of for e in find_emails(s, EmailFilter()))
+            # The one email_delivery row seeded, copied onto its log row.
+            assert len(find_emails(s, EmailFilter(statuses=("delivered",)))) == 1
 
 
 # ---- tests ------------------------------------------------------------------------------
