@@ -35,9 +35,9 @@ from relance.contracts.models import (
     InvoiceWorkflowInput,
     ManualReminder,
     ObjectWorkflowInput,
+    OperatorEmailRequest,
     RefundSignal,
     SubscriptionSignal,
-    OperatorEmailRequest,
 )
 from relance.platform.config import Config
 from relance.platform.signals import signal_with_start

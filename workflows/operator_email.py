@@ -18,7 +18,8 @@ with workflow.unsafe.imports_passed_through():
         FailureRecord,
         OperatorEmailRequest,
     )
-    from workflows.email_steps import DELIVER, PREPARE, RECORD, last_error_type
+    from workflows.email_steps import last_error_type
+    from workflows.options import DELIVER, PREPARE, RECORD
     from workflows.webhook_emit import emit_email_outcome
 
 
@@ -57,7 +58,6 @@ class OperatorEmailWorkflow:
             )
             result = DeliveryResult(status="failed", error=reason)
         if req.purpose == "resend":
-            # A resend reaches a customer: email.sent / email.failed like any email. A new
-            # workflow type, so no history predates the webhook patches (lean).
-            await emit_email_outcome(email, result, lean=True)
+            # A resend reaches a customer: email.sent / email.failed like any email.
+            await emit_email_outcome(email, result)
         return result
