@@ -30,7 +30,9 @@ from relance.contracts.models import (
     DocumentRequest,
     EmailRequest,
     FailureRecord,
+    OperatorEmailRequest,
     PreparedEmail,
+    PreparedOperatorEmail,
     StoredAttachment,
 )
 from relance.platform.config import Config
@@ -133,6 +135,17 @@ class EmailActivities:
         if done.report is not None:
             done.report()  # the outcome is committed: count and log it
         return done.prepared
+
+    @activity.defn
+    def prepare_operator_email(self, req: OperatorEmailRequest) -> PreparedOperatorEmail:
+        """A resend or a test send (relance.services.operator_emails), logged as pending
+        for deliver_email like any other email."""
+        from relance.services.operator_emails import prepare_resend, prepare_test
+
+        with session_scope(self.engine) as session:
+            if req.purpose == "resend":
+                return prepare_resend(session, req)
+            return prepare_test(session, req, self.config)
 
     # ---- documents -----------------------------------------------------------------
 

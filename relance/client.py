@@ -35,6 +35,7 @@ from relance.contracts.models import (
     InvoiceWorkflowInput,
     ManualReminder,
     ObjectWorkflowInput,
+    OperatorEmailRequest,
     RefundSignal,
     SubscriptionSignal,
 )
@@ -49,10 +50,12 @@ from workflows.ids import (
     credit_note_workflow_id,
     customer_workflow_id,
     invoice_workflow_id,
+    operator_email_workflow_id,
     refund_workflow_id,
     subscription_workflow_id,
 )
 from workflows.invoice import InvoiceWorkflow
+from workflows.operator_email import OperatorEmailWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
@@ -171,3 +174,19 @@ class RelanceClient:
             task_queue=self.task_queue,
         )
         return request_id
+
+    async def send_operator_email(self, req: OperatorEmailRequest) -> str:
+        """A resend or a test send (relance.services.operator_emails builds `req`). Its
+        workflow id derives from the request's key: a retried request finds the running
+        workflow, or once it ended the logged row, and sends nothing twice."""
+        from temporalio.common import WorkflowIDConflictPolicy
+
+        wf_id = operator_email_workflow_id(req.email_id)
+        await self.temporal.start_workflow(
+            OperatorEmailWorkflow.run,
+            req,
+            id=wf_id,
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        return wf_id

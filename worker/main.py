@@ -42,6 +42,7 @@ from workflows.card import CardWorkflow
 from workflows.credit_note import CreditNoteWorkflow
 from workflows.customer import CustomerWorkflow
 from workflows.invoice import InvoiceWorkflow
+from workflows.operator_email import OperatorEmailWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.retention import RetentionWorkflow
 from workflows.subscription import SubscriptionWorkflow
@@ -59,6 +60,7 @@ WORKFLOWS = [
     RefundWorkflow,
     RetentionWorkflow,
     WebhookWorkflow,
+    OperatorEmailWorkflow,
 ]
 
 _INDEXED = {
@@ -137,6 +139,7 @@ def activities_for(engine: Engine, config: Config, transport: Transport) -> list
         retention.purge_email_log,
         customers.record_customer,
         emails.prepare_email,
+        emails.prepare_operator_email,
         emails.render_document,
         emails.deliver_email,
         emails.record_delivery_failure,

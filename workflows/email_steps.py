@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.webhook_emit import emit_email_outcome
 
 
-def _last_error_type(err: BaseException) -> str | None:
+def last_error_type(err: BaseException) -> str | None:
     """The last attempt's error type: when the 3-day window closes, the ActivityError's
     cause is a timeout whose own cause is the last attempt's ApplicationError."""
     cause: BaseException | None = err.__cause__
@@ -52,7 +52,7 @@ async def send_email(req: EmailRequest) -> DeliveryResult | None:
         workflow.logger.warning("email %s failed: %s", req.idempotency_key, reason)
         await workflow.execute_activity_method(
             EmailActivities.record_delivery_failure,
-            FailureRecord(request=req, error=reason, error_type=_last_error_type(err)),
+            FailureRecord(request=req, error=reason, error_type=last_error_type(err)),
             **RECORD,
         )
         result = DeliveryResult(status="failed", error=reason)

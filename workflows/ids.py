@@ -24,3 +24,8 @@ def credit_note_workflow_id(credit_note_id: str) -> str:
 def refund_workflow_id(charge_id: str | None, refund_id: str | None) -> str:
     # Both reports of a refund (refund.created, charge.refunded) meet in the charge's workflow.
     return f"charge-{charge_id}" if charge_id else f"refund-{refund_id}"
+
+
+def operator_email_workflow_id(email_id: str) -> str:
+    # A resend's or a test send's new log row id, a digest of its idempotency key.
+    return f"email-{email_id}"

@@ -20,6 +20,7 @@ from relance.api.inbound import sendgrid, stripe
 from relance.api.routes import (
     codec,
     customers,
+    email_log,
     emails,
     events,
     health,
@@ -28,6 +29,7 @@ from relance.api.routes import (
     settings,
     suppressions,
     templates,
+    test_emails,
     webhook_endpoints,
 )
 from relance.api.schemas import ApiError
@@ -116,7 +118,9 @@ def create_app(
         customers,
         settings,
         invoices,
+        email_log,
         emails,
+        test_emails,
         refunds,
         templates,
         codec,

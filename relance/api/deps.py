@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import Awaitable
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
@@ -23,12 +24,15 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from relance.api.schemas import ApiError
 from relance.client import Accepted, RelanceClient
+from relance.contracts.addresses import TooManyRecipients
 from relance.contracts.events import Event
-from relance.contracts.models import InvoiceState
+from relance.contracts.models import InvoiceState, OperatorEmailRequest
 from relance.platform.config import Config
 from relance.rules.manual_reminders import refusal
+from relance.services.operator_emails import Refusal, check_resend, check_test, resend_request, test_request
 from relance.storage.database import session_scope
 from relance.storage.invoices import load_invoice_state
+from relance.storage.tables import utcnow
 
 log = logging.getLogger("relance.api")
 T = TypeVar("T")
@@ -68,6 +72,43 @@ class Services:
             raise ApiError(409, refused.code, refused.message)
         assert state is not None
         return await self.send_reminder_now(invoice_id, state.customer_id, request_id)
+
+    async def resend(
+        self, email_id: str, to: list[str] | None, cc: list[str] | None, request_id: str | None
+    ) -> OperatorEmailRequest:
+        """A logged email again, for the API and the dashboard alike: 404 for no such email,
+        409 for one that was never sent (its kind off) or rendered, 400 for a bad address."""
+        request_id = request_id or uuid.uuid4().hex
+
+        def check() -> OperatorEmailRequest:
+            with session_scope(self.engine) as session:
+                entry, to_, cc_ = check_resend(session, email_id, to, cc)
+                return resend_request(entry, request_id, to_, cc_, utcnow())
+
+        req = await self._checked(check)
+        await self.temporal(self.client.send_operator_email(req))
+        return req
+
+    async def test_send(self, kind: str, to: str, locale: str, request_id: str | None) -> OperatorEmailRequest:
+        """A kind on sample data with the account's branding, to `to`; 400 for a bad kind,
+        address or locale."""
+        request_id = request_id or uuid.uuid4().hex
+
+        def check() -> OperatorEmailRequest:
+            email_kind, address, wanted = check_test(kind, to, locale)
+            return test_request(email_kind, address, wanted, request_id, utcnow())
+
+        req = await self._checked(check)
+        await self.temporal(self.client.send_operator_email(req))
+        return req
+
+    async def _checked(self, check: Callable[[], T]) -> T:
+        try:
+            return await run_in_threadpool(check)
+        except Refusal as exc:
+            raise ApiError(exc.status, exc.code, exc.message, exc.field) from None
+        except TooManyRecipients as exc:
+            raise ApiError(400, "too_many_recipients", str(exc)) from None
 
     async def temporal(self, call: Awaitable[T]) -> T:
         """Temporal being away is the caller's cue to retry (503), not a server error: a

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Path
+from fastapi import Header, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from relance.contracts.account import AccountSettings
@@ -42,6 +42,15 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Retrying with the same key sends once.",
+    ),
+]
 CustomerId = Annotated[str, Path(min_length=1, max_length=255, description="Your customer id (Stripe's `cus_...`).")]
 
 
@@ -191,12 +200,51 @@ class EmailSummary(BaseModel):
         description="What the provider reported last (SendGrid's Event Webhook): processed, "
         "deferred, delivered, bounce, blocked, dropped or spamreport; null when nothing was reported.",
     )
+    customer: str | None = None
+    outcome: str | None = Field(
+        default=None,
+        description="`status` refined: pending, held, sent, failed, skipped, suppressed, or, for a sent "
+        "email the provider reported on, delivered or bounced (what GET /v1/emails filters by).",
+    )
+    resend_of: str | None = Field(default=None, description="The email this one resent.")
+    test: bool = Field(default=False, description="A test send (sample data).")
 
 
 class EmailPage(BaseModel):
     data: list[EmailSummary]
     has_more: bool
     next_offset: int | None = Field(description="Pass as `offset` for the next page; null on the last one.")
+
+
+class EmailLogPage(BaseModel):
+    data: list[EmailSummary]
+    has_more: bool
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last one.")
+
+
+class Recipients(BaseModel):
+    """Corrected recipients for a resend; an omitted list keeps the original's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: list[str] | None = Field(default=None, max_length=50)
+    cc: list[str] | None = Field(default=None, max_length=50)
+
+
+class EmailAccepted(BaseModel):
+    status: Literal["accepted"] = "accepted"
+    id: str = Field(description="The new email's id in the log (GET /v1/emails/{id}).")
+    request_id: str = Field(description="The Idempotency-Key, or a generated one: the same id never sends twice.")
+    workflow_id: str
+    resend_of: str | None = None
+
+
+class TestEmailIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(description="An email kind, e.g. `receipt`.")
+    to: str = Field(max_length=320, description="Where the test goes.")
+    locale: str = Field(default="en", max_length=20)
 
 
 class EmailHeaders(BaseModel):
@@ -227,6 +275,8 @@ class EmailOut(BaseModel):
     status: str
     provider_message_id: str | None = None
     error: str | None = None
+    resend_of: str | None = None
+    test: bool = False
     headers: EmailHeaders
     html: str | None = Field(description="Null when no message was rendered (skipped, or failed before rendering).")
     text: str | None = None

@@ -1,6 +1,7 @@
 """One email as it was sent, as the JSON API and the dashboard both show it: its
-headers, HTML, text and attached PDFs (`email_out`), and one PDF as a download
-(`attachment_response`). Both raise ApiError 404 for what is not there."""
+headers, HTML, text and attached PDFs (`email_out`), one PDF as a download
+(`attachment_response`), and a log row as listed (`email_summary`). The first two raise
+ApiError 404 for what is not there."""
 
 from __future__ import annotations
 
@@ -11,11 +12,35 @@ from fastapi.responses import Response
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from relance.api.schemas import ApiError, AttachmentOut, EmailHeaders, EmailOut
+from relance.api.schemas import ApiError, AttachmentOut, EmailHeaders, EmailOut, EmailSummary
 from relance.storage.database import session_scope
 from relance.storage.documents import get_document
+from relance.storage.email_log_query import outcome_of
 from relance.storage.sent_emails import attachment_of, attachments_of, message_of
-from relance.storage.tables import EmailLogEntry, as_utc
+from relance.storage.tables import EmailDeliveryRecord, EmailLogEntry, as_utc
+
+
+def email_summary(e: EmailLogEntry, delivery: EmailDeliveryRecord | None = None) -> EmailSummary:
+    delivery_status = delivery.delivery_status if delivery else None
+    return EmailSummary(
+        id=e.id,
+        time=as_utc(e.created_at),
+        scheduled_at=as_utc(e.scheduled_at),
+        sent_at=as_utc(e.sent_at),
+        kind=e.kind,
+        invoice=e.invoice_id,
+        status=e.status,
+        to=list(e.to),
+        cc=list(e.cc),
+        subject=e.subject,
+        provider_message_id=e.provider_message_id,
+        error=e.error,
+        delivery_status=delivery_status,
+        customer=e.customer_id,
+        outcome=outcome_of(e.status, e.error, delivery_status),
+        resend_of=e.resend_of,
+        test=e.is_test,
+    )
 
 
 def _load_entry(session: Session, email_id: str) -> EmailLogEntry:
@@ -75,6 +100,8 @@ def email_out(engine: Engine, email_id: str) -> EmailOut:
         status=entry.status,
         provider_message_id=entry.provider_message_id,
         error=entry.error,
+        resend_of=entry.resend_of,
+        test=entry.is_test,
         headers=headers,
         html=message.html if message else None,
         text=message.text if message else None,

@@ -1,4 +1,5 @@
-"""Commands about events and what they cause: `send`, `remind`, `simulate`, `log`."""
+"""Commands about events and what they cause: `send`, `remind`, `resend`, `test-email`,
+`simulate`, `log`."""
 
 from __future__ import annotations
 
@@ -57,6 +58,64 @@ def remind(
     finish(0)
 
 
+def resend(
+    email_id: str = typer.Argument(..., help="The email's id in the log (`relance log`, GET /v1/emails)."),
+    to: list[str] = typer.Option(None, "--to", help="Corrected recipient (repeat); default: the original's."),
+    cc: list[str] = typer.Option(None, "--cc", help="Corrected CC (repeat); default: the original's."),
+    request_id: str | None = typer.Option(None, help="Makes a retried request send once."),
+) -> None:
+    """Send one email again: the same content and PDFs, a new Message-ID."""
+    import uuid
+
+    from relance.client import RelanceClient
+    from relance.contracts.addresses import TooManyRecipients
+    from relance.services.operator_emails import Refusal, check_resend, resend_request
+    from relance.storage.database import get_engine, session_scope
+    from relance.storage.tables import utcnow
+
+    config = get_config()
+    try:
+        with session_scope(get_engine(config.resolved_database_url(), auto_migrate=config.db_auto_migrate)) as session:
+            entry, to_, cc_ = check_resend(session, email_id, to or None, cc or None)
+            req = resend_request(entry, request_id or uuid.uuid4().hex, to_, cc_, utcnow())
+    except (Refusal, TooManyRecipients) as exc:
+        fail(f"{exc}: not resent")
+
+    async def go() -> None:
+        client = await RelanceClient.connect(config)
+        wf_id = await client.send_operator_email(req)
+        typer.echo(f"resend requested: email {req.email_id} ({wf_id})")
+
+    run(go())
+    finish(0)
+
+
+def test_email(
+    kind: str = typer.Argument(..., help="An email kind, e.g. receipt."),
+    to: str = typer.Option(..., "--to", help="Where the test goes."),
+    locale: str = typer.Option("en", help="e.g. fr, pt-BR."),
+) -> None:
+    """Send a test of one kind on sample data, with the account's branding."""
+    import uuid
+
+    from relance.client import RelanceClient
+    from relance.services.operator_emails import Refusal, check_test, test_request
+    from relance.storage.tables import utcnow
+
+    try:
+        req = test_request(*check_test(kind, to, locale), uuid.uuid4().hex, utcnow())
+    except Refusal as exc:
+        fail(str(exc))
+
+    async def go() -> None:
+        client = await RelanceClient.connect(get_config())
+        wf_id = await client.send_operator_email(req)
+        typer.echo(f"test email requested: email {req.email_id} ({wf_id})")
+
+    run(go())
+    finish(0)
+
+
 def simulate(file: Path, as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Run a scenario on the time-skipping server and list every email that would go out."""
     from pydantic import ValidationError
@@ -96,6 +155,7 @@ def email_log_cmd(
         entries = email_log.customer_emails(session, customer, days=days, limit=500)
     rows: list[dict[str, Any]] = [
         {
+            "id": e.id,
             "time": e.created_at.isoformat(),
             "kind": e.kind,
             "invoice": e.invoice_id,
@@ -115,7 +175,7 @@ def email_log_cmd(
     else:
         for r in rows:
             typer.echo(
-                f"{r['time'][:19]}  {r['status']:<8} {r['kind']:<24} {r['invoice'] or '-':<28} "
+                f"{r['time'][:19]}  {r['id']}  {r['status']:<8} {r['kind']:<24} {r['invoice'] or '-':<28} "
                 f"{', '.join(r['to'])}  {r['subject'] or ''}{'  ! ' + r['error'] if r['error'] else ''}"
             )
     finish(0)

@@ -8,6 +8,7 @@ import this module passed through. Payloads carry references, never PDFs or HTML
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -219,6 +220,33 @@ class FailureRecord(BaseModel):
     # "RetryableDeliveryError", ...), found through a timeout's cause; None when no
     # attempt raised one.
     error_type: str | None = None
+
+
+class OperatorEmailRequest(BaseModel):
+    """An email an operator asked for (API, dashboard, CLI): a resend of a logged email,
+    or a test of a kind on sample data. `email_id` is the new log row's id, derived from
+    `idempotency_key`, so the caller knows it before the workflow runs."""
+
+    purpose: Literal["resend", "test"]
+    idempotency_key: str
+    email_id: str
+    kind: EmailKind
+    customer_id: str
+    invoice_id: str | None = None
+    requested_at: datetime
+    resend_of: str | None = None
+    to: list[str] | None = None  # None: the original's (a resend)
+    cc: list[str] | None = None
+    locale: str | None = None  # a test's
+
+
+class PreparedOperatorEmail(BaseModel):
+    """ready: deliver with these stored attachments. done: already handled. skipped: not
+    sent (e.g. every address suppressed), logged with the reason."""
+
+    status: Literal["ready", "done", "skipped"]
+    reason: str | None = None
+    attachments: list[StoredAttachment] = Field(default_factory=list)
 
 
 class ObjectWorkflowInput(BaseModel):

@@ -5,6 +5,7 @@ and never sends the same email twice."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,6 +37,7 @@ def new_entry(
     id: str | None = None,
     **fields: Any,
 ) -> EmailLogEntry:
+    fields.setdefault("search", search_text(fields.get("subject"), fields.get("to", ()), fields.get("cc", ())))
     entry = EmailLogEntry(
         id=id or new_entry_id(),
         idempotency_key=key,
@@ -49,6 +51,14 @@ def new_entry(
     session.add(entry)
     session.flush()
     return entry
+
+
+def search_text(subject: str | None, to: Iterable[str], cc: Iterable[str]) -> str | None:
+    """What `q` searches: subject and recipients, lower-cased (LIKE on SQLite is ASCII-only
+    case-insensitive, so both sides are folded here rather than by the database)."""
+    parts = [subject or "", *to, *cc]
+    text = " ".join(p for p in parts if p).lower()
+    return text or None
 
 
 def mark_sent(session: Session, entry: EmailLogEntry, provider: str, provider_message_id: str | None) -> None:

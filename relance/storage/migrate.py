@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -73,6 +74,17 @@ class SchemaState:
             return "created before migrations (no alembic_version table): will be adopted at 0001"
         marks = ", ".join(f"{r} (head)" if r in self.heads else r for r in self.current) or "none"
         return marks if self.at_head else f"{marks}; head is {', '.join(self.heads)}"
+
+
+def compare_options(dialect: str) -> dict[str, Any]:
+    """Autogenerate's options: types compared, and objects built for another dialect only
+    (`ddl_if`, e.g. the PostgreSQL trigram index) left out, since Alembic ignores ddl_if."""
+
+    def include_object(obj: object, _name: str | None, _type: str, _reflected: bool, _compare_to: object) -> bool:
+        only = getattr(obj, "_ddl_if", None)
+        return only is None or only.dialect is None or only.dialect == dialect
+
+    return {"compare_type": True, "include_object": include_object}
 
 
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:
@@ -185,7 +197,9 @@ def _run_upgrade(conn: Connection, state: SchemaState, revision: str) -> None:
     if state.kind == "legacy" and revision == "heads":
         # Adoption adds what is missing but changes no existing column: say if one differs
         # (e.g. PostgreSQL timestamps made naive by SQLModel < 0.0.45).
-        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
+        diffs = compare_metadata(
+            MigrationContext.configure(conn, opts=compare_options(conn.dialect.name)), SQLModel.metadata
+        )
         if diffs:
             log.warning("adopted database differs from the models; review before relying on it: %s", diffs)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, overload
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, Text
+from sqlalchemy import DDL, JSON, Column, Index, LargeBinary, Text, event
 from sqlmodel import Field, SQLModel
 
 
@@ -108,8 +108,22 @@ class EmailLogEntry(SQLModel, table=True):
 
     __tablename__ = "email_log"
     # A customer's emails within the log's retention, newest first (email_log.customer_emails).
-    # Migration 0002.
-    __table_args__ = (Index("ix_email_log_customer_created", "customer_id", "created_at"),)
+    # Migration 0002. The others serve the log's filters (email_log_query), newest first
+    # by (created_at, id): migration 0004; bench/email_log_query.py times them.
+    __table_args__ = (
+        Index("ix_email_log_customer_created", "customer_id", "created_at"),
+        Index("ix_email_log_created_id", "created_at", "id"),
+        Index("ix_email_log_kind_created", "kind", "created_at", "id"),
+        Index("ix_email_log_status_created", "status", "created_at", "id"),
+        Index("ix_email_log_delivery_created", "delivery_status", "created_at", "id"),
+        # `q` is a substring search: a trigram index on PostgreSQL; SQLite scans.
+        Index(
+            "ix_email_log_search_trgm",
+            "search",
+            postgresql_using="gin",
+            postgresql_ops={"search": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
+    )
 
     id: str = Field(primary_key=True, max_length=32)
     idempotency_key: str = Field(unique=True, index=True, max_length=400)
@@ -118,7 +132,7 @@ class EmailLogEntry(SQLModel, table=True):
     invoice_id: str | None = Field(default=None, index=True, max_length=255)
     status: str = Field(max_length=20)  # pending | sent | failed | skipped
     scheduled_at: datetime  # when the workflow decided to send (its clock)
-    created_at: datetime = Field(default_factory=utcnow, index=True)
+    created_at: datetime = Field(default_factory=utcnow)  # indexed by ix_email_log_created_id
     sent_at: datetime | None = None
     to: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     cc: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
@@ -132,6 +146,25 @@ class EmailLogEntry(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text))
     note: str | None = Field(default=None, sa_column=Column(Text))  # e.g. a custom template fell back
     attempts: int = 0
+    # The email this one resent (POST /v1/emails/{id}/resend); null for every other email.
+    resend_of: str | None = Field(default=None, index=True, max_length=32)
+    # A test send (POST /v1/test-emails): sample data, to an address the operator typed.
+    is_test: bool = False
+    # Subject and recipients, lower-cased, for the log's text search (`q`).
+    search: str | None = Field(default=None, sa_column=Column(Text))
+    # email_delivery's status, copied here by webhooks_store.set_delivery_status so the
+    # log's `delivered` and `bounced` filters (the bounce report) read one indexed table.
+    delivery_status: str | None = Field(default=None, max_length=20)
+
+
+# The trigram operator class of ix_email_log_search_trgm, for databases built from the
+# models (migration 0004 creates it on upgraded ones). pg_trgm is a trusted extension:
+# the database's owner may create it.
+event.listen(
+    EmailLogEntry.__table__,  # type: ignore[attr-defined]
+    "before_create",
+    DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"),
+)
 
 
 class StoredDocument(SQLModel, table=True):

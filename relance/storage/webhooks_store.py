@@ -218,13 +218,22 @@ def set_delivery_status(session: Session, email_id: str, status: str, at: dateti
             EmailDeliveryRecord(email_id=email_id, delivery_status=status, delivery_status_at=at, reason=reason)
         )
         session.flush()
+        _copy_to_log(session, email_id, status)
         return True
     old_rank, new_rank = DELIVERY_RANK.get(row.delivery_status, 0), DELIVERY_RANK.get(status, 0)
     if new_rank < old_rank or (new_rank == old_rank and at <= (as_utc(row.delivery_status_at) or at)):
         return False
     row.delivery_status, row.delivery_status_at, row.reason, row.updated_at = status, at, reason, utcnow()
     session.add(row)
+    _copy_to_log(session, email_id, status)
     return True
+
+
+def _copy_to_log(session: Session, email_id: str, status: str) -> None:
+    entry = session.get(EmailLogEntry, email_id)
+    if entry is not None:
+        entry.delivery_status = status
+        session.add(entry)
 
 
 def delivery_status(session: Session, email_id: str) -> EmailDeliveryRecord | None:

@@ -386,12 +386,12 @@ async def _poll(predicate, timeout: float, what: str) -> None:
         await asyncio.sleep(0.2)
 
 
-def test_the_last_error_type_is_found_through_the_windows_timeout() -> None:
+def test_thelast_error_type_is_found_through_the_windows_timeout() -> None:
     """What the workflow passes to record_delivery_failure: the ActivityError's cause is
     the last attempt's error, or, once the 3-day window closed, a timeout caused by it."""
     from temporalio.exceptions import ActivityError, ApplicationError, RetryState, TimeoutError, TimeoutType
 
-    from workflows.email_steps import _last_error_type
+    from workflows.email_steps import last_error_type
 
     def activity_error(cause: BaseException) -> ActivityError:
         err = ActivityError(
@@ -409,10 +409,10 @@ def test_the_last_error_type_is_found_through_the_windows_timeout() -> None:
     held = ApplicationError("held: SendGrid refused the API key (401)", type="TransportHeld")
     timeout = TimeoutError("activity timeout", type=TimeoutType.SCHEDULE_TO_CLOSE, last_heartbeat_details=[])
     timeout.__cause__ = held
-    assert _last_error_type(activity_error(timeout)) == "TransportHeld"
+    assert last_error_type(activity_error(timeout)) == "TransportHeld"
     assert (
-        _last_error_type(activity_error(ApplicationError("503", type="RetryableDeliveryError")))
+        last_error_type(activity_error(ApplicationError("503", type="RetryableDeliveryError")))
         == "RetryableDeliveryError"
     )
     bare = TimeoutError("activity timeout", type=TimeoutType.SCHEDULE_TO_CLOSE, last_heartbeat_details=[])
-    assert _last_error_type(activity_error(bare)) is None
+    assert last_error_type(activity_error(bare)) is None

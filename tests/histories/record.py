@@ -36,10 +36,12 @@ from relance.platform.clock import advance, settle
 from relance.platform.config import Config
 from relance.platform.temporal_client import DATA_CONVERTER
 from relance.platform.time_skipping import start_time_skipping
-from relance.storage import webhooks_store
+from relance.services.operator_emails import check_resend, check_test, resend_request, test_request
+from relance.storage import email_log, webhooks_store
 from relance.storage.database import get_engine, session_scope
 from tests.support.events import customer, event, invoice, stripe_fixtures
 from worker.main import build_worker, ensure_search_attributes
+from workflows.ids import operator_email_workflow_id
 from workflows.patches import PATCHES
 from workflows.retention import RetentionWorkflow
 
@@ -121,6 +123,17 @@ async def scenarios(
         event("invoice.payment_action_required", dict(auto, attempt_count=2), created=t + timedelta(seconds=2)),
         event("invoice.paid", paid(auto), created=t + timedelta(seconds=3)),
     )
+    # Operator emails: the paid invoice's receipt resent to a corrected address, a test send.
+    with session_scope(engine) as session:
+        [receipt] = [
+            e for e in email_log.all_entries(session) if e.invoice_id == "in_rec_reminders" and e.kind == "receipt"
+        ]
+        original, to, cc = check_resend(session, receipt.id, ["fixed@customer.test"], None)
+        resend = resend_request(original, "rec-resend", to, cc, t)
+    test = test_request(*check_test("receipt", "ops@example.com", "fr"), "rec-test", t)
+    for req in (resend, test):
+        ids.add(await client.send_operator_email(req))
+    await settle(env.client, ids)
     # Customer-level lifecycles.
     pm = copy.deepcopy(stripe_fixtures()["payment_method"])
     pm.update(id="pm_rec", customer="cus_rec")
@@ -166,6 +179,8 @@ async def scenarios(
             "SubscriptionWorkflow-trial_then_canceled": "subscription-sub_rec",
             "CreditNoteWorkflow-created": "credit-note-cn_rec",
             "RefundWorkflow-charge_only": "charge-ch_rec",
+            "OperatorEmailWorkflow-resend": operator_email_workflow_id(resend.email_id),
+            "OperatorEmailWorkflow-test_send": operator_email_workflow_id(test.email_id),
         }
     )
     # Last, because the clock must not move after it: webhooks out. Two endpoints want

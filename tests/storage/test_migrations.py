@@ -31,6 +31,7 @@ from relance.storage import email_log, migrate, suppressions, webhooks_store
 from relance.storage.customers import get_customer
 from relance.storage.database import dispose_engine, get_engine, session_scope
 from relance.storage.documents import get_document
+from relance.storage.email_log_query import EmailFilter, find_emails
 from relance.storage.invoices import load_invoice_document, load_invoice_state, record_invoice_event, revision_of
 from relance.storage.settings_store import load_settings, save_settings
 from relance.storage.tables import ProcessedEvent
@@ -83,7 +84,8 @@ def schema_diffs(url: str) -> list:
     engine = migrate.migration_engine(url)
     try:
         with engine.connect() as conn:
-            return compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
+            opts = migrate.compare_options(conn.dialect.name)
+            return compare_metadata(MigrationContext.configure(conn, opts=opts), SQLModel.metadata)
     finally:
         engine.dispose()
 
@@ -383,6 +385,26 @@ def assert_0002_objects(url: str) -> None:
     assert "ix_email_log_customer_id" not in log_ix and "ix_invoices_customer_id" not in inv_ix
 
 
+def assert_0004_objects(url: str, seeded: bool = False) -> None:
+    """The email log's filter indexes, the trigram index on PostgreSQL, and (for rows from
+    before 0004) a `search` filled from their subject and recipients."""
+    log_ix = indexes(url, "email_log")
+    assert log_ix["ix_email_log_created_id"] == ["created_at", "id"]
+    assert log_ix["ix_email_log_kind_created"] == ["kind", "created_at", "id"]
+    assert log_ix["ix_email_log_status_created"] == ["status", "created_at", "id"]
+    assert log_ix["ix_email_log_delivery_created"] == ["delivery_status", "created_at", "id"]
+    assert log_ix["ix_email_log_resend_of"] == ["resend_of"]
+    assert "ix_email_log_created_at" not in log_ix
+    assert ("ix_email_log_search_trgm" in log_ix) == url.startswith("postgresql")
+    if seeded:
+        with session_scope(get_engine(url)) as s:
+            assert len(find_emails(s, EmailFilter(q="AP@customer"))) == 3
+            assert len(find_emails(s, EmailFilter(q="reminder 1"))) == 1
+            assert not any(e.is_test or e.resend_of for e in find_emails(s, EmailFilter()))
+            # The one email_delivery row seeded, copied onto its log row.
+            assert len(find_emails(s, EmailFilter(statuses=("delivered",)))) == 1
+
+
 # ---- tests ------------------------------------------------------------------------------
 
 
@@ -400,6 +422,7 @@ def test_a_new_database_is_created_at_head(db_url: str) -> None:
     assert state.at_head and state.current == migrate.head_revisions()
     assert schema_diffs(db_url) == []
     assert_0002_objects(db_url)
+    assert_0004_objects(db_url)
     with session_scope(engine) as s:
         assert load_settings(s) == (AccountSettings(), 0)
 
@@ -415,6 +438,7 @@ def test_old_schema_with_data_is_upgraded_without_loss(db_url: str) -> None:
     assert migrate.current(db_url).at_head
     assert_rows_kept(db_url, rows)
     assert_0002_objects(db_url)
+    assert_0004_objects(db_url, seeded=True)
     assert schema_diffs(db_url) == []
     assert_storage_works(db_url)
 
@@ -549,14 +573,15 @@ def test_cli_db_commands(tmp_path: Path) -> None:
     history = run("db", "history")
     assert history.returncode == 0
     assert history.stdout.splitlines()[0].startswith("<base> -> 0001,")
-    assert "0001 -> 0002," in history.stdout and "0002 -> 0003 (head)" in history.stdout
+    assert "0001 -> 0002," in history.stdout and "0002 -> 0003," in history.stdout
+    assert "0003 -> 0004 (head)" in history.stdout
     assert run("db", "upgrade", "--revision", "0001").returncode == 0
     behind = run("db", "current")
-    assert behind.returncode == 1 and "0001; head is 0003" in behind.stdout
+    assert behind.returncode == 1 and "0001; head is 0004" in behind.stdout
     refused = run("log", "--customer", CUSTOMER)
     assert refused.returncode == 1 and "relance db upgrade" in refused.stderr
     upgraded = run("db", "upgrade")
-    assert upgraded.returncode == 0 and "-> 0003 (head)" in upgraded.stdout
+    assert upgraded.returncode == 0 and "-> 0004 (head)" in upgraded.stdout
     assert run("db", "current").returncode == 0
     assert run("log", "--customer", CUSTOMER).returncode == 0
 

@@ -9,6 +9,7 @@ inert even when opened directly)."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Coroutine
 from datetime import datetime
@@ -69,7 +70,11 @@ NOTICES = {
     "domain": "Sender domain set. Add the DNS records below, then press Verify.",
     "template_saved": "Template saved. Invoices finalized from now on use it.",
     "template_reset": "Back to Relance's template for invoices finalized from now on.",
+    "resend": "Resend requested: this is the new email; it goes out in a moment (reload to see it sent).",
+    "test_email": "Test email requested: it goes out in a moment (reload to see it sent).",
 }
+# A form's hidden request id: the idempotency key of the action it asks for.
+REQUEST_ID = re.compile(r"[\x21-\x7e]{1,200}")
 
 
 class PageExit(Exception):

@@ -3,6 +3,7 @@ DNS check, and the list of templates (edited in the template pages)."""
 
 from __future__ import annotations
 
+import uuid
 from functools import lru_cache
 from typing import Any
 from zoneinfo import available_timezones
@@ -13,10 +14,11 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
 from relance.api.dashboard.deps import CsrfSessionDep, FormDep, SessionDep
-from relance.api.dashboard.pages import PREFIX, form_text, page_router, redirect, render
+from relance.api.dashboard.pages import PREFIX, REQUEST_ID, form_text, page_router, redirect, render
 from relance.api.dashboard.sessions import DashboardSession
 from relance.api.dashboard.settings_form import PRESET_LABELS, form_values, settings_patch, submitted_values
 from relance.api.deps import Services, ServicesDep
+from relance.api.schemas import ApiError
 from relance.contracts.account import REMINDER_PRESETS
 from relance.contracts.kinds import EmailKind
 from relance.rendering.i18n import supported_locales
@@ -56,6 +58,8 @@ def _settings_page(
     domain_error: SettingsError | None = None,
     domain_values: dict[str, str] | None = None,
     verification: VerificationResult | None = None,
+    test_error: str | None = None,
+    test_values: dict[str, str] | None = None,
 ) -> HTMLResponse:
     with session_scope(svc.engine) as db:
         current, version = load_settings(db)
@@ -91,6 +95,9 @@ def _settings_page(
             "dkim_target": s.dkim_target or "",
         },
         templates={kind: (version_, template is not None) for kind, (version_, template) in templates.items()},
+        test_error=test_error,
+        t=test_values or {"kind": EmailKind.invoice_finalized.value, "to": "", "locale": current.default_locale},
+        test_request_id=f"dashboard-{uuid.uuid4().hex}",
     )
 
 
@@ -196,3 +203,22 @@ async def verify_domain(request: Request, session: CsrfSessionDep, svc: Services
         problem = exc if isinstance(exc, SettingsError) else SettingsError("sender.domain", str(exc))
         return await run_in_threadpool(_settings_page, request, session, svc, status=400, domain_error=problem)
     return await run_in_threadpool(_settings_page, request, session, svc, verification=result)
+
+
+@router.post("/settings/test-email")
+async def send_test_email(request: Request, session: CsrfSessionDep, svc: ServicesDep, form: FormDep) -> Response:
+    """The same checks and workflow as POST /v1/test-emails (Services.test_send)."""
+    t = {name: form_text(form, name, 320).strip() for name in ("kind", "to", "locale")}
+    request_id: str | None = form_text(form, "request_id", 200)
+    if not REQUEST_ID.fullmatch(request_id or ""):
+        request_id = None
+    try:
+        req = await svc.test_send(t["kind"], t["to"], t["locale"] or "en", request_id)
+    except ApiError as exc:
+        if exc.status not in (400, 503):
+            raise
+        message = exc.message if exc.status == 400 else "Relance cannot reach Temporal right now: nothing was sent."
+        return await run_in_threadpool(
+            _settings_page, request, session, svc, status=exc.status, test_error=message, test_values=t
+        )
+    return redirect(f"{PREFIX}/emails/{req.email_id}?notice=test_email")

@@ -1,4 +1,5 @@
-"""The email log: a customer's recent emails, one email as it was sent, its PDFs."""
+"""The email log: a customer's recent emails, one email as it was sent, its PDFs, and
+sending one again (a resend)."""
 
 from __future__ import annotations
 
@@ -8,34 +9,24 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from relance.api.deps import ServicesDep
-from relance.api.schemas import CustomerId, EmailOut, EmailPage, EmailSummary, error_responses
-from relance.api.sent_emails import attachment_response, email_out
+from relance.api.schemas import (
+    CustomerId,
+    EmailAccepted,
+    EmailOut,
+    EmailPage,
+    IdempotencyKey,
+    Recipients,
+    error_responses,
+)
+from relance.api.sent_emails import attachment_response, email_out, email_summary
 from relance.storage import email_log, webhooks_store
 from relance.storage.database import session_scope
-from relance.storage.tables import EmailDeliveryRecord, EmailLogEntry, as_utc
+from workflows.ids import operator_email_workflow_id
 
 router = APIRouter(tags=["emails"])
 
 MAX_PAGE = 100
 EmailId = Annotated[str, Path(min_length=1, max_length=32, description="The `id` from the email log.")]
-
-
-def _summary(e: EmailLogEntry, delivery: EmailDeliveryRecord | None = None) -> EmailSummary:
-    return EmailSummary(
-        id=e.id,
-        time=as_utc(e.created_at),
-        scheduled_at=as_utc(e.scheduled_at),
-        sent_at=as_utc(e.sent_at),
-        kind=e.kind,
-        invoice=e.invoice_id,
-        status=e.status,
-        to=list(e.to),
-        cc=list(e.cc),
-        subject=e.subject,
-        provider_message_id=e.provider_message_id,
-        error=e.error,
-        delivery_status=delivery.delivery_status if delivery else None,
-    )
 
 
 @router.get(
@@ -60,7 +51,7 @@ def list_emails(
         deliveries = webhooks_store.delivery_statuses(session, [e.id for e in rows[:limit]])
     has_more = len(rows) > limit
     return EmailPage(
-        data=[_summary(e, deliveries.get(e.id)) for e in rows[:limit]],
+        data=[email_summary(e, deliveries.get(e.id)) for e in rows[:limit]],
         has_more=has_more,
         next_offset=offset + limit if has_more else None,
     )
@@ -94,3 +85,31 @@ def get_attachment(
 ) -> Response:
     """404 also while the PDF is not rendered yet (the email is still pending)."""
     return attachment_response(svc.engine, email_id, n)
+
+
+@router.post(
+    "/v1/emails/{email_id}/resend",
+    status_code=202,
+    response_model=EmailAccepted,
+    summary="Send one email again, as it was sent",
+    responses=error_responses(400, 401, 404, 409, 503),
+)
+async def resend_email(
+    email_id: EmailId,
+    svc: ServicesDep,
+    body: Recipients | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> EmailAccepted:
+    """The same subject, HTML, text and PDFs (byte for byte) under a new Message-ID, to
+    the original recipients or to corrected ones (`to`, `cc`: each optional, an omitted
+    one keeps the original's). Delivered like any email (the transport, its hold,
+    suppressed addresses) and logged as a new email whose `resend_of` is this one.
+    409 `kind_turned_off` for an email skipped because its kind was off, 409
+    `not_resendable` for one never rendered or whose PDFs were purged."""
+    req = await svc.resend(email_id, body.to if body else None, body.cc if body else None, idempotency_key)
+    return EmailAccepted(
+        id=req.email_id,
+        request_id=req.idempotency_key.split(":", 2)[2],
+        workflow_id=operator_email_workflow_id(req.email_id),
+        resend_of=email_id,
+    )

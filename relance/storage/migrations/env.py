@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from relance.storage import tables  # noqa: F401  (registers every table on the metadata)
+from relance.storage.migrate import compare_options
 
 target_metadata = SQLModel.metadata
 
@@ -21,7 +22,7 @@ def _configure(connection: Connection) -> None:
         target_metadata=target_metadata,
         # SQLite cannot ALTER most things: batch mode copies the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
+        **compare_options(connection.dialect.name),
         # Each revision commits with its own version bump, so a failure leaves the
         # database at the last good revision (and a revision may use autocommit_block).
         # Inside relance.storage.migrate's outer transaction this is one transaction.
