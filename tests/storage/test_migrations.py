@@ -22,7 +22,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import make_url
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
 
 from relance.contracts.account import AccountSettings
 from relance.contracts.events import parse_event
@@ -33,7 +33,7 @@ from relance.storage.database import dispose_engine, get_engine, session_scope
 from relance.storage.documents import get_document
 from relance.storage.invoices import load_invoice_document, load_invoice_state, record_invoice_event, revision_of
 from relance.storage.settings_store import load_settings, save_settings
-from relance.storage.tables import ProcessedEvent
+from relance.storage.tables import InvoiceRecord, ProcessedEvent, as_utc
 from relance.storage.templates_store import current_versions, get_version
 from tests.support.events import event, invoice
 
@@ -579,3 +579,34 @@ def test_adopting_a_database_that_differs_from_the_models_says_so(pg_db_url: str
     assert "suppressions" in warning and "created_at" in warning
     with session_scope(get_engine(pg_db_url)) as s:  # (times left out: naive columns follow the server's zone)
         assert [r.address for r in suppressions.list_suppressions(s)] == ["bounced@customer.test"]
+
+
+def test_0004_backfills_payment_times_from_what_0003_stored(db_url: str) -> None:
+    """Invoices stored before 0004: finalized at their first event received, paid at their
+    newest event, failed attempts counted from processed_events."""
+    migrate.upgrade(db_url, "0003")
+    rows = seed_rows()
+    paid = dict(rows["invoices"][0], id="in_paid_before_0004", status="paid", last_event_at=NOW - timedelta(days=1))
+    rows["invoices"].append(paid)
+    rows["processed_events"] += [
+        dict(id="evt_b1", type="invoice.finalized", object_id=paid["id"], received_at=NOW - timedelta(days=9)),
+        dict(id="evt_b2", type="invoice.payment_failed", object_id=paid["id"], received_at=NOW - timedelta(days=8)),
+        dict(id="evt_b3", type="invoice.payment_failed", object_id=paid["id"], received_at=NOW - timedelta(days=4)),
+        dict(id="evt_b4", type="invoice.paid", object_id=paid["id"], received_at=NOW - timedelta(days=1)),
+    ]
+    insert_rows(db_url, rows)
+    migrate.upgrade(db_url)
+    with session_scope(get_engine(db_url)) as s:
+        got = {
+            r.id: (as_utc(r.finalized_at), as_utc(r.paid_at), r.payment_failures, as_utc(r.last_payment_failed_at))
+            for r in s.exec(select(InvoiceRecord))
+        }
+    assert got == {
+        rows["invoices"][0]["id"]: (_comparable(NOW - timedelta(days=5)), None, 0, None),
+        paid["id"]: (
+            _comparable(NOW - timedelta(days=9)),
+            _comparable(NOW - timedelta(days=1)),
+            2,
+            _comparable(NOW - timedelta(days=4)),
+        ),
+    }
