@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Select
-from sqlmodel import Session, col, select
+from sqlalchemy import Row, Select, select
+from sqlmodel import Session, col
 
 from relance.storage.email_log import SENT
 from relance.storage.tables import EmailLogEntry, InvoiceRecord
@@ -30,15 +30,18 @@ INVOICE_COLUMNS = (
 )
 
 
-def _finalized_between(stmt: Select[Any], start: datetime, end: datetime, currency: str | None) -> Select[Any]:
+_S = TypeVar("_S", bound=Select)
+
+
+def _finalized_between(stmt: _S, start: datetime, end: datetime, currency: str | None) -> _S:
     stmt = stmt.where(col(InvoiceRecord.finalized_at) >= start, col(InvoiceRecord.finalized_at) < end)
-    return stmt.where(InvoiceRecord.currency == currency) if currency else stmt
+    return stmt.where(col(InvoiceRecord.currency) == currency) if currency else stmt
 
 
-def finalized_invoices(session: Session, start: datetime, end: datetime, currency: str | None) -> list[Any]:
+def finalized_invoices(session: Session, start: datetime, end: datetime, currency: str | None) -> list[Row[Any]]:
     """Rows of INVOICE_COLUMNS for invoices finalized in [start, end)."""
-    stmt = _finalized_between(select(*INVOICE_COLUMNS), start, end, currency)  # type: ignore[call-overload]
-    return list(session.exec(stmt.order_by(col(InvoiceRecord.finalized_at), col(InvoiceRecord.id))))
+    stmt = _finalized_between(select(*(col(c) for c in INVOICE_COLUMNS)), start, end, currency)
+    return list(session.execute(stmt.order_by(col(InvoiceRecord.finalized_at), col(InvoiceRecord.id))))
 
 
 def sent_emails_of_finalized(
@@ -46,8 +49,14 @@ def sent_emails_of_finalized(
 ) -> list[tuple[str, str, str, datetime]]:
     """(invoice_id, kind, idempotency_key, scheduled_at) of the `kinds` sent for those invoices."""
     stmt = (
-        select(EmailLogEntry.invoice_id, EmailLogEntry.kind, EmailLogEntry.idempotency_key, EmailLogEntry.scheduled_at)
+        select(
+            col(EmailLogEntry.invoice_id),
+            col(EmailLogEntry.kind),
+            col(EmailLogEntry.idempotency_key),
+            col(EmailLogEntry.scheduled_at),
+        )
         .join(InvoiceRecord, col(InvoiceRecord.id) == col(EmailLogEntry.invoice_id))
-        .where(col(EmailLogEntry.kind).in_(sorted(kinds)), EmailLogEntry.status == SENT)
+        .where(col(EmailLogEntry.kind).in_(sorted(kinds)), col(EmailLogEntry.status) == SENT)
     )
-    return list(session.exec(_finalized_between(stmt, start, end, currency)))  # type: ignore[arg-type]
+    rows = session.execute(_finalized_between(stmt, start, end, currency))
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
