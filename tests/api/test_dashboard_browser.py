@@ -233,6 +233,7 @@ async def test_dashboard_tables_scroll_in_their_card_and_the_nav_keeps_every_lin
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pages = {"customers": "/dashboard/customers", "customer": "/dashboard/customers/cus_narrow"}
     pages["settings"] = "/dashboard/settings"
+    pages["recovery"] = "/dashboard/recovery"
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -250,7 +251,7 @@ async def test_dashboard_tables_scroll_in_their_card_and_the_nav_keeps_every_lin
                     g = await page.evaluate(_GEOMETRY)
                     where = f"{path} at {width}px"
                     assert g["pageWidth"] <= g["viewport"], f"{where}: the page scrolls sideways ({g['pageWidth']}px)"
-                    assert [n["text"] for n in g["nav"]] == ["Customers", "Settings", "Templates", "Log out"], where
+                    assert [n["text"] for n in g["nav"]] == ["Customers", "Recovery", "Settings", "Templates", "Log out"], where
                     for n in g["nav"]:
                         assert n["shown"], f"{where}: the {n['text']!r} link is hidden"
                         assert 0 <= n["left"] and n["right"] <= g["viewport"], f"{where}: {n['text']!r} is off screen"
