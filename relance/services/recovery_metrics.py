@@ -14,6 +14,7 @@ API replicas expose the same values: aggregate them with max(), not sum()."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ from sqlalchemy.engine import Engine
 
 from relance.contracts.recovery import MonthRecovery, Tally
 from relance.services.recovery import compute
+
+log = logging.getLogger(__name__)
 
 WINDOW = timedelta(days=30)
 CACHE_SECONDS = 60.0
@@ -52,11 +55,17 @@ class RecoveryCollector(Collector):
         self._cached: tuple[float, list[MonthRecovery]] | None = None
 
     def _months(self) -> list[MonthRecovery]:
+        """The window's rows; on a database error the last ones computed (or none), so
+        one failing query does not take every other series of the scrape down with it."""
         with self._lock:
             now = time.monotonic()
             if self._cached is None or now - self._cached[0] >= self.cache_seconds:
                 end = datetime.now(UTC)
-                self._cached = (now, compute(self.engine, end - self.window, end).months)
+                try:
+                    self._cached = (now, compute(self.engine, end - self.window, end).months)
+                except Exception:
+                    log.exception("recovery metrics: the report could not be computed")
+                    return self._cached[1] if self._cached else []
             return self._cached[1]
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -108,10 +117,13 @@ _lock = threading.Lock()
 
 
 def register_recovery_metrics(engine: Engine, registry: CollectorRegistry = REGISTRY) -> RecoveryCollector:
-    """Once per registry (`relance dev` may start the API more than once in a process)."""
+    """Once per registry (`relance dev` may start the API more than once in a process);
+    a later call moves it to the newest engine."""
     with _lock:
         collector = _registered.get(id(registry))
         if collector is None:
             collector = _registered[id(registry)] = RecoveryCollector(engine)
             registry.register(collector)
+        elif collector.engine is not engine:
+            collector.engine, collector._cached = engine, None
         return collector

@@ -148,3 +148,18 @@ def test_prometheus_gauges_per_currency_outcome_and_step(harness: Harness) -> No
         assert line in text, line
     assert 'relance_recovery_rate{currency="usd"}' not in text  # nothing failed there
     assert "in_rx" not in text and CUS not in text
+
+
+def test_gauges_survive_a_database_error_and_follow_the_newest_engine(harness: Harness, tmp_path) -> None:
+    from relance.services.recovery_metrics import register_recovery_metrics
+    from relance.storage.database import get_engine
+
+    seed(harness)
+    registry = CollectorRegistry()
+    collector = register_recovery_metrics(get_engine(f"sqlite:///{tmp_path / 'gone' / 'x.db'}"), registry)
+    collector.window = timedelta(days=3650)
+    with collector.engine.begin() as conn:  # a database without the tables: the query fails
+        conn.exec_driver_sql("DROP TABLE invoices")
+    assert "relance_recovery_invoices" in generate_latest(registry).decode()  # the scrape still answers
+    assert register_recovery_metrics(harness.engine, registry) is collector
+    assert 'relance_recovery_invoices{currency="eur",outcome="invoiced"} 2.0' in generate_latest(registry).decode()
