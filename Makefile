@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench bench-scale setup system-deps clean
+.PHONY: run test lint bench bench-scale setup system-deps clean
 
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
@@ -41,14 +41,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-# Imports run down the layers, and ruff (lint and format); CI runs it before the tests.
+# Imports run down the layers, ruff (lint and format) and mypy (pyproject's config); CI
+# runs it before the tests.
 lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-
-# mypy (pyproject's config); joins `make lint` once it reports nothing.
-typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # Benchmarks: figures from one run, written to bench/results/ (see docs/benchmarks.md).

@@ -115,7 +115,7 @@ class EmailActivities:
     @activity.defn
     def prepare_email(self, req: EmailRequest) -> PreparedEmail:
         # No heartbeat: preparing takes milliseconds, well inside the heartbeat timeout
-        # (HEARTBEAT in workflows/email_steps.py), which counts from the start and still
+        # (HEARTBEAT in workflows/options.py), which counts from the start and still
         # catches a dead worker; each heartbeat would be a server write.
         from relance.services.outgoing import CustomerNotKnownYet, prepare_email
 

@@ -10,7 +10,6 @@ from relance.contracts.models import (
     ApplyInvoiceEventRequest,
     InvoiceState,
     PlanRemindersRequest,
-    RecordInvoiceRequest,
     ReminderPlan,
 )
 from relance.rules.invoice_webhooks import invoice_event_type
@@ -35,18 +34,12 @@ class InvoiceActivities:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    # record_invoice and pin_templates: what runs recorded before apply_invoice_event
-    # schedule; kept registered so they finish on this worker.
-    @activity.defn
-    def record_invoice(self, req: RecordInvoiceRequest) -> InvoiceState:
-        run_id = activity.info().workflow_run_id if activity.in_activity() else None
-        with session_scope(self.engine) as session:
-            return record_invoice_event(session, req.signal, run_id)
-
     @activity.defn
     def apply_invoice_event(self, req: ApplyInvoiceEventRequest) -> AppliedInvoiceEvent:
-        """record_invoice, pin_templates (first event only) and the webhook subscribers,
-        in one transaction and one round trip through Temporal."""
+        """Records the event and reads, in the same transaction and round trip through
+        Temporal, the template versions an invoice keeps for its whole life (first event
+        only: a template changed later applies to invoices finalized after the change) and
+        the webhook subscribers the event owes."""
         run_id = activity.info().workflow_run_id if activity.in_activity() else None
         with session_scope(self.engine) as session:
             state = record_invoice_event(session, req.signal, run_id)
@@ -71,10 +64,3 @@ class InvoiceActivities:
                 return ReminderPlan(due_date=req.due_date, slots=[])
         tz = (customer.timezone if customer and customer.timezone else None) or settings.timezone
         return compute_plan(req.due_date, settings.reminders, tz, settings.send_hour, settings.send_minute)
-
-    @activity.defn
-    def pin_templates(self) -> dict[str, int]:
-        """The template versions an invoice keeps for its whole life (a template changed
-        later applies to invoices finalized after the change)."""
-        with session_scope(self.engine) as session:
-            return current_versions(session)

@@ -2,8 +2,8 @@
 
 Between the floor (bench/floor_workflow.py: N no-op activities) and Relance, it splits the
 gap in two: what the lifecycle's shape costs Temporal (two signal-with-starts carrying the
-invoice, one patch check, search-attribute upserts, the same activities with payloads of
-the same size, the same timeouts and heartbeats) and what Relance's own work costs (the
+invoice, search-attribute upserts, the same activities with payloads of the same size,
+the same timeouts and heartbeats) and what Relance's own work costs (the
 database, the templates, the MIME message, the outbox). Its activities are async no-ops,
 Temporal's cheapest kind. Kept in its own module, importing nothing but temporalio: the
 workflow sandbox re-imports workflow modules for every instance.
@@ -17,15 +17,15 @@ from typing import Any
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 
-# The options of workflows/email_steps.py and workflows/invoice.py, copied rather than
-# imported so that this module stays free of Relance's imports (see above).
-_RECORD = dict(start_to_close_timeout=timedelta(seconds=30))
-_PREPARE = dict(
+# The options of workflows/options.py, copied rather than imported so that this module
+# stays free of Relance's imports (see above).
+_RECORD = workflow.ActivityConfig(start_to_close_timeout=timedelta(seconds=30))
+_PREPARE = workflow.ActivityConfig(
     start_to_close_timeout=timedelta(minutes=1),
     heartbeat_timeout=timedelta(seconds=30),
     retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5)),
 )
-_DELIVER = dict(
+_DELIVER = workflow.ActivityConfig(
     start_to_close_timeout=timedelta(minutes=2),
     schedule_to_close_timeout=timedelta(days=3),
     heartbeat_timeout=timedelta(seconds=30),
@@ -79,12 +79,11 @@ class SkeletonWorkflow:
         self._inbox: list[dict[str, Any]] = []
 
     @workflow.signal
-    def invoice_event(self, event: dict[str, Any]) -> None:
+    def event(self, event: dict[str, Any]) -> None:
         self._inbox.append(event)
 
     @workflow.run
     async def run(self, events: int) -> None:
-        workflow.patched("skeleton")  # a lifecycle checks one patch: a marker and Core's upsert
         for n in range(events):
             await workflow.wait_condition(lambda: bool(self._inbox))
             state = await workflow.execute_activity(apply, self._inbox.pop(0), **_RECORD)

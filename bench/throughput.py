@@ -53,6 +53,7 @@ from relance.contracts import search_attributes as sa  # noqa: E402
 from relance.contracts.account import AccountSettings  # noqa: E402
 from relance.platform.binaries import dev_server_path  # noqa: E402
 from relance.platform.config import Config  # noqa: E402
+from relance.platform.signals import signal_name  # noqa: E402
 from relance.platform.temporal_client import DATA_CONVERTER, runtime  # noqa: E402
 from relance.rendering.pdf_pool import shutdown_pool  # noqa: E402
 from relance.storage.database import get_engine, session_scope  # noqa: E402
@@ -287,7 +288,7 @@ async def skeleton(env: WorkflowEnvironment, n: int, metrics: int, layout: str, 
                     2,
                     id=f"skeleton-{queue}-{i}",
                     task_queue=queue,
-                    start_signal="invoice_event",
+                    start_signal=signal_name(SkeletonWorkflow.event),
                     start_signal_args=[event(kind, inv, created=now)],
                 )
             await handle.result()

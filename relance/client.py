@@ -27,16 +27,23 @@ from relance.contracts.events import (
     parse_events,
 )
 from relance.contracts.models import (
+    CardSignal,
+    CreditNoteSignal,
     CustomerSignal,
     CustomerWorkflowInput,
     InvoiceSignal,
     InvoiceWorkflowInput,
     ManualReminder,
-    ObjectSignal,
     ObjectWorkflowInput,
+    RefundSignal,
+    SubscriptionSignal,
 )
 from relance.platform.config import Config
+from relance.platform.signals import signal_with_start
 from relance.platform.temporal_client import connect
+from workflows.card import CardWorkflow
+from workflows.credit_note import CreditNoteWorkflow
+from workflows.customer import CustomerWorkflow
 from workflows.ids import (
     card_workflow_id,
     credit_note_workflow_id,
@@ -45,45 +52,9 @@ from workflows.ids import (
     refund_workflow_id,
     subscription_workflow_id,
 )
-
-# By name, so importing the client does not pull in workflow and activity code.
-INVOICE_WORKFLOW = "InvoiceWorkflow"
-CUSTOMER_WORKFLOW = "CustomerWorkflow"
-
-
-def _object_route(event: Event) -> tuple[str, str, str, str, ObjectSignal]:
-    """(workflow type, workflow id, object id, signal name, signal) for customer-level events."""
-    common = dict(event_id=event.id, type=event.type, created=event.created)
-    if isinstance(event, CardEvent):
-        pm = event.payment_method
-        return ("CardWorkflow", card_workflow_id(pm.id), pm.id, "card_event", ObjectSignal(**common, payment_method=pm))
-    if isinstance(event, SubscriptionEvent):
-        sub = event.subscription
-        return (
-            "SubscriptionWorkflow",
-            subscription_workflow_id(sub.id),
-            sub.id,
-            "subscription_event",
-            ObjectSignal(**common, subscription=sub),
-        )
-    if isinstance(event, CreditNoteEvent):
-        cn = event.credit_note
-        return (
-            "CreditNoteWorkflow",
-            credit_note_workflow_id(cn.id),
-            cn.id,
-            "credit_note_event",
-            ObjectSignal(**common, credit_note=cn),
-        )
-    assert isinstance(event, RefundEvent)
-    wf_id = refund_workflow_id(event.charge_id, event.refund.id if event.refund else None)
-    return (
-        "RefundWorkflow",
-        wf_id,
-        wf_id,
-        "refund_event",
-        ObjectSignal(**common, refund=event.refund, charge=event.charge),
-    )
+from workflows.invoice import InvoiceWorkflow
+from workflows.refund import RefundWorkflow
+from workflows.subscription import SubscriptionWorkflow
 
 
 @dataclass(frozen=True)
@@ -109,42 +80,78 @@ class RelanceClient:
         return [await self.send_event(event) for event in events]
 
     async def send_event(self, event: Event) -> Accepted:
+        common: dict[str, Any] = {"event_id": event.id, "type": event.type, "created": event.created}
+        offset = self._clock_offset
         if isinstance(event, InvoiceEvent):
             inv = event.invoice
             wf_id = invoice_workflow_id(inv.id)
-            await self.temporal.start_workflow(
-                INVOICE_WORKFLOW,
-                InvoiceWorkflowInput(
-                    invoice_id=inv.id, customer_id=inv.customer, clock_offset_seconds=self._clock_offset
-                ),
+            await signal_with_start(
+                self.temporal,
+                InvoiceWorkflow.run,
+                InvoiceWorkflowInput(invoice_id=inv.id, customer_id=inv.customer, clock_offset_seconds=offset),
+                InvoiceWorkflow.event,
+                InvoiceSignal(**common, invoice=inv),
                 id=wf_id,
                 task_queue=self.task_queue,
-                start_signal="invoice_event",
-                start_signal_args=[
-                    InvoiceSignal(event_id=event.id, type=event.type, created=event.created, invoice=inv)
-                ],
             )
         elif isinstance(event, CustomerEvent):
             wf_id = customer_workflow_id(event.customer.id)
-            await self.temporal.start_workflow(
-                CUSTOMER_WORKFLOW,
+            await signal_with_start(
+                self.temporal,
+                CustomerWorkflow.run,
                 CustomerWorkflowInput(customer_id=event.customer.id),
+                CustomerWorkflow.event,
+                CustomerSignal(**common, customer=event.customer),
                 id=wf_id,
                 task_queue=self.task_queue,
-                start_signal="customer_event",
-                start_signal_args=[
-                    CustomerSignal(event_id=event.id, type=event.type, created=event.created, customer=event.customer)
-                ],
+            )
+        elif isinstance(event, CardEvent):
+            pm = event.payment_method
+            wf_id = card_workflow_id(pm.id)
+            await signal_with_start(
+                self.temporal,
+                CardWorkflow.run,
+                ObjectWorkflowInput(object_id=pm.id, clock_offset_seconds=offset),
+                CardWorkflow.event,
+                CardSignal(**common, payment_method=pm),
+                id=wf_id,
+                task_queue=self.task_queue,
+            )
+        elif isinstance(event, SubscriptionEvent):
+            sub = event.subscription
+            wf_id = subscription_workflow_id(sub.id)
+            await signal_with_start(
+                self.temporal,
+                SubscriptionWorkflow.run,
+                ObjectWorkflowInput(object_id=sub.id, clock_offset_seconds=offset),
+                SubscriptionWorkflow.event,
+                SubscriptionSignal(**common, subscription=sub),
+                id=wf_id,
+                task_queue=self.task_queue,
+            )
+        elif isinstance(event, CreditNoteEvent):
+            cn = event.credit_note
+            wf_id = credit_note_workflow_id(cn.id)
+            await signal_with_start(
+                self.temporal,
+                CreditNoteWorkflow.run,
+                ObjectWorkflowInput(object_id=cn.id, clock_offset_seconds=offset),
+                CreditNoteWorkflow.event,
+                CreditNoteSignal(**common, credit_note=cn),
+                id=wf_id,
+                task_queue=self.task_queue,
             )
         else:
-            workflow_type, wf_id, object_id, signal_name, signal = _object_route(event)
-            await self.temporal.start_workflow(
-                workflow_type,
-                ObjectWorkflowInput(object_id=object_id, clock_offset_seconds=self._clock_offset),
+            assert isinstance(event, RefundEvent)
+            wf_id = refund_workflow_id(event.charge_id, event.refund.id if event.refund else None)
+            await signal_with_start(
+                self.temporal,
+                RefundWorkflow.run,
+                ObjectWorkflowInput(object_id=wf_id, clock_offset_seconds=offset),
+                RefundWorkflow.event,
+                RefundSignal(**common, refund=event.refund, charge=event.charge),
                 id=wf_id,
                 task_queue=self.task_queue,
-                start_signal=signal_name,
-                start_signal_args=[signal],
             )
         return Accepted(event_id=event.id, type=event.type, workflow_id=wf_id)
 
@@ -152,14 +159,15 @@ class RelanceClient:
         """Ask for a reminder now. The caller checks the invoice is open (the API answers 409
         otherwise); the workflow checks again and ignores it if the invoice was paid meanwhile."""
         request_id = request_id or uuid.uuid4().hex
-        await self.temporal.start_workflow(
-            INVOICE_WORKFLOW,
+        await signal_with_start(
+            self.temporal,
+            InvoiceWorkflow.run,
             InvoiceWorkflowInput(
                 invoice_id=invoice_id, customer_id=customer_id, clock_offset_seconds=self._clock_offset
             ),
+            InvoiceWorkflow.send_reminder_now,
+            ManualReminder(request_id=request_id),
             id=invoice_workflow_id(invoice_id),
             task_queue=self.task_queue,
-            start_signal="send_reminder_now",
-            start_signal_args=[ManualReminder(request_id=request_id)],
         )
         return request_id

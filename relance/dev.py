@@ -151,7 +151,7 @@ def with_dev_api_key(config: Config) -> Config:
     RELANCE_API_KEY is set, use one generated once and kept in .relance/api-key."""
     if config.api_key is not None:
         return config
-    path = config.state_dir / "api-key"
+    path = config.dev_api_key_file
     if not path.exists():
         path.write_text(secrets.token_urlsafe(32) + "\n")
         path.chmod(0o600)
@@ -182,7 +182,7 @@ async def run_dev(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    key_note = "key in RELANCE_API_KEY" if config.api_key else f"key in {state / 'api-key'}"
+    key_note = "key in RELANCE_API_KEY" if config.api_key else f"key in {config.dev_api_key_file}"
     config = with_dev_api_key(config)
     from relance.api.server import bind_socket, serve
 

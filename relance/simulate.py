@@ -8,6 +8,10 @@ production. The format is documented in docs/simulate.md.
 The test server's clock starts at the real current time and cannot go back, so a
 scenario dated in the past runs with its workflows' clock offset by the difference
 (InvoiceWorkflowInput.clock_offset_seconds); every time reported is scenario time.
+
+Without `until`, it runs until every timer the scenario's workflows set has fired
+(reminder slots, card and trial notices, refund pairing windows: each answers the
+`pending_emails` query), or HORIZON_CAP after the last event, and says which.
 """
 
 from __future__ import annotations
@@ -18,21 +22,30 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
 
 from relance.contracts.account import AccountSettings, merge_settings
 from relance.contracts.events import parse_event
-from relance.contracts.messages import OutgoingEmail
-from relance.platform.binaries import test_server_path
+from relance.contracts.models import PendingEmail
 from relance.platform.clock import advance_to, settle
 from relance.platform.config import Config, get_config
-from relance.platform.temporal_client import converter_for, runtime
+from relance.platform.temporal_client import converter_for
 from relance.storage import email_log
 from relance.storage.database import dispose_engine, get_engine, session_scope
-from relance.storage.documents import get_document
+from relance.storage.sent_emails import message_of
 from relance.storage.settings_store import save_settings
+
+if TYPE_CHECKING:
+    from temporalio.testing import WorkflowEnvironment
+
+# Without `until`, the simulation stops at the latest this long after the last event
+# (or the start): a card expiring in three years is listed as pending, not waited for.
+HORIZON_CAP = timedelta(days=400)
+# A timer fires at its instant; the clock goes this far past it, so its email is sent.
+PAST_A_TIMER = timedelta(seconds=1)
 
 
 class ScenarioEvent(BaseModel):
@@ -52,7 +65,7 @@ class Scenario(BaseModel):
     settings: dict[str, Any] = Field(default_factory=dict)
     customers: list[dict[str, Any]] = Field(default_factory=list)
     events: list[ScenarioEvent] = Field(default_factory=list)
-    until: datetime | None = None  # default: 2 days after the last reminder could fire
+    until: datetime | None = None  # default: once every timer has fired, at most HORIZON_CAP after the last event
 
     @field_validator("start", "until")
     @classmethod
@@ -77,6 +90,28 @@ class SimulatedEmail(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
+class StillPending(BaseModel):
+    """An email a timer would send after the simulation stopped."""
+
+    workflow_id: str
+    kind: str
+    at: datetime
+
+
+class Stop(BaseModel):
+    """Where the simulation stopped: `until`; or once every timer the scenario set had
+    fired (`nothing_pending`); or at the cap, HORIZON_CAP after the last event."""
+
+    at: datetime
+    reason: Literal["until", "nothing_pending", "cap"]
+    pending: list[StillPending]
+
+
+class SimulationResult(BaseModel):
+    emails: list[SimulatedEmail]
+    stopped: Stop
+
+
 def load_scenario(path: Path) -> Scenario:
     return Scenario.model_validate_json(path.read_text())
 
@@ -90,37 +125,55 @@ def _validate(scenario: Scenario) -> AccountSettings:
     return settings
 
 
-def _end_of(scenario: Scenario, settings: AccountSettings) -> datetime:
-    if scenario.until:
-        return scenario.until
-    last = max([scenario.start, *(e.at for e in scenario.events)])
-    due_dates = []
-    for e in scenario.events:
-        due = e.event.get("data", {}).get("object", {}).get("due_date")
-        if isinstance(due, (int, float)):
-            due_dates.append(datetime.fromtimestamp(due, tz=UTC))
-    horizon = max([last, *due_dates]) + timedelta(days=max([0, *settings.reminders]) + 2)
-    return horizon
+async def _pending(client: Client, workflow_ids: set[str]) -> list[StillPending]:
+    """The emails the scenario's running workflows have timers for, soonest first."""
+    out: list[StillPending] = []
+    for workflow_id in sorted(workflow_ids):
+        handle = client.get_workflow_handle(workflow_id)
+        try:
+            if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+                continue
+            emails = await handle.query("pending_emails", result_type=list[PendingEmail])
+        except WorkflowQueryFailedError:
+            continue  # a workflow with no timed emails (customer, credit note)
+        out += [StillPending(workflow_id=workflow_id, kind=e.kind.value, at=e.at) for e in emails]
+    return sorted(out, key=lambda p: (p.at, p.workflow_id, p.kind))
 
 
-async def run_scenario(scenario: Scenario) -> list[SimulatedEmail]:
-    from temporalio.testing import WorkflowEnvironment
+async def _run_timers(
+    env: WorkflowEnvironment, ids: set[str], offset: timedelta, reached: datetime, limit: datetime
+) -> tuple[datetime, list[StillPending]]:
+    """Fire every timer due up to `limit`, one after the other (an email's timer can set the
+    next, as reminders do). Returns the scenario time reached and what is still pending."""
+    fired: set[tuple[str, str, datetime]] = set()
+    while True:
+        pending = await _pending(env.client, ids)
+        if not pending or pending[0].at > limit:
+            return reached, pending
+        soonest = pending[0]
+        if (soonest.workflow_id, soonest.kind, soonest.at) in fired:
+            raise RuntimeError(f"{soonest.workflow_id}: its {soonest.kind} timer at {soonest.at} did not fire")
+        fired.add((soonest.workflow_id, soonest.kind, soonest.at))
+        reached = max(reached, soonest.at + PAST_A_TIMER)
+        await advance_to(env, ids, reached + offset)
 
+
+async def run_scenario(scenario: Scenario) -> SimulationResult:
     from activities.transports.outbox import OutboxTransport
     from relance.client import RelanceClient
+    from relance.platform.time_skipping import start_time_skipping
     from worker.main import build_worker, ensure_search_attributes
 
     settings = _validate(scenario)
-    end = _end_of(scenario, settings)
+    last = max([scenario.start, *(e.at for e in scenario.events)])
+    limit = scenario.until or last + HORIZON_CAP
     with tempfile.TemporaryDirectory(prefix="relance-sim-") as tmp:
         config = Config(state_dir=Path(tmp), task_queue=f"simulate-{uuid.uuid4().hex[:8]}", _env_file=None)
         url = config.resolved_database_url()
         engine = get_engine(url)
         with session_scope(engine) as session:
             save_settings(session, settings)
-        env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=test_server_path(), data_converter=converter_for(get_config()), runtime=runtime()
-        )
+        env = await start_time_skipping(converter_for(get_config()))
         try:
             await ensure_search_attributes(env.client, "default")
             real_now = await env.get_current_time()
@@ -152,8 +205,15 @@ async def run_scenario(scenario: Scenario) -> list[SimulatedEmail]:
                     await advance_to(env, ids, item.at + offset)
                     ids.update(a.workflow_id for a in await client.send(item.event))
                     await settle(env.client, ids)
-                await advance_to(env, ids, end + offset)
-                return _collect(engine)
+                reached, pending = await _run_timers(env, ids, offset, last, limit)
+                if scenario.until:
+                    await advance_to(env, ids, scenario.until + offset)
+                    stop = Stop(at=scenario.until, reason="until", pending=pending)
+                elif pending:
+                    stop = Stop(at=limit, reason="cap", pending=pending)
+                else:
+                    stop = Stop(at=reached, reason="nothing_pending", pending=[])
+                return SimulationResult(emails=_collect(engine), stopped=stop)
         finally:
             from relance.rendering.pdf_pool import shutdown_pool
 
@@ -169,7 +229,8 @@ def _collect(engine) -> list[SimulatedEmail]:
         for entry in email_log.all_entries(session):
             if entry.status != email_log.SENT:
                 continue
-            message = OutgoingEmail.model_validate_json(get_document(session, entry.message_ref))
+            message = message_of(session, entry)
+            assert message is not None  # a sent email was rendered before it was sent
             out.append(
                 SimulatedEmail(
                     # To the second: the instant the workflow took the event, give or take a few ms.
@@ -191,17 +252,35 @@ def _collect(engine) -> list[SimulatedEmail]:
     return out
 
 
-def to_json(emails: list[SimulatedEmail]) -> str:
+def to_json(result: SimulationResult) -> str:
     rows = []
-    for e in emails:
+    for e in result.emails:
         row = e.model_dump(mode="json", by_alias=True, exclude={"status"})
         rows.append(row)
     return json.dumps(rows, indent=2, ensure_ascii=False)
 
 
-def to_table(emails: list[SimulatedEmail]) -> str:
+def _when(at: datetime) -> str:
+    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def describe_stop(stop: Stop) -> str:
+    """Where the simulation stopped, and what it did not get to."""
+    if stop.reason == "nothing_pending":
+        return f"Stopped at {_when(stop.at)}: every timer the scenario set has fired."
+    if stop.reason == "until":
+        head = f"Stopped at {_when(stop.at)} (until)"
+    else:
+        head = f"Stopped at {_when(stop.at)}, the cap ({HORIZON_CAP.days} days after the last event)"
+    if not stop.pending:
+        return f"{head}: nothing else pending."
+    later = "; ".join(f"{p.kind} ({p.workflow_id}) at {_when(p.at)}" for p in stop.pending)
+    return f"{head}; still pending: {later}."
+
+
+def to_table(result: SimulationResult) -> str:
     lines = []
-    for e in emails:
+    for e in result.emails:
         att = f"  [{', '.join(e.attachments)}]" if e.attachments else ""
         lines.append(f"{e.at:%Y-%m-%d %H:%M} UTC  {e.kind:<24} {', '.join(e.to):<30} {e.subject}{att}")
-    return "\n".join(lines) if lines else "(no emails)"
+    return "\n".join([*(lines or ["(no emails)"]), "", describe_stop(result.stopped)])

@@ -15,9 +15,9 @@ from temporalio.testing import WorkflowEnvironment
 from activities.transports.base import Transport
 from activities.transports.outbox import OutboxTransport
 from relance.client import RelanceClient
-from relance.platform.binaries import test_server_path
 from relance.platform.config import Config
-from relance.platform.temporal_client import DATA_CONVERTER, runtime
+from relance.platform.temporal_client import DATA_CONVERTER
+from relance.platform.time_skipping import start_time_skipping
 from relance.storage.database import dispose_engine, get_engine
 from tests.support.devserver import dev_server  # noqa: F401 - a session fixture, started on demand
 from tests.support.harness import Harness, unique_queue
@@ -30,9 +30,7 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 @asynccontextmanager
 async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping test server of its own (~1 s to start)."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server_path(), data_converter=DATA_CONVERTER, runtime=runtime()
-    )
+    env = await start_time_skipping(DATA_CONVERTER)
     await ensure_search_attributes(env.client, "default")
     try:
         yield env

@@ -130,8 +130,6 @@ def activities_for(engine: Engine, config: Config, transport: Transport) -> list
         invoices.apply_invoice_event,
         invoices.load_invoice,
         invoices.plan_reminders,
-        invoices.record_invoice,
-        invoices.pin_templates,  # runs recorded before apply_invoice_event
         notices.notice_time,
         refunds.load_refund_ledger,
         refunds.save_refund_ledger,

@@ -13,52 +13,54 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.notices import NoticeActivities
     from relance.contracts.kinds import EmailKind
-    from relance.contracts.models import EmailRequest, NoticeTime, NoticeTimeRequest, ObjectSignal, ObjectWorkflowInput
+    from relance.contracts.models import (
+        CardSignal,
+        EmailRequest,
+        NoticeTime,
+        NoticeTimeRequest,
+        ObjectWorkflowInput,
+        PendingEmail,
+    )
     from relance.contracts.views import card_view
-    from workflows.email_steps import RECORD, send_email
-    from workflows.object_inbox import ObjectInbox
+    from workflows.email_steps import send_email
+    from workflows.object_inbox import ObjectWorkflow
     from workflows.object_inbox import planned as _planned
+    from workflows.options import RECORD
 
-# Runs from before AUTO_UPDATE_PATCH ended on an automatic update, leaving the new expiry
-# without a notice; replaying them must still end there.
-AUTO_UPDATE_PATCH = "card-automatic-update-replans"
 IDLE = timedelta(days=400)
 
 
 @workflow.defn
-class CardWorkflow:
+class CardWorkflow(ObjectWorkflow[CardSignal]):
     def __init__(self) -> None:
-        self.inbox = ObjectInbox()
+        super().__init__()
+        self.notice: NoticeTime | None = None
 
     @workflow.signal
-    def card_event(self, signal: ObjectSignal) -> None:
+    def event(self, signal: CardSignal) -> None:
         self.inbox.accept(signal)
 
     @workflow.query
-    def busy(self) -> bool:
-        return self.inbox.is_busy()
+    def pending_emails(self) -> list[PendingEmail]:
+        return [PendingEmail(kind=EmailKind.card_expiring, at=self.notice.at)] if self.notice else []
 
     @workflow.run
     async def run(self, inp: ObjectWorkflowInput) -> str:
-        self.inbox.offset = timedelta(seconds=inp.clock_offset_seconds)
-        latest: ObjectSignal | None = None
+        self.start(inp)
+        latest: CardSignal | None = None
         customer_id: str | None = None
-        notice: NoticeTime | None = None
         planned_for: tuple[int, int] | None = None
         while True:
             while (sig := self.inbox.pop()) is not None:
-                if sig.type == "payment_method.detached" or (
-                    sig.type == "payment_method.automatically_updated" and not workflow.patched(AUTO_UPDATE_PATCH)
-                ):
+                if sig.type == "payment_method.detached":
                     return "cancelled"
                 if latest is not None and sig.created < latest.created:
                     continue  # an older state of the card
                 latest = sig
-                assert sig.payment_method is not None
                 customer_id = sig.payment_method.customer or customer_id
                 card = card_view(sig.payment_method)
                 if planned_for != (card.exp_year, card.exp_month) and customer_id:
-                    notice = await workflow.execute_activity_method(
+                    self.notice = await workflow.execute_activity_method(
                         NoticeActivities.notice_time,
                         NoticeTimeRequest(
                             kind=EmailKind.card_expiring,
@@ -70,18 +72,18 @@ class CardWorkflow:
                         **RECORD,
                     )
                     planned_for = (card.exp_year, card.exp_month)
-            if notice is not None and self.inbox.now() >= notice.at:
-                if self.inbox.now() >= notice.expires_at or latest is None or not customer_id:
+            if self.notice is not None and self.inbox.now() >= self.notice.at:
+                if self.inbox.now() >= self.notice.expires_at or latest is None or not customer_id:
                     return "expired"
-                card = card_view(latest.payment_method)  # type: ignore[arg-type]
+                card = card_view(latest.payment_method)
                 await send_email(
                     EmailRequest(
                         kind=EmailKind.card_expiring,
                         idempotency_key=f"{inp.object_id}:card_expiring:{card.exp_year}-{card.exp_month:02d}",
                         customer_id=customer_id,
-                        scheduled_at=_planned(notice.at, self.inbox.now()),
+                        scheduled_at=_planned(self.notice.at, self.inbox.now()),
                         card=card,
                     )
                 )
                 return "sent"
-            await self.inbox.wait(notice.at if notice else None, idle=IDLE)
+            await self.inbox.wait(self.notice.at if self.notice else None, idle=IDLE)

@@ -2,37 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from relance.contracts.kinds import EmailKind
-    from relance.contracts.models import EmailRequest, ObjectSignal, ObjectWorkflowInput
+    from relance.contracts.models import CreditNoteSignal, EmailRequest, ObjectWorkflowInput
     from relance.contracts.views import credit_note_view
     from workflows.email_steps import send_email
-    from workflows.object_inbox import ObjectInbox
+    from workflows.object_inbox import ObjectWorkflow
 
 
 @workflow.defn
-class CreditNoteWorkflow:
-    def __init__(self) -> None:
-        self.inbox = ObjectInbox()
-
+class CreditNoteWorkflow(ObjectWorkflow[CreditNoteSignal]):
     @workflow.signal
-    def credit_note_event(self, signal: ObjectSignal) -> None:
+    def event(self, signal: CreditNoteSignal) -> None:
         self.inbox.accept(signal)
-
-    @workflow.query
-    def busy(self) -> bool:
-        return self.inbox.is_busy()
 
     @workflow.run
     async def run(self, inp: ObjectWorkflowInput) -> str:
-        self.inbox.offset = timedelta(seconds=inp.clock_offset_seconds)
+        self.start(inp)
         await workflow.wait_condition(lambda: bool(self.inbox.signals))
         sig = self.inbox.pop()
-        assert sig is not None and sig.credit_note is not None
+        assert sig is not None
         cn = sig.credit_note
         await send_email(
             EmailRequest(

@@ -14,7 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.customers import CustomerActivities
     from relance.contracts import search_attributes as sa
     from relance.contracts.models import CustomerSignal, CustomerWorkflowInput
-    from workflows.email_steps import RECORD
+    from workflows.options import RECORD
 
 IDLE_BEFORE_EXIT = timedelta(days=1)
 
@@ -26,7 +26,7 @@ class CustomerWorkflow:
         self._busy = True
 
     @workflow.signal
-    def customer_event(self, signal: CustomerSignal) -> None:
+    def event(self, signal: CustomerSignal) -> None:
         self._inbox.append(signal)
 
     @workflow.query

@@ -4,48 +4,15 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.emails import EmailActivities
     from relance.contracts.models import DeliveryRequest, DeliveryResult, EmailRequest, FailureRecord
+    from workflows.options import DELIVER, PREPARE, RECORD, RENDER
     from workflows.webhook_emit import emit_email_outcome
-
-# Bugs and missing data do not fix themselves by retrying; outages do.
-_PERMANENT = ["ValueError", "LookupError", "ValidationError", "TemplateError", "UndefinedError"]
-
-# A worker that dies (crash, OOM, SIGKILL, a lost machine) holds its activities until a
-# timeout tells Temporal to retry them elsewhere. These activities heartbeat while they
-# work (rendering and sending can legitimately take minutes), so a dead worker's emails
-# resume after HEARTBEAT, not after the whole start-to-close timeout (up to 5 minutes).
-# A timeout is an activity option, not a command the history checks: replays unchanged.
-HEARTBEAT = timedelta(seconds=30)
-
-PREPARE = dict(
-    start_to_close_timeout=timedelta(minutes=1),
-    heartbeat_timeout=HEARTBEAT,
-    retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5), non_retryable_error_types=_PERMANENT),
-)
-RENDER = dict(
-    start_to_close_timeout=timedelta(minutes=5),
-    heartbeat_timeout=HEARTBEAT,
-    retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5), non_retryable_error_types=_PERMANENT),
-)
-# A provider outage is retried with back-off for up to 3 days, then the email is failed.
-DELIVER = dict(
-    start_to_close_timeout=timedelta(minutes=2),
-    schedule_to_close_timeout=timedelta(days=3),
-    heartbeat_timeout=HEARTBEAT,
-    retry_policy=RetryPolicy(
-        initial_interval=timedelta(seconds=5), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=30)
-    ),
-)
-RECORD = dict(start_to_close_timeout=timedelta(seconds=30))
-UNDELIVERABLE_PATCH = "email-failed-when-undeliverable"
 
 
 def _last_error_type(err: BaseException) -> str | None:
@@ -59,16 +26,15 @@ def _last_error_type(err: BaseException) -> str | None:
     return None
 
 
-async def send_email(req: EmailRequest, lean: bool = False) -> DeliveryResult | None:
-    """Returns None when nothing had to be sent (already sent, turned off, no recipient).
-    `lean`: the caller's run is past every patch here (see workflows/webhook_emit.py)."""
+async def send_email(req: EmailRequest) -> DeliveryResult | None:
+    """Returns None when nothing had to be sent (already sent, turned off, no recipient)."""
     try:
         prepared = await workflow.execute_activity_method(EmailActivities.prepare_email, req, **PREPARE)
         if prepared.status != "ready":
             # No address or every address suppressed: nobody gets it, so the account hears
-            # of it like any failure. Patched: older runs went on without emitting.
-            if prepared.undeliverable and (lean or workflow.patched(UNDELIVERABLE_PATCH)):
-                await emit_email_outcome(req, DeliveryResult(status="failed", error=prepared.reason), lean)
+            # of it like any failure.
+            if prepared.undeliverable:
+                await emit_email_outcome(req, DeliveryResult(status="failed", error=prepared.reason))
             return None
         attachments = await asyncio.gather(
             *(
@@ -90,5 +56,5 @@ async def send_email(req: EmailRequest, lean: bool = False) -> DeliveryResult | 
             **RECORD,
         )
         result = DeliveryResult(status="failed", error=reason)
-    await emit_email_outcome(req, result, lean)  # email.sent / email.failed webhooks
+    await emit_email_outcome(req, result)  # email.sent / email.failed webhooks
     return result

@@ -10,6 +10,7 @@ state: invoice email, failure notices, 3D Secure, receipt, and reminder timers t
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
@@ -28,25 +29,17 @@ with workflow.unsafe.imports_passed_through():
         InvoiceWorkflowInput,
         InvoiceWorkflowStatus,
         ManualReminder,
+        PendingEmail,
         PlanRemindersRequest,
-        RecordInvoiceRequest,
         ReminderPlan,
         ReminderSlot,
     )
     from relance.rules.invoice_webhooks import PAID_TYPES
-    from workflows.email_steps import RECORD, send_email
-    from workflows.webhook_emit import FEWER_ROUND_TRIPS_PATCH, emit_invoice_event, emit_reminder_due
+    from workflows.email_steps import send_email
+    from workflows.options import RECORD
+    from workflows.webhook_emit import emit_invoice_event, emit_reminder_due
 
 MAX_SEEN_IDS = 500  # duplicates older than this are caught by the database instead
-# Fewer commands per event, the same emails: one activity records the event and answers
-# the template pins and webhook subscribers (was record_invoice, pin_templates and a
-# local activity), and the search attributes go up in one upsert per event that changes
-# them (was one at the start, one per status, one per due date). Runs recorded before
-# take the old path when replayed. The id is shared with webhook_emit (see there), and
-# lean runs skip the checks of the patches before it (webhooks-out, the undeliverable
-# notice): their code is part of this path, and each check would cost a marker and an
-# upsert in every new run.
-LEAN_PATCH = FEWER_ROUND_TRIPS_PATCH
 
 
 @workflow.defn
@@ -61,13 +54,12 @@ class InvoiceWorkflow:
         self._busy = True
         self._offset = timedelta(0)
         self._pins: dict[str, int] | None = None  # custom template versions, fixed at first event
-        self._lean = False  # LEAN_PATCH
         self._ids: tuple[str, str] = ("", "")
 
     # ---- messages ------------------------------------------------------------------
 
     @workflow.signal
-    def invoice_event(self, signal: InvoiceSignal) -> None:
+    def event(self, signal: InvoiceSignal) -> None:
         if signal.event_id in self._seen:
             return
         self._seen.append(signal.event_id)
@@ -91,6 +83,10 @@ class InvoiceWorkflow:
             pending_reminders=self._pending_slots(),
         )
 
+    @workflow.query
+    def pending_emails(self) -> list[PendingEmail]:
+        return [PendingEmail(kind=EmailKind.invoice_reminder, at=s.at) for s in self._pending_slots()]
+
     # ---- main loop -----------------------------------------------------------------
 
     @workflow.run
@@ -99,11 +95,6 @@ class InvoiceWorkflow:
         if inp.carried:
             self._restore(inp.carried)
         self._ids = (inp.invoice_id, inp.customer_id)
-        self._lean = workflow.patched(LEAN_PATCH)
-        if not self._lean:
-            workflow.upsert_search_attributes(
-                [sa.INVOICE_ID.value_set(inp.invoice_id), sa.CUSTOMER_ID.value_set(inp.customer_id)]
-            )
         while True:
             self._busy = True
             if self._inbox:
@@ -131,45 +122,10 @@ class InvoiceWorkflow:
     # ---- handlers ------------------------------------------------------------------
 
     async def _handle_event(self, signal: InvoiceSignal) -> None:
-        if self._lean:
-            await self._apply_event(signal)
-            return
+        """One activity records the event and answers the template pins and the webhook
+        subscribers; the search attributes go up in one upsert of those it changed."""
         # Emails an event triggers are dated when the workflow took the event, not after
         # the activities that precede them.
-        at = self._now()
-        state = await workflow.execute_activity_method(
-            InvoiceActivities.record_invoice, RecordInvoiceRequest(signal=signal), **RECORD
-        )
-        self._state = state
-        if self._pins is None:
-            self._pins = await workflow.execute_activity_method(InvoiceActivities.pin_templates, **RECORD)
-        if state.duplicate:
-            return
-        self._upsert_status()
-        final = state.status in TERMINAL_STATUSES
-        attempt = signal.invoice.attempt_count or 0
-        # Webhooks out, whatever the emails settings and the collection method.
-        await emit_invoice_event(signal.type, signal.event_id, state, f"attempt-{attempt or signal.event_id}", at)
-        if signal.type == "invoice.finalized" and state.status == "open" and state.collection_method == "send_invoice":
-            await self._email(EmailKind.invoice_finalized, "finalized", scheduled_at=at)
-        elif signal.type == "invoice.payment_failed" and not final:
-            await self._email(
-                EmailKind.payment_failed, f"attempt-{attempt or signal.event_id}", attempt=attempt, scheduled_at=at
-            )
-        elif signal.type == "invoice.payment_action_required" and not final:
-            await self._email(
-                EmailKind.payment_action_required,
-                f"attempt-{attempt or signal.event_id}",
-                attempt=attempt,
-                scheduled_at=at,
-            )
-        elif signal.type in PAID_TYPES and state.status == "paid":
-            self._plan = None  # cancel pending reminders before anything else
-            await self._email(EmailKind.receipt, "paid", scheduled_at=at)
-        await self._replan()
-
-    async def _apply_event(self, signal: InvoiceSignal) -> None:
-        """_handle_event for runs under LEAN_PATCH: the same emails and webhooks."""
         at = self._now()
         applied = await workflow.execute_activity_method(
             InvoiceActivities.apply_invoice_event,
@@ -188,9 +144,7 @@ class InvoiceWorkflow:
         final = state.status in TERMINAL_STATUSES
         attempt = signal.invoice.attempt_count or 0
         occurrence = f"attempt-{attempt or signal.event_id}"
-        await emit_invoice_event(
-            signal.type, signal.event_id, state, occurrence, at, applied.webhook_endpoints, lean=True
-        )
+        await emit_invoice_event(signal.type, signal.event_id, state, occurrence, at, applied.webhook_endpoints)
         if signal.type == "invoice.finalized" and state.status == "open" and state.collection_method == "send_invoice":
             await self._email(EmailKind.invoice_finalized, "finalized", scheduled_at=at)
         elif signal.type in ("invoice.payment_failed", "invoice.payment_action_required") and not final:
@@ -203,15 +157,14 @@ class InvoiceWorkflow:
         if self._state is None:
             self._state = await workflow.execute_activity_method(InvoiceActivities.load_invoice, invoice_id, **RECORD)
             await self._replan()
-            if self._lean:
-                self._publish()
+            self._publish()
         if self._state is None or self._state.status != "open":
             workflow.logger.info(
                 "manual reminder ignored: invoice is %s", self._state.status if self._state else "unknown"
             )
             return
         await emit_reminder_due(
-            self._state, f"manual:{request.request_id}", self._now(), days_from_due=None, manual=True, lean=self._lean
+            self._state, f"manual:{request.request_id}", self._now(), days_from_due=None, manual=True
         )
         await self._email(EmailKind.invoice_reminder, f"manual:{request.request_id}", manual=True)
 
@@ -224,7 +177,7 @@ class InvoiceWorkflow:
         occurrence = f"due-{int(self._plan.due_date.timestamp())}:{latest.days_from_due:+d}"
         assert self._state is not None
         # Even when reminder emails are turned off: a team may send its own.
-        await emit_reminder_due(self._state, occurrence, latest.at, days_from_due=latest.days_from_due, lean=self._lean)
+        await emit_reminder_due(self._state, occurrence, latest.at, days_from_due=latest.days_from_due)
         await self._email(
             EmailKind.invoice_reminder, occurrence, days_from_due=latest.days_from_due, scheduled_at=latest.at
         )
@@ -251,8 +204,6 @@ class InvoiceWorkflow:
         # Slots already past when the plan is made are skipped, not sent late.
         now = self._now()
         self._handled = {s.days_from_due for s in self._plan.slots if s.at < now}
-        if not self._lean:
-            workflow.upsert_search_attributes([sa.DUE_AT.value_set(state.due_date)])
 
     # ---- helpers -------------------------------------------------------------------
 
@@ -280,8 +231,7 @@ class InvoiceWorkflow:
                 manual=manual,
                 attempt=attempt,
                 template_version=self._pins.get(kind.value, 0) if self._pins is not None else None,
-            ),
-            lean=self._lean,
+            )
         )
 
     def _pending_slots(self) -> list[ReminderSlot]:
@@ -296,7 +246,7 @@ class InvoiceWorkflow:
         """Search attributes ops filter by in the Temporal UI, in one upsert of those that
         changed (no command at all when none did). The run's info holds them as last set,
         inherited across continue-as-new."""
-        wanted: list[tuple[SearchAttributeKey, object]] = [
+        wanted: list[tuple[SearchAttributeKey[Any], Any]] = [
             (sa.INVOICE_ID, self._ids[0]),
             (sa.CUSTOMER_ID, self._ids[1]),
         ]
@@ -308,10 +258,6 @@ class InvoiceWorkflow:
         updates = [key.value_set(value) for key, value in wanted if current.get(key) != value]
         if updates:
             workflow.upsert_search_attributes(updates)
-
-    def _upsert_status(self) -> None:
-        if self._state is not None:
-            workflow.upsert_search_attributes([sa.INVOICE_STATUS.value_set(self._state.status)])
 
     def _carry(self) -> InvoiceCarriedState:
         return InvoiceCarriedState(

@@ -25,38 +25,39 @@ with workflow.unsafe.imports_passed_through():
     from relance.contracts.kinds import EmailKind
     from relance.contracts.models import (
         EmailRequest,
-        ObjectSignal,
         ObjectWorkflowInput,
+        PendingEmail,
         RefundLedger,
+        RefundSignal,
         UnattributedRefunds,
     )
     from relance.contracts.views import refund_view, uncovered_refund_view
-    from workflows.email_steps import RECORD, send_email
-    from workflows.object_inbox import ObjectInbox
+    from workflows.email_steps import send_email
+    from workflows.object_inbox import ObjectWorkflow
+    from workflows.options import RECORD
 
 PAIRING_WINDOW = timedelta(minutes=2)
 IDLE_BEFORE_EXIT = timedelta(days=1)
-WAIT_FOR_CHARGE_PATCH = "refund-waits-for-its-charge"
-HOLD_UNATTRIBUTED_PATCH = "refund-unattributed-held"
 
 
 @workflow.defn
-class RefundWorkflow:
+class RefundWorkflow(ObjectWorkflow[RefundSignal]):
     def __init__(self) -> None:
-        self.inbox = ObjectInbox()
+        super().__init__()
         self.ledger: RefundLedger | None = None
+        self.deadline: datetime | None = None  # a refund email goes out then
 
     @workflow.signal
-    def refund_event(self, signal: ObjectSignal) -> None:
+    def event(self, signal: RefundSignal) -> None:
         self.inbox.accept(signal)
 
     @workflow.query
-    def busy(self) -> bool:
-        return self.inbox.is_busy()
+    def pending_emails(self) -> list[PendingEmail]:
+        return [PendingEmail(kind=EmailKind.refund_issued, at=self.deadline)] if self.deadline else []
 
     @workflow.run
     async def run(self, inp: ObjectWorkflowInput) -> str:
-        self.inbox.offset = timedelta(seconds=inp.clock_offset_seconds)
+        self.start(inp)
         ledger = await workflow.execute_activity_method(RefundActivities.load_refund_ledger, inp.object_id, **RECORD)
         self.ledger = ledger
         refunds: dict[str, RefundView] = {}
@@ -85,7 +86,7 @@ class RefundWorkflow:
                         refunds[refund_id] = view.model_copy(update={"invoice_id": charge.invoice})
             pending = [refund_id for refund_id in refunds if refund_id not in ledger.emailed]
             waiting_for_charge = False
-            if ledger.customer_id and pending and charge is None and workflow.patched(WAIT_FOR_CHARGE_PATCH):
+            if ledger.customer_id and pending and charge is None:
                 if charge_deadline is None:
                     charge_deadline = self.inbox.now() + PAIRING_WINDOW
                 waiting_for_charge = self.inbox.now() < charge_deadline
@@ -100,7 +101,7 @@ class RefundWorkflow:
                         ledger.covered += view.amount
                         await self._send(ledger.customer_id, view)
                     await self._save(ledger)
-            elif not ledger.customer_id and pending and pending != held and workflow.patched(HOLD_UNATTRIBUTED_PATCH):
+            elif not ledger.customer_id and pending and pending != held:
                 held = list(pending)
                 await workflow.execute_activity_method(
                     RefundActivities.hold_unattributed_refunds,
@@ -120,7 +121,7 @@ class RefundWorkflow:
                     continue
             else:
                 pair_deadline = None
-            deadline = charge_deadline if waiting_for_charge else pair_deadline
+            deadline = self.deadline = charge_deadline if waiting_for_charge else pair_deadline
             if not await self.inbox.wait(deadline, idle=IDLE_BEFORE_EXIT):
                 if deadline is None and not self.inbox.signals:
                     return f"{len(ledger.emailed)} refund(s)"

@@ -9,7 +9,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.retention import RetentionActivities
     from relance.contracts.models import PurgeRequest, RetentionInput
-    from workflows.email_steps import RECORD
+    from workflows.options import RECORD
 
 
 @workflow.defn

@@ -11,38 +11,45 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.notices import NoticeActivities
     from relance.contracts.kinds import EmailKind
-    from relance.contracts.models import EmailRequest, NoticeTime, NoticeTimeRequest, ObjectSignal, ObjectWorkflowInput
+    from relance.contracts.models import (
+        EmailRequest,
+        NoticeTime,
+        NoticeTimeRequest,
+        ObjectWorkflowInput,
+        PendingEmail,
+        SubscriptionSignal,
+    )
     from relance.contracts.views import subscription_view
-    from workflows.email_steps import RECORD, send_email
-    from workflows.object_inbox import ObjectInbox
+    from workflows.email_steps import send_email
+    from workflows.object_inbox import ObjectWorkflow
     from workflows.object_inbox import planned as _planned
+    from workflows.options import RECORD
 
 IDLE_BEFORE_EXIT = timedelta(days=1)
 
 
 @workflow.defn
-class SubscriptionWorkflow:
+class SubscriptionWorkflow(ObjectWorkflow[SubscriptionSignal]):
     def __init__(self) -> None:
-        self.inbox = ObjectInbox()
+        super().__init__()
+        self.notice: NoticeTime | None = None
 
     @workflow.signal
-    def subscription_event(self, signal: ObjectSignal) -> None:
+    def event(self, signal: SubscriptionSignal) -> None:
         self.inbox.accept(signal)
 
     @workflow.query
-    def busy(self) -> bool:
-        return self.inbox.is_busy()
+    def pending_emails(self) -> list[PendingEmail]:
+        return [PendingEmail(kind=EmailKind.trial_ending, at=self.notice.at)] if self.notice else []
 
     @workflow.run
     async def run(self, inp: ObjectWorkflowInput) -> str:
-        self.inbox.offset = timedelta(seconds=inp.clock_offset_seconds)
-        latest: ObjectSignal | None = None
-        notice: NoticeTime | None = None
+        self.start(inp)
+        latest: SubscriptionSignal | None = None
         planned_trial_end = None
         while True:
             while (sig := self.inbox.pop()) is not None:
                 sub = sig.subscription
-                assert sub is not None
                 if sig.type == "customer.subscription.deleted":
                     await send_email(
                         EmailRequest(
@@ -59,9 +66,9 @@ class SubscriptionWorkflow:
                 latest = sig
                 trialing = sub.status == "trialing" and sub.trial_end is not None and sub.trial_end > self.inbox.now()
                 if not trialing:
-                    notice, planned_trial_end = None, None
+                    self.notice, planned_trial_end = None, None
                 elif sub.trial_end != planned_trial_end:
-                    notice = await workflow.execute_activity_method(
+                    self.notice = await workflow.execute_activity_method(
                         NoticeActivities.notice_time,
                         NoticeTimeRequest(
                             kind=EmailKind.trial_ending, customer_id=sub.customer, reference=sub.trial_end
@@ -69,19 +76,19 @@ class SubscriptionWorkflow:
                         **RECORD,
                     )
                     planned_trial_end = sub.trial_end
-            if notice is not None and self.inbox.now() >= notice.at:
-                sub = latest.subscription if latest else None
-                if sub is not None and self.inbox.now() < notice.expires_at:
+            if self.notice is not None and self.inbox.now() >= self.notice.at:
+                if latest is not None and self.inbox.now() < self.notice.expires_at:
+                    trial = latest.subscription
                     await send_email(
                         EmailRequest(
                             kind=EmailKind.trial_ending,
-                            idempotency_key=f"{sub.id}:trial_ending:{int(notice.expires_at.timestamp())}",
-                            customer_id=sub.customer,
-                            scheduled_at=_planned(notice.at, self.inbox.now()),
-                            subscription=subscription_view(sub),
+                            idempotency_key=f"{trial.id}:trial_ending:{int(self.notice.expires_at.timestamp())}",
+                            customer_id=trial.customer,
+                            scheduled_at=_planned(self.notice.at, self.inbox.now()),
+                            subscription=subscription_view(trial),
                         )
                     )
-                notice = None
-            if not await self.inbox.wait(notice.at if notice else None, idle=IDLE_BEFORE_EXIT):
-                if notice is None and not self.inbox.signals:
+                self.notice = None
+            if not await self.inbox.wait(self.notice.at if self.notice else None, idle=IDLE_BEFORE_EXIT):
+                if self.notice is None and not self.inbox.signals:
                     return "idle"  # the next event starts it again; sent emails stay sent

@@ -14,42 +14,23 @@ execution per event on installs with no endpoint at all (most of them).
 The event id derives from the event's business identity (`key`), so emitting the same
 event again (a new run after a duplicate Stripe event, a retried email) finds the child
 already there and sends nothing twice.
-
-Everything here is behind `workflow.patched(PATCH)`: histories recorded before webhooks
-existed replay without these commands. Callers on a path newer than every patch here
-(`lean=True`: the invoice workflow's runs under FEWER_ROUND_TRIPS_PATCH) skip the
-patched() calls, each of which would cost the run a marker and a TemporalChangeVersion
-upsert (Core adds one per patch id a new run meets).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.webhooks import WebhookActivities, WebhookEvent, event_id_for, iso
     from relance.contracts.models import DeliveryResult, EmailRequest, InvoiceState
     from relance.rules.invoice_webhooks import invoice_event_for
-
-PATCH = "webhooks-out"
-WEBHOOK_WORKFLOW = "WebhookWorkflow"
-LOOKUP = dict(
-    start_to_close_timeout=timedelta(seconds=10),
-    schedule_to_close_timeout=timedelta(minutes=2),
-    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
-)
-# Fewer round trips through Temporal per event: here, the subscribers are read by the
-# activity that precedes the emit (recording the invoice event, delivering the email)
-# instead of by a local activity of its own (a marker and a workflow task fewer); the
-# invoice workflow gates its own savings behind the same id. One id for both, because
-# each patch costs a marker and an upsert of TemporalChangeVersion (Core adds it) in
-# every run. Histories recorded before it replay the lookups.
-FEWER_ROUND_TRIPS_PATCH = "fewer-round-trips-per-event"
+    from workflows.options import WEBHOOK_LOOKUP
+    from workflows.webhooks import WebhookWorkflow
 
 
 def webhook_workflow_id(event_id: str) -> str:
@@ -63,20 +44,17 @@ async def emit(
     data: dict[str, Any],
     at: datetime | None = None,
     endpoints: list[str] | None = None,
-    lean: bool = False,
 ) -> None:
-    """`endpoints`: the subscribers an activity result carried, if it did. `lean`: the
-    caller's run is past every patch here (see the module's docstring)."""
-    if not lean and not workflow.patched(PATCH):
-        return
+    """`endpoints`: the subscribers an activity result carried, if it did (a marker and a
+    workflow task fewer than the local activity that asks otherwise)."""
     event = WebhookEvent(id=event_id_for(key), type=event_type, timestamp=at or workflow.now(), data=data)
-    if endpoints is None or not (lean or workflow.patched(FEWER_ROUND_TRIPS_PATCH)):
+    if endpoints is None:
         endpoints = await _lookup_subscribers(event_type)
     if endpoints == []:
         return
     try:
         await workflow.start_child_workflow(
-            WEBHOOK_WORKFLOW,
+            WebhookWorkflow.run,
             event.model_copy(update={"endpoint_ids": endpoints}),
             id=webhook_workflow_id(event.id),
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
@@ -88,7 +66,9 @@ async def emit(
 
 async def _lookup_subscribers(event_type: str) -> list[str] | None:
     try:
-        return await workflow.execute_local_activity_method(WebhookActivities.webhook_subscribers, event_type, **LOOKUP)
+        return await workflow.execute_local_activity_method(
+            WebhookActivities.webhook_subscribers, event_type, **WEBHOOK_LOOKUP
+        )
     except ActivityError as err:
         # The database did not answer: let the child look the endpoints up with its own
         # retries rather than lose the event or hold up the emails.
@@ -120,7 +100,6 @@ async def emit_invoice_event(
     occurrence: str,
     at: datetime,
     endpoints: list[str] | None = None,
-    lean: bool = False,
 ) -> None:
     owed = invoice_event_for(signal_type, state, occurrence)
     if owed is not None:
@@ -131,7 +110,6 @@ async def emit_invoice_event(
             data=invoice_data(state, source_event_id=source_event_id),
             at=at,
             endpoints=endpoints,
-            lean=lean,
         )
 
 
@@ -142,21 +120,19 @@ async def emit_reminder_due(
     *,
     days_from_due: int | None,
     manual: bool = False,
-    lean: bool = False,
 ) -> None:
     await emit(
         "invoice.reminder_due",
         key=f"{state.invoice_id}:invoice.reminder_due:{occurrence}",
         data=invoice_data(state, days_from_due=days_from_due, manual=manual),
         at=at,
-        lean=lean,
     )
 
 
 # ---- emails -----------------------------------------------------------------------------
 
 
-async def emit_email_outcome(req: EmailRequest, result: DeliveryResult, lean: bool = False) -> None:
+async def emit_email_outcome(req: EmailRequest, result: DeliveryResult) -> None:
     if result.status not in ("sent", "failed"):
         return
     event_type = f"email.{result.status}"
@@ -174,5 +150,4 @@ async def emit_email_outcome(req: EmailRequest, result: DeliveryResult, lean: bo
             "error": result.error,
         },
         endpoints=result.webhook_endpoints,
-        lean=lean,
     )

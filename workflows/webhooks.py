@@ -11,10 +11,8 @@ and logs it).
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -26,17 +24,7 @@ with workflow.unsafe.imports_passed_through():
         WebhookFailure,
         WebhookOutcome,
     )
-
-RECORD = dict(start_to_close_timeout=timedelta(seconds=30))
-# 5 s, 10 s, 20 s ... capped at 1 h: about 80 attempts over 3 days (a Retry-After from the
-# endpoint, up to 1 h, replaces the next interval). Retries add nothing to the history.
-DELIVER = dict(
-    start_to_close_timeout=timedelta(minutes=1),
-    schedule_to_close_timeout=timedelta(days=3),
-    retry_policy=RetryPolicy(
-        initial_interval=timedelta(seconds=5), backoff_coefficient=2.0, maximum_interval=timedelta(hours=1)
-    ),
-)
+    from workflows.options import RECORD, WEBHOOK_DELIVER
 
 
 @workflow.defn
@@ -63,7 +51,7 @@ class WebhookWorkflow:
             return await workflow.execute_activity_method(
                 WebhookActivities.deliver_webhook,
                 WebhookDeliveryRequest(endpoint_id=endpoint_id, event=event),
-                **DELIVER,
+                **WEBHOOK_DELIVER,
             )
         except ActivityError as err:
             reason = str(err.cause) if err.cause else str(err)

@@ -1,7 +1,10 @@
 """Delivery into a directory of .eml files: the default transport, for development and demos.
 
-Each message lands at a name derived from its Message-ID, so an activity retried after
-a crash finds its earlier file and writes nothing: the outbox never shows duplicates.
+Each message lands at a name that reads in `ls` order: when the workflow decided to send
+it (UTC), its kind, its invoice (or customer) id, then its email key, e.g.
+`2026-12-07T030122Z_invoice_finalized_in_demo_1_<key>.eml`. Every part is the same on
+every attempt, so an activity retried after a crash finds its earlier file and writes
+nothing: the outbox never shows duplicates.
 """
 
 from __future__ import annotations
@@ -11,17 +14,38 @@ import hashlib
 import os
 import re
 import tempfile
+from datetime import UTC
 from pathlib import Path
 
 from activities.transports.base import PermanentDeliveryError, RetryableDeliveryError
 from activities.transports.mime import build_message
-from relance.contracts.messages import OutgoingEmail, SendOutcome
+from relance.contracts.messages import MessageOrigin, OutgoingEmail, SendOutcome
 
 _UNSAFE_FILENAME_CHARS = re.compile(r"[^A-Za-z0-9._@+-]")
+_KEY = re.compile(r"[0-9a-f]{16,64}")
+
+
+def _safe(part: str, limit: int = 64) -> str:
+    return _UNSAFE_FILENAME_CHARS.sub("_", part)[:limit] or "_"
+
+
+def outbox_filename(email: OutgoingEmail) -> str:
+    """`<UTC time>_<kind>_<invoice or customer id>_<key>.eml`: sorts by time, and is
+    portable (no `:`; ids sanitized, so one may read like another, which the key tells apart).
+    A message stored before it had an origin keeps the name it was first written under."""
+    origin: MessageOrigin | None = email.origin
+    if origin is None:
+        return eml_filename(email.message_id)
+    key = email.tags.get("email_key", "")
+    if not _KEY.fullmatch(key):
+        key = hashlib.sha256(email.message_id.encode()).hexdigest()[:32]
+    at = origin.at.astimezone(UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    subject = origin.invoice_id or origin.customer_id
+    return f"{at}_{_safe(origin.kind, 40)}_{_safe(subject)}_{key}.eml"
 
 
 def eml_filename(message_id: str) -> str:
-    """A portable file name for a Message-ID.
+    """A portable file name for a Message-ID (messages without an origin).
 
     Sanitizing alone could map two ids to one name (`a/b` and `a_b`), so a hash of the
     exact id is appended; the readable part is only for humans browsing the folder.
@@ -41,8 +65,8 @@ class OutboxTransport:
     def __repr__(self) -> str:
         return f"OutboxTransport({str(self.directory)!r})"
 
-    def path_for(self, message_id: str) -> Path:
-        return self.directory / eml_filename(message_id)
+    def path_for(self, email: OutgoingEmail) -> Path:
+        return self.directory / outbox_filename(email)
 
     async def send(self, email: OutgoingEmail) -> SendOutcome:
         try:
@@ -52,7 +76,7 @@ class OutboxTransport:
         except ValueError as exc:
             raise PermanentDeliveryError(str(exc)) from exc
         message_id = msg["Message-ID"]
-        path = self.path_for(message_id)
+        path = self.path_for(email)
         try:
             await asyncio.to_thread(_write_once, path, msg.as_bytes())
         except OSError as exc:

@@ -62,18 +62,22 @@ def simulate(file: Path, as_json: bool = typer.Option(False, "--json", help="Mac
     from pydantic import ValidationError
 
     from relance.contracts.events import InvalidEvent
-    from relance.simulate import Scenario, run_scenario, to_json, to_table
+    from relance.simulate import Scenario, describe_stop, run_scenario, to_json, to_table
 
     raw = read_json(file)
     try:
         scenario = Scenario.model_validate(raw)
-        emails = run(run_scenario(scenario))
+        result = run(run_scenario(scenario))
     except ValidationError as exc:
         first = exc.errors()[0]
         fail(f"invalid scenario: {'.'.join(map(str, first['loc']))}: {first['msg']}")
     except (InvalidEvent, ValueError) as exc:
         fail(f"invalid scenario: {exc}")
-    typer.echo(to_json(emails) if as_json else to_table(emails))
+    if as_json:
+        typer.echo(to_json(result))
+        typer.echo(describe_stop(result.stopped), err=True)  # stdout stays the list of emails
+    else:
+        typer.echo(to_table(result))
     finish(0)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 
@@ -19,6 +21,16 @@ class Attachment(BaseModel):
     content: bytes
 
 
+class MessageOrigin(BaseModel):
+    """What a message is about, for a transport that files it locally (the outbox names
+    its files by it). Never sent."""
+
+    kind: str
+    customer_id: str
+    invoice_id: str | None = None
+    at: datetime  # when the workflow decided to send it: the same on every retry
+
+
 class OutgoingEmail(BaseModel):
     """A fully resolved message. Every transport sends exactly this."""
 
@@ -34,6 +46,7 @@ class OutgoingEmail(BaseModel):
     attachments: list[Attachment] = Field(default_factory=list)
     # Non-identifying tags carried to the provider (SendGrid custom_args, X-Relance-* headers).
     tags: dict[str, str] = Field(default_factory=dict)
+    origin: MessageOrigin | None = None  # None in messages stored before it existed
 
 
 class SendOutcome(BaseModel):

@@ -19,20 +19,41 @@ from relance.contracts.kinds import DocumentKind, EmailKind
 TERMINAL_STATUSES = frozenset({"paid", "void"})
 
 
-class InvoiceSignal(BaseModel):
-    """One invoice event as delivered to its workflow."""
+class EventSignal(BaseModel):
+    """One Stripe event as delivered to the workflow of the object it is about: one model
+    per object kind below, each with its object."""
 
     event_id: str
     type: str
     created: datetime
+
+
+class InvoiceSignal(EventSignal):
     invoice: Invoice
 
 
-class CustomerSignal(BaseModel):
-    event_id: str
-    type: str
-    created: datetime
+class CustomerSignal(EventSignal):
     customer: Customer
+
+
+class CardSignal(EventSignal):
+    payment_method: PaymentMethod
+
+
+class SubscriptionSignal(EventSignal):
+    subscription: Subscription
+
+
+class CreditNoteSignal(EventSignal):
+    credit_note: CreditNoteObject
+
+
+class RefundSignal(EventSignal):
+    """`refund.created` carries the refund, `charge.refunded` the charge (maybe with its
+    refunds): both reach the charge's workflow."""
+
+    refund: Refund | None = None
+    charge: Charge | None = None
 
 
 class CustomerWorkflowInput(BaseModel):
@@ -87,10 +108,6 @@ class InvoiceCarriedState(BaseModel):
     pending_manual: list[ManualReminder] = Field(default_factory=list)
     handled_offsets: list[int] = Field(default_factory=list)
     template_pins: dict[str, int] | None = None
-
-
-class RecordInvoiceRequest(BaseModel):
-    signal: InvoiceSignal
 
 
 class ApplyInvoiceEventRequest(BaseModel):
@@ -151,6 +168,14 @@ class StoredAttachment(BaseModel):
     content_type: str = "application/pdf"
 
 
+class PendingEmail(BaseModel):
+    """An email a workflow's timer will send, unless an event changes it first: the answer
+    to the `pending_emails` query (the simulator runs until none is left)."""
+
+    kind: EmailKind
+    at: datetime  # business time
+
+
 class InvoiceWorkflowStatus(BaseModel):
     """Answer to the invoice workflow's `status` query (ops, the simulator, tests)."""
 
@@ -182,8 +207,8 @@ class DeliveryResult(BaseModel):
     provider_message_id: str | None = None
     error: str | None = None
     # The endpoints subscribed to email.<status>, read when the outcome was recorded, so
-    # the workflow needs no lookup of its own; None from results recorded before this
-    # field (and from results made in the workflow), which look the endpoints up.
+    # the workflow needs no lookup of its own; None from results made in the workflow,
+    # which look the endpoints up.
     webhook_endpoints: list[str] | None = None
 
 
@@ -191,22 +216,9 @@ class FailureRecord(BaseModel):
     request: EmailRequest
     error: str
     # The type of the last attempt's ApplicationError ("TransportHeld",
-    # "RetryableDeliveryError", ...), found through a timeout's cause; None from runs
-    # recorded before it was passed.
+    # "RetryableDeliveryError", ...), found through a timeout's cause; None when no
+    # attempt raised one.
     error_type: str | None = None
-
-
-class ObjectSignal(BaseModel):
-    """A customer-level event for the workflow of the object it is about."""
-
-    event_id: str
-    type: str
-    created: datetime
-    payment_method: PaymentMethod | None = None
-    subscription: Subscription | None = None
-    credit_note: CreditNoteObject | None = None
-    refund: Refund | None = None
-    charge: Charge | None = None
 
 
 class ObjectWorkflowInput(BaseModel):

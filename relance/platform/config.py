@@ -158,6 +158,12 @@ class Config(BaseSettings):
     def resolved_outbox_dir(self) -> Path:
         return self.outbox_dir or (self.state_dir / "outbox")
 
+    @property
+    def dev_api_key_file(self) -> Path:
+        """Where `relance dev` keeps the API key it generates when RELANCE_API_KEY is not
+        set; the dashboard's login page points there."""
+        return self.state_dir / "api-key"
+
 
 @lru_cache(maxsize=1)
 def get_config() -> Config:

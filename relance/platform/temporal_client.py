@@ -26,6 +26,9 @@ from relance.platform.config import Config, SettingError, parse_bind
 # Pydantic models in, zlib for the rare large payload (relance.platform.codec.CompressionCodec).
 DATA_CONVERTER = dataclasses.replace(pydantic_data_converter, payload_codec=CompressionCodec())
 
+# The Python logger the SDK core's logs are forwarded to.
+CORE_LOGGER = "temporalio.core"
+
 _runtime: Runtime | None = None
 _runtime_metrics: str | None = None
 
@@ -44,7 +47,7 @@ def build_runtime(metrics_bind: str | None = None) -> Runtime:
             telemetry=TelemetryConfig(
                 logging=LoggingConfig(
                     filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
-                    forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+                    forwarding=LogForwardingConfig(logger=logging.getLogger(CORE_LOGGER)),
                 ),
                 metrics=metrics,
             )

@@ -52,7 +52,7 @@ def _fetcher_class() -> type[Any]:
     # pool processes render, and WeasyPrint is a heavy import.
     from weasyprint.urls import URLFetcher
 
-    class LockedURLFetcher(URLFetcher):  # type: ignore[misc]  # WeasyPrint ships no types
+    class LockedURLFetcher(URLFetcher):  # WeasyPrint ships no types: URLFetcher is Any here
         def fetch(self, url: str, headers: Any = None) -> Any:
             # Checked here as well as by allowed_protocols, so a change of that
             # option's meaning in a later WeasyPrint cannot open the disk.

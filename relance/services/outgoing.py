@@ -18,7 +18,7 @@ from typing import Any
 from sqlmodel import Session
 
 from relance.contracts.email_context import EmailContext
-from relance.contracts.messages import OutgoingEmail, RenderedContent
+from relance.contracts.messages import MessageOrigin, OutgoingEmail, RenderedContent
 from relance.contracts.models import DocumentRequest, EmailRequest, PreparedEmail
 from relance.platform.config import Config
 from relance.platform.metrics import RENDER_SECONDS, FailureReason, SuppressionReason
@@ -143,6 +143,9 @@ def prepare_email(session: Session, req: EmailRequest, config: Config, *, may_wa
         html=content.html,
         text=content.text,
         tags=email_tags(req),
+        origin=MessageOrigin(
+            kind=req.kind.value, customer_id=req.customer_id, invoice_id=req.invoice_id, at=req.scheduled_at
+        ),
     )
     # The message is stored under the new row's id, so both are plain INSERTs.
     entry_id = email_log.new_entry_id()

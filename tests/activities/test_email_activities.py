@@ -4,17 +4,20 @@ sink): an email is never sent twice, whatever is retried."""
 from __future__ import annotations
 
 import inspect
+import os
 from datetime import UTC, datetime
 
 import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.emails import EmailActivities
+from activities.transports.outbox import OutboxTransport
 from activities.transports.smtp import SmtpTransport
 from relance.contracts.events import parse_event
 from relance.contracts.kinds import EmailKind
 from relance.contracts.models import DeliveryRequest, EmailRequest, InvoiceSignal
 from relance.platform.config import Config
+from relance.rules.outgoing import email_key_digest
 from relance.storage import email_log
 from relance.storage.customers import record_customer_event
 from relance.storage.database import get_engine, session_scope
@@ -83,6 +86,18 @@ async def test_prepare_and_deliver_retried_send_once(stored_invoice) -> None:
     # Done in milliseconds, so no heartbeat: each would be a write on the Temporal server,
     # and the heartbeat timeout counts from the start anyway.
     assert beats == []
+
+
+async def test_outbox_file_is_named_by_time_kind_invoice_and_key(stored_invoice, tmp_path) -> None:
+    engine, state = stored_invoice
+    env = ActivityEnvironment()
+    req = _receipt_request(state, "paid")
+    acts = EmailActivities(engine, Config(_env_file=None), OutboxTransport(tmp_path / "outbox"))
+    prepared = await run(env, acts.prepare_email, req)
+    attachments = [await run(env, acts.render_document, d) for d in prepared.documents]
+    await run(env, acts.deliver_email, DeliveryRequest(idempotency_key=req.idempotency_key, attachments=attachments))
+    key = email_key_digest(req.idempotency_key)
+    assert os.listdir(tmp_path / "outbox") == [f"2026-03-01T090000Z_receipt_in_act1_{key}.eml"]
 
 
 async def test_delivery_result_names_the_email_sent_subscribers(stored_invoice) -> None:

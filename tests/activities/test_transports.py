@@ -17,6 +17,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import SecretStr
@@ -25,7 +26,7 @@ from activities.transports import sendgrid as sendgrid_module
 from activities.transports.base import PermanentDeliveryError, RetryableDeliveryError
 from activities.transports.factory import build_transport
 from activities.transports.mime import build_message, format_message_id
-from activities.transports.outbox import OutboxTransport, eml_filename
+from activities.transports.outbox import OutboxTransport, eml_filename, outbox_filename
 from activities.transports.sendgrid import (
     MESSAGE_ID_ARG,
     SendGridTransport,
@@ -34,7 +35,7 @@ from activities.transports.sendgrid import (
 )
 from activities.transports.smtp import SmtpTransport
 from relance.contracts.addresses import UnsafeHeader
-from relance.contracts.messages import Attachment, OutgoingEmail
+from relance.contracts.messages import Attachment, MessageOrigin, OutgoingEmail
 from relance.platform.config import Config
 from tests.support.fake_sendgrid import FakeSendGrid, validate_mail_send
 from tests.support.smtp_sink import SmtpSink, free_port, self_signed_cert
@@ -198,7 +199,7 @@ async def test_outbox_writes_a_complete_message(tmp_path: Path) -> None:
     assert outcome.provider == "outbox"
     assert outcome.provider_message_id == MESSAGE_ID
     [path] = eml_files(tmp_path / "outbox")
-    assert path == transport.path_for(MESSAGE_ID)
+    assert path == transport.path_for(email)
     assert_full_message(parse(path.read_bytes()), email)
     assert os.listdir(tmp_path / "outbox") == [path.name]  # no temp file left behind
 
@@ -256,6 +257,58 @@ async def test_outbox_file_name_is_sanitized_and_collision_free(tmp_path: Path) 
     assert len(files) == 2
     assert all(f.parent == tmp_path and "/" not in f.name and not f.name.startswith(".") for f in files)
     assert {parse(f.read_bytes())["Message-ID"] for f in files} == {"<a/b/c@acme.example>", "<a_b_c@acme.example>"}
+
+
+def with_origin(kind: str, customer: str, invoice: str | None, at: datetime, key: str, **overrides: Any):
+    origin = MessageOrigin(kind=kind, customer_id=customer, invoice_id=invoice, at=at)
+    return make_email(origin=origin, tags={"kind": kind, "email_key": key}, **overrides)
+
+
+async def test_outbox_names_read_time_kind_object_key_in_ls_order(tmp_path: Path) -> None:
+    transport = OutboxTransport(tmp_path)
+    paris = ZoneInfo("Europe/Paris")
+    k1, k2, k3, k4 = ("a" * 32, "b" * 32, "c" * 32, "d" * 32)
+    emails = [
+        # Sent in an order that is not time order; one time given in Paris time.
+        with_origin(
+            "receipt", "cus_1", "in_demo_1", datetime(2026, 12, 9, 8, 0, 0, tzinfo=UTC), k3, message_id="<3@x>"
+        ),
+        with_origin(
+            "invoice_finalized",
+            "cus_1",
+            "in_demo_1",
+            datetime(2026, 12, 7, 4, 1, 22, tzinfo=paris),
+            k1,
+            message_id="<1@x>",
+        ),
+        # No invoice: the customer id; ids with characters no file system likes.
+        with_origin("card_expiring", "cus/../x:y", None, datetime(2026, 12, 8, tzinfo=UTC), k2, message_id="<2@x>"),
+        with_origin("refund_issued", "cus_1", "in:a/b", datetime(2026, 12, 10, tzinfo=UTC), k4, message_id="<4@x>"),
+    ]
+    for email in emails:
+        await transport.send(email)
+    assert os.listdir(tmp_path) and sorted(os.listdir(tmp_path)) == [
+        f"2026-12-07T030122Z_invoice_finalized_in_demo_1_{k1}.eml",
+        f"2026-12-08T000000Z_card_expiring_cus_.._x_y_{k2}.eml",
+        f"2026-12-09T080000Z_receipt_in_demo_1_{k3}.eml",
+        f"2026-12-10T000000Z_refund_issued_in_a_b_{k4}.eml",
+    ]
+    assert [parse(p.read_bytes())["Message-ID"] for p in eml_files(tmp_path)] == ["<1@x>", "<2@x>", "<3@x>", "<4@x>"]
+
+
+async def test_outbox_names_are_unique_and_stable_across_attempts(tmp_path: Path) -> None:
+    at = datetime(2026, 12, 7, 3, 1, 22, tzinfo=UTC)
+    # Two emails whose ids sanitize alike, at the same second: the key tells them apart.
+    one = with_origin("invoice_reminder", "cus_1", "in/1", at, "1" * 32, message_id="<1@x>")
+    two = with_origin("invoice_reminder", "cus_1", "in:1", at, "2" * 32, message_id="<2@x>")
+    assert outbox_filename(one) != outbox_filename(two)
+    # The same email re-rendered on a retry keeps its name.
+    assert outbox_filename(one.model_copy(update={"subject": "Re-rendered"})) == outbox_filename(one)
+    # A message stored before it carried an origin keeps its first name.
+    assert outbox_filename(make_email()) == eml_filename(MESSAGE_ID)
+    # A long id is cut, never the time or the key.
+    long = outbox_filename(with_origin("receipt", "c", "in_" + "x" * 500, at, "3" * 32))
+    assert len(long) < 200 and long.startswith("2026-12-07T030122Z_receipt_in_x") and long.endswith("3" * 32 + ".eml")
 
 
 async def test_outbox_accepts_the_default_local_sender(tmp_path: Path) -> None:

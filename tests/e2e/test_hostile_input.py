@@ -555,14 +555,14 @@ async def test_invoice_for_an_unknown_customer_goes_to_its_customer_email(harnes
 
 _COLD_DECODE = r"""
 import builtins, io, json, sys
-from relance.contracts.models import CustomerSignal, InvoiceSignal, ObjectSignal  # imported as the worker does
+from relance.contracts.models import CreditNoteSignal, CustomerSignal, InvoiceSignal  # imported as the worker does
 def refused(*args, **kwargs):
     raise RuntimeError("open() inside the workflow sandbox")
 builtins.open = io.open = refused  # what the sandbox does to a workflow's code
 signals = json.loads(sys.stdin.read())
 InvoiceSignal.model_validate(signals["invoice"])
 CustomerSignal.model_validate(signals["customer"])
-ObjectSignal.model_validate(signals["credit_note"])
+CreditNoteSignal.model_validate(signals["credit_note"])
 print("decoded")
 """
 

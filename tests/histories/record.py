@@ -5,10 +5,11 @@
 Runs one canonical scenario per workflow path on the time-skipping server with a real
 worker, then writes each workflow's history as JSON next to this file. Record again only
 when a change is *meant* to alter what workflows do, behind `workflow.patched(...)`, and
-keep the old files too: running workflows recorded with the old code must still replay.
-Kept files are listed in LEGACY (renamed `<stem>-before_<change>.json`); this script
-never overwrites them, and test_replay compares each with the current scenario it
-descends from (its commands may differ only behind a new patch marker).
+keep the old files too, renamed `<stem>-before_<change>.json` and named in the patch's
+entry in workflows/patches.py: running workflows recorded with the old code must still
+replay. This script never overwrites them, and test_replay compares each with the
+current scenario it descends from (its commands may differ only behind a new patch
+marker).
 """
 
 from __future__ import annotations
@@ -31,14 +32,15 @@ from activities.transports.outbox import OutboxTransport
 from activities.webhooks import event_id_for
 from relance.client import RelanceClient
 from relance.contracts.models import RetentionInput
-from relance.platform.binaries import test_server_path
 from relance.platform.clock import advance, settle
 from relance.platform.config import Config
-from relance.platform.temporal_client import DATA_CONVERTER, runtime
+from relance.platform.temporal_client import DATA_CONVERTER
+from relance.platform.time_skipping import start_time_skipping
 from relance.storage import webhooks_store
 from relance.storage.database import get_engine, session_scope
 from tests.support.events import customer, event, invoice, stripe_fixtures
 from worker.main import build_worker, ensure_search_attributes
+from workflows.patches import PATCHES
 from workflows.retention import RetentionWorkflow
 
 HERE = Path(__file__).resolve().parent
@@ -46,33 +48,7 @@ DAY = timedelta(days=1)
 
 # Histories recorded before a change, kept so that workflows running then still replay:
 # {kept file stem: the current scenario's stem}.
-LEGACY = {
-    f"{stem}-before_webhooks": stem
-    for stem in (
-        "InvoiceWorkflow-send_invoice_reminders_paid",
-        "InvoiceWorkflow-charge_automatically",
-        "InvoiceWorkflow-voided",
-        "CardWorkflow-expiring",
-        "SubscriptionWorkflow-trial_then_canceled",
-        "CreditNoteWorkflow-created",
-        "RefundWorkflow-charge_only",
-    )
-}
-LEGACY["CardWorkflow-automatic_update-before_replan"] = "CardWorkflow-automatic_update"
-LEGACY.update(
-    {
-        f"{stem}-before_fewer_round_trips": stem
-        for stem in (
-            "InvoiceWorkflow-send_invoice_reminders_paid",
-            "InvoiceWorkflow-charge_automatically",
-            "InvoiceWorkflow-voided",
-            "CardWorkflow-expiring",
-            "SubscriptionWorkflow-trial_then_canceled",
-            "CreditNoteWorkflow-created",
-            "RefundWorkflow-charge_only",
-        )
-    }
-)
+LEGACY = {name.removesuffix(".json"): name.split("-before_")[0] for patch in PATCHES for name in patch.histories}
 
 
 class Receiver:
@@ -216,9 +192,7 @@ async def scenarios(
 async def run_scenarios(*, legacy: bool = True) -> dict[str, WorkflowHistory]:
     """Every canonical scenario, on a fresh time-skipping server: {file stem: history};
     with `legacy`, each kept history's stem too, mapped to its current scenario."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server_path(), data_converter=DATA_CONVERTER, runtime=runtime()
-    )
+    env = await start_time_skipping(DATA_CONVERTER)
     try:
         await ensure_search_attributes(env.client, "default")
         with tempfile.TemporaryDirectory() as tmp:

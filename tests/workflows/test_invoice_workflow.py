@@ -16,6 +16,7 @@ from relance.contracts.events import InvalidEvent
 from relance.contracts.models import InvoiceWorkflowStatus
 from tests.support.events import customer, event, invoice
 from tests.support.harness import Harness
+from workflows.invoice import InvoiceWorkflow
 
 DAY = timedelta(days=1)
 
@@ -34,9 +35,7 @@ async def finalize(h: Harness, inv_id: str, due: datetime, **kw) -> dict:
 
 
 async def status_of(h: Harness, invoice_id: str) -> InvoiceWorkflowStatus:
-    return await h.temporal.get_workflow_handle(f"invoice-{invoice_id}").query(
-        "status", result_type=InvoiceWorkflowStatus
-    )
+    return await h.temporal.get_workflow_handle(f"invoice-{invoice_id}").query(InvoiceWorkflow.status)
 
 
 async def test_reminders_before_on_and_after_due_date_at_send_hour(harness: Harness) -> None:
@@ -198,9 +197,7 @@ async def test_charge_automatically_invoice_with_a_due_date_gets_no_reminder(har
     await finalize(h, "in_autodue1", due, collection_method="charge_automatically")
     await h.advance(due + 8 * DAY - now)  # past the due date + 7 days: every slot passed
     assert h.log() == [] and h.outbox_messages() == []
-    status = await h.temporal.get_workflow_handle("invoice-in_autodue1").query(
-        "status", result_type=InvoiceWorkflowStatus
-    )
+    status = await h.temporal.get_workflow_handle("invoice-in_autodue1").query(InvoiceWorkflow.status)
     assert status.due_date == datetime.fromtimestamp(int(due.timestamp()), UTC)
     assert status.pending_reminders == []
 
@@ -344,7 +341,7 @@ async def test_a_lifecycle_takes_one_activity_per_event_and_no_lookups(harness: 
     h.save_settings(reminders=[-3, 0, 7])
     now = await h.now()
     due = (now + 10 * DAY).replace(microsecond=0)  # Stripe's dates are whole seconds
-    obj = await finalize(h, "in_lean1", due)
+    obj = await finalize(h, "in_cmds1", due)
     await h.send(
         event(
             "invoice.paid",
@@ -354,7 +351,7 @@ async def test_a_lifecycle_takes_one_activity_per_event_and_no_lookups(harness: 
     )
     assert [e.kind for e in h.sent()] == ["invoice_finalized", "receipt"]
 
-    history = await h.temporal.get_workflow_handle("invoice-in_lean1").fetch_history()
+    history = await h.temporal.get_workflow_handle("invoice-in_cmds1").fetch_history()
     activities = [
         e.activity_task_scheduled_event_attributes.activity_type.name
         for e in history.events
@@ -374,22 +371,20 @@ async def test_a_lifecycle_takes_one_activity_per_event_and_no_lookups(harness: 
         for e in history.events
         if e.HasField("marker_recorded_event_attributes")
     ]
-    assert "core_local_activity" not in markers
-    # One patch checked per run (each costs a marker and Core's TemporalChangeVersion
-    # upsert): the lean path implies the patches before it.
-    assert markers == ["core_patch"]
+    # No local activity, and no patch check (each costs a marker and Core's
+    # TemporalChangeVersion upsert).
+    assert markers == []
     upserts = [
         set(e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields)
         for e in history.events
         if e.HasField("upsert_workflow_search_attributes_event_attributes")
     ]
     assert upserts == [
-        {"TemporalChangeVersion"},
         {"InvoiceId", "CustomerId", "InvoiceStatus", "DueAt"},
         {"InvoiceStatus"},
     ]
-    attrs = (await h.temporal.get_workflow_handle("invoice-in_lean1").describe()).typed_search_attributes
-    assert (attrs.get(sa.INVOICE_ID), attrs.get(sa.CUSTOMER_ID)) == ("in_lean1", "cus_test")
+    attrs = (await h.temporal.get_workflow_handle("invoice-in_cmds1").describe()).typed_search_attributes
+    assert (attrs.get(sa.INVOICE_ID), attrs.get(sa.CUSTOMER_ID)) == ("in_cmds1", "cus_test")
     assert (attrs.get(sa.INVOICE_STATUS), attrs.get(sa.DUE_AT)) == ("paid", due)
 
 

@@ -31,16 +31,12 @@ from relance.platform.config import Config
 log = logging.getLogger("relance.dashboard")
 router = page_router()
 
-# Where `relance dev` keeps the key it generates when RELANCE_API_KEY is not set
-# (relance.dev.with_dev_api_key), under the state folder.
-DEV_KEY_FILE = "api-key"
-
 
 def generated_key_file(config: Config) -> Path | None:
     """The file holding the key in use, when `relance dev` generated it; None when the key
     came from RELANCE_API_KEY (or there is none)."""
     key = configured_key(config)
-    path = config.state_dir / DEV_KEY_FILE
+    path = config.dev_api_key_file  # written by relance.dev.with_dev_api_key
     try:
         stored = path.read_text().strip()
     except OSError:

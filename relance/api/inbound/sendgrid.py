@@ -25,11 +25,10 @@ from relance.api.schemas import ApiError, error_responses
 from relance.storage import suppressions, webhooks_store
 from relance.storage.database import session_scope
 from relance.storage.tables import utcnow
+from workflows.webhooks import WebhookWorkflow
 
 log = logging.getLogger("relance.api")
 router = APIRouter(tags=["webhooks"])
-
-WEBHOOK_WORKFLOW = "WebhookWorkflow"
 
 
 class SendGridReceived(BaseModel):
@@ -226,7 +225,7 @@ async def start_webhook(svc: Services, event: WebhookEvent) -> None:
     """Hand one event to a WebhookWorkflow (once per event id)."""
     try:
         await svc.client.temporal.start_workflow(
-            WEBHOOK_WORKFLOW,
+            WebhookWorkflow.run,
             event,
             id=f"webhook-{event.id}",
             task_queue=svc.client.task_queue,
