@@ -18,6 +18,7 @@ from relance.api import dashboard
 from relance.api.deps import API_KEY, Services
 from relance.api.inbound import sendgrid, stripe
 from relance.api.routes import (
+    analytics,
     codec,
     customers,
     email_log,
@@ -101,6 +102,7 @@ def create_app(
             {"name": "settings", "description": "What the account wants (see docs/settings.md)."},
             {"name": "invoices", "description": "One invoice: its timeline and reminder plan, a reminder now."},
             {"name": "emails", "description": "The log of emails, and each email as sent."},
+            {"name": "analytics", "description": "What the reminders recovered."},
             {"name": "health"},
         ],
     )
@@ -126,6 +128,7 @@ def create_app(
         codec,
         webhook_endpoints,
         suppressions,
+        analytics,
     ):
         app.include_router(routes.router, dependencies=API_KEY)
     app.include_router(sendgrid.router)

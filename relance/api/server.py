@@ -17,6 +17,7 @@ from relance.api.app import create_app
 from relance.client import RelanceClient
 from relance.platform.config import Config
 from relance.platform.temporal_client import connect
+from relance.services.recovery_metrics import register_recovery_metrics
 from relance.storage.database import get_engine
 
 log = logging.getLogger("relance.api")
@@ -65,6 +66,8 @@ async def serve(
 
     serve_metrics(config)  # RELANCE_METRICS_BIND: a port of its own, not a route behind the API key
     engine = get_engine(config.resolved_database_url(), auto_migrate=config.db_auto_migrate)
+    if config.metrics_bind:
+        register_recovery_metrics(engine)  # gauges computed at scrape, from the recovery report
     client = relance_client or await connect_lazily(config)
     if not config.api_key or not config.api_key.get_secret_value():
         log.warning("RELANCE_API_KEY is not set: every route but /healthz and the webhooks answers 401")

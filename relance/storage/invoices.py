@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlmodel import Session, col, select
 
@@ -53,6 +54,29 @@ def revision_of(invoice: Invoice) -> str:
             data.pop(name, None)
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _earliest(current: datetime | None, candidate: datetime | None) -> datetime | None:
+    if candidate is None:
+        return current
+    return candidate if current is None or candidate < as_utc(current) else current
+
+
+def _note_times(rec: InvoiceRecord, signal: InvoiceSignal, status: str) -> None:
+    """Finalization, payment and failed attempts, for the recovery report. Times are the
+    events' own (Stripe's clock, or the simulator's), never when Relance received them."""
+    transitions = signal.invoice.status_transitions
+    finalized = transitions.finalized_at if transitions else None
+    if finalized is None and (signal.type == "invoice.finalized" or status != "draft"):
+        finalized = signal.created  # it was finalized by the time of this event
+    rec.finalized_at = _earliest(rec.finalized_at, finalized)
+    if status == "paid":
+        paid = transitions.paid_at if transitions and transitions.paid_at else signal.created
+        rec.paid_at = _earliest(rec.paid_at, paid)
+    if signal.type == "invoice.payment_failed":
+        rec.payment_failures += 1
+        latest = as_utc(rec.last_payment_failed_at)
+        rec.last_payment_failed_at = signal.created if latest is None or signal.created > latest else latest
 
 
 def _state(rec: InvoiceRecord, duplicate: bool) -> InvoiceState:
@@ -111,12 +135,14 @@ def record_invoice_event(session: Session, signal: InvoiceSignal, run_id: str | 
             last_event_at=signal.created,
         )
         _apply_snapshot(rec, inv, revision)
+        _note_times(rec, signal, status)
         session.add(rec)
     else:
         rec.status = merge_status(rec.status, status)
         if signal.created >= as_utc(rec.last_event_at):
             _apply_snapshot(rec, inv, revision)
             rec.last_event_at = signal.created
+        _note_times(rec, signal, status)
         rec.updated_at = utcnow()
     if processed is None:
         session.add(ProcessedEvent(id=signal.event_id, type=signal.type, object_id=inv.id, run_id=run_id))

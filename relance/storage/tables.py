@@ -29,8 +29,12 @@ class InvoiceRecord(SQLModel, table=True):
     """The invoice as Relance knows it: the merge of every event received, in any order."""
 
     __tablename__ = "invoices"
-    # A customer's invoices, newest first (the dashboard). Migration 0002.
-    __table_args__ = (Index("ix_invoices_customer_last_event", "customer_id", "last_event_at"),)
+    # A customer's invoices, newest first (the dashboard). Migration 0002. Invoices by the
+    # time they were finalized (the recovery report's months). Migration 0004.
+    __table_args__ = (
+        Index("ix_invoices_customer_last_event", "customer_id", "last_event_at"),
+        Index("ix_invoices_finalized_at", "finalized_at"),
+    )
 
     id: str = Field(primary_key=True, max_length=255)
     customer_id: str = Field(max_length=255)
@@ -49,6 +53,14 @@ class InvoiceRecord(SQLModel, table=True):
     customer_name: str | None = None
     revision: str = Field(max_length=64)  # sha256 of the newest document
     last_event_at: datetime
+    # When it was finalized and paid: Stripe's status_transitions, else the time of the
+    # first event that showed it (event time, not when Relance received it). The earliest
+    # wins, whatever order events arrive in. Migration 0004.
+    finalized_at: datetime | None = None
+    paid_at: datetime | None = None
+    # invoice.payment_failed events applied, and the time of the newest (event time).
+    payment_failures: int = 0
+    last_payment_failed_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
 
 

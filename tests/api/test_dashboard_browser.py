@@ -27,6 +27,7 @@ from tests.support.events import customer, event, invoice
 from tests.support.harness import Harness
 
 CHROMIUM = Path("/usr/bin/chromium")
+NAV = ["Customers", "Emails", "Recovery", "Settings", "Templates", "Log out"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -235,6 +236,7 @@ async def test_dashboard_tables_scroll_in_their_card_and_the_nav_keeps_every_lin
     pages["settings"] = "/dashboard/settings"
     pages["invoice"] = "/dashboard/invoices/in_narrow"
     pages["emails"] = "/dashboard/emails"
+    pages["recovery"] = "/dashboard/recovery"
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -252,13 +254,7 @@ async def test_dashboard_tables_scroll_in_their_card_and_the_nav_keeps_every_lin
                     g = await page.evaluate(_GEOMETRY)
                     where = f"{path} at {width}px"
                     assert g["pageWidth"] <= g["viewport"], f"{where}: the page scrolls sideways ({g['pageWidth']}px)"
-                    assert [n["text"] for n in g["nav"]] == [
-                        "Customers",
-                        "Emails",
-                        "Settings",
-                        "Templates",
-                        "Log out",
-                    ], where
+                    assert [n["text"] for n in g["nav"]] == NAV, where
                     for n in g["nav"]:
                         assert n["shown"], f"{where}: the {n['text']!r} link is hidden"
                         assert 0 <= n["left"] and n["right"] <= g["viewport"], f"{where}: {n['text']!r} is off screen"

@@ -22,7 +22,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import make_url
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
 
 from relance.contracts.account import AccountSettings
 from relance.contracts.events import parse_event
@@ -34,7 +34,7 @@ from relance.storage.documents import get_document
 from relance.storage.email_log_query import EmailFilter, find_emails
 from relance.storage.invoices import load_invoice_document, load_invoice_state, record_invoice_event, revision_of
 from relance.storage.settings_store import load_settings, save_settings
-from relance.storage.tables import ProcessedEvent
+from relance.storage.tables import InvoiceRecord, ProcessedEvent, as_utc
 from relance.storage.templates_store import current_versions, get_version
 from tests.support.events import event, invoice
 
@@ -574,14 +574,14 @@ def test_cli_db_commands(tmp_path: Path) -> None:
     assert history.returncode == 0
     assert history.stdout.splitlines()[0].startswith("<base> -> 0001,")
     assert "0001 -> 0002," in history.stdout and "0002 -> 0003," in history.stdout
-    assert "0003 -> 0004 (head)" in history.stdout
+    assert "0003 -> 0004," in history.stdout and "0004 -> 0005 (head)" in history.stdout
     assert run("db", "upgrade", "--revision", "0001").returncode == 0
     behind = run("db", "current")
-    assert behind.returncode == 1 and "0001; head is 0004" in behind.stdout
+    assert behind.returncode == 1 and "0001; head is 0005" in behind.stdout
     refused = run("log", "--customer", CUSTOMER)
     assert refused.returncode == 1 and "relance db upgrade" in refused.stderr
     upgraded = run("db", "upgrade")
-    assert upgraded.returncode == 0 and "-> 0004 (head)" in upgraded.stdout
+    assert upgraded.returncode == 0 and "-> 0005 (head)" in upgraded.stdout
     assert run("db", "current").returncode == 0
     assert run("log", "--customer", CUSTOMER).returncode == 0
 
@@ -604,3 +604,34 @@ def test_adopting_a_database_that_differs_from_the_models_says_so(pg_db_url: str
     assert "suppressions" in warning and "created_at" in warning
     with session_scope(get_engine(pg_db_url)) as s:  # (times left out: naive columns follow the server's zone)
         assert [r.address for r in suppressions.list_suppressions(s)] == ["bounced@customer.test"]
+
+
+def test_0005_backfills_payment_times_from_what_0003_stored(db_url: str) -> None:
+    """Invoices stored before 0005: finalized at their first event received, paid at their
+    newest event, failed attempts counted from processed_events."""
+    migrate.upgrade(db_url, "0003")
+    rows = seed_rows()
+    paid = dict(rows["invoices"][0], id="in_paid_before_0005", status="paid", last_event_at=NOW - timedelta(days=1))
+    rows["invoices"].append(paid)
+    rows["processed_events"] += [
+        dict(id="evt_b1", type="invoice.finalized", object_id=paid["id"], received_at=NOW - timedelta(days=9)),
+        dict(id="evt_b2", type="invoice.payment_failed", object_id=paid["id"], received_at=NOW - timedelta(days=8)),
+        dict(id="evt_b3", type="invoice.payment_failed", object_id=paid["id"], received_at=NOW - timedelta(days=4)),
+        dict(id="evt_b4", type="invoice.paid", object_id=paid["id"], received_at=NOW - timedelta(days=1)),
+    ]
+    insert_rows(db_url, rows)
+    migrate.upgrade(db_url)
+    with session_scope(get_engine(db_url)) as s:
+        got = {
+            r.id: (as_utc(r.finalized_at), as_utc(r.paid_at), r.payment_failures, as_utc(r.last_payment_failed_at))
+            for r in s.exec(select(InvoiceRecord))
+        }
+    assert got == {
+        rows["invoices"][0]["id"]: (_comparable(NOW - timedelta(days=5)), None, 0, None),
+        paid["id"]: (
+            _comparable(NOW - timedelta(days=9)),
+            _comparable(NOW - timedelta(days=1)),
+            2,
+            _comparable(NOW - timedelta(days=4)),
+        ),
+    }

@@ -12,6 +12,7 @@ from relance.storage import email_log
 from relance.storage.customers import get_customer, record_customer_event
 from relance.storage.database import get_engine, session_scope
 from relance.storage.invoices import load_invoice_document, record_invoice_event
+from relance.storage.tables import InvoiceRecord, as_utc
 from tests.support.events import customer, event, invoice
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
@@ -139,3 +140,37 @@ def test_revision_of_an_invoice_is_unchanged_by_fields_added_later_while_unset()
     old = hashlib.sha256(json.dumps(before, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     assert revision_of(inv) == old
     assert revision_of(inv.model_copy(update={"subscription": "sub_1"})) != old
+
+
+def test_payment_times_are_the_events_own_whatever_order_they_arrive_in(engine) -> None:
+    """The recovery report's times: the earliest finalization and payment seen, Stripe's
+    status_transitions first; failed attempts counted once per event, duplicates not."""
+    t = datetime(2026, 5, 1, 8, tzinfo=UTC)
+    obj = invoice("in_times", due=t + timedelta(days=10))
+    paid = dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0)
+    failed = event("invoice.payment_failed", dict(obj, attempt_count=1), created=t + timedelta(days=2))
+    stripe_paid_at = int((t + timedelta(days=3)).timestamp())
+    with session_scope(engine) as s:
+        record_invoice_event(
+            s,
+            signal(
+                event(
+                    "invoice.paid",
+                    dict(paid, status_transitions={"paid_at": stripe_paid_at}),
+                    created=t + timedelta(days=3, hours=1),
+                )
+            ),
+        )
+        record_invoice_event(s, signal(event("invoice.finalized", obj, created=t)))
+        record_invoice_event(s, signal(failed))
+        record_invoice_event(s, signal(failed))  # the same event again
+        record_invoice_event(
+            s, signal(event("invoice.payment_failed", dict(obj, attempt_count=2), created=t + timedelta(days=1)))
+        )
+    with session_scope(engine) as s:
+        rec = s.get(InvoiceRecord, "in_times")
+        assert rec is not None
+        assert as_utc(rec.finalized_at) == t
+        assert as_utc(rec.paid_at) == t + timedelta(days=3)  # status_transitions.paid_at, not the event's time
+        assert rec.payment_failures == 2
+        assert as_utc(rec.last_payment_failed_at) == t + timedelta(days=2)
