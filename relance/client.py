@@ -96,6 +96,7 @@ class RelanceClient:
                 InvoiceSignal(**common, invoice=inv),
                 id=wf_id,
                 task_queue=self.task_queue,
+                summary=f"Invoice {inv.id} of customer {inv.customer}",
             )
         elif isinstance(event, CustomerEvent):
             wf_id = customer_workflow_id(event.customer.id)
@@ -107,6 +108,7 @@ class RelanceClient:
                 CustomerSignal(**common, customer=event.customer),
                 id=wf_id,
                 task_queue=self.task_queue,
+                summary=f"Customer {event.customer.id}",
             )
         elif isinstance(event, CardEvent):
             pm = event.payment_method
@@ -119,6 +121,7 @@ class RelanceClient:
                 CardSignal(**common, payment_method=pm),
                 id=wf_id,
                 task_queue=self.task_queue,
+                summary=f"Card {pm.id}",
             )
         elif isinstance(event, SubscriptionEvent):
             sub = event.subscription
@@ -131,6 +134,7 @@ class RelanceClient:
                 SubscriptionSignal(**common, subscription=sub),
                 id=wf_id,
                 task_queue=self.task_queue,
+                summary=f"Subscription {sub.id}",
             )
         elif isinstance(event, CreditNoteEvent):
             cn = event.credit_note
@@ -143,6 +147,7 @@ class RelanceClient:
                 CreditNoteSignal(**common, credit_note=cn),
                 id=wf_id,
                 task_queue=self.task_queue,
+                summary=f"Credit note {cn.id}",
             )
         else:
             assert isinstance(event, RefundEvent)
@@ -155,6 +160,7 @@ class RelanceClient:
                 RefundSignal(**common, refund=event.refund, charge=event.charge),
                 id=wf_id,
                 task_queue=self.task_queue,
+                summary=f"Refunds of {wf_id}",
             )
         return Accepted(event_id=event.id, type=event.type, workflow_id=wf_id)
 
@@ -172,6 +178,7 @@ class RelanceClient:
             ManualReminder(request_id=request_id),
             id=invoice_workflow_id(invoice_id),
             task_queue=self.task_queue,
+            summary=f"Invoice {invoice_id} of customer {customer_id}",
         )
         return request_id
 

@@ -11,7 +11,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.emails import EmailActivities
     from relance.contracts.models import DeliveryRequest, DeliveryResult, EmailRequest, FailureRecord
-    from workflows.options import DELIVER, PREPARE, RECORD, RENDER
+    from workflows.options import DELIVER, PREPARE, RECORD, RENDER, summarized
     from workflows.webhook_emit import emit_email_outcome
 
 
@@ -29,7 +29,9 @@ def last_error_type(err: BaseException) -> str | None:
 async def send_email(req: EmailRequest) -> DeliveryResult | None:
     """Returns None when nothing had to be sent (already sent, turned off, no recipient)."""
     try:
-        prepared = await workflow.execute_activity_method(EmailActivities.prepare_email, req, **PREPARE)
+        prepared = await workflow.execute_activity_method(
+            EmailActivities.prepare_email, req, **summarized(PREPARE, f"prepare {req.idempotency_key}")
+        )
         if prepared.status != "ready":
             # No address or every address suppressed: nobody gets it, so the account hears
             # of it like any failure.
@@ -38,14 +40,16 @@ async def send_email(req: EmailRequest) -> DeliveryResult | None:
             return None
         attachments = await asyncio.gather(
             *(
-                workflow.execute_activity_method(EmailActivities.render_document, doc, **RENDER)
+                workflow.execute_activity_method(
+                    EmailActivities.render_document, doc, **summarized(RENDER, f"PDF for {req.idempotency_key}")
+                )
                 for doc in prepared.documents
             )
         )
         result = await workflow.execute_activity_method(
             EmailActivities.deliver_email,
             DeliveryRequest(idempotency_key=req.idempotency_key, attachments=list(attachments)),
-            **DELIVER,
+            **summarized(DELIVER, f"deliver {req.idempotency_key}"),
         )
     except ActivityError as err:
         reason = str(err.cause) if err.cause else str(err)

@@ -115,7 +115,11 @@ class InvoiceWorkflow:
             upcoming = self._pending_slots()
             timeout = (upcoming[0].at - self._now()).total_seconds() if upcoming else None
             try:
-                await workflow.wait_condition(lambda: bool(self._inbox or self._manual), timeout=timeout)
+                await workflow.wait_condition(
+                    lambda: bool(self._inbox or self._manual),
+                    timeout=timeout,
+                    timeout_summary=upcoming[0].summary() if upcoming else None,
+                )
             except TimeoutError:
                 pass  # a reminder is due: the next turn of the loop sends it
 

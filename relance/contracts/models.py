@@ -81,6 +81,13 @@ class InvoiceWorkflowInput(BaseModel):
 class ReminderSlot(BaseModel):
     days_from_due: int
     at: datetime  # the send instant (account send hour, local date, as UTC)
+    # The same instant as the operator reads it, with its zone ("2027-04-08 09:00
+    # Europe/Paris"): the timer's summary in the Temporal UI.
+    local: str = ""
+
+    def summary(self) -> str:
+        when = f"{self.days_from_due:+d} days" if self.days_from_due else "on the due date"
+        return f"reminder {when}: {self.local or self.at.strftime('%Y-%m-%d %H:%M UTC')}"
 
 
 class ReminderPlan(BaseModel):

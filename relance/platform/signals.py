@@ -35,13 +35,16 @@ async def signal_with_start(
     *,
     id: str,
     task_queue: str,
+    summary: str | None = None,
 ) -> WorkflowHandle[W, R]:
-    """Signal workflow `id`, starting it with `arg` first if it is not running."""
+    """Signal workflow `id`, starting it with `arg` first if it is not running. `summary`:
+    what the Temporal UI shows for the workflow (ids only: it is stored in clear)."""
     return await client.start_workflow(
         run,
         arg,
         id=id,
         task_queue=task_queue,
+        static_summary=summary,
         start_signal=signal_name(signal),
         start_signal_args=[signal_arg],
     )

@@ -27,10 +27,11 @@ def send_instant(day: date, send_hour: int, tz: str, send_minute: int = 0) -> da
 
 def plan_reminders(due: datetime, offsets: list[int], tz: str, send_hour: int, send_minute: int = 0) -> ReminderPlan:
     due_day = local_due_date(due, tz)
-    slots = [
-        ReminderSlot(days_from_due=d, at=send_instant(due_day + timedelta(days=d), send_hour, tz, send_minute))
-        for d in offsets
-    ]
+    slots = []
+    for d in offsets:
+        at = send_instant(due_day + timedelta(days=d), send_hour, tz, send_minute)
+        local = f"{at.astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M} {tz}"
+        slots.append(ReminderSlot(days_from_due=d, at=at, local=local))
     slots.sort(key=lambda s: s.at)
     return ReminderPlan(due_date=due, slots=slots)
 
