@@ -18,7 +18,7 @@ from jinja2.runtime import Context
 
 from relance.rendering import grammar
 from relance.rendering.formatting import format_date, format_datetime, format_money
-from relance.rendering.i18n import get_translations, resolve_locale
+from relance.rendering.i18n import get_translations
 
 Filter = Callable[..., Any]
 
@@ -60,9 +60,9 @@ def build_environment(
         lstrip_blocks=True,
     )
     env.policies["ext.i18n.trimmed"] = True
-    # "fr-CA" reads the "fr" catalog but keeps its own number and date conventions.
+    # "fr-BE" reads the "fr" catalog but keeps its own number and date conventions.
     env.install_gettext_translations(  # type: ignore[attr-defined]  # added by jinja2.ext.i18n
-        get_translations(resolve_locale([locale])), newstyle=True
+        get_translations(locale), newstyle=True
     )
     grammar.install(env, locale)  # elision after placeholders are filled ("d’Acme SAS")
     env.filters.update(locale_filters(locale))

@@ -21,10 +21,15 @@ from babel.numbers import format_currency, get_currency_precision
 
 
 def babel_locale(locale: str) -> Locale:
-    try:
-        return Locale.parse(locale.replace("-", "_"))
-    except (UnknownLocaleError, ValueError):
-        return Locale.parse("en")
+    """Babel's locale for a tag, dropping subtags CLDR has no data for (`fr-US` formats
+    as `fr`), English when the language itself is unknown."""
+    parts = locale.strip().replace("-", "_").split("_")
+    while parts:
+        try:
+            return Locale.parse("_".join(parts))
+        except (UnknownLocaleError, ValueError):
+            parts.pop()
+    return Locale.parse("en")
 
 
 def minor_to_decimal(amount: int, currency: str) -> Decimal:

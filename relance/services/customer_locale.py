@@ -1,5 +1,8 @@
 """The language a customer's emails go out in, and one log line per customer (per
-process) when none of their preferred locales is shipped and the default stands in."""
+process) when none of their preferred locales is shipped and the default stands in.
+
+The answer is the customer's own tag (`fr-BE`), which rendering uses for formats, and
+from which it picks the catalog (`fr`) for words."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import logging
 import threading
 
 from relance.contracts.account import AccountSettings
-from relance.rendering.i18n import email_locale
+from relance.rendering.i18n import choose_locale
 from relance.storage.tables import CustomerRecord
 
 log = logging.getLogger("relance.delivery")
@@ -19,8 +22,9 @@ _lock = threading.Lock()
 
 def locale_for(customer: CustomerRecord | None, settings: AccountSettings) -> str:
     preferred = list(customer.preferred_locales) if customer else []
-    locale, matched = email_locale(preferred, settings.default_locale)
-    if customer is not None and preferred and not matched:
+    choice = choose_locale(preferred, settings.default_locale)
+    locale = choice.tag
+    if customer is not None and preferred and not choice.matched:
         with _lock:
             first = customer.id not in _logged
             _logged.add(customer.id)

@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from relance.contracts.kinds import DocumentKind, EmailKind
-from relance.rendering.i18n import match_locale, supported_locales
+from relance.rendering.i18n import choose_locale, match_locale, shipped_tags
 from relance.services.templates import active_template
 from relance.storage.settings_store import load_settings
 
@@ -25,10 +25,11 @@ def write_preview(session: Session, kind: EmailKind, locale: str, out: Path) -> 
     from relance.rendering.email import render_email
     from relance.rendering.pdf import DocumentContext, render_document_pdf
 
-    # BCP 47 (pt-BR) or with an underscore (pt_BR), as everywhere else.
-    wanted = match_locale(locale)
-    if wanted is None:
-        raise ValueError(f"locale {locale!r} is not shipped; one of: {', '.join(supported_locales())}")
+    # BCP 47 (pt-BR) or with an underscore (pt_BR), as everywhere else; a regional tag
+    # (fr-BE) previews its catalog's words with that region's formats.
+    if match_locale(locale) is None:
+        raise ValueError(f"locale {locale!r} is not shipped; one of: {', '.join(shipped_tags())}")
+    wanted = choose_locale([locale]).tag
     settings, _ = load_settings(session)
     ctx = sample_context(kind).model_copy(update={"branding": settings.branding, "timezone": settings.timezone})
     _, custom = active_template(session, kind)

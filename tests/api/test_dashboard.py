@@ -405,6 +405,11 @@ async def test_settings_form_saves_and_validates(dash: Dash) -> None:
     assert 'id="advice"' in page and "<code>links.update_payment_url</code>" in page
     data = settings_form(page)
     assert data["emails.receipt"] == "on" and data["reminders_preset"] == "balanced" and data["send_hour"] == "9"
+    # Languages are offered by their own names, never as codes.
+    select = page.split('id="f-default_locale"')[1].split("</select>")[0]
+    for name in ("Deutsch", "Português (Brasil)", "日本語", "English"):
+        assert f">{name}</option>" in select
+    assert ">pt_BR</option>" not in select and ">ja</option>" not in select
 
     # Saved as is, the form changes nothing, whatever was there (values set elsewhere
     # included: a schedule that is no preset, a language tag without a catalog).
@@ -702,9 +707,9 @@ async def test_the_customer_page_names_the_language_their_emails_go_out_in(dash:
     d, h = dash, dash.h
     await h.send(
         event("customer.created", customer("cus_lang_fr", locales=["fr-CA"])),
-        event("customer.created", customer("cus_lang_ja", locales=["ja"])),
+        event("customer.created", customer("cus_lang_xx", locales=["tlh"])),
         event("customer.created", customer("cus_lang_none")),
-        event("customer.created", customer("cus_lang_mix", locales=["ja", "pt"])),
+        event("customer.created", customer("cus_lang_mix", locales=["tlh", "pt-BR"])),
     )
 
     def language(page: str) -> str:
@@ -712,14 +717,17 @@ async def test_the_customer_page_names_the_language_their_emails_go_out_in(dash:
         assert found, "the customer page does not say which language the emails are in"
         return text_of(found.group(1)).strip()
 
-    assert language(await d.page("/dashboard/customers/cus_lang_fr")) == "Français"
-    assert language(await d.page("/dashboard/customers/cus_lang_ja")) == "English (ja is not supported)"
+    assert language(await d.page("/dashboard/customers/cus_lang_fr")) == "Français (Canada)"
+    assert language(await d.page("/dashboard/customers/cus_lang_xx")) == "English (tlh is not supported)"
     assert language(await d.page("/dashboard/customers/cus_lang_mix")) == "Português (Brasil)"
     assert language(await d.page("/dashboard/customers/cus_lang_none")) == "English"
-    assert 'lang="fr"' in await d.page("/dashboard/customers/cus_lang_fr")
+    page = await d.page("/dashboard/customers/cus_lang_fr")
+    assert 'lang="fr-CA"' in page
+    # The customer's own preferences are named too, never shown as codes alone.
+    assert ">Français (Canada)</span>" in page.split('id="preferred-languages"')[1].split("</dd>")[0]
 
     # No usable preference: the account's default language, named in its own language.
     with session_scope(h.engine) as s:
         patch_settings(s, {"default_locale": "de"})
     assert language(await d.page("/dashboard/customers/cus_lang_none")) == "Deutsch"
-    assert language(await d.page("/dashboard/customers/cus_lang_ja")) == "Deutsch (ja is not supported)"
+    assert language(await d.page("/dashboard/customers/cus_lang_xx")) == "Deutsch (tlh is not supported)"

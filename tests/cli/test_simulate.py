@@ -14,6 +14,7 @@ from relance.contracts.kinds import EmailKind
 from relance.simulate import HORIZON_CAP, Scenario, describe_stop, load_scenario, run_scenario, to_table
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "scenario-all-emails.json"
+ONE_OFF = EXAMPLE.with_name("scenario-one-off-invoice.json")
 
 
 async def test_every_kind_of_the_seed_shows_up(caplog: pytest.LogCaptureFixture) -> None:
@@ -33,7 +34,7 @@ async def test_every_kind_of_the_seed_shows_up(caplog: pytest.LogCaptureFixture)
     assert card.at.isoformat() == "2026-06-01T07:00:00+00:00"
     [failed] = [e for e in emails if e.kind == "payment_failed"]
     assert "https://atelier-lumiere.fr/billing/cus_all/card" in failed.text
-    assert all(e.locale == "fr" for e in emails)
+    assert all(e.locale == "fr-FR" for e in emails)  # the customer's tag: French words, France's formats
     [credit] = [e for e in emails if e.kind == "credit_note_created"]
     assert credit.attachments == ["credit_note-CN-0001.pdf"]
 
@@ -111,3 +112,13 @@ async def test_a_refund_pairing_window_after_the_last_event_still_closes() -> No
     [refund] = [e for e in result.emails if e.kind == "refund_issued"]
     assert refund.at.isoformat() == "2026-06-01T10:02:00+00:00"
     assert result.stopped.reason == "nothing_pending"
+
+
+@pytest.mark.parametrize(("tag", "words"), [("zh-Hant-TW", "發票"), ("es-419", "factura")])
+async def test_a_customer_in_any_shipped_locale_in_bcp47(tag: str, words: str) -> None:
+    raw = load_scenario(ONE_OFF).model_dump(mode="json", by_alias=True)
+    raw["customers"][0]["preferred_locales"] = [tag]
+    raw["settings"]["attach_pdf"] = False
+    emails = (await run_scenario(Scenario.model_validate(raw))).emails
+    assert emails and all(e.locale == tag for e in emails)
+    assert all(words in (e.subject or "") + e.text for e in emails if e.kind == "invoice_finalized")

@@ -646,8 +646,9 @@ def test_every_kind_in_every_shipped_locale(kind: EmailKind, locale: str) -> Non
     english = render_email(kind, ctx, SOURCE_LOCALE)
     rendered = render_email(kind, ctx, locale)
     assert rendered.subject and "\n" not in rendered.subject
-    assert rendered.subject != english.subject
-    assert rendered.text != english.text
+    if not locale.startswith("en"):  # British English mostly reads as the source
+        assert rendered.subject != english.subject
+        assert rendered.text != english.text
     assert "<" not in rendered.text
     if kind in (EmailKind.invoice_finalized, EmailKind.invoice_reminder, EmailKind.receipt):
         amount = money(

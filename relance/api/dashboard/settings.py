@@ -21,7 +21,7 @@ from relance.api.deps import Services, ServicesDep
 from relance.api.schemas import ApiError
 from relance.contracts.account import REMINDER_PRESETS
 from relance.contracts.kinds import EmailKind
-from relance.rendering.i18n import supported_locales
+from relance.rendering.locale_names import language_choices, native_name
 from relance.rules.settings_advice import advise
 from relance.services.account import (
     MAX_LOGO_BYTES,
@@ -81,7 +81,10 @@ def _settings_page(
         preset_labels=PRESET_LABELS,
         kinds=list(EmailKind),
         timezones=_timezones(),
-        locales=supported_locales(),
+        # Named in their own language ("Deutsch"); a stored tag with no catalog of its own
+        # (fr-BE) is offered too, so saving never changes it silently.
+        locales=language_choices(),
+        default_locale_name=native_name((values or form_values(current))["default_locale"]),
         records=sender_records(current),
         verification=verification,
         domain_error=domain_error,

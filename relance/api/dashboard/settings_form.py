@@ -98,9 +98,10 @@ def settings_patch(v: dict[str, Any]) -> dict[str, Any]:
             ) from None
     locale = v["default_locale"].strip()
     # The select offers the catalogs Relance has, plus whatever is stored already (a tag
-    # such as "fr-CA" resolves to "fr" at send time), so saving never changes it silently.
+    # such as "fr-BE" reads "fr" with Belgian formats at send time), so saving never
+    # changes it silently.
     if not re.fullmatch(r"[A-Za-z]{2,8}([_-][A-Za-z0-9]{1,8})*", locale):
-        raise SettingsError("default_locale", "a language tag such as en, fr or pt_BR")
+        raise SettingsError("default_locale", "a language tag such as en, fr or pt-BR")
 
     def opt(name: str) -> str | None:
         return v[name].strip() or None

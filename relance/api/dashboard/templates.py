@@ -16,7 +16,7 @@ from relance.api.dashboard.sessions import DashboardSession
 from relance.api.deps import Services, ServicesDep
 from relance.contracts.kinds import EmailKind
 from relance.rendering.custom import CustomTemplate, TemplateProblem, render_custom, sample_context
-from relance.rendering.i18n import resolve_locale
+from relance.rendering.i18n import choose_locale
 from relance.services.templates import active_template, reset_template, save_template
 from relance.storage.database import session_scope
 from relance.storage.settings_store import load_settings
@@ -152,7 +152,7 @@ async def preview_template(
         with session_scope(svc.engine) as db:
             settings, _ = load_settings(db)
         ctx = sample_context(email_kind).model_copy(update={"branding": settings.branding})
-        content = render_custom(email_kind, template, ctx, resolve_locale([settings.default_locale]))
+        content = render_custom(email_kind, template, ctx, choose_locale([], settings.default_locale).tag)
         return {"subject": content.subject, "html": content.html, "text": content.text}
 
     try:
