@@ -1,11 +1,13 @@
 # Relance worker / API image. Debian, so WeasyPrint gets Pango, HarfBuzz's subsetter
-# (4-5x faster PDFs) and DejaVu fonts (the narrow no-break spaces of French amounts).
+# (4-5x faster PDFs), DejaVu fonts (the narrow no-break spaces of French amounts) and
+# Noto (Arabic, Hebrew, Devanagari, Thai, CJK: templates/pdf/pdf.css picks per script;
+# WeasyPrint embeds only the glyphs a document uses).
 FROM python:3.11-slim-bookworm
 
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 \
-      fonts-dejavu-core shared-mime-info \
+      fonts-dejavu-core fonts-noto-core fonts-noto-cjk shared-mime-info \
  && rm -rf /var/lib/apt/lists/*
 
 RUN useradd --create-home --uid 10001 relance

@@ -20,11 +20,12 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 # WeasyPrint is 4-5x faster with HarfBuzz's subsetter; DejaVu has the narrow no-break
-# space Babel puts in French amounts; the dashboard's browser test drives Debian's
+# space Babel puts in French amounts; Noto covers the other scripts in PDFs (Arabic, Hebrew,
+# Devanagari, Thai, CJK: empty boxes without it); the dashboard's browser test drives Debian's
 # chromium (never `playwright install`); Debian's prometheus brings promtool, which
 # checks and unit-tests the alert rules (deploy/prometheus/relance-alerts.yml,
 # tests/deploy/test_alert_rules.py fails without it). Installed when we are root, hinted otherwise.
-SYSTEM_PACKAGES := libharfbuzz-subset0 fonts-dejavu-core chromium prometheus
+SYSTEM_PACKAGES := libharfbuzz-subset0 fonts-dejavu-core fonts-noto-core fonts-noto-cjk chromium prometheus
 
 system-deps:
 	@if dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then :; \
@@ -32,6 +33,7 @@ system-deps:
 	  (apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null 2>&1 || \
 	   (apt-get update -qq && apt-get install -y -qq $(SYSTEM_PACKAGES))) ; \
 	else echo "hint: install Debian's libharfbuzz-subset0 and fonts-dejavu-core (WeasyPrint is 4-5x faster with it)"; \
+	  echo "hint: install Debian's fonts-noto-core and fonts-noto-cjk (Arabic, Hebrew, Devanagari, Thai and CJK text in PDFs; empty boxes without them)"; \
 	  echo "hint: install Debian's chromium for the dashboard's browser test (it is skipped without /usr/bin/chromium)"; \
 	  echo "hint: install Debian's prometheus for promtool (tests/deploy/test_alert_rules.py fails without it)"; fi
 

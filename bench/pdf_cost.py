@@ -7,7 +7,10 @@ For invoices of about 1, 8 and 50 pages, times (median of a few runs, warm proce
 - bare_ms: WeasyPrint's defaults on the same HTML and CSS (CSS parsed each time, no
   PDF/A, default fetcher): what a naive integration would pay.
 
-    .venv/bin/python bench/pdf_cost.py [--runs 3] [--without-harfbuzz-subset]
+    .venv/bin/python bench/pdf_cost.py [--runs 3] [--without-harfbuzz-subset] [--targets 1,8,50]
+
+Also the one-page invoice in en, ja, ar and th ("scripts": time and size; a customer
+in that script, the fonts templates/pdf/pdf.css picks for it, embedded as subsets).
 
 --without-harfbuzz-subset makes WeasyPrint take the path it takes when Debian's
 libharfbuzz-subset0 is missing (fontTools subsetting), without uninstalling the package
@@ -91,6 +94,41 @@ def invoice(n_lines: int) -> DocumentContext:
     )
 
 
+# One-page invoices in other scripts: the customer's name and address in that script.
+SCRIPT_CUSTOMERS = {
+    "en": ("Zoë O'Brien", ["221B Baker Street", "London NW1 6XE"]),
+    "ja": ("山田 太郎 様", ["東京都千代田区丸の内１－１", "〒100-0005"]),
+    "ar": ("محمد عبد الله", ["شارع الملك فهد ١٢", "الرياض ١١٥٦٤"]),
+    "th": ("สมชาย ใจดี", ["123 ถนนสุขุมวิท", "กรุงเทพมหานคร 10110"]),
+}
+
+
+def script_results(runs: int) -> list[dict[str, object]]:
+    out = []
+    for locale, (name, address) in SCRIPT_CUSTOMERS.items():
+        ctx = invoice(lines_for(1))
+        ctx.customer = ctx.customer.model_copy(update={"name": name, "address_lines": address})
+        warm([locale])
+        pdf = render_document_pdf(DocumentKind.invoice, ctx, locale)
+        fonts = sorted(
+            {
+                str(f.get_object()["/BaseFont"]).split("+", 1)[-1]
+                for page in PdfReader(io.BytesIO(pdf)).pages
+                for f in page["/Resources"]["/Font"].values()
+            }
+        )
+        out.append(
+            {
+                "locale": locale,
+                "pages": pages(pdf),
+                "relance_ms": median_ms(partial(render_document_pdf, DocumentKind.invoice, ctx, locale), runs),
+                "bytes": len(pdf),
+                "fonts": fonts,
+            }
+        )
+    return out
+
+
 def pages(pdf: bytes) -> int:
     return len(PdfReader(io.BytesIO(pdf)).pages)
 
@@ -122,6 +160,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--without-harfbuzz-subset", action="store_true")
+    parser.add_argument("--targets", default="1,8,50", help="invoice sizes in pages, comma-separated")
     args = parser.parse_args()
     if args.without_harfbuzz_subset:
         # WeasyPrint checks this module global on every font it embeds; None is what its
@@ -131,7 +170,7 @@ def main() -> None:
     warm(["fr"])
     css_text = (PDF_TEMPLATES_DIR / "pdf.css").read_text("utf-8")
     results = []
-    for target in (1, 8, 50):
+    for target in [int(t) for t in args.targets.split(",") if t]:
         n = lines_for(target)
         ctx = invoice(n)
         html = render_document_html(DocumentKind.invoice, ctx, "fr")
@@ -170,6 +209,7 @@ def main() -> None:
                 "libharfbuzz_subset_installed": ctypes.util.find_library("harfbuzz-subset") is not None,
                 "libharfbuzz_subset_used": weasyprint.pdf.fonts.harfbuzz_subset is not None,
                 "results": results,
+                "scripts": script_results(args.runs),
             },
             indent=2,
         )

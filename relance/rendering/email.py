@@ -34,6 +34,7 @@ from jinja2 import Environment, select_autoescape
 from relance.contracts.email_context import Branding, EmailContext
 from relance.contracts.kinds import EmailKind
 from relance.contracts.messages import RenderedContent
+from relance.rendering.bidi import isolation_filters, text_direction
 from relance.rendering.environment import Filter, build_environment, locale_filters
 from relance.rendering.formatting import babel_locale
 from relance.rendering.i18n import TEMPLATES_DIR, supported_locales
@@ -115,13 +116,16 @@ def email_filters(locale: str) -> dict[str, Filter]:
 
 
 def _build_environment(locale: str, html: bool) -> Environment:
+    filters = email_filters(locale)
     return build_environment(
         locale,
         EMAIL_TEMPLATES_DIR,
         # The text environment still escapes an .html template, should one be loaded
         # there by mistake.
         autoescape=True if html else select_autoescape(enabled_extensions=("html",), default=False),
-        filters=email_filters(locale),
+        # Amounts, dates and ids isolated from right-to-left sentences: <bdi> in the HTML
+        # part, Unicode isolates in the subject and text part.
+        filters={**filters, **isolation_filters(locale, html, filters)},
     )
 
 
@@ -203,9 +207,15 @@ def template_vars(kind: EmailKind, ctx: EmailContext, locale: str, attachments: 
     on_accent = _text_on(accent)
     logo = b.logo_data_uri
     lang = locale.replace("_", "-")
+    direction = text_direction(locale)
     return dict(
         kind=kind.value,
         lang=lang if _LANG.fullmatch(lang) else "en",
+        # Physical sides for the email's CSS, swapped for right-to-left: Outlook's Word
+        # engine and older webmail ignore text-align: start/end.
+        dir=direction,
+        start="right" if direction == "rtl" else "left",
+        end="left" if direction == "rtl" else "right",
         branding=b,
         business=b.business_name or _DEFAULT_BRAND.business_name,
         customer=ctx.customer,

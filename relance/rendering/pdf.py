@@ -21,7 +21,8 @@ from pydantic import BaseModel
 
 from relance.contracts.email_context import Branding, CreditNoteView, CustomerView, InvoiceView
 from relance.contracts.kinds import DocumentKind
-from relance.rendering.environment import build_environment
+from relance.rendering.bidi import isolation_filters, text_direction
+from relance.rendering.environment import Filter, build_environment, locale_filters
 from relance.rendering.i18n import TEMPLATES_DIR
 
 PDF_TEMPLATES_DIR = TEMPLATES_DIR / "pdf"
@@ -135,9 +136,10 @@ def _nowrap(text: str) -> str:
 
 
 def _build_environment(locale: str) -> Environment:
-    return build_environment(
-        locale, PDF_TEMPLATES_DIR, autoescape=True, filters={"nowrap": _nowrap, "css_page_counter": css_page_counter}
-    )
+    filters: dict[str, Filter] = {"nowrap": _nowrap, "css_page_counter": css_page_counter}
+    # Amounts, dates and ids in <bdi> in right-to-left documents.
+    filters.update(isolation_filters(locale, True, locale_filters(locale)))
+    return build_environment(locale, PDF_TEMPLATES_DIR, autoescape=True, filters=filters)
 
 
 def environment(locale: str) -> Environment:
@@ -158,6 +160,7 @@ def _template_vars(ctx: DocumentContext, locale: str) -> dict[str, Any]:
         credit_note=ctx.credit_note,
         timezone=_tz(ctx.timezone),
         lang=locale.replace("_", "-"),
+        dir=text_direction(locale),
         # Colours go into a <style> element, where autoescape protects nothing.
         brand_color=b.brand_color if _COLOR.fullmatch(b.brand_color or "") else _DEFAULT_BRAND.brand_color,
         accent_color=b.accent_color if _COLOR.fullmatch(b.accent_color or "") else _DEFAULT_BRAND.accent_color,

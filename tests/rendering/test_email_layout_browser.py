@@ -124,3 +124,37 @@ async def test_only_the_fallback_url_breaks_anywhere_on_a_phone(browser: Any, lo
     assert styles == [{"link": "break-all", "sentence": "normal"}]
     assert len([w for w in words if "word" in w]) >= 8
     assert link_right <= 375
+
+
+# The figure of the summary box and its label, and each line amount and its description.
+_SIDES = """() => {
+  const box = (el) => el.getBoundingClientRect();
+  const row = document.querySelector('table.summary tr.highlight');
+  const line = document.querySelector('table.items td.amount').parentElement;
+  return {
+    direction: getComputedStyle(document.querySelector('td.content')).direction,
+    label: box(row.querySelector('th')), value: box(row.querySelector('td')),
+    desc: box(line.querySelector('td.desc')), amount: box(line.querySelector('td.amount')),
+    valueAlign: getComputedStyle(row.querySelector('td')).textAlign,
+  };
+}"""
+
+
+@pytest.mark.parametrize(("locale", "rtl"), [("ar", True), ("he", True), ("en", False)])
+async def test_right_to_left_email_is_mirrored(browser: Any, locale: str, rtl: bool) -> None:
+    kind = EmailKind.invoice_finalized
+    html = render_email(kind, sample_context(kind), locale).html
+    page = await _lay_out(browser, html, 800, f"{kind.value}-{locale}-800")
+    try:
+        sides = await page.evaluate(_SIDES)
+    finally:
+        await page.close()
+    assert sides["direction"] == ("rtl" if rtl else "ltr")
+    if rtl:
+        # The total on the left of its label, each amount on the left of its line.
+        assert sides["value"]["right"] <= sides["label"]["left"] + 1
+        assert sides["amount"]["right"] <= sides["desc"]["left"] + 1
+        assert sides["valueAlign"] == "left"
+    else:
+        assert sides["value"]["left"] >= sides["label"]["right"] - 1
+        assert sides["amount"]["left"] >= sides["desc"]["right"] - 1
