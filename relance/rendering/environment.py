@@ -13,7 +13,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
+from jinja2 import BytecodeCache, Environment, FileSystemLoader, StrictUndefined, pass_context
+from jinja2.bccache import Bucket
 from jinja2.runtime import Context
 
 from relance.rendering import grammar
@@ -41,6 +42,33 @@ def locale_filters(locale: str) -> dict[str, Filter]:
     return {"money": money, "date": date_filter, "datetime": datetime_filter}
 
 
+class _SharedBytecode(BytecodeCache):
+    """Compiled templates shared by the environments of every locale. A locale changes
+    only what the compiled code looks up when it runs (the translations and filters in
+    the environment's globals and filters), never the code, so each template compiles
+    once per process instead of once per locale (44 of them: 16 s at a worker's start)."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        if (code := self._code.get(bucket.key)) is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+# One cache per kind of environment: the folder and the autoescape setting change the
+# code (an autoescaped template compiles to other code than a plain one).
+_BYTECODE: dict[tuple[str, str], _SharedBytecode] = {}
+
+
+def _bytecode_for(folder: Path, autoescape: bool | Callable[[str | None], bool]) -> _SharedBytecode:
+    mode = str(autoescape) if isinstance(autoescape, bool) else f"{autoescape.__module__}.{autoescape.__qualname__}"
+    return _BYTECODE.setdefault((str(folder), mode), _SharedBytecode())
+
+
 def build_environment(
     locale: str,
     folder: Path,
@@ -56,6 +84,7 @@ def build_environment(
         undefined=StrictUndefined,
         extensions=["jinja2.ext.i18n"],
         auto_reload=False,
+        bytecode_cache=_bytecode_for(folder, autoescape),
         trim_blocks=True,
         lstrip_blocks=True,
     )
