@@ -425,7 +425,7 @@ async def test_recipients_and_locale_from_customer(harness: Harness) -> None:
     [entry] = h.sent()
     assert entry.to == ["compta@client.test", "dg@client.test"]
     assert entry.cc == ["cc@client.test"]
-    assert entry.locale == "fr"
+    assert entry.locale == "fr-FR"  # the customer's tag: French words, France's formats
     [msg] = h.outbox_messages()
     assert "compta@client.test" in msg["To"] and "cc@client.test" in msg["Cc"]
     assert "1\u202f234,50\u00a0€" in msg.get_body(("plain",)).get_content()
