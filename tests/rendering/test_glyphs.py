@@ -174,7 +174,9 @@ def _check_fonts(pdf: bytes) -> tuple[set[str], list[str]]:
             program = _resolve(descriptor.get("/FontFile2") or descriptor["/FontFile3"]).get_data()
             visible = {}
             for gid, text in _to_unicode(font["/ToUnicode"]).items():
-                drawn.update(text)
+                # One glyph can serve two characters, and the map names only the first text
+                # it drew: Thai sara am (ำ) is nikhahit plus the very glyph of sara aa (า).
+                drawn.update(text, unicodedata.normalize("NFKD", text))
                 if not _invisible(text):
                     visible[gid] = text
             outlined = _outlined(program, set(visible))
