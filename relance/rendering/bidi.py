@@ -20,7 +20,11 @@ from functools import cache
 from typing import Any, Literal
 
 from babel import Locale, UnknownLocaleError
+from jinja2 import Environment
+from jinja2.runtime import Context
 from markupsafe import Markup, escape
+
+from relance.rendering.gettext_hooks import wrap_translations
 
 Direction = Literal["ltr", "rtl"]
 
@@ -82,3 +86,28 @@ def _isolated(fn: Callable[..., Any], isolate: Callable[[object], object]) -> Ca
         return isolate(value) if value else value
 
     return wrapper
+
+
+def _isolated_already(value: object) -> bool:
+    text = str(value)
+    return text.startswith(("<bdi", LRI, FSI))
+
+
+def install_sentence_isolation(env: Environment, locale: str) -> None:
+    """In a right-to-left locale, isolate every text value a translated sentence is filled
+    with ("%(business)s has sent you an invoice"): a Latin business or customer name would
+    otherwise pull the neutral characters around it into its own direction and move the
+    sentence's punctuation. The HTML or text form is the template's: autoescaped templates
+    get `<bdi>`, plain ones Unicode isolates. Numbers (plural counts) and values already
+    isolated by a filter are left as they are. Left-to-right locales are not touched."""
+    if text_direction(locale) != "rtl":
+        return
+
+    def around(context: Context, inner: Callable[..., Any], args: tuple[Any, ...], variables: dict[str, Any]) -> Any:
+        isolate = isolate_html if context.eval_ctx.autoescape else isolate_text
+        for key, value in variables.items():
+            if isinstance(value, str) and value and not _isolated_already(value):
+                variables[key] = isolate(value)
+        return inner(context, *args, **variables)
+
+    wrap_translations(env, around)

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import css_inline
 from babel.dates import format_skeleton
-from jinja2 import Environment, select_autoescape
+from jinja2 import Environment
 
 from relance.contracts.email_context import Branding, EmailContext
 from relance.contracts.kinds import EmailKind
@@ -120,9 +120,7 @@ def _build_environment(locale: str, html: bool) -> Environment:
     return build_environment(
         locale,
         EMAIL_TEMPLATES_DIR,
-        # The text environment still escapes an .html template, should one be loaded
-        # there by mistake.
-        autoescape=True if html else select_autoescape(enabled_extensions=("html",), default=False),
+        escaping="all" if html else "html-files",
         # Amounts, dates and ids isolated from right-to-left sentences: <bdi> in the HTML
         # part, Unicode isolates in the subject and text part.
         filters={**filters, **isolation_filters(locale, html, filters)},

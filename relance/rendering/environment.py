@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from jinja2 import BytecodeCache, Environment, FileSystemLoader, StrictUndefined, pass_context
+from jinja2 import BytecodeCache, Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.bccache import Bucket
 from jinja2.runtime import Context
 
 from relance.rendering import grammar
+from relance.rendering.bidi import install_sentence_isolation
 from relance.rendering.formatting import format_date, format_datetime, format_money
 from relance.rendering.i18n import get_translations
 
@@ -59,32 +60,35 @@ class _SharedBytecode(BytecodeCache):
         self._code[bucket.key] = bucket.bytecode_to_string()
 
 
-# One cache per kind of environment: the folder and the autoescape setting change the
-# code (an autoescaped template compiles to other code than a plain one).
-_BYTECODE: dict[tuple[str, str], _SharedBytecode] = {}
+# How an environment escapes: everything (HTML emails, PDFs), or only templates named
+# *.html (subjects and text parts, where an .html template loaded by mistake still escapes).
+Escaping = Literal["all", "html-files"]
+_AUTOESCAPE: dict[Escaping, bool | Callable[[str | None], bool]] = {
+    "all": True,
+    "html-files": select_autoescape(enabled_extensions=("html",), default=False),
+}
 
-
-def _bytecode_for(folder: Path, autoescape: bool | Callable[[str | None], bool]) -> _SharedBytecode:
-    mode = str(autoescape) if isinstance(autoescape, bool) else f"{autoescape.__module__}.{autoescape.__qualname__}"
-    return _BYTECODE.setdefault((str(folder), mode), _SharedBytecode())
+# One cache per kind of environment: the folder and the escaping change the code (an
+# autoescaped template compiles to other code than a plain one).
+_BYTECODE: dict[tuple[str, Escaping], _SharedBytecode] = {}
 
 
 def build_environment(
     locale: str,
     folder: Path,
     *,
-    autoescape: bool | Callable[[str | None], bool],
+    escaping: Escaping,
     filters: Mapping[str, Filter] | None = None,
 ) -> Environment:
     """An environment over the templates in `folder`, translated into `locale`, with
     `locale_filters(locale)` and `filters` (which may replace them)."""
     env = Environment(
         loader=FileSystemLoader(folder),
-        autoescape=autoescape,
+        autoescape=_AUTOESCAPE[escaping],
         undefined=StrictUndefined,
         extensions=["jinja2.ext.i18n"],
         auto_reload=False,
-        bytecode_cache=_bytecode_for(folder, autoescape),
+        bytecode_cache=_BYTECODE.setdefault((str(folder), escaping), _SharedBytecode()),
         trim_blocks=True,
         lstrip_blocks=True,
     )
@@ -94,6 +98,7 @@ def build_environment(
         get_translations(locale), newstyle=True
     )
     grammar.install(env, locale)  # elision after placeholders are filled ("d’Acme SAS")
+    install_sentence_isolation(env, locale)  # names inside right-to-left sentences
     env.filters.update(locale_filters(locale))
     env.filters.update(filters or {})
     return env

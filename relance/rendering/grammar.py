@@ -17,9 +17,11 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from jinja2 import Environment, pass_context
+from jinja2 import Environment
 from jinja2.runtime import Context
 from markupsafe import Markup
+
+from relance.rendering.gettext_hooks import wrap_translations
 
 APOSTROPHE = "\u2019"
 
@@ -110,23 +112,12 @@ def _keep_markup(original: Any, result: str) -> Any:
 def install(env: Environment, locale: str) -> None:
     """Run `elide` on every translated sentence of `env` (after `install_gettext_translations`,
     newstyle) and register the `elide` filter for templates that build sentences themselves."""
-    wrapped: dict[str, Callable[..., Any]] = {}
-    for name in ("gettext", "ngettext", "pgettext", "npgettext"):
-        original = env.globals.get(name)
-        if not callable(original):
-            continue
 
-        def make(inner: Callable[..., Any]) -> Callable[..., Any]:
-            @pass_context
-            def translated(__context: Context, *args: Any, **variables: Any) -> Any:
-                out = inner(__context, *args, **variables)
-                return _keep_markup(out, elide(str(out), locale))
+    def around(context: Context, inner: Callable[..., Any], args: tuple[Any, ...], variables: dict[str, Any]) -> Any:
+        out = inner(context, *args, **variables)
+        return _keep_markup(out, elide(str(out), locale))
 
-            return translated
-
-        wrapped[name] = make(original)
-    # `_` looks "gettext" up at call time, so it gets the wrapped one too.
-    env.globals.update(wrapped)
+    wrap_translations(env, around)
 
     def elide_filter(value: Any) -> Any:
         return _keep_markup(value, elide(str(value), locale))

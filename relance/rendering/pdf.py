@@ -139,7 +139,7 @@ def _build_environment(locale: str) -> Environment:
     filters: dict[str, Filter] = {"nowrap": _nowrap, "css_page_counter": css_page_counter}
     # Amounts, dates and ids in <bdi> in right-to-left documents.
     filters.update(isolation_filters(locale, True, locale_filters(locale)))
-    return build_environment(locale, PDF_TEMPLATES_DIR, autoescape=True, filters=filters)
+    return build_environment(locale, PDF_TEMPLATES_DIR, escaping="all", filters=filters)
 
 
 def environment(locale: str) -> Environment:

@@ -5,8 +5,9 @@ the invoice page (relance/services/invoice_timeline.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any, TypeVar
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from relance.storage.tables import (
     EmailDeliveryRecord,
@@ -16,6 +17,8 @@ from relance.storage.tables import (
     WebhookDeliveryRecord,
     WebhookEndpointRecord,
 )
+
+_Row = TypeVar("_Row", bound=SQLModel)
 
 
 def invoice_events(session: Session, invoice_id: str) -> list[ProcessedEvent]:
@@ -28,23 +31,29 @@ def invoice_events(session: Session, invoice_id: str) -> list[ProcessedEvent]:
     return list(session.exec(stmt))
 
 
+def _rows_in_order(session: Session, model: type[_Row], condition: Any, *order: Any) -> list[_Row]:
+    return list(session.exec(select(model).where(condition).order_by(*order)))
+
+
 def invoice_revisions(session: Session, invoice_id: str) -> list[InvoiceRevision]:
-    stmt = (
-        select(InvoiceRevision)
-        .where(InvoiceRevision.invoice_id == invoice_id)
-        .order_by(col(InvoiceRevision.created_at), col(InvoiceRevision.revision))
+    return _rows_in_order(
+        session,
+        InvoiceRevision,
+        InvoiceRevision.invoice_id == invoice_id,
+        col(InvoiceRevision.created_at),
+        col(InvoiceRevision.revision),
     )
-    return list(session.exec(stmt))
 
 
 def invoice_emails(session: Session, invoice_id: str) -> list[EmailLogEntry]:
     """Every email that names the invoice (its own, and refunds' or credit notes'), oldest first."""
-    stmt = (
-        select(EmailLogEntry)
-        .where(EmailLogEntry.invoice_id == invoice_id)
-        .order_by(col(EmailLogEntry.created_at), col(EmailLogEntry.id))
+    return _rows_in_order(
+        session,
+        EmailLogEntry,
+        EmailLogEntry.invoice_id == invoice_id,
+        col(EmailLogEntry.created_at),
+        col(EmailLogEntry.id),
     )
-    return list(session.exec(stmt))
 
 
 def email_deliveries(session: Session, email_ids: list[str]) -> dict[str, EmailDeliveryRecord]:

@@ -141,3 +141,31 @@ def test_english_invoice_pdf_is_not_mirrored() -> None:
     runs = _runs(render_document_pdf(DocumentKind.invoice, ctx, "en"))
     assert _x_of(runs, "Zoé Martin") < A4_MIDDLE
     assert _x_of(runs, ctx.branding.business_name) < A4_MIDDLE
+
+
+def test_names_inside_arabic_sentences_are_isolated() -> None:
+    # "Northwind Studio has sent you an invoice": the Latin business name sits in an
+    # Arabic sentence; isolated, its space and the sentence's full stop stay in place.
+    rendered = _arabic_email()
+    business = sample_context(EmailKind.invoice_finalized).branding.business_name
+    assert f"<bdi>{business}</bdi>" in rendered.html
+    assert f"{FSI}{business}{PDI}" in rendered.text
+    # Values a filter isolated already are not wrapped twice.
+    assert "<bdi><bdi" not in rendered.html and f"{FSI}{FSI}" not in rendered.text
+
+
+def test_custom_templates_isolate_like_the_defaults_in_right_to_left() -> None:
+    from relance.rendering.custom import CustomTemplate, render_custom
+
+    kind = EmailKind.invoice_finalized
+    template = CustomTemplate(
+        subject="{{ invoice.number|bdi('ltr') }}",
+        html="<p>{{ branding.business_name|bdi }}: {{ invoice.amount_due|money(invoice.currency) }}</p>",
+    )
+    ctx = sample_context(kind)
+    arabic = render_custom(kind, template, ctx, "ar")
+    assert f"<bdi>{ctx.branding.business_name}</bdi>" in arabic.html
+    assert "<bdi>\u200f" in arabic.html  # the amount, as in the default templates
+    assert arabic.subject == f"{LRI}{ctx.invoice.number}{PDI}"
+    english = render_custom(kind, template, ctx, "en")
+    assert "<bdi" not in english.html and english.subject == ctx.invoice.number

@@ -15,6 +15,7 @@ from jinja2.filters import FILTERS
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel
 
+from relance.rendering.bidi import isolation_filters
 from relance.rendering.custom.attributes import FORBIDDEN_ATTRIBUTES, method_allowed
 from relance.rendering.custom.budget import check_weight, current_budget, weight
 from relance.rendering.custom.formats import check_printf
@@ -24,7 +25,7 @@ from relance.rendering.custom.problems import LimitExceeded
 from relance.rendering.email import email_filters
 
 # The default templates' filters a custom template may use too.
-SHARED_FILTERS = ("money", "date", "datetime", "month_year", "card_brand")
+SHARED_FILTERS = ("money", "date", "datetime", "month_year", "card_brand", "bdi")
 
 
 class _Buffer(list[str]):
@@ -173,8 +174,10 @@ def sandbox_for(locale: str, html: bool) -> Sandbox:
         auto_reload=False,
         cache_size=0,
     )
-    # The default templates' locale-bound filters, so money and dates read the same.
+    # The default templates' locale-bound filters, so money and dates read the same, and
+    # isolated the same way inside right-to-left sentences (`bdi` for names and ids).
     own = email_filters(locale)
+    own.update(isolation_filters(locale, html, own))
     filters = {name: f for name, f in FILTERS.items() if not (html and name == "safe")}
     filters.update({name: own[name] for name in SHARED_FILTERS})
     env.filters = {name: guard_filter(name, f) for name, f in filters.items()}
