@@ -19,6 +19,7 @@ from jinja2 import Environment
 from markupsafe import Markup
 from pydantic import BaseModel
 
+from relance.contracts.documents import DocumentFacts
 from relance.contracts.email_context import Branding, CreditNoteView, CustomerView, InvoiceView
 from relance.contracts.kinds import DocumentKind
 from relance.rendering.bidi import isolation_filters, text_direction
@@ -42,6 +43,9 @@ class DocumentContext(BaseModel):
     invoice: InvoiceView | None = None
     credit_note: CreditNoteView | None = None
     timezone: str = "UTC"
+    # Everything the page states (parties, unit prices, tax per rate, totals, dates);
+    # None: the document shows what the views carry.
+    facts: DocumentFacts | None = None
 
 
 # ---- the fetcher -------------------------------------------------------------------
