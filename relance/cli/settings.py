@@ -61,7 +61,7 @@ def settings_set(
         help="KEY=VALUE, VALUE as JSON or a bare string: "
         "reminders='[-3,0,7]' emails.receipt=false "
         "timezone=Europe/Paris branding.business_name='Acme' "
-        "seller.legal_name='Acme SAS' seller.tax_ids='[{\"type\": \"eu_vat\", \"value\": \"FR12345678901\"}]'",
+        'seller.legal_name=\'Acme SAS\' seller.tax_ids=\'[{"type": "eu_vat", "value": "FR12345678901"}]\'',
     ),
 ) -> None:
     """Change settings; all or nothing, errors name the field."""

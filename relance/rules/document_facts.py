@@ -151,7 +151,9 @@ def _rate(tax: TaxAmountObject, known: Mapping[str, TaxRateObject]) -> TaxRate:
     # Never described to Relance: the percentage the amounts imply, marked as derived.
     percentage = None
     if tax.taxable_amount:
-        percentage = plain((Decimal(tax.amount) * 100 / Decimal(tax.taxable_amount)).quantize(PERCENT_STEP, ROUND_HALF_EVEN))
+        percentage = plain(
+            (Decimal(tax.amount) * 100 / Decimal(tax.taxable_amount)).quantize(PERCENT_STEP, ROUND_HALF_EVEN)
+        )
     return TaxRate(id=ref.id if ref else None, percentage=percentage, inclusive=tax.is_inclusive, derived=True)
 
 

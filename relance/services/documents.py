@@ -45,9 +45,10 @@ def document_facts(
         return credit_note_facts(credit_note, settings, rates, customer, corrected)
     if inv is None:
         return None
-    doc_type = "receipt" if kind is DocumentKind.receipt else "invoice"
     rates = known_tax_rates(session, invoice_tax_rate_ids(inv))
-    return invoice_facts(inv, settings, rates, customer, payment if doc_type == "receipt" else None, doc_type)
+    if kind is DocumentKind.receipt:
+        return invoice_facts(inv, settings, rates, customer, payment, "receipt")
+    return invoice_facts(inv, settings, rates, customer)
 
 
 def document_to_render(

@@ -29,7 +29,9 @@ def record_tax_rate(session: Session, rate: TaxRateObject, created: datetime) ->
     return True
 
 
-def record_tax_rate_event(session: Session, event_id: str, event_type: str, created: datetime, rate: TaxRateObject) -> bool:
+def record_tax_rate_event(
+    session: Session, event_id: str, event_type: str, created: datetime, rate: TaxRateObject
+) -> bool:
     """A `tax_rate.created` / `tax_rate.updated` event; a duplicate changes nothing."""
     if session.get(ProcessedEvent, event_id) is not None:
         return False

@@ -106,7 +106,9 @@ def _tax_ids(text: str) -> list[dict[str, str]]:
             continue
         kind, _, value = line.strip().partition(" ")
         if not value.strip():
-            raise SettingsError("seller.tax_ids", f"expected a type and a value, e.g. 'eu_vat FR12345678901', got {line!r}")
+            raise SettingsError(
+                "seller.tax_ids", f"expected a type and a value, e.g. 'eu_vat FR12345678901', got {line!r}"
+            )
         out.append({"type": kind.strip(), "value": value.strip()})
     return out
 
