@@ -279,12 +279,13 @@ def issue_date(inv: Invoice) -> datetime | None:
     return finalized or inv.effective_at or inv.created
 
 
-def _supply(lines: list[DocumentLine], inv: Invoice) -> tuple[datetime | None, datetime | None]:
+def _supply(lines: list[DocumentLine]) -> tuple[datetime | None, datetime | None]:
+    """From the lines' periods only. The invoice's own period_start / period_end are
+    when its items were gathered (for a subscription, the period before the one it
+    bills), not when anything was supplied."""
     starts = [line.period_start for line in lines if line.period_start]
     ends = [line.period_end for line in lines if line.period_end]
-    if starts or ends:
-        return (min(starts) if starts else None), (max(ends) if ends else None)
-    return inv.period_start, inv.period_end
+    return (min(starts) if starts else None), (max(ends) if ends else None)
 
 
 def _tax_exempt(value: str | None) -> TaxExempt:
@@ -321,7 +322,7 @@ def invoice_facts(
     seller = seller_party(settings, inv)
     mentions = _mentions(settings, seller, taxes)
     issued = issue_date(inv)
-    start, end = _supply(lines, inv)
+    start, end = _supply(lines)
     if start is None and end is None and "de_service_date" in mentions:
         # German invoices state the date of supply; without a period it is the issue date.
         start = end = issued
