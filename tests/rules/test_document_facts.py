@@ -106,13 +106,20 @@ def test_older_api_shapes_give_the_same_facts() -> None:
     ]
     for item in old["lines"]["data"]:
         item["tax_amounts"] = [
-            {"amount": t["amount"], "inclusive": False, "tax_rate": t["tax_rate_details"]["tax_rate"], "taxable_amount": t["taxable_amount"]}
+            {
+                "amount": t["amount"],
+                "inclusive": False,
+                "tax_rate": t["tax_rate_details"]["tax_rate"],
+                "taxable_amount": t["taxable_amount"],
+            }
             for t in item.pop("taxes")
         ]
         item["price"] = {"unit_amount_decimal": item.pop("pricing")["unit_amount_decimal"]}
     new_facts, old_facts = facts_of(new), facts_of(old)
     assert old_facts.totals.taxes == [t.model_copy(update={"taxability_reason": None}) for t in new_facts.totals.taxes]
-    assert [x.unit_amount_excluding_tax for x in old_facts.lines] == [x.unit_amount_excluding_tax for x in new_facts.lines]
+    assert [x.unit_amount_excluding_tax for x in old_facts.lines] == [
+        x.unit_amount_excluding_tax for x in new_facts.lines
+    ]
     assert [len(x.taxes) for x in old_facts.lines] == [1, 1, 1]
 
 
@@ -148,7 +155,13 @@ def test_reverse_charge_and_the_german_date_of_supply() -> None:
 
 def test_legal_mentions_chosen_in_settings() -> None:
     chosen = AccountSettings.model_validate(
-        {"seller": {**SELLER_FR, "legal_mentions": ["fr_vat_franchise", "fr_late_payment"], "late_payment_rate": "12.5"}}
+        {
+            "seller": {
+                **SELLER_FR,
+                "legal_mentions": ["fr_vat_franchise", "fr_late_payment"],
+                "late_payment_rate": "12.5",
+            }
+        }
     )
     untaxed = complete_invoice(lines=[line("Conseil", 50000)], total_taxes=[])
     f = facts_of(untaxed, chosen)
@@ -162,7 +175,9 @@ def test_legal_mentions_chosen_in_settings() -> None:
 
 
 def test_a_zero_decimal_currency() -> None:
-    lines = [line("年間プラン", 120000, quantity=12, unit="10000", currency="jpy", taxes=[tax(12000, 120000, "txr_jp")])]
+    lines = [
+        line("年間プラン", 120000, quantity=12, unit="10000", currency="jpy", taxes=[tax(12000, 120000, "txr_jp")])
+    ]
     obj = complete_invoice(currency="jpy", lines=lines, total_taxes=[tax(12000, 120000, "txr_jp")])
     f = facts_of(obj, known={})
     assert f.currency == "jpy" and f.lines[0].unit_amount_excluding_tax == Decimal(10000)
