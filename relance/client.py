@@ -24,6 +24,7 @@ from relance.contracts.events import (
     InvoiceEvent,
     RefundEvent,
     SubscriptionEvent,
+    TaxRateEvent,
     parse_events,
 )
 from relance.contracts.models import (
@@ -38,6 +39,7 @@ from relance.contracts.models import (
     OperatorEmailRequest,
     RefundSignal,
     SubscriptionSignal,
+    TaxRateSignal,
 )
 from relance.platform.config import Config
 from relance.platform.signals import signal_with_start
@@ -53,11 +55,13 @@ from workflows.ids import (
     operator_email_workflow_id,
     refund_workflow_id,
     subscription_workflow_id,
+    tax_rate_workflow_id,
 )
 from workflows.invoice import InvoiceWorkflow
 from workflows.operator_email import OperatorEmailWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.subscription import SubscriptionWorkflow
+from workflows.tax_rate import TaxRateWorkflow
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,19 @@ class RelanceClient:
                 id=wf_id,
                 task_queue=self.task_queue,
                 summary=f"Credit note {cn.id}",
+            )
+        elif isinstance(event, TaxRateEvent):
+            rate = event.tax_rate
+            wf_id = tax_rate_workflow_id(rate.id)
+            await signal_with_start(
+                self.temporal,
+                TaxRateWorkflow.run,
+                ObjectWorkflowInput(object_id=rate.id, clock_offset_seconds=offset),
+                TaxRateWorkflow.event,
+                TaxRateSignal(**common, tax_rate=rate),
+                id=wf_id,
+                task_queue=self.task_queue,
+                summary=f"Tax rate {rate.id}",
             )
         else:
             assert isinstance(event, RefundEvent)

@@ -31,6 +31,7 @@ from activities.invoices import InvoiceActivities
 from activities.notices import NoticeActivities
 from activities.refunds import RefundActivities
 from activities.retention import RetentionActivities
+from activities.tax_rates import TaxRateActivities
 from activities.transports.base import Transport
 from activities.webhooks import WebhookActivities
 from relance.contracts import search_attributes as sa
@@ -46,6 +47,7 @@ from workflows.operator_email import OperatorEmailWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.retention import RetentionWorkflow
 from workflows.subscription import SubscriptionWorkflow
+from workflows.tax_rate import TaxRateWorkflow
 from workflows.webhooks import WebhookWorkflow
 
 log = logging.getLogger("relance.worker")
@@ -58,6 +60,7 @@ WORKFLOWS = [
     SubscriptionWorkflow,
     CreditNoteWorkflow,
     RefundWorkflow,
+    TaxRateWorkflow,
     RetentionWorkflow,
     WebhookWorkflow,
     OperatorEmailWorkflow,
@@ -128,6 +131,7 @@ def activities_for(engine: Engine, config: Config, transport: Transport) -> list
     refunds = RefundActivities(engine)
     retention = RetentionActivities(engine)
     webhooks = WebhookActivities(engine)
+    tax_rates = TaxRateActivities(engine)
     return [
         invoices.apply_invoice_event,
         invoices.load_invoice,
@@ -138,6 +142,7 @@ def activities_for(engine: Engine, config: Config, transport: Transport) -> list
         refunds.hold_unattributed_refunds,
         retention.purge_email_log,
         customers.record_customer,
+        tax_rates.record_tax_rate,
         emails.prepare_email,
         emails.prepare_operator_email,
         emails.render_document,

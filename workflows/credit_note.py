@@ -33,6 +33,7 @@ class CreditNoteWorkflow(ObjectWorkflow[CreditNoteSignal]):
                 invoice_id=cn.invoice,
                 scheduled_at=self.inbox.now(),
                 credit_note=credit_note_view(cn),
+                credit_note_document=cn,
             )
         )
         return "sent"

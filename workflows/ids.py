@@ -21,6 +21,10 @@ def credit_note_workflow_id(credit_note_id: str) -> str:
     return f"credit-note-{credit_note_id}"
 
 
+def tax_rate_workflow_id(tax_rate_id: str) -> str:
+    return f"tax-rate-{tax_rate_id}"
+
+
 def refund_workflow_id(charge_id: str | None, refund_id: str | None) -> str:
     # Both reports of a refund (refund.created, charge.refunded) meet in the charge's workflow.
     return f"charge-{charge_id}" if charge_id else f"refund-{refund_id}"

@@ -60,7 +60,8 @@ def settings_set(
         ...,
         help="KEY=VALUE, VALUE as JSON or a bare string: "
         "reminders='[-3,0,7]' emails.receipt=false "
-        "timezone=Europe/Paris branding.business_name='Acme'",
+        "timezone=Europe/Paris branding.business_name='Acme' "
+        'seller.legal_name=\'Acme SAS\' seller.tax_ids=\'[{"type": "eu_vat", "value": "FR12345678901"}]\'',
     ),
 ) -> None:
     """Change settings; all or nothing, errors name the field."""
@@ -85,11 +86,14 @@ def settings_set(
 
 @settings_app.command("presets")
 def settings_presets() -> None:
-    """Reminder schedule presets (days from the due date)."""
-    from relance.contracts.account import REMINDER_PRESETS
+    """Reminder schedule presets (days from the due date), and the legal mentions each
+    seller country gets unless seller.legal_mentions lists them."""
+    from relance.contracts.account import LEGAL_MENTION_PRESETS, REMINDER_PRESETS
 
     for name, days in REMINDER_PRESETS.items():
         typer.echo(f"{name:<12} reminders='{json.dumps(days)}'")
+    for country, codes in LEGAL_MENTION_PRESETS.items():
+        typer.echo(f"seller.country={country}  seller.legal_mentions='{json.dumps(codes)}'")
     finish(0)
 
 

@@ -7,11 +7,13 @@ simulator overrides, so errors name the field the same way everywhere.
 
 from __future__ import annotations
 
-from typing import Any
+from decimal import Decimal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from relance.contracts.documents import PostalAddress, TaxId
 from relance.contracts.email_context import Branding
 from relance.contracts.kinds import EmailKind
 
@@ -63,6 +65,50 @@ class Sender(BaseModel):
         return self.from_email if self.domain_verified and self.from_email_on_domain() else None
 
 
+# Legal mentions a seller's country asks of its invoices, by code; each template
+# translates its text. `fr_vat_franchise` only applies to a seller under the French VAT
+# franchise (art. 293 B du CGI), so no country turns it on by default.
+LegalMention = Literal["fr_late_payment", "fr_recovery_indemnity", "fr_vat_franchise", "de_service_date"]
+LEGAL_MENTION_PRESETS: dict[str, list[LegalMention]] = {
+    "FR": ["fr_late_payment", "fr_recovery_indemnity"],
+    "DE": ["de_service_date"],
+}
+
+
+class Seller(BaseModel):
+    """Who issues the documents, as an accountant reads them on each invoice. The
+    invoice's own `account_name` and `account_country` win when Stripe sends them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    legal_name: str | None = Field(default=None, max_length=300)
+    address: PostalAddress | None = None
+    country: str | None = None  # ISO 3166-1 alpha-2
+    tax_ids: list[TaxId] = Field(default_factory=list, max_length=10)
+    # Lines as written: "RCS Paris 123 456 789", "SAS au capital de 10 000 €".
+    registration: list[str] = Field(default_factory=list, max_length=10)
+    # None: the presets of the seller's country (LEGAL_MENTION_PRESETS); a list: exactly these.
+    legal_mentions: list[LegalMention] | None = None
+    # fr_late_payment: the annual penalty rate in percent; None states the legal minimum
+    # (three times the legal interest rate).
+    late_payment_rate: Decimal | None = Field(default=None, ge=0, le=100)
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        if len(v) != 2 or not v.isalpha():
+            raise ValueError("must be a two-letter ISO 3166-1 code such as FR")
+        return v.upper()
+
+    def mentions(self, country: str | None = None) -> list[LegalMention]:
+        """The mentions chosen, or the presets of `country` (default: the seller's)."""
+        if self.legal_mentions is not None:
+            return list(self.legal_mentions)
+        return list(LEGAL_MENTION_PRESETS.get((country or self.country or "").upper(), []))
+
+
 class AccountSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -79,6 +125,7 @@ class AccountSettings(BaseModel):
     default_locale: str = "en"
     branding: Branding = Field(default_factory=Branding)
     sender: Sender = Field(default_factory=Sender)
+    seller: Seller = Field(default_factory=Seller)
     links: LinkTemplates = Field(default_factory=LinkTemplates)
     # Card expiry notice: on the 1st of the expiry month (None), or this many days before
     # the end of that month.

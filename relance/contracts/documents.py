@@ -52,6 +52,9 @@ class Party(BaseModel):
     phone: str | None = None
     # Seller only: registration lines as written (RCS, share capital, court of registry).
     registration: list[str] = Field(default_factory=list)
+    # The address as written, when only lines are known (a customer record); `address`
+    # is preferred when set.
+    address_lines: list[str] = Field(default_factory=list)
 
 
 class Shipping(BaseModel):
@@ -148,6 +151,8 @@ class DocumentFacts(BaseModel):
     supply_end: datetime | None = None
     due_date: datetime | None = None
     payment_terms: str | None = None
+    # Days from issue to due date (Stripe's days_until_due, else the dates' difference).
+    payment_terms_days: int | None = None
     seller: Party = Field(default_factory=Party)
     buyer: Party = Field(default_factory=Party)
     shipping: Shipping | None = None
@@ -157,6 +162,8 @@ class DocumentFacts(BaseModel):
     # Mentions the seller's country asks for (late-payment penalties, art. 293 B...),
     # already chosen by settings; translated by the template.
     legal_mentions: list[str] = Field(default_factory=list)
+    # fr_late_payment's annual rate in percent; None: the legal minimum is stated.
+    late_payment_rate: Decimal | None = None
     payment: PaymentFacts | None = None
     corrects: CorrectedInvoice | None = None  # credit notes
     reason: str | None = None  # credit notes: Stripe's reason code or text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -105,13 +106,135 @@ def _id_of(value: Any) -> Any:
 ObjectId = Annotated[str, BeforeValidator(_id_of)]
 
 
+def _decimal_text(value: Any) -> Any:
+    # A JSON number arrives as a float: read its shortest text, so 19.6 stays 19.6
+    # rather than becoming 19.60000000000000142...
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+# Stripe's decimal strings (unit_amount_decimal, quantity_decimal, percentage), exact.
+DecimalValue = Annotated[Decimal, BeforeValidator(_decimal_text)]
+
+
+def _expanded_or_id(value: Any) -> Any:
+    # Fields that hold an object's id, or the object itself when the request expanded
+    # it: an id becomes an object with nothing but its id.
+    if isinstance(value, str):
+        return {"id": value}
+    return value
+
+
 class StripeObject(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class TaxRateObject(StripeObject):
+    """Stripe's tax_rate. In webhook payloads invoices name rates by id only; the id alone
+    parses too, with nothing else set (`expanded` False)."""
+
+    id: str = Field(min_length=1, max_length=255)
+    object: Literal["tax_rate"] | None = None
+    percentage: DecimalValue | None = None
+    effective_percentage: DecimalValue | None = None
+    display_name: str | None = None
+    description: str | None = None
+    jurisdiction: str | None = None
+    country: str | None = None
+    state: str | None = None
+    inclusive: bool | None = None
+    tax_type: str | None = None
+    active: bool | None = None
+    created: Timestamp | None = None
+
+    @property
+    def expanded(self) -> bool:
+        return self.percentage is not None
+
+
+TaxRateRef = Annotated[TaxRateObject, BeforeValidator(_expanded_or_id)]
+
+
+class TaxRateDetails(StripeObject):
+    tax_rate: TaxRateRef | None = None
+
+
+class TaxAmountObject(StripeObject):
+    """One tax on a line or on the whole document, in either API shape: `taxes` /
+    `total_taxes` (2025-03-31 and later: `tax_rate_details`, `tax_behavior`) or
+    `tax_amounts` / `total_tax_amounts` (before: `tax_rate`, `inclusive`)."""
+
+    amount: Integer = 0
+    taxable_amount: Integer | None = None
+    tax_behavior: str | None = None
+    taxability_reason: str | None = None
+    tax_rate_details: TaxRateDetails | None = None
+    tax_rate: TaxRateRef | None = None
+    inclusive: bool | None = None
+
+    @property
+    def rate(self) -> TaxRateObject | None:
+        return self.tax_rate_details.tax_rate if self.tax_rate_details else self.tax_rate
+
+    @property
+    def is_inclusive(self) -> bool:
+        if self.tax_behavior is not None:
+            return self.tax_behavior == "inclusive"
+        return bool(self.inclusive)
+
+
+class Coupon(StripeObject):
+    id: str | None = None
+    name: str | None = None
+
+
+class DiscountObject(StripeObject):
+    id: str | None = None
+    coupon: Coupon | None = None
+    source: dict[str, Any] | None = None  # API 2025-09-30: {"coupon": ...}
+
+    @property
+    def name(self) -> str | None:
+        if self.coupon is not None and self.coupon.name:
+            return self.coupon.name
+        coupon = (self.source or {}).get("coupon")
+        return coupon.get("name") if isinstance(coupon, dict) else None
+
+
+class DiscountAmountObject(StripeObject):
+    amount: Integer = 0
+    discount: Annotated[DiscountObject, BeforeValidator(_expanded_or_id)] | None = None
+
+
+class TaxIdObject(StripeObject):
+    """Stripe's tax_id (`{"type": "eu_vat", "value": "FR..."}`). An invoice's
+    `account_tax_ids` are ids unless expanded: an id alone parses with no value."""
+
+    id: str | None = None
+    type: str | None = None
+    value: str | None = None
+    country: str | None = None
+
+
+TaxIdRef = Annotated[TaxIdObject, BeforeValidator(_expanded_or_id)]
 
 
 class Period(StripeObject):
     start: Timestamp | None = None
     end: Timestamp | None = None
+
+
+class LinePricing(StripeObject):
+    type: str | None = None
+    unit_amount_decimal: DecimalValue | None = None
+
+
+class LinePrice(StripeObject):
+    """The price of a line in API versions before 2025-03-31."""
+
+    unit_amount: Integer | None = None
+    unit_amount_decimal: DecimalValue | None = None
 
 
 class InvoiceLine(StripeObject):
@@ -120,7 +243,21 @@ class InvoiceLine(StripeObject):
     amount: Integer = 0
     currency: Currency | None = None
     quantity: Integer | None = None
+    quantity_decimal: DecimalValue | None = None
     period: Period | None = None
+    pricing: LinePricing | None = None
+    taxes: list[TaxAmountObject] | None = None
+    discount_amounts: list[DiscountAmountObject] | None = None
+    # API versions before 2025-03-31.
+    price: LinePrice | None = None
+    tax_amounts: list[TaxAmountObject] | None = None
+    tax_rates: list[TaxRateObject] | None = None
+    amount_excluding_tax: Integer | None = None
+    unit_amount_excluding_tax: DecimalValue | None = None
+
+    @property
+    def tax_list(self) -> list[TaxAmountObject]:
+        return list(self.taxes if self.taxes is not None else self.tax_amounts or [])
 
 
 class LineList(StripeObject):
@@ -146,6 +283,12 @@ class Address(StripeObject):
     def lines(self) -> list[str]:
         city = " ".join(p for p in (self.postal_code, self.city) if p)
         return [p for p in (self.line1, self.line2, city, self.state, self.country) if p]
+
+
+class ShippingObject(StripeObject):
+    name: str | None = None
+    phone: str | None = None
+    address: Address | None = None
 
 
 class InvoiceSubscriptionDetails(StripeObject):
@@ -195,6 +338,30 @@ class Invoice(StripeObject):
     # `parent.subscription_details.subscription` from then on. Neither: a one-off invoice.
     subscription: ObjectId | None = None
     parent: InvoiceParent | None = None
+    # What a complete invoice shows (seller, buyer, tax per rate, every total). All
+    # optional: events recorded before these were read still decode.
+    account_name: str | None = None
+    account_country: str | None = None
+    account_tax_ids: list[TaxIdRef] | None = None
+    customer_phone: str | None = None
+    customer_shipping: ShippingObject | None = None
+    customer_tax_ids: list[TaxIdObject] | None = None
+    customer_tax_exempt: str | None = None
+    effective_at: Timestamp | None = None
+    period_start: Timestamp | None = None
+    period_end: Timestamp | None = None
+    days_until_due: Integer | None = None
+    subtotal_excluding_tax: Integer | None = None
+    total_excluding_tax: Integer | None = None
+    total_taxes: list[TaxAmountObject] | None = None
+    total_tax_amounts: list[TaxAmountObject] | None = None  # before 2025-03-31
+    total_discount_amounts: list[DiscountAmountObject] | None = None
+    pre_payment_credit_notes_amount: Integer | None = None
+    post_payment_credit_notes_amount: Integer | None = None
+
+    @property
+    def tax_list(self) -> list[TaxAmountObject]:
+        return list(self.total_taxes if self.total_taxes is not None else self.total_tax_amounts or [])
 
     @property
     def subscription_id(self) -> str | None:
@@ -318,6 +485,18 @@ class CreditNoteLine(StripeObject):
     description: str | None = None
     amount: Integer = 0
     quantity: Integer | None = None
+    unit_amount: Integer | None = None
+    unit_amount_decimal: DecimalValue | None = None
+    unit_amount_excluding_tax: DecimalValue | None = None  # before 2025-03-31
+    amount_excluding_tax: Integer | None = None  # before 2025-03-31
+    taxes: list[TaxAmountObject] | None = None
+    tax_amounts: list[TaxAmountObject] | None = None  # before 2025-03-31
+    tax_rates: list[TaxRateObject] | None = None
+    discount_amounts: list[DiscountAmountObject] | None = None
+
+    @property
+    def tax_list(self) -> list[TaxAmountObject]:
+        return list(self.taxes if self.taxes is not None else self.tax_amounts or [])
 
 
 class CreditNoteLines(StripeObject):
@@ -338,6 +517,17 @@ class CreditNote(StripeObject):
     created: Timestamp | None = None
     status: str | None = None
     lines: CreditNoteLines = Field(default_factory=CreditNoteLines)
+    effective_at: Timestamp | None = None
+    subtotal: Integer | None = None
+    subtotal_excluding_tax: Integer | None = None
+    total_excluding_tax: Integer | None = None
+    total_taxes: list[TaxAmountObject] | None = None
+    tax_amounts: list[TaxAmountObject] | None = None  # before 2025-03-31
+    discount_amounts: list[DiscountAmountObject] | None = None
+
+    @property
+    def tax_list(self) -> list[TaxAmountObject]:
+        return list(self.total_taxes if self.total_taxes is not None else self.tax_amounts or [])
 
 
 class Refund(StripeObject):
@@ -400,6 +590,7 @@ SUBSCRIPTION_EVENT_TYPES = frozenset(
     }
 )
 CREDIT_NOTE_EVENT_TYPES = frozenset({"credit_note.created"})
+TAX_RATE_EVENT_TYPES = frozenset({"tax_rate.created", "tax_rate.updated"})
 REFUND_EVENT_TYPES = frozenset({"refund.created", "charge.refunded"})
 SUPPORTED_EVENT_TYPES = (
     INVOICE_EVENT_TYPES
@@ -408,6 +599,7 @@ SUPPORTED_EVENT_TYPES = (
     | SUBSCRIPTION_EVENT_TYPES
     | CREDIT_NOTE_EVENT_TYPES
     | REFUND_EVENT_TYPES
+    | TAX_RATE_EVENT_TYPES
 )
 
 
@@ -466,6 +658,13 @@ class CreditNoteEvent(StripeObject):
     credit_note: CreditNote
 
 
+class TaxRateEvent(StripeObject):
+    id: str
+    type: str
+    created: datetime
+    tax_rate: TaxRateObject
+
+
 class RefundEvent(StripeObject):
     """`refund.created` (refund set) or `charge.refunded` (charge set)."""
 
@@ -480,7 +679,7 @@ class RefundEvent(StripeObject):
         return self.charge.id if self.charge else (self.refund.charge if self.refund else None)
 
 
-Event = InvoiceEvent | CustomerEvent | CardEvent | SubscriptionEvent | CreditNoteEvent | RefundEvent
+Event = InvoiceEvent | CustomerEvent | CardEvent | SubscriptionEvent | CreditNoteEvent | RefundEvent | TaxRateEvent
 
 # Which typed event, and which field of it, carries each type's object.
 _SHAPES: list[tuple[frozenset[str], Callable[..., Event], str, type[BaseModel]]] = [
@@ -491,6 +690,7 @@ _SHAPES: list[tuple[frozenset[str], Callable[..., Event], str, type[BaseModel]]]
     (CREDIT_NOTE_EVENT_TYPES, CreditNoteEvent, "credit_note", CreditNote),
     (frozenset({"refund.created"}), RefundEvent, "refund", Refund),
     (frozenset({"charge.refunded"}), RefundEvent, "charge", Charge),
+    (TAX_RATE_EVENT_TYPES, TaxRateEvent, "tax_rate", TaxRateObject),
 ]
 
 
@@ -533,6 +733,8 @@ def parse_event(payload: Any) -> Event:
         raise InvalidEvent("data.object.card", "a card payment method is required")
     if isinstance(obj_model, Refund) and obj_model.charge is None and obj_model.customer is None:
         raise InvalidEvent("data.object.charge", "a refund needs its charge or customer")
+    if isinstance(obj_model, TaxRateObject) and obj_model.percentage is None:
+        raise InvalidEvent("data.object.percentage", "a tax rate needs its percentage")
     return event_cls(id=envelope.id, type=envelope.type, created=created, **{field_name: obj_model})
 
 

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from relance.contracts.email_context import CardView, CreditNoteView, RefundView, SubscriptionView
-from relance.contracts.events import Charge, Customer, Invoice, PaymentMethod, Refund, Subscription
+from relance.contracts.events import Charge, Customer, Invoice, PaymentMethod, Refund, Subscription, TaxRateObject
 from relance.contracts.events import CreditNote as CreditNoteObject
 from relance.contracts.kinds import DocumentKind, EmailKind
 
@@ -47,6 +47,10 @@ class SubscriptionSignal(EventSignal):
 
 class CreditNoteSignal(EventSignal):
     credit_note: CreditNoteObject
+
+
+class TaxRateSignal(EventSignal):
+    tax_rate: TaxRateObject
 
 
 class RefundSignal(EventSignal):
@@ -158,6 +162,8 @@ class EmailRequest(BaseModel):
     subscription: SubscriptionView | None = None
     credit_note: CreditNoteView | None = None
     refund: RefundView | None = None
+    # The credit note itself, for the facts its PDF shows (lines, taxes, totals).
+    credit_note_document: CreditNoteObject | None = None
 
 
 class DocumentRequest(BaseModel):
@@ -168,6 +174,7 @@ class DocumentRequest(BaseModel):
     filename: str
     customer_id: str | None = None
     credit_note: CreditNoteView | None = None  # for credit note PDFs
+    credit_note_document: CreditNoteObject | None = None
 
 
 class StoredAttachment(BaseModel):

@@ -72,7 +72,7 @@ def isolation_filters(locale: str, html: bool, base: Mapping[str, Callable[..., 
 
     filters: dict[str, Callable[..., Any]] = {"bdi": bdi}
     if rtl:
-        for name in ("money", "date", "datetime"):
+        for name in ("money", "date", "datetime", "unit_money", "percent", "quantity"):
             if name in base:
                 filters[name] = _isolated(base[name], isolate)
     return filters

@@ -18,6 +18,9 @@ from babel.dates import format_date as _babel_format_date
 from babel.dates import format_datetime as _babel_format_datetime
 from babel.dates import get_date_format
 from babel.numbers import format_currency, get_currency_precision
+from babel.numbers import format_decimal as _babel_format_decimal
+from babel.numbers import format_percent as _babel_format_percent
+from babel.numbers import get_currency_name as _babel_currency_name
 
 
 def babel_locale(locale: str) -> Locale:
@@ -87,3 +90,33 @@ def format_datetime(value: datetime | None, locale: str, tz: str = "UTC", fmt: s
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return _babel_format_datetime(value, format=fmt, tzinfo=ZoneInfo(tz), locale=babel_locale(locale))
+
+
+def format_unit_money(amount: Decimal, currency: str, locale: str) -> str:
+    """A unit price in minor units that may be finer than the currency's digits
+    (Stripe's unit_amount_decimal "0.125" cents): at least the currency's digits, and
+    every further digit it has, never rounded: `Decimal("1234.5"), "eur"` -> `12,345 €`."""
+    code = currency.upper()
+    value = amount.scaleb(-get_currency_precision(code))
+    return format_currency(value, code, locale=babel_locale(locale), currency_digits=True, decimal_quantization=False)
+
+
+def format_percent(value: Decimal, locale: str) -> str:
+    """`Decimal("19.6")` -> `19,6 %` (fr), `19.6%` (en): CLDR's percent sign and spacing."""
+    return _babel_format_percent(value / 100, locale=babel_locale(locale), decimal_quantization=False)
+
+
+def format_quantity(value: Decimal | int, locale: str) -> str:
+    return _babel_format_decimal(value, locale=babel_locale(locale), decimal_quantization=False)
+
+
+def country_name(code: str | None, locale: str) -> str:
+    """`"DE"` -> `Allemagne` (fr); an unknown code stays as given."""
+    if not code:
+        return ""
+    return babel_locale(locale).territories.get(code.upper(), code)
+
+
+def currency_name(code: str, locale: str) -> str:
+    """`"eur"` -> `euro` (fr), `Euro` (de)."""
+    return _babel_currency_name(code.upper(), locale=babel_locale(locale))

@@ -19,10 +19,18 @@ from jinja2 import Environment
 from markupsafe import Markup
 from pydantic import BaseModel
 
+from relance.contracts.documents import DocumentFacts
 from relance.contracts.email_context import Branding, CreditNoteView, CustomerView, InvoiceView
 from relance.contracts.kinds import DocumentKind
 from relance.rendering.bidi import isolation_filters, text_direction
 from relance.rendering.environment import Filter, build_environment, locale_filters
+from relance.rendering.formatting import (
+    country_name,
+    currency_name,
+    format_percent,
+    format_quantity,
+    format_unit_money,
+)
 from relance.rendering.i18n import TEMPLATES_DIR
 
 PDF_TEMPLATES_DIR = TEMPLATES_DIR / "pdf"
@@ -30,6 +38,9 @@ PDF_TEMPLATES_DIR = TEMPLATES_DIR / "pdf"
 # Archival (ISO 19005-3, level B). WeasyPrint adds the sRGB output intent and XMP; it
 # costs a few milliseconds per document.
 PDF_VARIANT = "pdf/a-3b"
+
+# The French fixed indemnity for recovery costs (Code de commerce, D441-5), in cents of EUR.
+FR_RECOVERY_INDEMNITY = 4000
 
 _DEFAULT_BRAND = Branding()
 _COLOR = re.compile(r"#(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
@@ -42,6 +53,9 @@ class DocumentContext(BaseModel):
     invoice: InvoiceView | None = None
     credit_note: CreditNoteView | None = None
     timezone: str = "UTC"
+    # Everything the page states (parties, unit prices, tax per rate, totals, dates);
+    # None: the document shows what the views carry.
+    facts: DocumentFacts | None = None
 
 
 # ---- the fetcher -------------------------------------------------------------------
@@ -135,10 +149,23 @@ def _nowrap(text: str) -> str:
     return text.replace(" ", "\u00a0")
 
 
+def _document_filters(locale: str) -> dict[str, Filter]:
+    """The facts' own formats: unit prices finer than a cent, percentages, decimal
+    quantities, and country and currency names in the document's language."""
+    return {
+        "unit_money": lambda amount, currency: "" if amount is None else format_unit_money(amount, currency, locale),
+        "percent": lambda value: "" if value is None else format_percent(value, locale),
+        "quantity": lambda value: "" if value is None else format_quantity(value, locale),
+        "country": lambda code: country_name(code, locale),
+        "currency_name": lambda code: currency_name(code, locale),
+    }
+
+
 def _build_environment(locale: str) -> Environment:
     filters: dict[str, Filter] = {"nowrap": _nowrap, "css_page_counter": css_page_counter}
     # Amounts, dates and ids in <bdi> in right-to-left documents.
-    filters.update(isolation_filters(locale, True, locale_filters(locale)))
+    filters.update(_document_filters(locale))
+    filters.update(isolation_filters(locale, True, {**locale_filters(locale), **_document_filters(locale)}))
     return build_environment(locale, PDF_TEMPLATES_DIR, escaping="all", filters=filters)
 
 
@@ -153,7 +180,13 @@ def environment(locale: str) -> Environment:
 def _template_vars(ctx: DocumentContext, locale: str) -> dict[str, Any]:
     b = ctx.branding
     issued = ctx.credit_note.created if ctx.credit_note else ctx.invoice.created if ctx.invoice else None
+    if ctx.facts is not None and ctx.facts.issue_date is not None:
+        issued = ctx.facts.issue_date
     return dict(
+        facts=ctx.facts,
+        # A variable, not a literal in the template: Jinja folds a filter over constants
+        # at compile time, and compiled templates are shared by every locale.
+        recovery_indemnity=FR_RECOVERY_INDEMNITY,
         branding=b,
         customer=ctx.customer,
         invoice=ctx.invoice,

@@ -59,6 +59,7 @@ def documents_for(req: EmailRequest, inv: Invoice | None, locale: str) -> list[D
                 locale=locale,
                 customer_id=req.customer_id,
                 credit_note=cn,
+                credit_note_document=req.credit_note_document,
                 filename=document_filename(DocumentKind.credit_note, cn.number or cn.id),
             )
         ]

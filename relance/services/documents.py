@@ -7,20 +7,58 @@ import hashlib
 
 from sqlmodel import Session
 
+from relance.contracts.account import AccountSettings
+from relance.contracts.documents import DocumentFacts, PaymentFacts
+from relance.contracts.email_context import CustomerView
+from relance.contracts.events import CreditNote, Invoice
+from relance.contracts.kinds import DocumentKind
 from relance.contracts.models import DocumentRequest
 from relance.rendering.context import customer_view, invoice_view, time_zone_for
 from relance.rendering.pdf import DocumentContext
+from relance.rules.document_facts import (
+    credit_note_facts,
+    credit_note_tax_rate_ids,
+    invoice_facts,
+    invoice_tax_rate_ids,
+)
 from relance.storage.customers import get_customer
 from relance.storage.documents import has_document, put_document
-from relance.storage.invoices import load_invoice_document
+from relance.storage.invoices import load_current_invoice, load_invoice_document
 from relance.storage.settings_store import load_settings
+from relance.storage.tax_rates import known_tax_rates
 
 
-def document_to_render(session: Session, req: DocumentRequest) -> tuple[str, DocumentContext | None]:
+def document_facts(
+    session: Session,
+    kind: DocumentKind,
+    settings: AccountSettings,
+    customer: CustomerView,
+    inv: Invoice | None,
+    credit_note: CreditNote | None,
+    payment: PaymentFacts | None = None,
+) -> DocumentFacts | None:
+    """What the document states, with the tax rates Relance knows by id. `payment`: how a
+    receipt's invoice was paid, when known."""
+    if credit_note is not None:
+        corrected = load_current_invoice(session, credit_note.invoice) if credit_note.invoice else None
+        rates = known_tax_rates(session, credit_note_tax_rate_ids(credit_note))
+        return credit_note_facts(credit_note, settings, rates, customer, corrected)
+    if inv is None:
+        return None
+    rates = known_tax_rates(session, invoice_tax_rate_ids(inv))
+    if kind is DocumentKind.receipt:
+        return invoice_facts(inv, settings, rates, customer, payment, "receipt")
+    return invoice_facts(inv, settings, rates, customer)
+
+
+def document_to_render(
+    session: Session, req: DocumentRequest, payment: PaymentFacts | None = None
+) -> tuple[str, DocumentContext | None]:
     """The stored document's key, and what to render under it (None: already stored)."""
     settings, version = load_settings(session)
     if req.credit_note is not None:
-        digest = hashlib.sha256(req.credit_note.model_dump_json().encode()).hexdigest()[:24]
+        shown = req.credit_note.model_dump_json() + (req.credit_note_document or req.credit_note).model_dump_json()
+        digest = hashlib.sha256(shown.encode()).hexdigest()[:24]
         key = f"pdf:credit_note:{req.credit_note.id}:{digest}:{req.locale}:s{version}"
     else:
         assert req.invoice_id and req.revision
@@ -34,12 +72,14 @@ def document_to_render(session: Session, req: DocumentRequest) -> tuple[str, Doc
         inv = load_invoice_document(session, req.invoice_id, req.revision)
     customer_id = req.customer_id or (inv.customer if inv else "")
     customer = get_customer(session, customer_id)
+    view = customer_view(customer, customer_id, inv)
     return key, DocumentContext(
         branding=settings.branding,
-        customer=customer_view(customer, customer_id, inv),
+        customer=view,
         invoice=invoice_view(inv) if inv else None,
         credit_note=req.credit_note,
         timezone=time_zone_for(settings, customer),
+        facts=document_facts(session, req.kind, settings, view, inv, req.credit_note_document, payment),
     )
 
 

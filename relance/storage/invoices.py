@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from relance.contracts.events import Invoice
 from relance.contracts.models import TERMINAL_STATUSES, InvoiceSignal, InvoiceState
 from relance.storage.tables import InvoiceRecord, InvoiceRevision, ProcessedEvent, as_utc, utcnow
+from relance.storage.tax_rates import record_invoice_tax_rates
 
 STATUS_RANK = {"draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3}
 
@@ -122,6 +123,7 @@ def record_invoice_event(session: Session, signal: InvoiceSignal, run_id: str | 
     revision = revision_of(inv)
     if session.get(InvoiceRevision, (inv.id, revision)) is None:
         session.add(InvoiceRevision(invoice_id=inv.id, revision=revision, document=inv.model_dump(mode="json")))
+        record_invoice_tax_rates(session, inv, signal.created)
     rec = session.get(InvoiceRecord, inv.id)
     status = _event_status(signal)
     if rec is None:
@@ -160,6 +162,12 @@ def load_invoice_document(session: Session, invoice_id: str, revision: str) -> I
     if row is None:
         raise LookupError(f"invoice {invoice_id} revision {revision[:12]} is not stored")
     return Invoice.model_validate(row.document)
+
+
+def load_current_invoice(session: Session, invoice_id: str) -> Invoice | None:
+    """The invoice's newest revision, when Relance has it (a credit note names it)."""
+    rec = session.get(InvoiceRecord, invoice_id)
+    return load_invoice_document(session, invoice_id, rec.revision) if rec is not None else None
 
 
 def billing_email_from_invoices(session: Session, customer_id: str, prefer_invoice_id: str | None = None) -> str | None:

@@ -292,3 +292,15 @@ class TransportHoldRecord(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text))
     held_since: datetime = Field(default_factory=utcnow)
     probe_after: datetime  # the next attempt allowed through to see if it was fixed provider-side
+
+
+class TaxRateRecord(SQLModel, table=True):
+    """A tax rate as Stripe last described it (`tax_rate.*` events, or expanded inside an
+    invoice), so documents that name it by id can show its percentage and name."""
+
+    __tablename__ = "tax_rates"
+
+    id: str = Field(primary_key=True, max_length=255)
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # the tax_rate object
+    last_event_at: datetime  # the newest event's time wins
+    updated_at: datetime = Field(default_factory=utcnow)

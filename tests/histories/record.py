@@ -151,6 +151,10 @@ async def scenarios(
     await send(event("customer.subscription.created", sub, created=t))
     cn = dict(stripe_fixtures()["credit_note"], id="cn_rec", customer="cus_rec")
     await send(event("credit_note.created", cn, created=t))
+    # A tax rate described, then changed; a late copy of the first event changes nothing.
+    rate = dict(stripe_fixtures()["tax_rate"], id="txr_rec")
+    created = event("tax_rate.created", rate, created=t)
+    await send(created, event("tax_rate.updated", dict(rate, percentage=20), created=t + timedelta(seconds=1)), created)
     charge = dict(stripe_fixtures()["charge"], id="ch_rec", customer="cus_rec", amount_refunded=300, refunds=None)
     await send(event("charge.refunded", charge, created=t))
     await advance(env, ids, 45 * DAY, step=DAY)
@@ -179,6 +183,7 @@ async def scenarios(
             "SubscriptionWorkflow-trial_then_canceled": "subscription-sub_rec",
             "CreditNoteWorkflow-created": "credit-note-cn_rec",
             "RefundWorkflow-charge_only": "charge-ch_rec",
+            "TaxRateWorkflow-created_updated": "tax-rate-txr_rec",
             "OperatorEmailWorkflow-resend": operator_email_workflow_id(resend.email_id),
             "OperatorEmailWorkflow-test_send": operator_email_workflow_id(test.email_id),
         }

@@ -16,7 +16,13 @@ from starlette.datastructures import UploadFile
 from relance.api.dashboard.deps import CsrfSessionDep, FormDep, SessionDep
 from relance.api.dashboard.pages import PREFIX, REQUEST_ID, form_text, page_router, redirect, render
 from relance.api.dashboard.sessions import DashboardSession
-from relance.api.dashboard.settings_form import PRESET_LABELS, form_values, settings_patch, submitted_values
+from relance.api.dashboard.settings_form import (
+    LEGAL_MENTION_LABELS,
+    PRESET_LABELS,
+    form_values,
+    settings_patch,
+    submitted_values,
+)
 from relance.api.deps import Services, ServicesDep
 from relance.api.schemas import ApiError
 from relance.contracts.account import REMINDER_PRESETS
@@ -80,6 +86,7 @@ def _settings_page(
         presets=REMINDER_PRESETS,
         preset_labels=PRESET_LABELS,
         kinds=list(EmailKind),
+        legal_mention_labels=LEGAL_MENTION_LABELS,
         timezones=_timezones(),
         # Named in their own language ("Deutsch"); a stored tag with no catalog of its own
         # (fr-BE) is offered too, so saving never changes it silently.

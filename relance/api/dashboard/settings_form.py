@@ -23,6 +23,15 @@ PRESET_LABELS = {
 }
 
 
+LEGAL_MENTION_LABELS = {
+    "fr_late_payment": "France: late payment penalties",
+    "fr_recovery_indemnity": "France: 40 € recovery indemnity (business customers)",
+    "fr_vat_franchise": "France: TVA non applicable, art. 293 B du CGI",
+    "de_service_date": "Germany: date of supply (Leistungsdatum)",
+}
+_ADDRESS = ("line1", "line2", "postal_code", "city")
+
+
 def _reminder_preset(reminders: list[int]) -> str:
     return next((name for name, days in REMINDER_PRESETS.items() if sorted(days) == sorted(reminders)), "custom")
 
@@ -59,10 +68,67 @@ def form_values(s: AccountSettings) -> dict[str, Any]:
     }
     for kind in EmailKind:
         values[f"emails.{kind.value}"] = s.email_enabled(kind)
+    values.update(_seller_values(s))
     return values
 
 
-_CHECKBOXES = {"attach_pdf", "remind_subscription_invoices", *(f"emails.{k.value}" for k in EmailKind)}
+def _seller_values(s: AccountSettings) -> dict[str, Any]:
+    seller = s.seller
+    address = seller.address.model_dump() if seller.address else {}
+    chosen = seller.mentions()
+    values: dict[str, Any] = {
+        "seller.legal_name": seller.legal_name or "",
+        "seller.country": seller.country or "",
+        "seller.late_payment_rate": "" if seller.late_payment_rate is None else str(seller.late_payment_rate),
+        "seller.tax_ids": "\n".join(f"{t.type} {t.value}" for t in seller.tax_ids),
+        "seller.registration": "\n".join(seller.registration),
+        "seller.legal_mentions_mode": "country" if seller.legal_mentions is None else "custom",
+    }
+    for part in _ADDRESS:
+        values[f"seller.address.{part}"] = address.get(part) or ""
+    for code in LEGAL_MENTION_LABELS:
+        values[f"seller.legal_mentions.{code}"] = code in chosen
+    return values
+
+
+_CHECKBOXES = {
+    "attach_pdf",
+    "remind_subscription_invoices",
+    *(f"emails.{k.value}" for k in EmailKind),
+    *(f"seller.legal_mentions.{code}" for code in LEGAL_MENTION_LABELS),
+}
+
+
+def _tax_ids(text: str) -> list[dict[str, str]]:
+    out = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        kind, _, value = line.strip().partition(" ")
+        if not value.strip():
+            raise SettingsError(
+                "seller.tax_ids", f"expected a type and a value, e.g. 'eu_vat FR12345678901', got {line!r}"
+            )
+        out.append({"type": kind.strip(), "value": value.strip()})
+    return out
+
+
+def _seller_patch(v: dict[str, Any]) -> dict[str, Any]:
+    address = {part: v[f"seller.address.{part}"].strip() or None for part in _ADDRESS}
+    country = v["seller.country"].strip() or None
+    mentions = None
+    if v["seller.legal_mentions_mode"] == "custom":
+        mentions = [code for code in LEGAL_MENTION_LABELS if v[f"seller.legal_mentions.{code}"]]
+    rate = v["seller.late_payment_rate"].strip().replace(",", ".") or None
+    return {
+        "legal_name": v["seller.legal_name"].strip() or None,
+        "country": country,
+        "address": {**address, "country": country} if any(address.values()) else None,
+        "tax_ids": _tax_ids(v["seller.tax_ids"]),
+        "registration": [line.strip() for line in v["seller.registration"].splitlines() if line.strip()],
+        "legal_mentions": mentions,
+        "late_payment_rate": rate,
+    }
 
 
 def submitted_values(form: FormData, current: AccountSettings) -> dict[str, Any]:
@@ -131,6 +197,7 @@ def settings_patch(v: dict[str, Any]) -> dict[str, Any]:
             "legal_text": opt("branding.legal_text"),
         },
         "sender": {"from_name": opt("sender.from_name"), "reply_to": opt("sender.reply_to")},
+        "seller": _seller_patch(v),
         "links": {
             "pay_url": opt("links.pay_url"),
             "update_payment_url": opt("links.update_payment_url"),
