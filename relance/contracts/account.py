@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from relance.contracts.einvoice import EInvoiceSettings
 from relance.contracts.email_context import Branding
 from relance.contracts.kinds import EmailKind
 
@@ -84,6 +85,8 @@ class AccountSettings(BaseModel):
     # the end of that month.
     card_expiring_days_before_month_end: int | None = Field(default=None, ge=0, le=60)
     trial_ending_days_before: int = Field(default=7, ge=1, le=30)
+    # Factur-X / ZUGFeRD or XRechnung inside the invoice and credit note PDFs (docs/einvoicing.md).
+    einvoice: EInvoiceSettings = Field(default_factory=EInvoiceSettings)
 
     @field_validator("timezone")
     @classmethod
