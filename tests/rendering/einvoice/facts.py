@@ -93,7 +93,8 @@ def _invoice(lines: list[DocumentLine], taxes: list[TaxAmount], **kw: object) ->
         ),
     )
     values.update(kw)
-    return DocumentFacts.model_validate(values)
+    # Deep: a test that changes its facts must not change the module's parties.
+    return DocumentFacts.model_validate(values).model_copy(deep=True)
 
 
 def multi_rate() -> DocumentFacts:
