@@ -156,7 +156,8 @@ class EmailActivities:
     def render_document(self, req: DocumentRequest) -> StoredAttachment:
         from relance.platform.metrics import PDF_RENDER_SECONDS
         from relance.rendering.pdf_pool import render_in_pool
-        from relance.services.documents import document_to_render, store_document, stored_einvoice, xml_key
+        from relance.services.documents import document_to_render, store_document, stored_einvoice
+        from relance.storage.documents import xml_key
 
         with session_scope(self.engine) as session:
             key, ctx = document_to_render(session, req)

@@ -13,7 +13,7 @@ from relance.contracts.models import DocumentRequest
 from relance.rendering.context import customer_view, invoice_view, time_zone_for
 from relance.rendering.pdf import DocumentContext
 from relance.storage.customers import get_customer
-from relance.storage.documents import get_document, has_document, put_document
+from relance.storage.documents import get_document, has_document, outcome_key, put_document, xml_key
 from relance.storage.invoices import load_invoice_document
 from relance.storage.settings_store import load_settings
 from relance.storage.tables import CustomerRecord
@@ -61,16 +61,6 @@ def _einvoice(
         return None
     profile = effective_profile(settings, customer.einvoice_profile if customer else None)
     return None if profile == "off" else EInvoiceOptions(profile=profile, attach_xml=settings.attach_xml)
-
-
-def xml_key(pdf_key: str) -> str:
-    """Where the e-invoice XML of the PDF stored under `pdf_key` is kept (as its own attachment)."""
-    return pdf_key + ":xml"
-
-
-def outcome_key(pdf_key: str) -> str:
-    """Where what became of that PDF's e-invoice is kept, for every email that attaches it."""
-    return pdf_key + ":einvoice"
 
 
 def store_document(
