@@ -47,17 +47,8 @@ import weasyprint.text.ffi  # noqa: E402
 from pypdf import PdfReader  # noqa: E402
 from weasyprint import CSS, HTML  # noqa: E402
 
+import relance.contracts.documents as doc  # noqa: E402
 import relance.rendering.pdf as pdf_module  # noqa: E402
-from relance.contracts.documents import (  # noqa: E402
-    DocumentFacts,
-    DocumentLine,
-    DocumentTotals,
-    Party,
-    PostalAddress,
-    TaxAmount,
-    TaxId,
-    TaxRate,
-)
 from relance.contracts.einvoice import EInvoiceOptions  # noqa: E402
 from relance.contracts.email_context import Branding, CustomerView, InvoiceView, LineItem  # noqa: E402
 from relance.contracts.kinds import DocumentKind  # noqa: E402
@@ -168,38 +159,38 @@ def median_ms(fn, runs: int) -> float:
     return round(statistics.median(samples) * 1000, 1)
 
 
-def facts_of(ctx: DocumentContext) -> DocumentFacts:
+def facts_of(ctx: DocumentContext) -> doc.DocumentFacts:
     """The one-page invoice's facts, at 20 % VAT, between two French companies."""
     assert ctx.invoice is not None
-    rate = TaxRate(id="txr_20", percentage=Decimal(20), display_name="TVA")
+    rate = doc.TaxRate(id="txr_20", percentage=Decimal(20), display_name="TVA")
     lines = [
-        DocumentLine(
+        doc.DocumentLine(
             description=li.description,
             quantity=Decimal(li.quantity or 1),
             unit_amount_excluding_tax=Decimal(li.amount) / (li.quantity or 1),
             amount=li.amount,
             period_start=li.period_start,
             period_end=li.period_end,
-            taxes=[TaxAmount(rate=rate, amount=li.amount // 5, taxable_amount=li.amount)],
+            taxes=[doc.TaxAmount(rate=rate, amount=li.amount // 5, taxable_amount=li.amount)],
         )
         for li in ctx.invoice.lines
     ]
     net = sum(li.amount for li in lines)
     tax = sum(li.taxes[0].amount for li in lines)
-    address = PostalAddress(line1="1 rue de la Paix", postal_code="75002", city="Paris", country="FR")
-    return DocumentFacts(
+    address = doc.PostalAddress(line1="1 rue de la Paix", postal_code="75002", city="Paris", country="FR")
+    return doc.DocumentFacts(
         type="invoice",
         id=ctx.invoice.id,
         number=ctx.invoice.number,
         currency="eur",
         issue_date=START,
         due_date=START + timedelta(days=30),
-        seller=Party(name="Acme SAS", address=address, tax_ids=[TaxId(type="eu_vat", value="FR40123456789")]),
-        buyer=Party(name="Zoé Martin SARL", address=address.model_copy(update={"city": "Lyon"})),
+        seller=doc.Party(name="Acme SAS", address=address, tax_ids=[doc.TaxId(type="eu_vat", value="FR40123456789")]),
+        buyer=doc.Party(name="Zoé Martin SARL", address=address.model_copy(update={"city": "Lyon"})),
         lines=lines,
-        totals=DocumentTotals(
+        totals=doc.DocumentTotals(
             subtotal=net,
-            taxes=[TaxAmount(rate=rate, amount=tax, taxable_amount=net)],
+            taxes=[doc.TaxAmount(rate=rate, amount=tax, taxable_amount=net)],
             total_excluding_tax=net,
             total=net + tax,
             amount_remaining=net + tax,
