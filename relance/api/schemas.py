@@ -12,7 +12,7 @@ from fastapi import Header, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from relance.contracts.account import AccountSettings
-from relance.contracts.einvoice import EInvoiceProfile
+from relance.contracts.einvoice import CustomerEInvoiceProfile
 from relance.rules.settings_advice import Advice
 
 
@@ -126,7 +126,7 @@ class CustomerIn(BaseModel):
     name: str | None = None
     preferred_locales: list[str] = Field(default_factory=list, description="BCP 47 tags, most preferred first.")
     timezone: str | None = Field(default=None, description="IANA zone for this customer's reminders.")
-    einvoice_profile: EInvoiceProfile | Literal["default"] | None = Field(
+    einvoice_profile: CustomerEInvoiceProfile | None = Field(
         default=None,
         description="The e-invoice this customer's invoice PDFs carry; `default`: the account's "
         "`einvoice.profile`. Omitted or null: unchanged.",

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 EInvoiceProfile = Literal["off", "basic", "en16931", "extended", "xrechnung"]
 PROFILES: tuple[EInvoiceProfile, ...] = ("off", "basic", "en16931", "extended", "xrechnung")
+# What a customer may say: a profile, or "default" (the account's).
+CustomerEInvoiceProfile = Literal["default", "off", "basic", "en16931", "extended", "xrechnung"]
 
 
 class EInvoiceSettings(BaseModel):

@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from relance.contracts.addresses import MAX_RECIPIENTS, normalize_address, normalize_addresses
-from relance.contracts.einvoice import EInvoiceProfile
+from relance.contracts.einvoice import CustomerEInvoiceProfile
 
 
 def _unix_to_datetime(value: Any) -> Any:
@@ -223,7 +223,7 @@ class Customer(StripeObject):
     timezone: str | None = None
     # The e-invoice profile for this customer's invoices; "default" goes back to the
     # account's (settings einvoice.profile). Absent: unchanged.
-    einvoice_profile: EInvoiceProfile | Literal["default"] | None = None
+    einvoice_profile: CustomerEInvoiceProfile | None = None
 
     @field_validator("email")
     @classmethod
