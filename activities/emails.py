@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 from temporalio import activity
@@ -69,10 +69,13 @@ async def _heartbeat_while_sending(every: float = 5.0) -> None:
         activity.heartbeat()
 
 
-async def _alert_webhook(deliveries: DeliveryLog, email: dict[str, str | None], provider: str, error: str) -> None:
-    """`email.failed` (status "held") to the endpoints that subscribe, through the same
-    WebhookWorkflow the workflows start; its id is derived from the email, so a retried
-    activity cannot alert twice. Never fails the delivery: the log line is the fallback."""
+async def _alert_webhook(
+    deliveries: DeliveryLog, event_type: str, data: dict[str, Any], id_key: str, what: str
+) -> None:
+    """`event_type` (`email.failed` with status "held", `einvoice.invalid`) to the
+    endpoints that subscribe, through the same WebhookWorkflow the workflows start; its
+    id is derived from `id_key`, so a retried activity cannot alert twice. Never fails the
+    delivery: the log line is the fallback."""
     from temporalio.common import WorkflowIDReusePolicy
     from temporalio.exceptions import WorkflowAlreadyStartedError
 
@@ -80,15 +83,15 @@ async def _alert_webhook(deliveries: DeliveryLog, email: dict[str, str | None], 
     from relance.storage.tables import utcnow
 
     try:
-        endpoints = await asyncio.to_thread(deliveries.subscribers, "email.failed")
+        endpoints = await asyncio.to_thread(deliveries.subscribers, event_type)
         if not endpoints:
             return
         event = WebhookEvent(
-            id=event_id_for(f"{email['email_key']}:email.failed:held"),
-            type="email.failed",
+            id=event_id_for(id_key),
+            type=event_type,
             timestamp=utcnow(),
             endpoint_ids=endpoints,
-            data={**email, "status": "held", "provider": provider, "provider_message_id": None, "error": error},
+            data=data,
         )
         await activity.client().start_workflow(
             "WebhookWorkflow",
@@ -99,8 +102,8 @@ async def _alert_webhook(deliveries: DeliveryLog, email: dict[str, str | None], 
         )
     except WorkflowAlreadyStartedError:
         pass
-    except Exception as exc:  # noqa: BLE001 - the alert must not hold up the hold
-        log.warning("could not emit the email.failed alert webhook: %s", exc)
+    except Exception as exc:  # noqa: BLE001 - the alert must not hold up the email
+        log.warning("could not emit the %s webhook (%s): %s", event_type, what, exc)
 
 
 class EmailActivities:
@@ -152,18 +155,24 @@ class EmailActivities:
     @activity.defn
     def render_document(self, req: DocumentRequest) -> StoredAttachment:
         from relance.platform.metrics import PDF_RENDER_SECONDS
-        from relance.rendering.pdf_pool import render_pdf_in_pool
-        from relance.services.documents import document_to_render, store_document
+        from relance.rendering.pdf_pool import render_in_pool
+        from relance.services.documents import document_to_render, store_document, stored_einvoice
+        from relance.storage.documents import xml_key
 
         with session_scope(self.engine) as session:
             key, ctx = document_to_render(session, req)
+            einvoice, has_xml = stored_einvoice(session, key) if ctx is None else (None, False)
         if ctx is not None:
             # Timed here, in the worker, around the pool: the child processes have no registry.
             with PDF_RENDER_SECONDS.labels(req.kind.value).time():
-                pdf = render_pdf_in_pool(req.kind, ctx, req.locale, on_wait=activity.heartbeat)
+                rendered = render_in_pool(req.kind, ctx, req.locale, on_wait=activity.heartbeat)
             with session_scope(self.engine) as session:
-                store_document(session, key, pdf)
-        return StoredAttachment(ref=key, filename=req.filename)
+                store_document(session, key, rendered.pdf, rendered.einvoice, rendered.xml)
+            einvoice, has_xml = rendered.einvoice, rendered.xml is not None
+        companion = None
+        if has_xml and einvoice is not None and einvoice.filename:
+            companion = StoredAttachment(ref=xml_key(key), filename=einvoice.filename, content_type="text/xml")
+        return StoredAttachment(ref=key, filename=req.filename, einvoice=einvoice, companion=companion)
 
     # ---- deliver -------------------------------------------------------------------
 
@@ -188,6 +197,7 @@ class EmailActivities:
             raise ApplicationError(str(exc), non_retryable=True) from None
         if isinstance(message, DeliveryResult):
             return message  # already final
+        await self._note_einvoices(req)
         provider = self.transport.name
         credentials = self.transport.credential_fingerprint
         if credentials is not None:
@@ -232,6 +242,20 @@ class EmailActivities:
             outcomes.sent(ref, outcome.provider)
         return DeliveryResult(status="sent", provider=outcome.provider, provider_message_id=outcome.provider_message_id)
 
+    async def _note_einvoices(self, req: DeliveryRequest) -> None:
+        """An invalid e-invoice is never sent: the plain PDF goes, and the log row, a
+        warning and an `einvoice.invalid` webhook name the failed rules."""
+        for data in await asyncio.to_thread(self.deliveries.note_einvoices, req.idempotency_key, req.attachments):
+            log.warning(
+                "email %s: the %s e-invoice of %s is invalid (%s); sent as a plain PDF",
+                req.idempotency_key,
+                data["profile"],
+                data["document"],
+                ", ".join(data["rules"]),
+            )
+            key = f"{req.idempotency_key}:einvoice.invalid:{data['document']}"
+            await _alert_webhook(self.deliveries, "einvoice.invalid", data, key, req.idempotency_key)
+
     async def _failed(self, key: str, provider: str, reason: FailureReason, error: str) -> None:
         await asyncio.to_thread(self.deliveries.failed, key, provider, reason, error)
 
@@ -265,7 +289,8 @@ class EmailActivities:
                 key,
                 exc,
             )
-            await _alert_webhook(self.deliveries, opened, provider, str(exc))
+            data = {**opened, "status": "held", "provider": provider, "provider_message_id": None, "error": str(exc)}
+            await _alert_webhook(self.deliveries, "email.failed", data, f"{opened['email_key']}:email.failed:held", key)
         await self._hold(key, provider, f"held: {exc}")
 
     @activity.defn

@@ -13,6 +13,7 @@ from temporalio import activity
 
 from relance.contracts.models import PurgeRequest
 from relance.storage.database import session_scope
+from relance.storage.documents import outcome_key, xml_key
 from relance.storage.tables import (
     EmailDeliveryRecord,
     EmailLogEntry,
@@ -50,6 +51,8 @@ class RetentionActivities:
             kept: set[str] = set()
             for attachments in session.exec(select(EmailLogEntry.attachments)):
                 kept.update(a.get("ref") for a in attachments or [] if a.get("ref"))
+            # A kept PDF keeps its e-invoice's outcome and XML, stored beside it.
+            kept.update([outcome_key(k) for k in kept] + [xml_key(k) for k in kept])
             stale = [
                 k
                 for k in session.exec(

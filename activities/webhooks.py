@@ -36,6 +36,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "invoice.reminder_due",
     "email.sent",
     "email.failed",
+    "einvoice.invalid",
     "email.delivered",
     "email.bounced",
     "recipient.suppressed",

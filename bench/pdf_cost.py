@@ -9,6 +9,11 @@ For invoices of about 1, 8 and 50 pages, times (median of a few runs, warm proce
 
     .venv/bin/python bench/pdf_cost.py [--runs 3] [--without-harfbuzz-subset] [--targets 1,8,50]
 
+Also the e-invoice ("einvoice"): per profile, compiling its schematron (once per
+process), then per invoice building the CII XML from the one-page invoice's facts, its
+XSD check and its schematron check (warm, median), and the one-page PDF with the XML
+embedded against the plain one (goal: build + checks under 0.15 s).
+
 Also the one-page invoice in en, ja, ar and th ("scripts": time and size; a customer
 in that script, the fonts templates/pdf/pdf.css picks for it, embedded as subsets).
 
@@ -31,6 +36,7 @@ import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
 
@@ -41,7 +47,9 @@ import weasyprint.text.ffi  # noqa: E402
 from pypdf import PdfReader  # noqa: E402
 from weasyprint import CSS, HTML  # noqa: E402
 
+import relance.contracts.documents as doc  # noqa: E402
 import relance.rendering.pdf as pdf_module  # noqa: E402
+from relance.contracts.einvoice import EInvoiceOptions  # noqa: E402
 from relance.contracts.email_context import Branding, CustomerView, InvoiceView, LineItem  # noqa: E402
 from relance.contracts.kinds import DocumentKind  # noqa: E402
 from relance.rendering.pdf import (  # noqa: E402
@@ -151,6 +159,81 @@ def median_ms(fn, runs: int) -> float:
     return round(statistics.median(samples) * 1000, 1)
 
 
+def facts_of(ctx: DocumentContext) -> doc.DocumentFacts:
+    """The one-page invoice's facts, at 20 % VAT, between two French companies."""
+    assert ctx.invoice is not None
+    rate = doc.TaxRate(id="txr_20", percentage=Decimal(20), display_name="TVA")
+    lines = [
+        doc.DocumentLine(
+            description=li.description,
+            quantity=Decimal(li.quantity or 1),
+            unit_amount_excluding_tax=Decimal(li.amount) / (li.quantity or 1),
+            amount=li.amount,
+            period_start=li.period_start,
+            period_end=li.period_end,
+            taxes=[doc.TaxAmount(rate=rate, amount=li.amount // 5, taxable_amount=li.amount)],
+        )
+        for li in ctx.invoice.lines
+    ]
+    net = sum(li.amount for li in lines)
+    tax = sum(li.taxes[0].amount for li in lines)
+    address = doc.PostalAddress(line1="1 rue de la Paix", postal_code="75002", city="Paris", country="FR")
+    return doc.DocumentFacts(
+        type="invoice",
+        id=ctx.invoice.id,
+        number=ctx.invoice.number,
+        currency="eur",
+        issue_date=START,
+        due_date=START + timedelta(days=30),
+        seller=doc.Party(name="Acme SAS", address=address, tax_ids=[doc.TaxId(type="eu_vat", value="FR40123456789")]),
+        buyer=doc.Party(name="Zoé Martin SARL", address=address.model_copy(update={"city": "Lyon"})),
+        lines=lines,
+        totals=doc.DocumentTotals(
+            subtotal=net,
+            taxes=[doc.TaxAmount(rate=rate, amount=tax, taxable_amount=net)],
+            total_excluding_tax=net,
+            total=net + tax,
+            amount_remaining=net + tax,
+        ),
+    )
+
+
+def einvoice_results(runs: int) -> dict[str, object]:
+    from relance.rendering.einvoice import validate
+    from relance.rendering.einvoice.cii import build_cii
+    from relance.rendering.einvoice.render import render_document
+
+    ctx = invoice(lines_for(1))
+    facts = facts_of(ctx)
+    profiles: list[dict[str, object]] = []
+    for name in ("basic", "en16931", "extended", "xrechnung"):
+        t = time.perf_counter()
+        validate.warm((name,))
+        compile_s = round(time.perf_counter() - t, 2)
+        xml = build_cii(facts, name)
+        assert validate.validate(xml, name) == [], name
+        build = median_ms(partial(build_cii, facts, name), max(runs, 5))
+        xsd = median_ms(partial(validate.check_xsd, xml, name), max(runs, 5))
+        schematron = median_ms(partial(validate.check_schematron, xml, name), max(runs, 5))
+        profiles.append(
+            {
+                "profile": name,
+                "compile_and_first_run_s": compile_s,
+                "build_ms": build,
+                "xsd_ms": xsd,
+                "schematron_ms": schematron,
+                "per_invoice_ms": round(build + xsd + schematron, 1),
+                "xml_bytes": len(xml),
+            }
+        )
+    with_xml = ctx.model_copy(update={"facts": facts, "einvoice": EInvoiceOptions(profile="en16931")})
+    return {
+        "profiles": profiles,
+        "one_page_plain_ms": median_ms(partial(render_document_pdf, DocumentKind.invoice, ctx, "fr"), runs),
+        "one_page_en16931_ms": median_ms(partial(render_document, DocumentKind.invoice, with_xml, "fr"), runs),
+    }
+
+
 def bare_weasyprint(html: str, css_text: str) -> bytes:
     """The same document through WeasyPrint alone: the floor Relance's PDF is measured against."""
     return HTML(string=html).write_pdf(stylesheets=[CSS(string=css_text)])
@@ -210,6 +293,7 @@ def main() -> None:
                 "libharfbuzz_subset_used": weasyprint.pdf.fonts.harfbuzz_subset is not None,
                 "results": results,
                 "scripts": script_results(args.runs),
+                "einvoice": einvoice_results(args.runs),
             },
             indent=2,
         )

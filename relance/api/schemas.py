@@ -12,6 +12,7 @@ from fastapi import Header, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from relance.contracts.account import AccountSettings
+from relance.contracts.einvoice import CustomerEInvoiceProfile
 from relance.rules.settings_advice import Advice
 
 
@@ -125,6 +126,11 @@ class CustomerIn(BaseModel):
     name: str | None = None
     preferred_locales: list[str] = Field(default_factory=list, description="BCP 47 tags, most preferred first.")
     timezone: str | None = Field(default=None, description="IANA zone for this customer's reminders.")
+    einvoice_profile: CustomerEInvoiceProfile | None = Field(
+        default=None,
+        description="The e-invoice this customer's invoice PDFs carry; `default`: the account's "
+        "`einvoice.profile`. Omitted or null: unchanged.",
+    )
     invoice_emails: list[str] | None = Field(
         default=None, description="To list for every billing email; replaces `email`."
     )
@@ -141,6 +147,7 @@ class CustomerOut(BaseModel):
     invoice_emails: list[str] = Field(default_factory=list)
     cc_emails: list[str] = Field(default_factory=list)
     address_lines: list[str] = Field(default_factory=list)
+    einvoice_profile: str | None = Field(default=None, description="None: the account's `einvoice.profile`.")
     updated_at: datetime | None = None
 
 
@@ -277,6 +284,11 @@ class EmailOut(BaseModel):
     error: str | None = None
     resend_of: str | None = None
     test: bool = False
+    einvoice: str | None = Field(
+        default=None,
+        description="What became of the e-invoice in the PDF it carries: embedded, or invalid and sent as a "
+        "plain PDF with the failed rules (docs/einvoicing.md).",
+    )
     headers: EmailHeaders
     html: str | None = Field(description="Null when no message was rendered (skipped, or failed before rendering).")
     text: str | None = None

@@ -102,6 +102,7 @@ def email_out(engine: Engine, email_id: str) -> EmailOut:
         error=entry.error,
         resend_of=entry.resend_of,
         test=entry.is_test,
+        einvoice=entry.einvoice,
         headers=headers,
         html=message.html if message else None,
         text=message.text if message else None,

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from relance.contracts.documents import PostalAddress, TaxId
+from relance.contracts.einvoice import EInvoiceSettings
 from relance.contracts.email_context import Branding
 from relance.contracts.kinds import EmailKind
 
@@ -131,6 +132,8 @@ class AccountSettings(BaseModel):
     # the end of that month.
     card_expiring_days_before_month_end: int | None = Field(default=None, ge=0, le=60)
     trial_ending_days_before: int = Field(default=7, ge=1, le=30)
+    # Factur-X / ZUGFeRD or XRechnung inside the invoice and credit note PDFs (docs/einvoicing.md).
+    einvoice: EInvoiceSettings = Field(default_factory=EInvoiceSettings)
 
     @field_validator("timezone")
     @classmethod

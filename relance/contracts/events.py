@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from relance.contracts.addresses import MAX_RECIPIENTS, normalize_address, normalize_addresses
+from relance.contracts.einvoice import CustomerEInvoiceProfile
 
 
 def _unix_to_datetime(value: Any) -> Any:
@@ -387,6 +388,9 @@ class Customer(StripeObject):
     invoice_emails: list[str] | None = None
     cc_emails: list[str] | None = None
     timezone: str | None = None
+    # The e-invoice profile for this customer's invoices; "default" goes back to the
+    # account's (settings einvoice.profile). Absent: unchanged.
+    einvoice_profile: CustomerEInvoiceProfile | None = None
 
     @field_validator("email")
     @classmethod

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from relance.contracts.einvoice import EInvoiceOutcome
 from relance.contracts.email_context import CardView, CreditNoteView, RefundView, SubscriptionView
 from relance.contracts.events import Charge, Customer, Invoice, PaymentMethod, Refund, Subscription, TaxRateObject
 from relance.contracts.events import CreditNote as CreditNoteObject
@@ -181,6 +182,10 @@ class StoredAttachment(BaseModel):
     ref: str
     filename: str
     content_type: str = "application/pdf"
+    # A PDF's e-invoice: what became of it (the email log and the einvoice.invalid
+    # webhook say so), and its XML when it also goes as a file of its own.
+    einvoice: EInvoiceOutcome | None = None
+    companion: StoredAttachment | None = None
 
 
 class PendingEmail(BaseModel):

@@ -20,9 +20,11 @@ from markupsafe import Markup
 from pydantic import BaseModel
 
 from relance.contracts.documents import DocumentFacts
+from relance.contracts.einvoice import EInvoiceOptions
 from relance.contracts.email_context import Branding, CreditNoteView, CustomerView, InvoiceView
 from relance.contracts.kinds import DocumentKind
 from relance.rendering.bidi import isolation_filters, text_direction
+from relance.rendering.einvoice.embed import EmbeddedXml, write_options
 from relance.rendering.environment import Filter, build_environment, locale_filters
 from relance.rendering.formatting import (
     country_name,
@@ -56,6 +58,8 @@ class DocumentContext(BaseModel):
     # Everything the page states (parties, unit prices, tax per rate, totals, dates);
     # None: the document shows what the views carry.
     facts: DocumentFacts | None = None
+    # An e-invoice profile to embed (invoices and credit notes only); None: a plain PDF.
+    einvoice: EInvoiceOptions | None = None
 
 
 # ---- the fetcher -------------------------------------------------------------------
@@ -102,14 +106,18 @@ def base_stylesheet() -> Any:
         return _stylesheet
 
 
-def html_to_pdf(html: str, extra_css: tuple[str, ...] = ()) -> bytes:
-    """The only way HTML becomes a PDF here: base stylesheet, locked fetcher everywhere."""
+def html_to_pdf(html: str, extra_css: tuple[str, ...] = (), embedded: EmbeddedXml | None = None) -> bytes:
+    """The only way HTML becomes a PDF here: base stylesheet, locked fetcher everywhere;
+    `embedded`: an e-invoice XML to carry (relance.rendering.einvoice)."""
     from weasyprint import CSS, HTML
 
     fetcher = locked_fetcher()
     stylesheets = [base_stylesheet(), *(CSS(string=css, url_fetcher=fetcher) for css in extra_css)]
+    options = write_options(embedded, fetcher) if embedded is not None else {}
     # No base_url: relative references resolve to nothing rather than to the cwd.
-    pdf: bytes = HTML(string=html, url_fetcher=fetcher).write_pdf(stylesheets=stylesheets, pdf_variant=PDF_VARIANT)
+    pdf: bytes = HTML(string=html, url_fetcher=fetcher).write_pdf(
+        stylesheets=stylesheets, pdf_variant=PDF_VARIANT, **options
+    )
     return pdf
 
 

@@ -20,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from relance.contracts.kinds import DocumentKind
+from relance.rendering.einvoice.render import RenderedDocument
 from relance.rendering.pdf import DocumentContext
 
 _lock = threading.Lock()
@@ -39,10 +40,14 @@ def _init_worker() -> None:
     warm()
 
 
-def _render(kind: DocumentKind, ctx: DocumentContext, locale: str) -> bytes:
-    from relance.rendering.pdf import render_document_pdf
+def _render(kind: DocumentKind, ctx: DocumentContext, locale: str) -> RenderedDocument:
+    # The e-invoice is built and validated here too, off the worker's event loop. Its
+    # schematron is compiled on the first e-invoice of each profile in this process
+    # (1 to 5 s, then reused): compiling every profile in the initializer would cost
+    # each process several seconds when most accounts have e-invoices off.
+    from relance.rendering.einvoice.render import render_document
 
-    return render_document_pdf(kind, ctx, locale)
+    return render_document(kind, ctx, locale)
 
 
 def configure_pool(processes: int) -> None:
@@ -85,9 +90,21 @@ def render_pdf_in_pool(
     on_wait: Callable[[], None] | None = None,
     wait_interval: float = 5.0,
 ) -> bytes:
-    """Blocks the calling thread until a pool process has rendered the document, calling
-    `on_wait` every `wait_interval` seconds meanwhile (an activity's heartbeat: a queue of
-    big documents can take longer than the heartbeat timeout, a dead worker cannot)."""
+    """The PDF alone (see render_in_pool)."""
+    return render_in_pool(kind, ctx, locale, on_wait, wait_interval).pdf
+
+
+def render_in_pool(
+    kind: DocumentKind,
+    ctx: DocumentContext,
+    locale: str,
+    on_wait: Callable[[], None] | None = None,
+    wait_interval: float = 5.0,
+) -> RenderedDocument:
+    """Blocks the calling thread until a pool process has rendered the document (with
+    its e-invoice, when ctx asks for one), calling `on_wait` every `wait_interval`
+    seconds meanwhile (an activity's heartbeat: a queue of big documents can take longer
+    than the heartbeat timeout, a dead worker cannot)."""
     kind = DocumentKind(kind)
     for attempt in (1, 2):
         pool = _get_pool()

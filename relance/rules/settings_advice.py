@@ -43,4 +43,12 @@ def advise(settings: AccountSettings) -> list[Advice]:
                 message=f"{sender.from_email} is not used: {why}; emails go from the default sender meanwhile.",
             )
         )
+    if settings.einvoice.profile != "off" and not settings.attach_pdf:
+        out.append(
+            Advice(
+                field="attach_pdf",
+                message=f"einvoice.profile is {settings.einvoice.profile} but no PDF is attached, so no e-invoice "
+                "is sent either: turn attach_pdf on.",
+            )
+        )
     return out

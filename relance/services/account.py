@@ -23,6 +23,7 @@ from relance.contracts.addresses import (
     normalize_addresses,
     safe_header_text,
 )
+from relance.contracts.einvoice import PROFILES
 from relance.services.sender_domain import (
     DnsRecord,
     VerificationResult,
@@ -184,6 +185,20 @@ def verify_sender_domain(session: Session, resolver: dns.resolver.Resolver | Non
     updated = current.model_copy(update={"sender": s.model_copy(update={"domain_verified": result.verified})})
     save_settings(session, updated)
     return result
+
+
+def set_einvoice_profile(session: Session, customer_id: str, profile: str) -> CustomerRecord:
+    """The customer's own e-invoice profile; "default" follows the account's."""
+    if profile != "default" and profile not in PROFILES:
+        raise SettingsError("einvoice_profile", f"one of default, {', '.join(PROFILES)}")
+    rec = get_customer(session, customer_id)
+    if rec is None:
+        rec = CustomerRecord(id=customer_id)
+        session.add(rec)
+    rec.einvoice_profile = None if profile == "default" else profile
+    rec.updated_at = utcnow()
+    session.flush()
+    return rec
 
 
 def set_recipients(

@@ -52,11 +52,40 @@ class DeliveryLog:
             if entry.message_ref is None:
                 raise LookupError(f"email log entry {req.idempotency_key} has no stored message")
             message = OutgoingEmail.model_validate_json(get_document(session, entry.message_ref))
+            # A PDF's e-invoice XML, when it also goes as a file of its own, follows it.
+            files = [f for a in req.attachments for f in (a, a.companion) if f is not None]
             message.attachments = [
-                Attachment(filename=a.filename, content_type=a.content_type, content=get_document(session, a.ref))
-                for a in req.attachments
+                Attachment(filename=f.filename, content_type=f.content_type, content=get_document(session, f.ref))
+                for f in files
             ]
             return message
+
+    def note_einvoices(self, key: str, attachments: Sequence[StoredAttachment]) -> list[dict[str, Any]]:
+        """Writes what became of the e-invoices the email carries on its log row; returns
+        the `einvoice.invalid` webhook data of each one that went as a plain PDF."""
+        carried = [(a, a.einvoice) for a in attachments if a.einvoice is not None]
+        if not carried:
+            return []
+        with session_scope(self.engine) as session:
+            entry = email_log.get_entry(session, key)
+            assert entry is not None
+            entry.einvoice = "; ".join(outcome.summary() for _, outcome in carried)
+            session.add(entry)
+            return [
+                {
+                    "email_key": key,
+                    "kind": entry.kind,
+                    "customer_id": entry.customer_id,
+                    "invoice_id": entry.invoice_id,
+                    "document": a.filename,
+                    "profile": outcome.profile,
+                    "sent_as": "plain_pdf",
+                    "rules": list(dict.fromkeys(f.rule for f in outcome.failures)),
+                    "failures": [f.model_dump() for f in outcome.failures[:20]],
+                }
+                for a, outcome in carried
+                if outcome.status == "invalid"
+            ]
 
     def record(
         self,

@@ -34,6 +34,8 @@ def record_customer_event(
         rec.cc_emails = list(customer.cc_emails)
     if customer.timezone is not None:
         rec.timezone = customer.timezone
+    if customer.einvoice_profile is not None:
+        rec.einvoice_profile = None if customer.einvoice_profile == "default" else customer.einvoice_profile
     rec.address_lines = customer.address.lines() if customer.address else []
     rec.last_event_at = created
     rec.updated_at = utcnow()

@@ -34,3 +34,14 @@ def get_document(session: Session, key: str) -> bytes:
 
 def has_document(session: Session, key: str) -> bool:
     return session.get(StoredDocument, key) is not None
+
+
+def xml_key(pdf_key: str) -> str:
+    """Where the e-invoice XML of the PDF stored under `pdf_key` is kept, for an email
+    that also attaches it as a file of its own."""
+    return pdf_key + ":xml"
+
+
+def outcome_key(pdf_key: str) -> str:
+    """Where what became of that PDF's e-invoice is kept, for every email that attaches it."""
+    return pdf_key + ":einvoice"

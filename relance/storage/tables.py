@@ -102,6 +102,8 @@ class CustomerRecord(SQLModel, table=True):
     cc_emails: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     timezone: str | None = None
     address_lines: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # off | basic | en16931 | extended | xrechnung; None: the account's (migration 0008).
+    einvoice_profile: str | None = Field(default=None, max_length=20)
     last_event_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -157,6 +159,9 @@ class EmailLogEntry(SQLModel, table=True):
     provider_message_id: str | None = Field(default=None, index=True)
     error: str | None = Field(default=None, sa_column=Column(Text))
     note: str | None = Field(default=None, sa_column=Column(Text))  # e.g. a custom template fell back
+    # What became of the e-invoice of the PDF it carries: embedded, or invalid and sent
+    # plain with the failed rules (EInvoiceOutcome.summary; migration 0008).
+    einvoice: str | None = Field(default=None, sa_column=Column(Text))
     attempts: int = 0
     # The email this one resent (POST /v1/emails/{id}/resend); null for every other email.
     resend_of: str | None = Field(default=None, index=True, max_length=32)

@@ -340,6 +340,23 @@ async def test_customer_put_get_and_lists_apply_to_the_next_email(api: Api) -> N
     assert (await a.http.get("/v1/customers/cus_api1")).json()["cc_emails"] == []
 
 
+async def test_customer_einvoice_profile(api: Api) -> None:
+    a = api
+    r = a.track(
+        await a.http.put("/v1/customers/cus_fx", json={"email": "ap@customer.test", "einvoice_profile": "xrechnung"})
+    )
+    assert r.status_code == 202 and r.json()["customer"]["einvoice_profile"] == "xrechnung"
+    # Omitted: unchanged; "default": the account's again.
+    r = a.track(await a.http.put("/v1/customers/cus_fx", json={"email": "ap@customer.test"}))
+    assert r.json()["customer"]["einvoice_profile"] == "xrechnung"
+    r = a.track(
+        await a.http.put("/v1/customers/cus_fx", json={"email": "ap@customer.test", "einvoice_profile": "default"})
+    )
+    assert (await a.http.get("/v1/customers/cus_fx")).json()["einvoice_profile"] is None
+    r = await a.http.put("/v1/customers/cus_fx", json={"einvoice_profile": "pdf"})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "einvoice_profile"
+
+
 # ---- settings -------------------------------------------------------------------------------
 
 
@@ -371,6 +388,7 @@ async def test_settings_get_and_patch_validated_all_or_nothing(api: Api) -> None
         ({"sender": {"domain": "acme.test"}}, "sender.domain"),
         ({"sender": {"domain_verified": True}}, "sender.domain_verified"),
         ({"branding": {"support_email": "nope"}}, "branding.support_email"),
+        ({"einvoice": {"profile": "zugferd1"}}, "einvoice.profile"),
         ({"branding": {"logo_data_uri": "https://tracker.example/logo.png"}}, "branding.logo_data_uri"),
         ({"branding": {"logo_data_uri": "data:image/png;base64,aGVsbG8="}}, "branding.logo_data_uri"),
     ]

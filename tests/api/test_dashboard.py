@@ -244,6 +244,33 @@ async def test_a_post_without_its_csrf_token_is_refused_with_403(dash: Dash) -> 
 # ---- customers ---------------------------------------------------------------------------------------
 
 
+async def test_customer_einvoice_profile_edit(dash: Dash) -> None:
+    d, h = dash, dash.h
+    h.save_settings(einvoice={"profile": "en16931"})
+    await h.send(event("customer.created", customer("cus_fx")))
+    page = await d.page("/dashboard/customers/cus_fx")
+    assert 'id="einvoice"' in page and "The account&#39;s (en16931)" in page
+    r = await d.post(
+        "/dashboard/customers/cus_fx/einvoice",
+        {"einvoice_profile": "xrechnung"},
+        from_page="/dashboard/customers/cus_fx",
+    )
+    assert (r.status_code, r.headers["location"]) == (303, "/dashboard/customers/cus_fx?notice=einvoice")
+    with session_scope(h.engine) as s:
+        assert get_customer(s, "cus_fx").einvoice_profile == "xrechnung"
+    page = await d.page("/dashboard/customers/cus_fx?notice=einvoice")
+    assert '<option value="xrechnung" selected>' in page and "E-invoice profile saved" in page
+    r = await d.post(
+        "/dashboard/customers/cus_fx/einvoice", {"einvoice_profile": "default"}, from_page="/dashboard/customers/cus_fx"
+    )
+    r = await d.post(
+        "/dashboard/customers/cus_fx/einvoice", {"einvoice_profile": "pdf"}, from_page="/dashboard/customers/cus_fx"
+    )
+    assert r.status_code == 400 and "E-invoice: one of default" in text_of(r.text)
+    with session_scope(h.engine) as s:
+        assert get_customer(s, "cus_fx").einvoice_profile is None
+
+
 async def test_customers_list_search_and_recipients_edit(dash: Dash) -> None:
     d, h = dash, dash.h
     await h.send(
@@ -431,6 +458,7 @@ async def test_settings_form_saves_and_validates(dash: Dash) -> None:
         },
         sender={"from_name": "Acme Billing", "reply_to": "ar@acme.fr"},
         links={"pay_url": "https://pay.acme.fr/{invoice_id}"},
+        einvoice={"profile": "xrechnung", "attach_xml": True},
     )
     with session_scope(h.engine) as s:
         before, version = load_settings(s)

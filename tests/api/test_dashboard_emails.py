@@ -130,3 +130,26 @@ async def test_settings_test_send_form(dash: Dash) -> None:
     assert "test on sample data" in shown and "sent" in shown
     r = await d.http.post("/dashboard/settings/test-email", data={**form, "to": "not-an-address", "request_id": "t2"})
     assert r.status_code == 400 and "Not sent" in text_of(r.text)
+
+
+async def test_an_invalid_einvoice_shows_on_the_emails_page(dash: Dash) -> None:
+    from datetime import UTC, datetime
+
+    from relance.contracts.einvoice import EInvoiceOutcome, RuleFailure
+
+    d, h = dash, dash.h
+    outcome = EInvoiceOutcome(
+        profile="en16931",
+        status="invalid",
+        filename="factur-x.xml",
+        failures=[RuleFailure(rule="BR-CO-15", text="[BR-CO-15]-Invoice total amount with VAT (BT-112) = ...")],
+    )
+    with session_scope(h.engine) as s:
+        entry = email_log.new_entry(
+            s, key="in_fx:invoice_finalized:0", kind="invoice_finalized", customer_id="cus_fx", invoice_id="in_fx",
+            scheduled_at=datetime.now(UTC), status="sent", subject="Invoice", einvoice=outcome.summary(),
+        )  # fmt: skip
+        email_id = entry.id
+    page = await d.page(f"/dashboard/emails/{email_id}")
+    assert "E-invoice" in text_of(page)
+    assert "en16931: invalid, sent as a plain PDF; failed rules: BR-CO-15" in text_of(page)

@@ -163,6 +163,14 @@ def test_cli_settings_and_recipients(tmp_path: Path) -> None:
         ({"emails": {"card_expiring": False, "trial_ending": False}}, []),
         ({"links": {"update_payment_url": "https://billing.acme.fr/card/{customer_id}"}}, []),
         (
+            {
+                "links": {"update_payment_url": "https://b.acme.fr/c"},
+                "einvoice": {"profile": "en16931"},
+                "attach_pdf": False,
+            },
+            ["attach_pdf"],
+        ),
+        (
             {"links": {"update_payment_url": "https://b.acme.fr/c"}, "sender": {"from_email": "billing@acme.fr"}},
             ["sender.from_email"],
         ),

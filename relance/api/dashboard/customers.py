@@ -32,7 +32,7 @@ from relance.api.dashboard.sessions import DashboardSession
 from relance.api.deps import Services, ServicesDep
 from relance.api.schemas import ApiError
 from relance.rules.manual_reminders import refusal
-from relance.services.account import SettingsError, set_recipients
+from relance.services.account import SettingsError, set_einvoice_profile, set_recipients
 from relance.storage import email_log
 from relance.storage.customers import get_customer, search_customers
 from relance.storage.database import session_scope
@@ -77,6 +77,7 @@ class _CustomerView:
     invoices: list[InvoiceRecord]
     more: bool
     language: SendingLanguage | None
+    account_einvoice: str
 
 
 def _load_customer(svc: Services, customer_id: str, offset: int) -> _CustomerView:
@@ -90,10 +91,12 @@ def _load_customer(svc: Services, customer_id: str, offset: int) -> _CustomerVie
             db, customer_id, limit=PAGE_SIZE, also=[e.invoice_id for e in emails[:PAGE_SIZE] if e.invoice_id]
         )
         language = None
+        settings, _ = load_settings(db)
         if record is not None:
-            settings, _ = load_settings(db)
             language = sending_language(list(record.preferred_locales), settings.default_locale)
-    return _CustomerView(record, emails[:PAGE_SIZE], invoices, len(emails) > PAGE_SIZE, language)
+    return _CustomerView(
+        record, emails[:PAGE_SIZE], invoices, len(emails) > PAGE_SIZE, language, settings.einvoice.profile
+    )
 
 
 def _customer_page(
@@ -121,6 +124,7 @@ def _customer_page(
         customer_id=customer_id,
         customer=rec,
         language=view.language,
+        account_einvoice=view.account_einvoice,
         emails=view.emails,
         log_days=svc.config.log_retention_days,
         invoices=view.invoices,
@@ -171,6 +175,26 @@ async def save_recipients(
             cc_text=cc_text,
         )
     return redirect(f"{PREFIX}/customers/{quote(customer_id, safe='')}?notice=recipients")
+
+
+@router.post("/customers/{customer_id}/einvoice")
+async def save_einvoice_profile(
+    customer_id: str, request: Request, session: CsrfSessionDep, svc: ServicesDep, form: FormDep
+) -> Response:
+    check_id(request, session, customer_id, "customer")
+    profile = form_text(form, "einvoice_profile", 20)
+
+    def save() -> None:
+        with session_scope(svc.engine) as db:
+            set_einvoice_profile(db, customer_id, profile)
+
+    try:
+        await run_in_threadpool(save)
+    except SettingsError as exc:
+        return await run_in_threadpool(
+            _customer_page, request, session, svc, customer_id, status=400, error=f"E-invoice: {exc.message}"
+        )
+    return redirect(f"{PREFIX}/customers/{quote(customer_id, safe='')}?notice=einvoice")
 
 
 @router.post("/invoices/{invoice_id}/send_reminder")

@@ -63,6 +63,7 @@ KIND_LABELS = {
 }
 NOTICES = {
     "recipients": "Recipients saved. The next email prepared for this customer uses them.",
+    "einvoice": "E-invoice profile saved. The next invoice PDF rendered for this customer uses it.",
     "reminder": "Reminder requested: it goes out in a moment (the workflow checks the invoice is still open).",
     "settings": "Settings saved.",
     "logo": "Logo saved.",

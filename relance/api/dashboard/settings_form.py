@@ -65,6 +65,8 @@ def form_values(s: AccountSettings) -> dict[str, Any]:
         "links.pay_url": links.pay_url or "",
         "links.update_payment_url": links.update_payment_url or "",
         "links.confirm_payment_url": links.confirm_payment_url or "",
+        "einvoice.profile": s.einvoice.profile,
+        "einvoice.attach_xml": s.einvoice.attach_xml,
     }
     for kind in EmailKind:
         values[f"emails.{kind.value}"] = s.email_enabled(kind)
@@ -94,6 +96,7 @@ def _seller_values(s: AccountSettings) -> dict[str, Any]:
 _CHECKBOXES = {
     "attach_pdf",
     "remind_subscription_invoices",
+    "einvoice.attach_xml",
     *(f"emails.{k.value}" for k in EmailKind),
     *(f"seller.legal_mentions.{code}" for code in LEGAL_MENTION_LABELS),
 }
@@ -203,4 +206,5 @@ def settings_patch(v: dict[str, Any]) -> dict[str, Any]:
             "update_payment_url": opt("links.update_payment_url"),
             "confirm_payment_url": opt("links.confirm_payment_url"),
         },
+        "einvoice": {"profile": v["einvoice.profile"].strip(), "attach_xml": bool(v["einvoice.attach_xml"])},
     }

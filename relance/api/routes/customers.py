@@ -33,6 +33,7 @@ def customer_out(rec: CustomerRecord) -> CustomerOut:
         invoice_emails=list(rec.invoice_emails),
         cc_emails=list(rec.cc_emails),
         address_lines=list(rec.address_lines),
+        einvoice_profile=rec.einvoice_profile,
         updated_at=as_utc(rec.updated_at),
     )
 
@@ -48,6 +49,7 @@ def _as_sent(event: CustomerEvent) -> CustomerOut:
         invoice_emails=list(c.invoice_emails or []),
         cc_emails=list(c.cc_emails or []),
         address_lines=c.address.lines() if c.address else [],
+        einvoice_profile=None if c.einvoice_profile == "default" else c.einvoice_profile,
     )
 
 
