@@ -24,7 +24,7 @@ from relance.rendering.custom.problems import LimitExceeded
 from relance.rendering.email import email_filters
 
 # The default templates' filters a custom template may use too.
-SHARED_FILTERS = ("money", "date", "datetime", "month_year", "card_brand")
+SHARED_FILTERS = ("money", "date", "datetime", "month_year", "card_brand", "payment_method")
 
 
 class _Buffer(list[str]):
