@@ -212,6 +212,7 @@ def template_vars(kind: EmailKind, ctx: EmailContext, locale: str, attachments: 
         credit_note=ctx.credit_note,
         refund=ctx.refund,
         subscription=ctx.subscription,
+        payment=ctx.payment,
         links=ctx.links.model_copy(
             update={name: _http_url(getattr(ctx.links, name)) for name in type(ctx.links).model_fields}
         ),
