@@ -14,7 +14,7 @@ from relance.contracts.models import (
 )
 from relance.contracts.payments import PaymentOutcome
 from relance.rules.invoice_webhooks import invoice_event_type
-from relance.rules.payment_attempts import attempt_window_start, awaited_outcome
+from relance.rules.payment_attempts import attempt_window, awaited_outcome
 from relance.rules.schedule import plan_reminders as compute_plan
 from relance.storage.customers import get_customer
 from relance.storage.database import session_scope
@@ -42,8 +42,8 @@ def _awaits_payment(session, req: ApplyInvoiceEventRequest, state: InvoiceState)
     outcome = awaited_outcome(req.signal.type, state.status, state.collection_method, inv.payment_intent is not None)
     if outcome is None or not receives_payment_events(session):
         return None
-    since = attempt_window_start(req.signal.created) if outcome == "failed" else None
-    return None if payment_details_known(session, inv.id, outcome, since=since) else outcome
+    within = attempt_window(req.signal.created) if outcome == "failed" else None
+    return None if payment_details_known(session, inv.id, outcome, within=within) else outcome
 
 
 class InvoiceActivities:

@@ -17,17 +17,18 @@ from relance.rules.invoice_webhooks import PAID_TYPES
 DETAILS_WAIT = timedelta(minutes=2)
 
 # A failed charge belongs to the invoice.payment_failed that follows or precedes it by
-# moments; Stripe's retries are hours or days apart, so anything older than this is an
-# earlier attempt's.
+# moments; Stripe's retries are hours or days apart, so anything further away is another
+# attempt's.
 SAME_ATTEMPT = timedelta(hours=1)
 
 
 def same_attempt(attempted_at: datetime, invoice_event_at: datetime) -> bool:
-    return attempted_at >= invoice_event_at - SAME_ATTEMPT
+    return abs(attempted_at - invoice_event_at) <= SAME_ATTEMPT
 
 
-def attempt_window_start(invoice_event_at: datetime) -> datetime:
-    return invoice_event_at - SAME_ATTEMPT
+def attempt_window(invoice_event_at: datetime) -> tuple[datetime, datetime]:
+    """When the charge of the attempt an invoice event reports was made."""
+    return invoice_event_at - SAME_ATTEMPT, invoice_event_at + SAME_ATTEMPT
 
 
 def awaited_outcome(

@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from relance.contracts.documents import PaymentFacts
 from relance.contracts.events import Invoice
-from relance.rules.payment_attempts import attempt_window_start
+from relance.rules.payment_attempts import attempt_window
 from relance.storage.payments import payment_facts_for
 
 
@@ -40,5 +40,5 @@ def receipt_payment_facts(session: Session, invoice: Invoice) -> PaymentFacts | 
 def failed_payment_facts(session: Session, invoice_id: str, attempted_at: datetime | None) -> PaymentFacts | None:
     """The failed attempt an invoice.payment_failed of `attempted_at` reports (an earlier
     attempt's decline is not this one's); None when no event described it."""
-    since = attempt_window_start(attempted_at) if attempted_at is not None else None
-    return payment_facts_for(session, invoice_id, "failed", since=since)
+    within = attempt_window(attempted_at) if attempted_at is not None else None
+    return payment_facts_for(session, invoice_id, "failed", within=within)

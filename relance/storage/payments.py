@@ -72,10 +72,13 @@ def record_payment_event(session: Session, signal: PaymentSignal) -> RecordedPay
     return RecordedPayment(invoice_id=invoice_id, duplicate=duplicate)
 
 
+Window = tuple[datetime, datetime]
+
+
 def attempts_of(
-    session: Session, invoice_id: str, *, outcome: PaymentOutcome | None = None, since: datetime | None = None
+    session: Session, invoice_id: str, *, outcome: PaymentOutcome | None = None, within: Window | None = None
 ) -> list[PaymentAttemptRecord]:
-    """The invoice's attempts, newest first; `since`: attempted at or after."""
+    """The invoice's attempts, newest first; `within`: attempted between those times."""
     intents = select(PaymentIntentLink.payment_intent_id).where(PaymentIntentLink.invoice_id == invoice_id)
     query = select(PaymentAttemptRecord).where(
         or_(
@@ -85,18 +88,18 @@ def attempts_of(
     )
     if outcome is not None:
         query = query.where(PaymentAttemptRecord.outcome == outcome)
-    if since is not None:
-        query = query.where(col(PaymentAttemptRecord.attempted_at) >= since)
+    if within is not None:
+        query = query.where(col(PaymentAttemptRecord.attempted_at).between(*within))
     return list(session.exec(query.order_by(col(PaymentAttemptRecord.attempted_at).desc())))
 
 
 def payment_facts_for(
-    session: Session, invoice_id: str, outcome: PaymentOutcome, *, since: datetime | None = None
+    session: Session, invoice_id: str, outcome: PaymentOutcome, *, within: Window | None = None
 ) -> PaymentFacts | None:
     """What the invoice's attempts of this outcome say, newest first: each fact from the
     newest record that has it (a charge gives the card, an invoice payment only the
     time). None when no event told of such an attempt."""
-    records = attempts_of(session, invoice_id, outcome=outcome, since=since)
+    records = attempts_of(session, invoice_id, outcome=outcome, within=within)
     if not records:
         return None
 
@@ -119,9 +122,9 @@ def payment_facts_for(
 
 
 def payment_details_known(
-    session: Session, invoice_id: str, outcome: PaymentOutcome, *, since: datetime | None = None
+    session: Session, invoice_id: str, outcome: PaymentOutcome, *, within: Window | None = None
 ) -> bool:
-    facts = payment_facts_for(session, invoice_id, outcome, since=since)
+    facts = payment_facts_for(session, invoice_id, outcome, within=within)
     return facts is not None and (facts.method_type is not None or facts.failure_code is not None)
 
 
