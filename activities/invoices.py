@@ -12,11 +12,14 @@ from relance.contracts.models import (
     PlanRemindersRequest,
     ReminderPlan,
 )
+from relance.contracts.payments import PaymentOutcome
 from relance.rules.invoice_webhooks import invoice_event_type
+from relance.rules.payment_attempts import attempt_window, awaited_outcome
 from relance.rules.schedule import plan_reminders as compute_plan
 from relance.storage.customers import get_customer
 from relance.storage.database import session_scope
 from relance.storage.invoices import load_invoice_document, load_invoice_state, record_invoice_event
+from relance.storage.payments import link_payment_intent, payment_details_known, receives_payment_events
 from relance.storage.settings_store import load_settings
 from relance.storage.tables import InvoiceRecord
 from relance.storage.templates_store import current_versions
@@ -28,6 +31,19 @@ def _billed_by_subscription(session, invoice_id: str) -> bool:
     no subscription, and need not."""
     rec = session.get(InvoiceRecord, invoice_id)
     return rec is not None and load_invoice_document(session, invoice_id, rec.revision).subscription_id is not None
+
+
+def _awaits_payment(session, req: ApplyInvoiceEventRequest, state: InvoiceState) -> PaymentOutcome | None:
+    """The outcome whose details the email this event owes waits for: none when they are
+    stored already, or when this deployment is never sent payment events."""
+    inv = req.signal.invoice
+    if state.duplicate:
+        return None
+    outcome = awaited_outcome(req.signal.type, state.status, state.collection_method, inv.payment_intent is not None)
+    if outcome is None or not receives_payment_events(session):
+        return None
+    within = attempt_window(req.signal.created) if outcome == "failed" else None
+    return None if payment_details_known(session, inv.id, outcome, within=within) else outcome
 
 
 class InvoiceActivities:
@@ -43,10 +59,17 @@ class InvoiceActivities:
         run_id = activity.info().workflow_run_id if activity.in_activity() else None
         with session_scope(self.engine) as session:
             state = record_invoice_event(session, req.signal, run_id)
+            if req.signal.invoice.payment_intent:
+                link_payment_intent(session, req.signal.invoice.payment_intent, req.signal.invoice.id)
             pins = current_versions(session) if req.pin_templates else None
             owed = None if state.duplicate else invoice_event_type(req.signal.type, state)
             endpoints = subscribers(session, owed) if owed is not None else None
-            return AppliedInvoiceEvent(state=state, template_pins=pins, webhook_endpoints=endpoints)
+            return AppliedInvoiceEvent(
+                state=state,
+                template_pins=pins,
+                webhook_endpoints=endpoints,
+                awaits_payment=_awaits_payment(session, req, state),
+            )
 
     @activity.defn
     def load_invoice(self, invoice_id: str) -> InvoiceState | None:

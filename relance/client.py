@@ -22,6 +22,7 @@ from relance.contracts.events import (
     CustomerEvent,
     Event,
     InvoiceEvent,
+    PaymentEvent,
     RefundEvent,
     SubscriptionEvent,
     TaxRateEvent,
@@ -37,6 +38,7 @@ from relance.contracts.models import (
     ManualReminder,
     ObjectWorkflowInput,
     OperatorEmailRequest,
+    PaymentSignal,
     RefundSignal,
     SubscriptionSignal,
     TaxRateSignal,
@@ -53,12 +55,14 @@ from workflows.ids import (
     customer_workflow_id,
     invoice_workflow_id,
     operator_email_workflow_id,
+    payment_workflow_id,
     refund_workflow_id,
     subscription_workflow_id,
     tax_rate_workflow_id,
 )
 from workflows.invoice import InvoiceWorkflow
 from workflows.operator_email import OperatorEmailWorkflow
+from workflows.payment import PaymentWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.subscription import SubscriptionWorkflow
 from workflows.tax_rate import TaxRateWorkflow
@@ -165,6 +169,19 @@ class RelanceClient:
                 id=wf_id,
                 task_queue=self.task_queue,
                 summary=f"Tax rate {rate.id}",
+            )
+        elif isinstance(event, PaymentEvent):
+            attempt = event.attempt
+            wf_id = payment_workflow_id(attempt.key, attempt.payment_intent_id)
+            await signal_with_start(
+                self.temporal,
+                PaymentWorkflow.run,
+                ObjectWorkflowInput(object_id=wf_id, clock_offset_seconds=offset),
+                PaymentWorkflow.event,
+                PaymentSignal(**common, attempt=attempt),
+                id=wf_id,
+                task_queue=self.task_queue,
+                summary=f"Payment {attempt.payment_intent_id or attempt.key}",
             )
         else:
             assert isinstance(event, RefundEvent)

@@ -29,6 +29,7 @@ from activities.customers import CustomerActivities
 from activities.emails import EmailActivities
 from activities.invoices import InvoiceActivities
 from activities.notices import NoticeActivities
+from activities.payments import PaymentActivities
 from activities.refunds import RefundActivities
 from activities.retention import RetentionActivities
 from activities.tax_rates import TaxRateActivities
@@ -44,6 +45,7 @@ from workflows.credit_note import CreditNoteWorkflow
 from workflows.customer import CustomerWorkflow
 from workflows.invoice import InvoiceWorkflow
 from workflows.operator_email import OperatorEmailWorkflow
+from workflows.payment import PaymentWorkflow
 from workflows.refund import RefundWorkflow
 from workflows.retention import RetentionWorkflow
 from workflows.subscription import SubscriptionWorkflow
@@ -61,6 +63,7 @@ WORKFLOWS = [
     CreditNoteWorkflow,
     RefundWorkflow,
     TaxRateWorkflow,
+    PaymentWorkflow,
     RetentionWorkflow,
     WebhookWorkflow,
     OperatorEmailWorkflow,
@@ -129,6 +132,7 @@ def activities_for(engine: Engine, config: Config, transport: Transport) -> list
     emails = EmailActivities(engine, config, transport)
     notices = NoticeActivities(engine)
     refunds = RefundActivities(engine)
+    payments = PaymentActivities(engine)
     retention = RetentionActivities(engine)
     webhooks = WebhookActivities(engine)
     tax_rates = TaxRateActivities(engine)
@@ -140,6 +144,7 @@ def activities_for(engine: Engine, config: Config, transport: Transport) -> list
         refunds.load_refund_ledger,
         refunds.save_refund_ledger,
         refunds.hold_unattributed_refunds,
+        payments.record_payment,
         retention.purge_email_log,
         customers.record_customer,
         tax_rates.record_tax_rate,

@@ -33,3 +33,9 @@ def refund_workflow_id(charge_id: str | None, refund_id: str | None) -> str:
 def operator_email_workflow_id(email_id: str) -> str:
     # A resend's or a test send's new log row id, a digest of its idempotency key.
     return f"email-{email_id}"
+
+
+def payment_workflow_id(attempt_key: str, payment_intent_id: str | None) -> str:
+    # The events of one payment intent (its charges, its failures, its invoice payment)
+    # meet in one workflow, applied in order.
+    return f"payment-{payment_intent_id or attempt_key}"

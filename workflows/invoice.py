@@ -34,12 +34,15 @@ with workflow.unsafe.imports_passed_through():
         ReminderPlan,
         ReminderSlot,
     )
+    from relance.contracts.payments import PaymentNotice, PaymentOutcome
     from relance.rules.invoice_webhooks import PAID_TYPES
+    from relance.rules.payment_attempts import DETAILS_WAIT, same_attempt
     from workflows.email_steps import send_email
     from workflows.options import RECORD
     from workflows.webhook_emit import emit_invoice_event, emit_reminder_due
 
 MAX_SEEN_IDS = 500  # duplicates older than this are caught by the database instead
+MAX_PAYMENT_NOTICES = 20
 
 
 @workflow.defn
@@ -55,6 +58,10 @@ class InvoiceWorkflow:
         self._offset = timedelta(0)
         self._pins: dict[str, int] | None = None  # custom template versions, fixed at first event
         self._ids: tuple[str, str] = ("", "")
+        self._payments: list[PaymentNotice] = []  # attempts stored meanwhile (payment workflows)
+        # While an email waits for its payment's details: the outcome, the invoice
+        # event's time, and until when (business time).
+        self._awaiting: tuple[PaymentOutcome, datetime, datetime] | None = None
 
     # ---- messages ------------------------------------------------------------------
 
@@ -65,6 +72,11 @@ class InvoiceWorkflow:
         self._seen.append(signal.event_id)
         del self._seen[:-MAX_SEEN_IDS]
         self._inbox.append(signal)
+
+    @workflow.signal
+    def payment(self, notice: PaymentNotice) -> None:
+        self._payments.append(notice)
+        del self._payments[:-MAX_PAYMENT_NOTICES]
 
     @workflow.signal
     def send_reminder_now(self, request: ManualReminder) -> None:
@@ -78,14 +90,21 @@ class InvoiceWorkflow:
     def status(self) -> InvoiceWorkflowStatus:
         return InvoiceWorkflowStatus(
             status=self._state.status if self._state else None,
-            busy=self._busy or bool(self._inbox or self._manual),
+            # Waiting for a payment's details is idle, whatever else queued meanwhile: the
+            # wait is a timer the clock has to move.
+            busy=self._awaiting is None and (self._busy or bool(self._inbox or self._manual)),
             due_date=self._state.due_date if self._state else None,
             pending_reminders=self._pending_slots(),
         )
 
     @workflow.query
     def pending_emails(self) -> list[PendingEmail]:
-        return [PendingEmail(kind=EmailKind.invoice_reminder, at=s.at) for s in self._pending_slots()]
+        pending = [PendingEmail(kind=EmailKind.invoice_reminder, at=s.at) for s in self._pending_slots()]
+        if self._awaiting is not None:
+            outcome, _, until = self._awaiting
+            kind = EmailKind.payment_failed if outcome == "failed" else EmailKind.receipt
+            pending.insert(0, PendingEmail(kind=kind, at=until))
+        return pending
 
     # ---- main loop -----------------------------------------------------------------
 
@@ -152,10 +171,43 @@ class InvoiceWorkflow:
         if signal.type == "invoice.finalized" and state.status == "open" and state.collection_method == "send_invoice":
             await self._email(EmailKind.invoice_finalized, "finalized", scheduled_at=at)
         elif signal.type in ("invoice.payment_failed", "invoice.payment_action_required") and not final:
+            if applied.awaits_payment and not await self._await_payment(applied.awaits_payment, signal.created):
+                return
             kind = EmailKind(signal.type.removeprefix("invoice."))
-            await self._email(kind, occurrence, attempt=attempt, scheduled_at=at)
+            await self._email(kind, occurrence, attempt=attempt, scheduled_at=at, attempted_at=signal.created)
         elif signal.type in PAID_TYPES and state.status == "paid":
+            if applied.awaits_payment:
+                await self._await_payment(applied.awaits_payment, signal.created)
             await self._email(EmailKind.receipt, "paid", scheduled_at=at)
+
+    async def _await_payment(self, outcome: PaymentOutcome, event_at: datetime) -> bool:
+        """Waits, at most DETAILS_WAIT, for the attempt's own event (the method, the
+        decline reason), which Stripe may send after the invoice's. False when a payment
+        came meanwhile and the failure notice is no longer owed."""
+
+        def described() -> bool:
+            return any(
+                n.outcome == outcome
+                and n.has_details
+                and (outcome == "succeeded" or same_attempt(n.attempted_at, event_at))
+                for n in self._payments
+            )
+
+        def paid_meanwhile() -> bool:
+            return outcome == "failed" and any(s.type in PAID_TYPES for s in self._inbox)
+
+        self._awaiting = (outcome, event_at, self._now() + DETAILS_WAIT)
+        try:
+            await workflow.wait_condition(
+                lambda: described() or paid_meanwhile(),
+                timeout=DETAILS_WAIT,
+                timeout_summary=f"details of the {outcome} payment",
+            )
+        except TimeoutError:
+            pass  # sent with the wording for an unknown method
+        finally:
+            self._awaiting = None
+        return not paid_meanwhile()
 
     async def _handle_manual(self, request: ManualReminder, invoice_id: str) -> None:
         if self._state is None:
@@ -220,6 +272,7 @@ class InvoiceWorkflow:
         manual: bool = False,
         attempt: int | None = None,
         scheduled_at: datetime | None = None,
+        attempted_at: datetime | None = None,
     ) -> None:
         state = self._state
         assert state is not None
@@ -234,6 +287,7 @@ class InvoiceWorkflow:
                 reminder_days_from_due=days_from_due,
                 manual=manual,
                 attempt=attempt,
+                attempted_at=attempted_at,
                 template_version=self._pins.get(kind.value, 0) if self._pins is not None else None,
             )
         )

@@ -57,7 +57,7 @@ async def accept(svc: Services, events: list[Event]) -> EventsAccepted | JSONRes
     """Hand validated events to Temporal, unless every one was already applied."""
     if not events:
         raise ApiError(400, "invalid_event", "no events", "event")
-    # Only invoice and customer events are recorded in processed_events; the others
+    # Only invoice, customer and payment events are recorded in processed_events; the others
     # always go through and their workflows drop the duplicates.
     if await run_in_threadpool(_all_processed, svc, [e.id for e in events]):
         return JSONResponse(EventsDuplicate().model_dump(), status_code=200)

@@ -11,6 +11,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from relance.contracts.documents import PaymentFacts
+
 
 class Branding(BaseModel):
     business_name: str = "Your company"
@@ -126,4 +128,7 @@ class EmailContext(BaseModel):
     credit_note: CreditNoteView | None = None
     refund: RefundView | None = None
     subscription: SubscriptionView | None = None
+    # A receipt's payment, or the failed attempt a failure notice is about (method,
+    # decline code); None when no event described it.
+    payment: PaymentFacts | None = None
     timezone: str = "UTC"  # dates are shown in this zone

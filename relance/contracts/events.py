@@ -27,6 +27,7 @@ from pydantic import (
 
 from relance.contracts.addresses import MAX_RECIPIENTS, normalize_address, normalize_addresses
 from relance.contracts.einvoice import CustomerEInvoiceProfile
+from relance.contracts.payments import PaymentAttempt
 
 
 def _unix_to_datetime(value: Any) -> Any:
@@ -596,6 +597,10 @@ SUBSCRIPTION_EVENT_TYPES = frozenset(
 CREDIT_NOTE_EVENT_TYPES = frozenset({"credit_note.created"})
 TAX_RATE_EVENT_TYPES = frozenset({"tax_rate.created", "tax_rate.updated"})
 REFUND_EVENT_TYPES = frozenset({"refund.created", "charge.refunded"})
+# How each payment attempt went and with which method (relance/contracts/payment_objects.py).
+PAYMENT_EVENT_TYPES = frozenset(
+    {"charge.succeeded", "charge.failed", "payment_intent.payment_failed", "invoice_payment.paid"}
+)
 SUPPORTED_EVENT_TYPES = (
     INVOICE_EVENT_TYPES
     | CUSTOMER_EVENT_TYPES
@@ -604,6 +609,7 @@ SUPPORTED_EVENT_TYPES = (
     | CREDIT_NOTE_EVENT_TYPES
     | REFUND_EVENT_TYPES
     | TAX_RATE_EVENT_TYPES
+    | PAYMENT_EVENT_TYPES
 )
 
 
@@ -683,7 +689,25 @@ class RefundEvent(StripeObject):
         return self.charge.id if self.charge else (self.refund.charge if self.refund else None)
 
 
-Event = InvoiceEvent | CustomerEvent | CardEvent | SubscriptionEvent | CreditNoteEvent | RefundEvent | TaxRateEvent
+class PaymentEvent(StripeObject):
+    """A charge, payment intent or invoice payment event, as the attempt it reports."""
+
+    id: str
+    type: str
+    created: datetime
+    attempt: PaymentAttempt
+
+
+Event = (
+    InvoiceEvent
+    | CustomerEvent
+    | CardEvent
+    | SubscriptionEvent
+    | CreditNoteEvent
+    | RefundEvent
+    | TaxRateEvent
+    | PaymentEvent
+)
 
 # Which typed event, and which field of it, carries each type's object.
 _SHAPES: list[tuple[frozenset[str], Callable[..., Event], str, type[BaseModel]]] = [
@@ -728,6 +752,8 @@ def parse_event(payload: Any) -> Event:
         raise UnsupportedEventType("type", f"unsupported event type {envelope.type!r}")
     created = _aware(envelope.created)
     assert created is not None
+    if envelope.type in PAYMENT_EVENT_TYPES:
+        return _payment_event(envelope, obj, created)
     event_cls, field_name, object_cls = next((e, f, o) for types, e, f, o in _SHAPES if envelope.type in types)
     try:
         obj_model = object_cls.model_validate(obj, context=EDGE)
@@ -740,6 +766,19 @@ def parse_event(payload: Any) -> Event:
     if isinstance(obj_model, TaxRateObject) and obj_model.percentage is None:
         raise InvalidEvent("data.object.percentage", "a tax rate needs its percentage")
     return event_cls(id=envelope.id, type=envelope.type, created=created, **{field_name: obj_model})
+
+
+def _payment_event(envelope: EventEnvelope, obj: dict[str, Any], created: datetime) -> PaymentEvent:
+    # Imported here: the payment objects build on this module's field types.
+    from relance.contracts.payment_objects import PAYMENT_OBJECTS, payment_attempt
+
+    try:
+        obj_model = PAYMENT_OBJECTS[envelope.type].model_validate(obj, context=EDGE)
+    except ValidationError as exc:
+        _raise_from(exc, "data.object")
+    return PaymentEvent(
+        id=envelope.id, type=envelope.type, created=created, attempt=payment_attempt(envelope.type, obj_model, created)
+    )
 
 
 def parse_events(payload: Any) -> list[Event]:

@@ -17,6 +17,7 @@ from relance.contracts.email_context import CardView, CreditNoteView, RefundView
 from relance.contracts.events import Charge, Customer, Invoice, PaymentMethod, Refund, Subscription, TaxRateObject
 from relance.contracts.events import CreditNote as CreditNoteObject
 from relance.contracts.kinds import DocumentKind, EmailKind
+from relance.contracts.payments import PaymentAttempt, PaymentOutcome
 
 TERMINAL_STATUSES = frozenset({"paid", "void"})
 
@@ -60,6 +61,21 @@ class RefundSignal(EventSignal):
 
     refund: Refund | None = None
     charge: Charge | None = None
+
+
+class PaymentSignal(EventSignal):
+    """charge.succeeded / charge.failed / payment_intent.payment_failed /
+    invoice_payment.paid, as the attempt it reports: to the payment's workflow."""
+
+    attempt: PaymentAttempt
+
+
+class RecordedPayment(BaseModel):
+    """A payment event stored. `invoice_id`: its invoice, when the event or a mapping
+    stored before names it."""
+
+    invoice_id: str | None = None
+    duplicate: bool = False
 
 
 class CustomerWorkflowInput(BaseModel):
@@ -137,6 +153,9 @@ class AppliedInvoiceEvent(BaseModel):
     # The endpoints subscribed to the webhook this event owes (invoice.paid, ...), read in
     # the same transaction; None when it owes none.
     webhook_endpoints: list[str] | None = None
+    # The outcome whose details (method, decline reason) the email this event owes should
+    # wait for a little, as the charge's own event has not come yet; None: send at once.
+    awaits_payment: PaymentOutcome | None = None
 
 
 class PlanRemindersRequest(BaseModel):
@@ -155,6 +174,9 @@ class EmailRequest(BaseModel):
     reminder_days_from_due: int | None = None
     manual: bool = False
     attempt: int | None = None
+    # When the invoice event about the payment happened: a failure notice describes the
+    # attempt made around then, not an earlier one.
+    attempted_at: datetime | None = None
     # The custom template version pinned by the invoice (None: the newest at send time; 0:
     # Relance's default).
     template_version: int | None = None

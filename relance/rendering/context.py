@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from relance.contracts.account import AccountSettings
+from relance.contracts.documents import PaymentFacts
 from relance.contracts.email_context import (
     CustomerView,
     EmailContext,
@@ -89,7 +90,11 @@ def time_zone_for(settings: AccountSettings, customer: CustomerRecord | None) ->
 
 
 def email_context(
-    settings: AccountSettings, req: EmailRequest, customer: CustomerRecord | None, inv: Invoice | None
+    settings: AccountSettings,
+    req: EmailRequest,
+    customer: CustomerRecord | None,
+    inv: Invoice | None,
+    payment: PaymentFacts | None = None,
 ) -> EmailContext:
     reminder = None
     if req.reminder_days_from_due is not None or req.manual:
@@ -104,5 +109,6 @@ def email_context(
         subscription=req.subscription,
         credit_note=req.credit_note,
         refund=req.refund,
+        payment=payment,
         timezone=time_zone_for(settings, customer),
     )

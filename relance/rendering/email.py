@@ -38,6 +38,7 @@ from relance.rendering.bidi import isolation_filters, text_direction
 from relance.rendering.environment import Filter, build_environment, locale_filters
 from relance.rendering.formatting import babel_locale
 from relance.rendering.i18n import TEMPLATES_DIR, supported_locales
+from relance.rendering.payment_methods import card_brand, payment_method_label
 
 EMAIL_TEMPLATES_DIR = TEMPLATES_DIR / "email"
 
@@ -57,19 +58,6 @@ REQUIRED_CONTEXT: dict[EmailKind, tuple[str, ...]] = {
     EmailKind.refund_issued: ("refund",),
     EmailKind.trial_ending: ("subscription",),
     EmailKind.subscription_canceled: ("subscription",),
-}
-
-# Stripe's card brand codes; anything else is shown title-cased.
-CARD_BRANDS = {
-    "amex": "American Express",
-    "cartes_bancaires": "Cartes Bancaires",
-    "diners": "Diners Club",
-    "discover": "Discover",
-    "eftpos_au": "eftpos",
-    "jcb": "JCB",
-    "mastercard": "Mastercard",
-    "unionpay": "UnionPay",
-    "visa": "Visa",
 }
 
 _DEFAULT_BRAND = Branding()
@@ -100,19 +88,18 @@ def _month_year(month: int, year: int, locale: str) -> str:
     return format_skeleton("yMMMM", date(year, month, 1), locale=babel_locale(locale))
 
 
-def _card_brand(code: str | None) -> str | None:
-    if not code or code == "unknown":
-        return None
-    return CARD_BRANDS.get(code.lower(), code.replace("_", " ").title())
-
-
 def email_filters(locale: str) -> dict[str, Filter]:
     """The filters email templates use, bound to `locale` (custom templates share them)."""
 
     def month_year(month: int, year: int) -> str:
         return _month_year(month, year, locale)
 
-    return {**locale_filters(locale), "month_year": month_year, "card_brand": _card_brand}
+    return {
+        **locale_filters(locale),
+        "month_year": month_year,
+        "card_brand": card_brand,
+        "payment_method": payment_method_label,
+    }
 
 
 def _build_environment(locale: str, html: bool) -> Environment:
@@ -223,6 +210,7 @@ def template_vars(kind: EmailKind, ctx: EmailContext, locale: str, attachments: 
         credit_note=ctx.credit_note,
         refund=ctx.refund,
         subscription=ctx.subscription,
+        payment=ctx.payment,
         links=ctx.links.model_copy(
             update={name: _http_url(getattr(ctx.links, name)) for name in type(ctx.links).model_fields}
         ),

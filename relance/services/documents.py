@@ -9,9 +9,9 @@ from sqlmodel import Session
 
 from relance.contracts.account import AccountSettings
 from relance.contracts.documents import DocumentFacts, PaymentFacts
+from relance.contracts.einvoice import EInvoiceOptions, EInvoiceOutcome, EInvoiceSettings, effective_profile
 from relance.contracts.email_context import CustomerView
 from relance.contracts.events import CreditNote, Invoice
-from relance.contracts.einvoice import EInvoiceOptions, EInvoiceOutcome, EInvoiceSettings, effective_profile
 from relance.contracts.kinds import DocumentKind
 from relance.contracts.models import DocumentRequest
 from relance.rendering.context import customer_view, invoice_view, time_zone_for

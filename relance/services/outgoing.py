@@ -17,7 +17,10 @@ from typing import Any
 
 from sqlmodel import Session
 
+from relance.contracts.documents import PaymentFacts
 from relance.contracts.email_context import EmailContext
+from relance.contracts.events import Invoice
+from relance.contracts.kinds import EmailKind
 from relance.contracts.messages import MessageOrigin, OutgoingEmail, RenderedContent
 from relance.contracts.models import DocumentRequest, EmailRequest, PreparedEmail
 from relance.platform.config import Config
@@ -29,6 +32,7 @@ from relance.rules.outgoing import documents_for, email_tags, message_id_for, se
 from relance.rules.recipients import recipients
 from relance.services import outcomes
 from relance.services.customer_locale import locale_for
+from relance.services.payments import failed_payment_facts, receipt_payment_facts
 from relance.storage import email_log
 from relance.storage.customers import get_customer
 from relance.storage.documents import add_document
@@ -65,6 +69,16 @@ def _log_entry(session: Session, req: EmailRequest, status: str, **fields: Any) 
         status=status,
         **fields,
     )
+
+
+def _payment_facts(session: Session, req: EmailRequest, inv: Invoice | None) -> PaymentFacts | None:
+    if inv is None:
+        return None
+    if req.kind == EmailKind.receipt:
+        return receipt_payment_facts(session, inv)
+    if req.kind == EmailKind.payment_failed:
+        return failed_payment_facts(session, inv.id, req.attempted_at)
+    return None
 
 
 def prepare_email(session: Session, req: EmailRequest, config: Config, *, may_wait: Callable[[], bool]) -> Preparation:
@@ -128,7 +142,7 @@ def prepare_email(session: Session, req: EmailRequest, config: Config, *, may_wa
     locale = locale_for(customer, settings)
     req = with_manual_reminder_days(req, inv, time_zone_for(settings, customer))
     documents = documents_for(req, inv, locale) if settings.attach_pdf else []
-    ctx = email_context(settings, req, customer, inv)
+    ctx = email_context(settings, req, customer, inv, _payment_facts(session, req, inv))
     with RENDER_SECONDS.labels(req.kind.value).time():
         content, template_note = _content(session, req, ctx, locale, [d.filename for d in documents])
     from_email, from_name, reply_to = sender_for(settings, config)

@@ -309,3 +309,38 @@ class TaxRateRecord(SQLModel, table=True):
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # the tax_rate object
     last_event_at: datetime  # the newest event's time wins
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class PaymentAttemptRecord(SQLModel, table=True):
+    """What the events about one payment attempt said, merged (relance/storage/payments.py):
+    each field from the newest event that had it. Keyed by the charge, else the payment
+    intent, else the invoice payment. Migration 0007."""
+
+    __tablename__ = "payment_attempts"
+
+    key: str = Field(primary_key=True, max_length=255)
+    charge_id: str | None = Field(default=None, max_length=255)
+    payment_intent_id: str | None = Field(default=None, index=True, max_length=255)
+    invoice_id: str | None = Field(default=None, index=True, max_length=255)
+    customer_id: str | None = Field(default=None, max_length=255)
+    outcome: str | None = Field(default=None, max_length=20)
+    method_type: str | None = Field(default=None, max_length=100)
+    brand: str | None = Field(default=None, max_length=100)
+    last4: str | None = Field(default=None, max_length=4)
+    failure_code: str | None = Field(default=None, max_length=100)
+    failure_message: str | None = Field(default=None, sa_column=Column(Text))
+    receipt_number: str | None = Field(default=None, max_length=255)
+    paid_at: datetime | None = None
+    attempted_at: datetime  # the newest event's time
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class PaymentIntentLink(SQLModel, table=True):
+    """Which invoice a payment intent collects, from whichever event said it first (the
+    invoice, an invoice payment, an older API's charge): newer charges name only their
+    payment intent. Migration 0007."""
+
+    __tablename__ = "payment_intent_invoices"
+
+    payment_intent_id: str = Field(primary_key=True, max_length=255)
+    invoice_id: str = Field(index=True, max_length=255)

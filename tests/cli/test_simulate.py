@@ -34,6 +34,11 @@ async def test_every_kind_of_the_seed_shows_up(caplog: pytest.LogCaptureFixture)
     assert card.at.isoformat() == "2026-06-01T07:00:00+00:00"
     [failed] = [e for e in emails if e.kind == "payment_failed"]
     assert "https://atelier-lumiere.fr/billing/cus_all/card" in failed.text
+    # The declined charge came just before its invoice's event: which card, and why.
+    assert "avec Visa •••• 4242." in failed.text
+    assert "Votre banque a refusé le paiement en raison d’un solde insuffisant." in failed.text
+    [receipt] = [e for e in emails if e.kind == "receipt"]
+    assert "Moyen de paiement\u202f: Visa •••• 4242" in receipt.text
     assert all(e.locale == "fr-FR" for e in emails)  # the customer's tag: French words, France's formats
     [credit] = [e for e in emails if e.kind == "credit_note_created"]
     assert credit.attachments == ["credit_note-CN-0001.pdf"]

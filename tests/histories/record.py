@@ -39,6 +39,7 @@ from relance.platform.time_skipping import start_time_skipping
 from relance.services.operator_emails import check_resend, check_test, resend_request, test_request
 from relance.storage import email_log, webhooks_store
 from relance.storage.database import get_engine, session_scope
+from tests.support.events import charge as charge_of
 from tests.support.events import customer, event, invoice, stripe_fixtures
 from worker.main import build_worker, ensure_search_attributes
 from workflows.ids import operator_email_workflow_id
@@ -47,6 +48,7 @@ from workflows.retention import RetentionWorkflow
 
 HERE = Path(__file__).resolve().parent
 DAY = timedelta(days=1)
+SECOND = timedelta(seconds=1)
 
 # Histories recorded before a change, kept so that workflows running then still replay:
 # {kept file stem: the current scenario's stem}.
@@ -123,6 +125,23 @@ async def scenarios(
         event("invoice.payment_action_required", dict(auto, attempt_count=2), created=t + timedelta(seconds=2)),
         event("invoice.paid", paid(auto), created=t + timedelta(seconds=3)),
     )
+    # Payments: a failed charge of an invoice never heard of (its notice finds no workflow);
+    # then a failure notice and a receipt that wait for their charges, which name only
+    # their payment intent.
+    t = await env.get_current_time()
+    early = charge_of(
+        "ch_rec_early", invoice_id="in_rec_early", customer_id="cus_rec", decline_code="insufficient_funds"
+    )
+    await send(event("charge.failed", early, created=t))
+    pay = invoice(
+        "in_rec_pay", "cus_rec", collection_method="charge_automatically", attempt_count=1, payment_intent="pi_rec_pay"
+    )
+    await send(event("invoice.finalized", pay, created=t), event("invoice.payment_failed", pay, created=t + SECOND))
+    declined = charge_of("ch_rec_pay", payment_intent="pi_rec_pay", customer_id="cus_rec", decline_code="expired_card")
+    await send(event("charge.failed", declined, created=t + 2 * SECOND))
+    await send(event("invoice.paid", paid(pay), created=t + 3 * SECOND))
+    settled = charge_of("ch_rec_paid", payment_intent="pi_rec_pay", customer_id="cus_rec")
+    await send(event("charge.succeeded", settled, created=t + 4 * SECOND))
     # Operator emails: the paid invoice's receipt resent to a corrected address, a test send.
     with session_scope(engine) as session:
         [receipt] = [
@@ -184,6 +203,9 @@ async def scenarios(
             "CreditNoteWorkflow-created": "credit-note-cn_rec",
             "RefundWorkflow-charge_only": "charge-ch_rec",
             "TaxRateWorkflow-created_updated": "tax-rate-txr_rec",
+            "InvoiceWorkflow-payment_details_awaited": "invoice-in_rec_pay",
+            "PaymentWorkflow-invoice_not_running": "payment-ch_rec_early",
+            "PaymentWorkflow-tells_its_invoice": "payment-pi_rec_pay",
             "OperatorEmailWorkflow-resend": operator_email_workflow_id(resend.email_id),
             "OperatorEmailWorkflow-test_send": operator_email_workflow_id(test.email_id),
         }

@@ -89,9 +89,10 @@ def test_the_sources_have_strings() -> None:
 
 # Strings of one template folder may live in several .po files of a catalog (every .po
 # is merged at load): the PDFs' first strings in pdf.po, the document facts' in
-# documents.po. A file's entries are checked against its folder's source; together the
+# documents.po, the emails' payment sentences (methods, decline reasons, the final
+# attempt) in payments.po. A file's entries are checked against its folder's source; together the
 # files of a folder must hold every string of it, and no string twice.
-CATALOG_FILES = {"emails": ("emails",), "pdf": ("pdf", "documents")}
+CATALOG_FILES = {"emails": ("emails", "payments"), "pdf": ("pdf", "documents")}
 
 
 @pytest.mark.parametrize("locale", CATALOGS)

@@ -608,10 +608,20 @@ def test_extraction_sees_every_template() -> None:
 
 @pytest.mark.parametrize("locale", [loc for loc in supported_locales() if loc != SOURCE_LOCALE])
 def test_email_catalog_is_complete(locale: str) -> None:
-    path = LOCALES_DIR / locale / "LC_MESSAGES" / "emails.po"
-    assert path.exists(), f"{locale} ships no emails.po"
-    with path.open("rb") as fh:
-        catalog = read_po(fh, locale=locale)
+    # The emails' strings: emails.po, and the payment sentences in payments.po.
+    catalog = None
+    for name in ("emails.po", "payments.po"):
+        path = LOCALES_DIR / locale / "LC_MESSAGES" / name
+        assert path.exists(), f"{locale} ships no {name}"
+        with path.open("rb") as fh:
+            part = read_po(fh, locale=locale)
+        if catalog is None:
+            catalog = part
+        else:
+            for message in part:
+                if message.id:
+                    catalog[message.id] = message
+    assert catalog is not None
     runtime = get_translations(locale)
     problems = []
     for msgid, forms in _email_messages().items():

@@ -106,3 +106,96 @@ def event(
         "created": ts(created),
         "data": {"object": obj},
     }
+
+
+def charge(
+    charge_id: str,
+    *,
+    invoice_id: str | None = None,
+    payment_intent: str | None = None,
+    customer_id: str | None = "cus_test",
+    failed: bool | None = None,
+    decline_code: str | None = None,
+    method: str = "card",
+    brand: str = "visa",
+    last4: str = "4242",
+    created: datetime | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Stripe's charge fixture as a succeeded or failed charge, paid with a card (or, with
+    `method`, a SEPA debit, a US bank account, ...). A declined one carries the bank's
+    `decline_code` the way Stripe does: `outcome.reason` of an issuer_declined outcome
+    (a charge with a decline code is a failed one)."""
+    obj = copy.deepcopy(stripe_fixtures()["charge"])
+    failed = decline_code is not None if failed is None else failed
+    details: dict[str, Any] = {"type": method}
+    if method == "card":
+        details["card"] = dict(obj["payment_method_details"]["card"], brand=brand, last4=last4)
+    elif method in ("sepa_debit", "us_bank_account", "bacs_debit", "au_becs_debit"):
+        details[method] = {"last4": last4, "bank_name": None}
+    else:
+        details[method] = {}
+    obj.update(
+        id=charge_id,
+        invoice=invoice_id,
+        payment_intent=payment_intent,
+        customer=customer_id,
+        status="failed" if failed else "succeeded",
+        paid=not failed,
+        payment_method_details=details,
+        created=ts(created) if created else obj["created"],
+    )
+    if failed:
+        obj.update(
+            failure_code="expired_card" if decline_code == "expired_card" else "card_declined",
+            failure_message="Your card was declined.",
+            outcome=dict(obj["outcome"], type="issuer_declined", reason=decline_code),
+        )
+    obj.update(extra)
+    return obj
+
+
+def payment_intent_failed(
+    intent_id: str,
+    *,
+    charge_id: str | None = None,
+    decline_code: str | None = None,
+    code: str = "card_declined",
+    **extra: Any,
+) -> dict[str, Any]:
+    """Stripe's payment intent fixture after a failed attempt (`last_payment_error`)."""
+    obj = copy.deepcopy(stripe_fixtures()["payment_intent"])
+    obj.update(
+        id=intent_id,
+        latest_charge=charge_id,
+        last_payment_error={
+            "type": "card_error",
+            "code": code,
+            "decline_code": decline_code,
+            "message": "Your card was declined.",
+            "charge": charge_id,
+            "payment_method": {
+                "id": "pm_x",
+                "object": "payment_method",
+                "type": "card",
+                "card": {"brand": "mastercard", "last4": "4444"},
+            },
+        },
+    )
+    obj.update(extra)
+    return obj
+
+
+def invoice_payment(
+    payment_id: str, invoice_id: str, intent_id: str, paid_at: datetime | None = None
+) -> dict[str, Any]:
+    """Stripe's invoice_payment fixture, paid through a payment intent."""
+    obj = copy.deepcopy(stripe_fixtures()["invoice_payment"])
+    obj.update(
+        id=payment_id,
+        invoice=invoice_id,
+        payment={"type": "payment_intent", "payment_intent": intent_id},
+        status="paid",
+        status_transitions={"canceled_at": None, "paid_at": ts(paid_at) if paid_at else None},
+    )
+    return obj

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from relance.contracts.documents import PaymentFacts
 from relance.contracts.email_context import (
     Branding,
     CardView,
@@ -108,6 +109,19 @@ def sample_context(kind: EmailKind) -> EmailContext:
             links["update_payment_url"] = _SAMPLE_LINKS.update_payment_url
         elif kind == EmailKind.payment_action_required:
             links["confirm_payment_url"] = _SAMPLE_LINKS.confirm_payment_url
+    if kind == EmailKind.payment_failed:
+        ctx.payment = PaymentFacts(
+            method_type="card", brand="visa", last4="4242", outcome="failed", failure_code="insufficient_funds"
+        )
+    if kind == EmailKind.receipt:
+        ctx.payment = PaymentFacts(
+            method_type="card",
+            brand="visa",
+            last4="4242",
+            outcome="succeeded",
+            paid_at=ctx.invoice.paid_at if ctx.invoice else None,
+            receipt_number=ctx.invoice.receipt_number if ctx.invoice else None,
+        )
     if kind == EmailKind.invoice_reminder:
         ctx.reminder = ReminderView(days_from_due=3)
     if kind == EmailKind.card_expiring:

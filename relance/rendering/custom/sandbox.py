@@ -25,7 +25,7 @@ from relance.rendering.custom.problems import LimitExceeded
 from relance.rendering.email import email_filters
 
 # The default templates' filters a custom template may use too.
-SHARED_FILTERS = ("money", "date", "datetime", "month_year", "card_brand", "bdi")
+SHARED_FILTERS = ("money", "date", "datetime", "month_year", "card_brand", "payment_method", "bdi")
 
 
 class _Buffer(list[str]):
