@@ -79,3 +79,20 @@ def test_a_starter_in_every_locale_renders_the_shipped_email() -> None:
     kind = EmailKind.receipt
     for locale in supported_locales():
         _same_email(kind, sample_context(kind), locale)
+
+
+def test_french_and_italian_articles_elide_before_a_value_as_in_the_shipped_email() -> None:
+    for kind in (EmailKind.invoice_finalized, EmailKind.invoice_reminder, EmailKind.refund_issued):
+        ctx = sample_context(kind)
+        ctx = ctx.model_copy(update={"branding": ctx.branding.model_copy(update={"business_name": "Acme SAS"})})
+        for locale in ("fr", "it"):
+            _same_email(kind, ctx, locale)
+    reminder = default_template(EmailKind.invoice_reminder, "fr")
+    ctx = sample_context(EmailKind.invoice_reminder)
+    ctx = ctx.model_copy(
+        update={
+            "branding": ctx.branding.model_copy(update={"business_name": "Acme SAS"}),
+            "reminder": ReminderView(days_from_due=3, manual=True),
+        }
+    )
+    assert "d’Acme SAS" in render_custom(EmailKind.invoice_reminder, reminder, ctx, "fr").subject
