@@ -23,8 +23,8 @@ from __future__ import annotations
 import ast
 import gettext
 import re
-from collections.abc import Callable, Iterator
-from functools import cache
+from collections.abc import Iterator
+from functools import cache, lru_cache
 from typing import Any
 
 from relance.contracts.kinds import EmailKind
@@ -274,13 +274,18 @@ def _rewrite(source: str, macros_file: str | None, sentences: _Sentences) -> str
 
 def default_template(kind: EmailKind, locale: str) -> CustomTemplate:
     """Relance's own subject, HTML and text for `kind` in `locale`, as a custom template."""
-    kind = EmailKind(kind)
+    subject, html, text = _default_parts(EmailKind(kind), locale)
+    return CustomTemplate(subject=subject, html=html, text=text)
+
+
+@lru_cache(maxsize=64)
+def _default_parts(kind: EmailKind, locale: str) -> tuple[str, str, str]:
     sentences = _Sentences(locale)
-    part: Callable[[str, str | None], str] = lambda name, macros: _rewrite(_read(name), macros, sentences)  # noqa: E731
-    return CustomTemplate(
-        # One line: the editor's subject field is an <input>, and the sender makes the
-        # subject one line anyway (line breaks become spaces, as here).
-        subject=" ".join(part(f"{kind.value}.subject.txt", None).split("\n")).strip(),
-        html=part(f"{kind.value}.html", "_macros.html"),
-        text=part(f"{kind.value}.txt", "_macros.txt"),
-    )
+
+    def part(name: str, macros: str | None) -> str:
+        return _rewrite(_read(name), macros, sentences)
+
+    # One line: the editor's subject field is an <input>, and the sender makes the
+    # subject one line anyway (line breaks become spaces, as here).
+    subject = " ".join(part(f"{kind.value}.subject.txt", None).split("\n")).strip()
+    return subject, part(f"{kind.value}.html", "_macros.html"), part(f"{kind.value}.txt", "_macros.txt")
