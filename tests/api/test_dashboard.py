@@ -19,9 +19,7 @@ from pydantic import SecretStr
 from relance.api import create_app
 from relance.api.dashboard.pages import EMAIL_CSP
 from relance.api.dashboard.sessions import SESSION_COOKIE
-from relance.api.dashboard.templates import _starter
 from relance.contracts.kinds import EmailKind
-from relance.rendering.custom import validate_template
 from relance.services.sender_domain import required_records
 from relance.storage.customers import get_customer
 from relance.storage.database import session_scope
@@ -593,11 +591,6 @@ async def test_logo_upload_and_sender_domain_with_its_verification(dash: Dash) -
 
 
 # ---- templates ---------------------------------------------------------------------------------------
-
-
-def test_the_editor_starters_are_valid_templates() -> None:
-    for kind in EmailKind:
-        validate_template(kind, _starter(kind))
 
 
 async def test_template_save_shows_the_line_of_a_problem_and_preview_renders(dash: Dash) -> None:

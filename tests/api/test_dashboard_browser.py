@@ -27,7 +27,6 @@ from tests.support.events import customer, event, invoice
 from tests.support.harness import Harness
 
 CHROMIUM = Path("/usr/bin/chromium")
-NAV = ["Customers", "Emails", "Recovery", "Settings", "Templates", "Log out"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -167,15 +166,6 @@ async def test_dashboard_in_chromium(served: str, harness: Harness) -> None:
             await expect(page.locator("#preview-status")).to_contain_text("html, line 2")
             await page.screenshot(path=str(ARTIFACTS / "07-template-error.png"))
 
-            # Narrow screens: the customer page still reads.
-            phone = await context.new_page()
-            await phone.set_viewport_size({"width": 390, "height": 844})
-            await phone.goto(f"{base}/dashboard/customers/cus_web1")
-            await expect(phone.locator("h1")).to_have_text("Ada Lovelace")
-            width = await phone.evaluate("document.documentElement.scrollWidth")
-            assert width <= 390, f"the page scrolls sideways on a phone ({width}px)"
-            await phone.screenshot(path=str(ARTIFACTS / "08-customer-phone.png"), full_page=True)
-
             # Logging out ends it.
             await page.click("header button:has-text('Log out')")
             await expect(page).to_have_url(f"{base}/dashboard/login")
@@ -187,89 +177,3 @@ async def test_dashboard_in_chromium(served: str, harness: Harness) -> None:
     # The refusals the test provoked log "Failed to load resource" (401, 400); nothing else may.
     assert [m for m in problems if not re.fullmatch(r"Failed to load resource: .* status of 40[01] .*", m)] == []
     assert time.monotonic() - started < 60
-
-
-# Measured in the page: what overflows the viewport, where each nav link sits, and
-# whether each table's wrapper scrolls inside its card.
-_GEOMETRY = """() => {
-  const vw = document.documentElement.clientWidth;
-  const shown = (el) => {
-    const s = getComputedStyle(el), r = el.getBoundingClientRect();
-    return s.display !== 'none' && s.visibility !== 'hidden' && r.width > 0 && r.height > 0;
-  };
-  const box = (el) => { const r = el.getBoundingClientRect(); return {left: r.left, right: r.right}; };
-  return {
-    viewport: vw,
-    pageWidth: document.documentElement.scrollWidth,
-    nav: [...document.querySelectorAll('header.top nav a, header.top form button')].map((el) => ({
-      text: el.textContent.trim(), shown: shown(el), ...box(el),
-    })),
-    tables: [...document.querySelectorAll('table')].map((t) => {
-      const wrap = t.closest('.table-wrap'), card = t.closest('.card');
-      if (!wrap) return {wrapped: false};
-      const before = wrap.scrollLeft;
-      wrap.scrollLeft = 80;
-      const scrolled = wrap.scrollLeft > before;
-      wrap.scrollLeft = before;
-      return {
-        wrapped: true, overflowX: getComputedStyle(wrap).overflowX, scrollWidth: wrap.scrollWidth,
-        clientWidth: wrap.clientWidth, scrolled, wrap: box(wrap), card: card ? box(card) : null,
-      };
-    }),
-  };
-}"""
-
-
-async def test_dashboard_tables_scroll_in_their_card_and_the_nav_keeps_every_link(
-    served: str, harness: Harness
-) -> None:
-    from playwright.async_api import async_playwright
-
-    h, base = harness, served
-    now = await h.now()
-    await h.send(
-        event("customer.created", customer("cus_narrow", email="accounts.payable.department@long-customer-name.test")),
-        event("invoice.finalized", invoice("in_narrow", "cus_narrow", due=now + 10 * DAY, number="NARROW-0001")),
-    )
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    pages = {"customers": "/dashboard/customers", "customer": "/dashboard/customers/cus_narrow"}
-    pages["settings"] = "/dashboard/settings"
-    pages["invoice"] = "/dashboard/invoices/in_narrow"
-    pages["emails"] = "/dashboard/emails"
-    pages["recovery"] = "/dashboard/recovery"
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            for width in (375, 1280):
-                context = await browser.new_context(viewport={"width": width, "height": 800})
-                page = await context.new_page()
-                page.set_default_timeout(10_000)
-                await page.goto(f"{base}/dashboard/login")
-                await page.fill("#api_key", KEY)
-                await page.click("button[type=submit]")
-                await page.wait_for_url(f"{base}/dashboard/customers")
-                for name, path in pages.items():
-                    await page.goto(base + path)
-                    await page.screenshot(path=str(ARTIFACTS / f"narrow-{name}-{width}.png"), full_page=True)
-                    g = await page.evaluate(_GEOMETRY)
-                    where = f"{path} at {width}px"
-                    assert g["pageWidth"] <= g["viewport"], f"{where}: the page scrolls sideways ({g['pageWidth']}px)"
-                    assert [n["text"] for n in g["nav"]] == NAV, where
-                    for n in g["nav"]:
-                        assert n["shown"], f"{where}: the {n['text']!r} link is hidden"
-                        assert 0 <= n["left"] and n["right"] <= g["viewport"], f"{where}: {n['text']!r} is off screen"
-                    assert g["tables"], f"{where}: no table to check"
-                    for t in g["tables"]:
-                        assert t["wrapped"], f"{where}: a table outside a scrolling wrapper"
-                        assert t["overflowX"] in ("auto", "scroll"), where
-                        assert t["card"]["left"] <= t["wrap"]["left"] and t["wrap"]["right"] <= t["card"]["right"], (
-                            f"{where}: a table wrapper sticks out of its card"
-                        )
-                        if t["scrollWidth"] > t["clientWidth"]:
-                            assert t["scrolled"], f"{where}: a wide table's wrapper does not scroll"
-                    if width == 375 and name in ("customer", "emails"):
-                        # The invoice and email tables are wider than a phone: they scroll, the page does not.
-                        assert all(t["scrollWidth"] > t["clientWidth"] and t["scrolled"] for t in g["tables"]), g
-                await context.close()
-        finally:
-            await browser.close()

@@ -26,19 +26,21 @@ from relance.api.dashboard.pages import (
     page_router,
     redirect,
     render,
-    temporal_url,
 )
 from relance.api.dashboard.sessions import DashboardSession
 from relance.api.deps import Services, ServicesDep
-from relance.api.schemas import ApiError
+from relance.api.schemas import ApiError, EmailSummary
+from relance.api.sent_emails import email_summary
 from relance.rules.manual_reminders import refusal
 from relance.services.account import SettingsError, set_einvoice_profile, set_recipients
-from relance.storage import email_log
+from relance.services.invoice_timeline import temporal_ui_url
+from relance.storage import email_log, webhooks_store
 from relance.storage.customers import get_customer, search_customers
 from relance.storage.database import session_scope
 from relance.storage.invoices import customer_invoices
 from relance.storage.settings_store import load_settings
-from relance.storage.tables import CustomerRecord, EmailLogEntry, InvoiceRecord
+from relance.storage.tables import CustomerRecord, InvoiceRecord
+from workflows.ids import invoice_workflow_id
 
 router = page_router()
 
@@ -73,7 +75,7 @@ def _split_addresses(text: str) -> list[str]:
 @dataclass
 class _CustomerView:
     record: CustomerRecord | None
-    emails: list[EmailLogEntry]
+    emails: list[EmailSummary]
     invoices: list[InvoiceRecord]
     more: bool
     language: SendingLanguage | None
@@ -94,9 +96,10 @@ def _load_customer(svc: Services, customer_id: str, offset: int) -> _CustomerVie
         settings, _ = load_settings(db)
         if record is not None:
             language = sending_language(list(record.preferred_locales), settings.default_locale)
-    return _CustomerView(
-        record, emails[:PAGE_SIZE], invoices, len(emails) > PAGE_SIZE, language, settings.einvoice.profile
-    )
+        shown = emails[:PAGE_SIZE]
+        deliveries = webhooks_store.delivery_statuses(db, [e.id for e in shown])
+        summaries = [email_summary(e, deliveries.get(e.id)) for e in shown]
+    return _CustomerView(record, summaries, invoices, len(emails) > PAGE_SIZE, language, settings.einvoice.profile)
 
 
 def _customer_page(
@@ -133,7 +136,7 @@ def _customer_page(
         offset=offset,
         prev_offset=max(offset - PAGE_SIZE, 0) if offset else None,
         next_offset=offset + PAGE_SIZE if view.more else None,
-        temporal_url=lambda invoice_id: temporal_url(svc, invoice_id),
+        temporal_url=lambda invoice_id: temporal_ui_url(svc.config, invoice_workflow_id(invoice_id)),
         to_text=to_text if to_text is not None else "\n".join(rec.invoice_emails if rec else []),
         cc_text=cc_text if cc_text is not None else "\n".join(rec.cc_emails if rec else []),
         recipients_error=recipients_error,

@@ -24,7 +24,6 @@ from relance.api.dashboard.pages import (
     page_router,
     redirect,
     render,
-    temporal_url,
 )
 from relance.api.dashboard.sessions import DashboardSession
 from relance.api.deps import Services, ServicesDep
@@ -32,11 +31,13 @@ from relance.api.email_search import csv_response, filter_from_query
 from relance.api.schemas import ApiError, EmailSummary
 from relance.api.sent_emails import attachment_response, email_out, email_summary
 from relance.contracts.kinds import EmailKind
+from relance.services.invoice_timeline import temporal_ui_url
 from relance.storage import webhooks_store
 from relance.storage.database import session_scope
 from relance.storage.email_log_query import STATUSES, Cursor, EmailFilter, InvalidCursor, find_emails
 from relance.storage.sent_emails import message_of
 from relance.storage.tables import EmailLogEntry
+from workflows.ids import invoice_workflow_id
 
 router = page_router()
 _FIELDS = ("kind", "status", "from", "to", "customer", "invoice", "q")
@@ -123,7 +124,7 @@ def _email_page(
         session=session,
         email=email,
         error=error,
-        temporal_url=temporal_url(svc, email.invoice) if email.invoice else None,
+        temporal_url=temporal_ui_url(svc.config, invoice_workflow_id(email.invoice)) if email.invoice else None,
         resendable=(email.html is not None or email.text is not None) and email.status != "pending",
         to_text=to_text,
         cc_text=cc_text,

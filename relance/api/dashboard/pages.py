@@ -25,7 +25,6 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.datastructures import FormData
 
 from relance.api.dashboard.sessions import DashboardSession
-from relance.api.deps import Services
 from relance.contracts.kinds import EmailKind
 from relance.rendering.formatting import format_money
 from relance.storage.tables import as_utc
@@ -178,14 +177,6 @@ def check_id(request: Request, session: DashboardSession, value: str, what: str)
     if not 1 <= len(value) <= 255:
         raise not_found(request, session, f"No such {what}.")
     return value
-
-
-def temporal_url(svc: Services, invoice_id: str) -> str | None:
-    base = svc.config.temporal_ui_url.rstrip("/")
-    if not base.startswith(("http://", "https://")):
-        return None
-    namespace = quote(svc.config.temporal_namespace, safe="")
-    return f"{base}/namespaces/{namespace}/workflows/{quote('invoice-' + invoice_id, safe='')}"
 
 
 def form_text(form: FormData, name: str, limit: int = 10_000) -> str:

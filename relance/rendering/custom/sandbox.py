@@ -13,6 +13,7 @@ from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.exceptions import SecurityError
 from jinja2.filters import FILTERS
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
 from pydantic import BaseModel
 
 from relance.rendering.bidi import isolation_filters
@@ -23,6 +24,7 @@ from relance.rendering.custom.guards import check_multiply, check_power, guard_f
 from relance.rendering.custom.limits import MAX_VALUE_CHARS, MAX_WORK_CHARS
 from relance.rendering.custom.problems import LimitExceeded
 from relance.rendering.email import email_filters
+from relance.rendering.grammar import elide
 
 # The default templates' filters a custom template may use too.
 SHARED_FILTERS = ("money", "date", "datetime", "month_year", "card_brand", "payment_method", "bdi")
@@ -162,6 +164,10 @@ def _finalize(value: Any) -> Any:
     return value
 
 
+def _keep_markup(original: Any, result: str) -> Any:
+    return Markup(result) if isinstance(original, Markup) else result
+
+
 @lru_cache(maxsize=32)
 def sandbox_for(locale: str, html: bool) -> Sandbox:
     env = Sandbox(
@@ -180,6 +186,9 @@ def sandbox_for(locale: str, html: bool) -> Sandbox:
     own.update(isolation_filters(locale, html, own))
     filters = {name: f for name, f in FILTERS.items() if not (html and name == "safe")}
     filters.update({name: own[name] for name in SHARED_FILTERS})
+    # French and Italian articles before a value ("de Acme" -> "d’Acme"), as Relance's
+    # own sentences get them (relance.rendering.grammar).
+    filters["elide"] = lambda value: _keep_markup(value, elide(str(value), locale))
     env.filters = {name: guard_filter(name, f) for name, f in filters.items()}
     env.globals = {
         "range": safe_range,
