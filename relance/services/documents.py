@@ -22,6 +22,7 @@ from relance.rules.document_facts import (
     invoice_facts,
     invoice_tax_rate_ids,
 )
+from relance.services.payments import receipt_payment_facts
 from relance.storage.customers import get_customer
 from relance.storage.documents import get_document, has_document, outcome_key, put_document, xml_key
 from relance.storage.invoices import load_current_invoice, load_invoice_document
@@ -51,6 +52,11 @@ def document_facts(
     if kind is DocumentKind.receipt:
         return invoice_facts(inv, settings, rates, customer, payment, "receipt")
     return invoice_facts(inv, settings, rates, customer)
+
+
+def _paid_with(session: Session, kind: DocumentKind, inv: Invoice | None) -> PaymentFacts | None:
+    # A receipt states how it was paid, from the payment events Relance has received.
+    return receipt_payment_facts(session, inv) if kind is DocumentKind.receipt and inv is not None else None
 
 
 def document_to_render(
@@ -87,7 +93,15 @@ def document_to_render(
         invoice=invoice_view(inv) if inv else None,
         credit_note=req.credit_note,
         timezone=time_zone_for(settings, customer),
-        facts=document_facts(session, req.kind, settings, view, inv, req.credit_note_document, payment),
+        facts=document_facts(
+            session,
+            req.kind,
+            settings,
+            view,
+            inv,
+            req.credit_note_document,
+            payment or _paid_with(session, req.kind, inv),
+        ),
         einvoice=einvoice,
     )
 

@@ -4,8 +4,11 @@ activities on the time-skipping server; the emails read from the outbox."""
 
 from __future__ import annotations
 
+import io
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+
+from pypdf import PdfReader
 
 from relance.rules.payment_attempts import DETAILS_WAIT
 from tests.support.events import charge, customer, event, invoice, invoice_payment, payment_intent_failed
@@ -172,6 +175,15 @@ async def test_receipt_waits_for_the_charge_tied_through_the_invoice_payment(har
     text = text_of(receipt)
     assert "Visa •••• 4242" in text
     assert "1234-5678" in text
+    # The receipt PDF states it too, from the same payment facts.
+    pdfs = {
+        part.get_filename(): part.get_payload(decode=True)
+        for part in receipt.iter_attachments()
+        if part.get_content_type() == "application/pdf"
+    }
+    receipt_pdf = next(body for name, body in pdfs.items() if name.lower().startswith(("quittung", "receipt")))
+    page = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(receipt_pdf)).pages)
+    assert "Visa •••• 4242" in page and "1234-5678" in page, page
 
 
 async def test_duplicate_and_reordered_payment_events_send_one_email(harness: Harness) -> None:
