@@ -433,9 +433,14 @@ def test_the_pool_renders_what_a_direct_call_renders(invoice_fr: bytes) -> None:
 
 @pytest.mark.parametrize("locale", [loc for loc in supported_locales() if loc != "en"])
 def test_pdf_catalog_is_complete(locale: str) -> None:
-    """Every string of every PDF template translated in every shipped locale."""
+    """Every string of every PDF template translated in every shipped locale (pdf.po and
+    documents.po, merged as at load)."""
     with (LOCALES_DIR / locale / "LC_MESSAGES" / "pdf.po").open("rb") as fh:
         catalog = read_po(fh, locale=locale)
+    with (LOCALES_DIR / locale / "LC_MESSAGES" / "documents.po").open("rb") as fh:
+        for message in read_po(fh, locale=locale):
+            if message.id:
+                catalog[message.id] = message
     extracted = {
         msg
         for _, _, msg, _, _ in extract_from_dir(
@@ -456,6 +461,6 @@ def test_pdf_catalog_is_complete(locale: str) -> None:
         assert all(strings), f"untranslated: {msgid!r}"
         if isinstance(msg, tuple):
             assert entry.pluralizable and len(strings) == catalog.num_plurals, msgid
-    assert {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id} == ids, "stale entries in pdf.po"
+    assert {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id} == ids, "stale entries in pdf.po or documents.po"
     problems = [(m.id, errs) for m, errs in catalog.check()]
     assert problems == []
