@@ -9,6 +9,7 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -531,6 +532,45 @@ async def test_settings_form_saves_and_validates(dash: Dash) -> None:
     assert r.status_code == 303
     with session_scope(h.engine) as s:
         assert load_settings(s)[0].reminders == [-2, 0, 7]
+
+
+async def test_seller_settings_on_the_form(dash: Dash) -> None:
+    """The seller on invoices: legal name, address, tax ids one per line, registration
+    lines, and the legal mentions either by country preset or exactly as ticked."""
+    d, h = dash, dash.h
+    data = settings_form(await d.page("/dashboard/settings"))
+    assert data["seller.legal_mentions_mode"] == "country" and "seller.legal_mentions.fr_late_payment" not in data
+    data.update(
+        {
+            "seller.legal_name": "Acme SAS",
+            "seller.country": "fr",
+            "seller.address.line1": "1 rue de la Paix",
+            "seller.address.postal_code": "75002",
+            "seller.address.city": "Paris",
+            "seller.tax_ids": "eu_vat FR12345678901\r\n\r\nfr_siren 123 456 789",
+            "seller.registration": "RCS Paris 123 456 789\r\nSAS au capital de 10 000 €",
+            "seller.late_payment_rate": "12,5",
+        }
+    )
+    r = await d.http.post("/dashboard/settings", data=data)
+    assert r.status_code == 303, r.text[:500]
+    with session_scope(h.engine) as s:
+        seller = load_settings(s)[0].seller
+    assert (seller.legal_name, seller.country, seller.late_payment_rate) == ("Acme SAS", "FR", Decimal("12.5"))
+    assert seller.address is not None and (seller.address.city, seller.address.country) == ("Paris", "FR")
+    assert [(t.type, t.value) for t in seller.tax_ids] == [("eu_vat", "FR12345678901"), ("fr_siren", "123 456 789")]
+    assert seller.registration == ["RCS Paris 123 456 789", "SAS au capital de 10 000 €"]
+    assert seller.legal_mentions is None and seller.mentions() == ["fr_late_payment", "fr_recovery_indemnity"]
+    # The page shows France's presets ticked; choosing exactly the ones ticked.
+    data = settings_form(await d.page("/dashboard/settings"))
+    assert data["seller.legal_mentions.fr_late_payment"] == "on" and data["seller.tax_ids"].startswith("eu_vat FR")
+    data.pop("seller.legal_mentions.fr_recovery_indemnity")
+    data.update({"seller.legal_mentions_mode": "custom", "seller.legal_mentions.fr_vat_franchise": "on"})
+    assert (await d.http.post("/dashboard/settings", data=data)).status_code == 303
+    with session_scope(h.engine) as s:
+        assert load_settings(s)[0].seller.legal_mentions == ["fr_late_payment", "fr_vat_franchise"]
+    r = await d.http.post("/dashboard/settings", data={**data, "seller.tax_ids": "FR12345678901"})
+    assert r.status_code == 400 and "Not saved. seller.tax_ids:" in text_of(r.text)
 
 
 async def test_logo_upload_and_sender_domain_with_its_verification(dash: Dash) -> None:

@@ -118,7 +118,7 @@ def _tax_ids(text: str) -> list[dict[str, str]]:
 
 def _seller_patch(v: dict[str, Any]) -> dict[str, Any]:
     address = {part: v[f"seller.address.{part}"].strip() or None for part in _ADDRESS}
-    country = v["seller.country"].strip() or None
+    country = v["seller.country"].strip().upper() or None
     mentions = None
     if v["seller.legal_mentions_mode"] == "custom":
         mentions = [code for code in LEGAL_MENTION_LABELS if v[f"seller.legal_mentions.{code}"]]
