@@ -461,6 +461,6 @@ def test_pdf_catalog_is_complete(locale: str) -> None:
         assert all(strings), f"untranslated: {msgid!r}"
         if isinstance(msg, tuple):
             assert entry.pluralizable and len(strings) == catalog.num_plurals, msgid
-    assert {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id} == ids, "stale entries in pdf.po or documents.po"
+    assert {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id} == ids, "stale entries"
     problems = [(m.id, errs) for m, errs in catalog.check()]
     assert problems == []
