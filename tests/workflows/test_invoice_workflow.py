@@ -267,14 +267,15 @@ async def test_turned_off_receipt_is_not_sent_but_logged(harness: Harness) -> No
 
 
 def pdf_parts(msg) -> list[tuple[str, str]]:
-    """(filename, title) of each application/pdf part, read back with pypdf: the title is
-    the last word of the first line, after the business name."""
+    """(filename, kind) of each application/pdf part, read back with pypdf: the kind is
+    the first word of the document's title ("Receipt 2711-4455 – Acme")."""
     parts = []
     for part in msg.walk():
         if part.get_content_type() == "application/pdf":
             assert part.get_content_disposition() == "attachment"
-            text = PdfReader(io.BytesIO(part.get_content())).pages[0].extract_text()
-            parts.append((part.get_filename(), text.strip().splitlines()[0].split()[-1]))
+            metadata = PdfReader(io.BytesIO(part.get_content())).metadata
+            assert metadata is not None and metadata.title
+            parts.append((part.get_filename(), metadata.title.split()[0]))
     return parts
 
 
