@@ -11,8 +11,9 @@ event durably; sending the same event again is harmless.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, assert_never
 
 from temporalio.client import Client
 
@@ -67,6 +68,11 @@ from workflows.refund import RefundWorkflow
 from workflows.subscription import SubscriptionWorkflow
 from workflows.tax_rate import TaxRateWorkflow
 
+W = TypeVar("W")
+I = TypeVar("I")  # noqa: E741
+S = TypeVar("S")
+R = TypeVar("R")
+
 
 @dataclass(frozen=True)
 class Accepted:
@@ -91,112 +97,18 @@ class RelanceClient:
         return [await self.send_event(event) for event in events]
 
     async def send_event(self, event: Event) -> Accepted:
-        common: dict[str, Any] = {"event_id": event.id, "type": event.type, "created": event.created}
-        offset = self._clock_offset
-        if isinstance(event, InvoiceEvent):
-            inv = event.invoice
-            wf_id = invoice_workflow_id(inv.id)
-            await signal_with_start(
-                self.temporal,
-                InvoiceWorkflow.run,
-                InvoiceWorkflowInput(invoice_id=inv.id, customer_id=inv.customer, clock_offset_seconds=offset),
-                InvoiceWorkflow.event,
-                InvoiceSignal(**common, invoice=inv),
-                id=wf_id,
-                task_queue=self.task_queue,
-                summary=f"Invoice {inv.id} of customer {inv.customer}",
-            )
-        elif isinstance(event, CustomerEvent):
-            wf_id = customer_workflow_id(event.customer.id)
-            await signal_with_start(
-                self.temporal,
-                CustomerWorkflow.run,
-                CustomerWorkflowInput(customer_id=event.customer.id),
-                CustomerWorkflow.event,
-                CustomerSignal(**common, customer=event.customer),
-                id=wf_id,
-                task_queue=self.task_queue,
-                summary=f"Customer {event.customer.id}",
-            )
-        elif isinstance(event, CardEvent):
-            pm = event.payment_method
-            wf_id = card_workflow_id(pm.id)
-            await signal_with_start(
-                self.temporal,
-                CardWorkflow.run,
-                ObjectWorkflowInput(object_id=pm.id, clock_offset_seconds=offset),
-                CardWorkflow.event,
-                CardSignal(**common, payment_method=pm),
-                id=wf_id,
-                task_queue=self.task_queue,
-                summary=f"Card {pm.id}",
-            )
-        elif isinstance(event, SubscriptionEvent):
-            sub = event.subscription
-            wf_id = subscription_workflow_id(sub.id)
-            await signal_with_start(
-                self.temporal,
-                SubscriptionWorkflow.run,
-                ObjectWorkflowInput(object_id=sub.id, clock_offset_seconds=offset),
-                SubscriptionWorkflow.event,
-                SubscriptionSignal(**common, subscription=sub),
-                id=wf_id,
-                task_queue=self.task_queue,
-                summary=f"Subscription {sub.id}",
-            )
-        elif isinstance(event, CreditNoteEvent):
-            cn = event.credit_note
-            wf_id = credit_note_workflow_id(cn.id)
-            await signal_with_start(
-                self.temporal,
-                CreditNoteWorkflow.run,
-                ObjectWorkflowInput(object_id=cn.id, clock_offset_seconds=offset),
-                CreditNoteWorkflow.event,
-                CreditNoteSignal(**common, credit_note=cn),
-                id=wf_id,
-                task_queue=self.task_queue,
-                summary=f"Credit note {cn.id}",
-            )
-        elif isinstance(event, TaxRateEvent):
-            rate = event.tax_rate
-            wf_id = tax_rate_workflow_id(rate.id)
-            await signal_with_start(
-                self.temporal,
-                TaxRateWorkflow.run,
-                ObjectWorkflowInput(object_id=rate.id, clock_offset_seconds=offset),
-                TaxRateWorkflow.event,
-                TaxRateSignal(**common, tax_rate=rate),
-                id=wf_id,
-                task_queue=self.task_queue,
-                summary=f"Tax rate {rate.id}",
-            )
-        elif isinstance(event, PaymentEvent):
-            attempt = event.attempt
-            wf_id = payment_workflow_id(attempt.key, attempt.payment_intent_id)
-            await signal_with_start(
-                self.temporal,
-                PaymentWorkflow.run,
-                ObjectWorkflowInput(object_id=wf_id, clock_offset_seconds=offset),
-                PaymentWorkflow.event,
-                PaymentSignal(**common, attempt=attempt),
-                id=wf_id,
-                task_queue=self.task_queue,
-                summary=f"Payment {attempt.payment_intent_id or attempt.key}",
-            )
-        else:
-            assert isinstance(event, RefundEvent)
-            wf_id = refund_workflow_id(event.charge_id, event.refund.id if event.refund else None)
-            await signal_with_start(
-                self.temporal,
-                RefundWorkflow.run,
-                ObjectWorkflowInput(object_id=wf_id, clock_offset_seconds=offset),
-                RefundWorkflow.event,
-                RefundSignal(**common, refund=event.refund, charge=event.charge),
-                id=wf_id,
-                task_queue=self.task_queue,
-                summary=f"Refunds of {wf_id}",
-            )
-        return Accepted(event_id=event.id, type=event.type, workflow_id=wf_id)
+        start = _route(event, self._clock_offset)
+        await signal_with_start(
+            self.temporal,
+            start.run,
+            start.arg,
+            start.signal,
+            start.signal_arg,
+            id=start.id,
+            task_queue=self.task_queue,
+            summary=start.summary,
+        )
+        return Accepted(event_id=event.id, type=event.type, workflow_id=start.id)
 
     async def send_reminder_now(self, invoice_id: str, customer_id: str, request_id: str | None = None) -> str:
         """Ask for a reminder now. The caller checks the invoice is open (the API answers 409
@@ -231,3 +143,113 @@ class RelanceClient:
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
         return wf_id
+
+
+@dataclass(frozen=True)
+class _Start:
+    """One signal-with-start. Built only by `_start`, whose signature ties the workflow, its
+    input, its signal handler and the signal's model together for the type checker."""
+
+    run: Callable[[Any, Any], Awaitable[Any]]
+    arg: Any
+    signal: Callable[[Any, Any], None]
+    signal_arg: Any
+    id: str
+    summary: str
+
+
+def _start(
+    run: Callable[[W, I], Awaitable[R]],
+    arg: I,
+    signal: Callable[[W, S], None],
+    signal_arg: S,
+    *,
+    id: str,
+    summary: str,
+) -> _Start:
+    return _Start(run, arg, signal, signal_arg, id, summary)
+
+
+def _route(event: Event, offset: float) -> _Start:
+    """Which workflow an event goes to, what starts it, and the signal it gets."""
+    common: dict[str, Any] = {"event_id": event.id, "type": event.type, "created": event.created}
+
+    def started(object_id: str) -> ObjectWorkflowInput:
+        return ObjectWorkflowInput(object_id=object_id, clock_offset_seconds=offset)
+
+    match event:
+        case InvoiceEvent(invoice=inv):
+            return _start(
+                InvoiceWorkflow.run,
+                InvoiceWorkflowInput(invoice_id=inv.id, customer_id=inv.customer, clock_offset_seconds=offset),
+                InvoiceWorkflow.event,
+                InvoiceSignal(**common, invoice=inv),
+                id=invoice_workflow_id(inv.id),
+                summary=f"Invoice {inv.id} of customer {inv.customer}",
+            )
+        case CustomerEvent(customer=customer):
+            return _start(
+                CustomerWorkflow.run,
+                CustomerWorkflowInput(customer_id=customer.id),
+                CustomerWorkflow.event,
+                CustomerSignal(**common, customer=customer),
+                id=customer_workflow_id(customer.id),
+                summary=f"Customer {customer.id}",
+            )
+        case CardEvent(payment_method=pm):
+            return _start(
+                CardWorkflow.run,
+                started(pm.id),
+                CardWorkflow.event,
+                CardSignal(**common, payment_method=pm),
+                id=card_workflow_id(pm.id),
+                summary=f"Card {pm.id}",
+            )
+        case SubscriptionEvent(subscription=sub):
+            return _start(
+                SubscriptionWorkflow.run,
+                started(sub.id),
+                SubscriptionWorkflow.event,
+                SubscriptionSignal(**common, subscription=sub),
+                id=subscription_workflow_id(sub.id),
+                summary=f"Subscription {sub.id}",
+            )
+        case CreditNoteEvent(credit_note=cn):
+            return _start(
+                CreditNoteWorkflow.run,
+                started(cn.id),
+                CreditNoteWorkflow.event,
+                CreditNoteSignal(**common, credit_note=cn),
+                id=credit_note_workflow_id(cn.id),
+                summary=f"Credit note {cn.id}",
+            )
+        case TaxRateEvent(tax_rate=rate):
+            return _start(
+                TaxRateWorkflow.run,
+                started(rate.id),
+                TaxRateWorkflow.event,
+                TaxRateSignal(**common, tax_rate=rate),
+                id=tax_rate_workflow_id(rate.id),
+                summary=f"Tax rate {rate.id}",
+            )
+        case PaymentEvent(attempt=attempt):
+            wf_id = payment_workflow_id(attempt.key, attempt.payment_intent_id)
+            return _start(
+                PaymentWorkflow.run,
+                started(wf_id),
+                PaymentWorkflow.event,
+                PaymentSignal(**common, attempt=attempt),
+                id=wf_id,
+                summary=f"Payment {attempt.payment_intent_id or attempt.key}",
+            )
+        case RefundEvent():
+            wf_id = refund_workflow_id(event.charge_id, event.refund.id if event.refund else None)
+            return _start(
+                RefundWorkflow.run,
+                started(wf_id),
+                RefundWorkflow.event,
+                RefundSignal(**common, refund=event.refund, charge=event.charge),
+                id=wf_id,
+                summary=f"Refunds of {wf_id}",
+            )
+    assert_never(event)
