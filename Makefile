@@ -40,6 +40,10 @@ system-deps:
 run: $(STAMP)
 	$(BIN)/relance dev
 
+# Two workers, one test file each at a time (a file's tests share its module fixtures: a
+# Temporal server, a database). `make test PYTEST_ARGS=` runs them in one process.
+PYTEST_ARGS ?= -n 2 --dist loadfile
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 

@@ -66,8 +66,20 @@ _SUBTAG = re.compile(r"^[A-Za-z0-9]{1,8}$")
 
 def supported_locales() -> list[str]:
     """The shipped catalogs' names (`pt_BR`), English first."""
+    return list(_shipped())
+
+
+@cache
+def _shipped() -> tuple[str, ...]:
+    # Read once per process: every email asks which catalog serves its customer, and the
+    # catalogs ship with the code.
     found = sorted(p.name for p in LOCALES_DIR.iterdir() if p.is_dir()) if LOCALES_DIR.exists() else []
-    return [SOURCE_LOCALE] + [loc for loc in found if loc != SOURCE_LOCALE]
+    return (SOURCE_LOCALE, *(loc for loc in found if loc != SOURCE_LOCALE))
+
+
+@cache
+def _by_lower_name() -> dict[str, str]:
+    return {loc.lower(): loc for loc in _shipped()}
 
 
 def bcp47(catalog: str) -> str:
@@ -148,7 +160,7 @@ def _cldr_chain(sub: Subtags) -> list[str]:
 
 
 def _catalog_for(sub: Subtags) -> str | None:
-    available = {loc.lower(): loc for loc in supported_locales()}
+    available = _by_lower_name()
     if sub.language == "zh":
         # The script decides, then the region: Traditional for Taiwan, Hong Kong, Macau.
         if sub.script == "Hant":
