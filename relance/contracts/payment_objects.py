@@ -3,8 +3,9 @@ into a `PaymentAttempt`: how one attempt to collect an invoice went, with which 
 
 Fields Relance does not use are ignored, as for every object (`events.py`). A charge
 names its invoice only in API versions before 2025-03-31 (`charge.invoice`); from then on
-the tie is the payment intent, which the invoice (`invoice.payment_intent`) or an
-invoice payment (`invoice_payment.payment.payment_intent`) names.
+the tie is the payment intent, which the invoice (`invoice.payment_intent` before then,
+its expanded `payments` list after) or an invoice payment
+(`invoice_payment.payment.payment_intent`) names.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from relance.contracts.events import ObjectId, StripeObject, Timestamp
+from relance.contracts.events import InvoicePaymentEntry, ObjectId, StripeObject, Timestamp
 from relance.contracts.payments import PaymentAttempt, PaymentOutcome
 
 
@@ -86,22 +87,10 @@ class PaymentIntent(StripeObject):
     last_payment_error: PaymentError | None = None
 
 
-class InvoicePaymentTarget(StripeObject):
-    type: str | None = None
-    payment_intent: ObjectId | None = None
-    charge: ObjectId | None = None
-
-
-class InvoicePaymentTransitions(StripeObject):
-    paid_at: Timestamp | None = None
-
-
-class InvoicePayment(StripeObject):
+class InvoicePayment(InvoicePaymentEntry):
     id: str = Field(min_length=1, max_length=255)
     object: str = "invoice_payment"
     invoice: ObjectId = Field(min_length=1, max_length=255)
-    payment: InvoicePaymentTarget = Field(default_factory=InvoicePaymentTarget)
-    status_transitions: InvoicePaymentTransitions | None = None
 
 
 PAYMENT_OBJECTS: dict[str, type[BaseModel]] = {

@@ -8,6 +8,7 @@ import io
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
+import pytest
 from pypdf import PdfReader
 
 from relance.rules.payment_attempts import DETAILS_WAIT
@@ -200,3 +201,38 @@ async def test_duplicate_and_reordered_payment_events_send_one_email(harness: Ha
     body = text_of(message)
     assert "Your bank can't accept payments with this card at the moment." in body
     assert "lost" not in body.lower() and "stolen" not in body.lower()
+
+
+def payments_list(inv_id: str, intent_id: str) -> dict:
+    """`invoice.payments` as an API version from 2025-03-31 sends it, expanded."""
+    entry = dict(invoice_payment(f"inpay_{inv_id}", inv_id, intent_id), status="open", amount_paid=None)
+    return {"object": "list", "data": [dict(entry, is_default=True)], "has_more": False}
+
+
+@pytest.mark.parametrize("charge_first", [True, False], ids=["charge_first", "invoice_first"])
+async def test_the_invoices_payments_list_ties_a_charge_that_names_only_its_intent(
+    harness: Harness, charge_first: bool
+) -> None:
+    """Neither the invoice (no `payment_intent`) nor the charge (no `invoice`) names the
+    other, and no invoice_payment event comes: the invoice's own payments list ties them,
+    whichever comes first; the invoice's repeated event changes nothing."""
+    h = harness
+    now, inv = await primed(h, "in_pay7", timedelta(days=3), attempt_count=1)
+    failed_inv = dict(inv, payments=payments_list("in_pay7", "pi_pay7"))
+    failed_charge = event(
+        "charge.failed",
+        charge("ch_pay7", payment_intent="pi_pay7", decline_code="insufficient_funds", last4="0341"),
+        created=now + 2 * SECOND,
+    )
+    invoice_failed = event("invoice.payment_failed", failed_inv, created=now + 3 * SECOND)
+    await h.send(event("invoice.finalized", inv, created=now))
+    if charge_first:
+        await h.send(failed_charge, invoice_failed, invoice_failed)
+    else:
+        await h.send(invoice_failed)
+        assert h.sent("payment_failed") == []  # waiting for the charge's own event
+        await h.send(failed_charge, invoice_failed)
+    [message] = h.outbox_messages()
+    body = text_of(message)
+    assert "with Visa •••• 0341." in body
+    assert "Your bank declined the payment because of insufficient funds." in body
