@@ -236,3 +236,48 @@ async def test_the_invoices_payments_list_ties_a_charge_that_names_only_its_inte
     body = text_of(message)
     assert "with Visa •••• 0341." in body
     assert "Your bank declined the payment because of insufficient funds." in body
+
+
+def html_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("html",))
+    assert part is not None
+    return part.get_content()
+
+
+async def test_the_3d_secure_notice_names_the_method_to_confirm(harness: Harness) -> None:
+    """invoice.payment_action_required: the off-session try failed with
+    authentication_required; its charge names the card to confirm, in the HTML and the
+    text part. Another invoice's notice, with no charge of its own, keeps the generic
+    sentence."""
+    h = harness
+    now, inv = await primed(h, "in_pay8", timedelta(days=3), locale="fr-FR", attempt_count=1)
+    await h.send(
+        event("invoice.finalized", inv, created=now),
+        event(
+            "charge.failed",
+            charge("ch_pay8", payment_intent="pi_pay8", decline_code="authentication_required", last4="3184"),
+            created=now + SECOND,
+        ),
+        event(
+            "invoice.payment_action_required",
+            dict(inv, payments=payments_list("in_pay8", "pi_pay8")),
+            created=now + 2 * SECOND,
+        ),
+    )
+    [message] = h.outbox_messages()
+    text, html = text_of(message), html_of(message)
+    assert "Votre banque vous demande de confirmer le paiement de" in text
+    assert "pour la facture INV-n_pay8 avec Visa •••• 3184." in text
+    assert "Visa •••• 3184" in html and "avec" in html
+    assert "Moyen de paiement" in text
+
+    other = auto_invoice("in_pay9", attempt_count=1)
+    later = now + timedelta(hours=3)
+    await h.send(
+        event("invoice.finalized", other, created=later),
+        event("invoice.payment_action_required", other, created=later + SECOND),
+    )
+    generic = h.outbox_messages()[-1]
+    text = text_of(generic)
+    assert "pour la facture INV-n_pay9." in text and "••••" not in text
+    assert "••••" not in html_of(generic)
