@@ -325,6 +325,10 @@ class InvoicePaymentEntry(StripeObject):
     is_default: bool | None = None
     status_transitions: InvoicePaymentTransitions | None = None
 
+    @property
+    def paid_at(self) -> datetime | None:
+        return self.status_transitions.paid_at if self.status_transitions else None
+
 
 def _listed_objects(value: Any) -> Any:
     # A list Stripe sends only when the request expanded it: absent, an unexpanded
@@ -401,6 +405,10 @@ class Invoice(StripeObject):
     @property
     def tax_list(self) -> list[TaxAmountObject]:
         return list(self.total_taxes if self.total_taxes is not None else self.total_tax_amounts or [])
+
+    @property
+    def paid_at(self) -> datetime | None:
+        return self.status_transitions.paid_at if self.status_transitions else None
 
     @property
     def payment_intent_ids(self) -> list[str]:

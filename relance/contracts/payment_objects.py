@@ -105,22 +105,25 @@ def _outcome(event_type: str) -> PaymentOutcome:
     return "failed" if event_type.endswith("failed") else "succeeded"
 
 
+def _attempt(method: MethodDetails | None, **fields: Any) -> PaymentAttempt:
+    """An attempt with the method a charge or a payment error names."""
+    method = method or MethodDetails()
+    return PaymentAttempt(method_type=method.type, brand=method.brand, last4=method.last4, **fields)
+
+
 def payment_attempt(event_type: str, obj: BaseModel, created: datetime) -> PaymentAttempt:
     """The attempt an event reports. `created`: the event's time."""
     outcome = _outcome(event_type)
     if isinstance(obj, PaymentCharge):
-        method = obj.payment_method_details or MethodDetails()
         failed = outcome == "failed"
-        return PaymentAttempt(
+        return _attempt(
+            obj.payment_method_details,
             key=obj.id,
             charge_id=obj.id,
             payment_intent_id=obj.payment_intent,
             invoice_id=obj.invoice,
             customer_id=obj.customer,
             outcome=outcome,
-            method_type=method.type,
-            brand=method.brand,
-            last4=method.last4,
             failure_code=obj.decline_code() if failed else None,
             failure_message=obj.failure_message if failed else None,
             receipt_number=obj.receipt_number,
@@ -128,29 +131,25 @@ def payment_attempt(event_type: str, obj: BaseModel, created: datetime) -> Payme
         )
     if isinstance(obj, PaymentIntent):
         error = obj.last_payment_error or PaymentError()
-        method = error.payment_method or MethodDetails()
         charge = error.charge or obj.latest_charge
-        return PaymentAttempt(
+        return _attempt(
+            error.payment_method,
             key=charge or obj.id,
             charge_id=charge,
             payment_intent_id=obj.id,
             invoice_id=obj.invoice,
             customer_id=obj.customer,
             outcome=outcome,
-            method_type=method.type,
-            brand=method.brand,
-            last4=method.last4,
             failure_code=error.decline_code or error.code,
             failure_message=error.message,
         )
     assert isinstance(obj, InvoicePayment)
     target = obj.payment
-    paid_at = obj.status_transitions.paid_at if obj.status_transitions else None
     return PaymentAttempt(
         key=target.charge or target.payment_intent or obj.id,
         charge_id=target.charge,
         payment_intent_id=target.payment_intent,
         invoice_id=obj.invoice,
         outcome=outcome,
-        paid_at=paid_at or created,
+        paid_at=obj.paid_at or created,
     )
