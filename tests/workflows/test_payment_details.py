@@ -247,8 +247,8 @@ def html_of(message: EmailMessage) -> str:
 async def test_the_3d_secure_notice_names_the_method_to_confirm(harness: Harness) -> None:
     """invoice.payment_action_required: the off-session try failed with
     authentication_required; its charge names the card to confirm, in the HTML and the
-    text part. Another invoice's notice, with no charge of its own, keeps the generic
-    sentence."""
+    text part. Another invoice's notice, whose charge never comes, keeps the generic
+    sentence once the wait for it is over."""
     h = harness
     now, inv = await primed(h, "in_pay8", timedelta(days=3), locale="fr-FR", attempt_count=1)
     await h.send(
@@ -277,7 +277,29 @@ async def test_the_3d_secure_notice_names_the_method_to_confirm(harness: Harness
         event("invoice.finalized", other, created=later),
         event("invoice.payment_action_required", other, created=later + SECOND),
     )
-    generic = h.outbox_messages()[-1]
+    await h.advance(DETAILS_WAIT + 10 * SECOND, step=DETAILS_WAIT)  # no charge of its own comes
+    [_, generic] = h.outbox_messages()
     text = text_of(generic)
     assert "pour la facture INV-n_pay9." in text and "••••" not in text
     assert "••••" not in html_of(generic)
+
+
+async def test_the_3d_secure_notice_waits_for_a_charge_that_comes_after_it(harness: Harness) -> None:
+    h = harness
+    now, inv = await primed(h, "in_pay10", timedelta(days=3), attempt_count=1, payment_intent="pi_pay10")
+    await h.send(
+        event("invoice.finalized", inv, created=now),
+        event("invoice.payment_action_required", inv, created=now + SECOND),
+    )
+    assert h.sent("payment_action_required") == []  # waiting for the charge's own event
+    await h.send(
+        event(
+            "charge.failed",
+            charge("ch_pay10", payment_intent="pi_pay10", decline_code="authentication_required", last4="3220"),
+            created=now + 2 * SECOND,
+        )
+    )
+    [message] = h.outbox_messages()
+    text = text_of(message)
+    assert "for invoice INV-_pay10 with Visa •••• 3220." in text, text
+    assert "Visa •••• 3220" in html_of(message)
