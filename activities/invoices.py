@@ -39,7 +39,7 @@ def _awaits_payment(session, req: ApplyInvoiceEventRequest, state: InvoiceState)
     inv = req.signal.invoice
     if state.duplicate:
         return None
-    outcome = awaited_outcome(req.signal.type, state.status, state.collection_method, inv.payment_intent is not None)
+    outcome = awaited_outcome(req.signal.type, state.status, state.collection_method, bool(inv.payment_intent_ids))
     if outcome is None or not receives_payment_events(session):
         return None
     within = attempt_window(req.signal.created) if outcome == "failed" else None
@@ -59,8 +59,8 @@ class InvoiceActivities:
         run_id = activity.info().workflow_run_id if activity.in_activity() else None
         with session_scope(self.engine) as session:
             state = record_invoice_event(session, req.signal, run_id)
-            if req.signal.invoice.payment_intent:
-                link_payment_intent(session, req.signal.invoice.payment_intent, req.signal.invoice.id)
+            for payment_intent in req.signal.invoice.payment_intent_ids:
+                link_payment_intent(session, payment_intent, req.signal.invoice.id)
             pins = current_versions(session) if req.pin_templates else None
             owed = None if state.duplicate else invoice_event_type(req.signal.type, state)
             endpoints = subscribers(session, owed) if owed is not None else None

@@ -304,6 +304,46 @@ class InvoiceParent(StripeObject):
     subscription_details: InvoiceSubscriptionDetails | None = None
 
 
+class InvoicePaymentTarget(StripeObject):
+    type: str | None = None  # payment_intent, charge, or out_of_band_payment
+    payment_intent: ObjectId | None = None
+    charge: ObjectId | None = None
+
+
+class InvoicePaymentTransitions(StripeObject):
+    paid_at: Timestamp | None = None
+
+
+class InvoicePaymentEntry(StripeObject):
+    """An invoice_payment as the invoice's `payments` list holds it (API versions from
+    2025-03-31): which payment intent or charge collects the invoice, and how that went."""
+
+    id: str | None = Field(default=None, max_length=255)
+    payment: InvoicePaymentTarget = Field(default_factory=InvoicePaymentTarget)
+    status: str | None = None  # open, paid, canceled
+    amount_paid: Integer | None = None
+    is_default: bool | None = None
+    status_transitions: InvoicePaymentTransitions | None = None
+
+    @property
+    def paid_at(self) -> datetime | None:
+        return self.status_transitions.paid_at if self.status_transitions else None
+
+
+def _listed_objects(value: Any) -> Any:
+    # A list Stripe sends only when the request expanded it: absent, an unexpanded
+    # reference (a URL or ids) or its objects; only the objects are read.
+    if isinstance(value, dict):
+        value = value.get("data")
+    if not isinstance(value, list):
+        return {"data": []}
+    return {"data": [item for item in value if isinstance(item, dict)]}
+
+
+class InvoicePaymentList(StripeObject):
+    data: list[InvoicePaymentEntry] = Field(default_factory=list)
+
+
 InvoiceStatus = Literal["draft", "open", "paid", "uncollectible", "void"]
 CollectionMethod = Literal["send_invoice", "charge_automatically"]
 
@@ -331,7 +371,8 @@ class Invoice(StripeObject):
     hosted_invoice_url: str | None = None
     attempt_count: Integer = 0
     next_payment_attempt: Timestamp | None = None
-    payment_intent: ObjectId | None = None
+    payment_intent: ObjectId | None = None  # API versions before 2025-03-31
+    payments: Annotated[InvoicePaymentList, BeforeValidator(_listed_objects)] | None = None
     description: str | None = None
     footer: str | None = None
     receipt_number: str | None = None
@@ -364,6 +405,17 @@ class Invoice(StripeObject):
     @property
     def tax_list(self) -> list[TaxAmountObject]:
         return list(self.total_taxes if self.total_taxes is not None else self.total_tax_amounts or [])
+
+    @property
+    def paid_at(self) -> datetime | None:
+        return self.status_transitions.paid_at if self.status_transitions else None
+
+    @property
+    def payment_intent_ids(self) -> list[str]:
+        """Every payment intent collecting it: `payment_intent` in API versions before
+        2025-03-31, from then on those its `payments` list names (when expanded)."""
+        listed = [p.payment.payment_intent for p in self.payments.data] if self.payments else []
+        return list(dict.fromkeys(pi for pi in (self.payment_intent, *listed) if pi))
 
     @property
     def subscription_id(self) -> str | None:

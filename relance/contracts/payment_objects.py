@@ -3,8 +3,9 @@ into a `PaymentAttempt`: how one attempt to collect an invoice went, with which 
 
 Fields Relance does not use are ignored, as for every object (`events.py`). A charge
 names its invoice only in API versions before 2025-03-31 (`charge.invoice`); from then on
-the tie is the payment intent, which the invoice (`invoice.payment_intent`) or an
-invoice payment (`invoice_payment.payment.payment_intent`) names.
+the tie is the payment intent, which the invoice (`invoice.payment_intent` before then,
+its expanded `payments` list after) or an invoice payment
+(`invoice_payment.payment.payment_intent`) names.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from relance.contracts.events import ObjectId, StripeObject, Timestamp
+from relance.contracts.events import InvoicePaymentEntry, ObjectId, StripeObject, Timestamp
 from relance.contracts.payments import PaymentAttempt, PaymentOutcome
 
 
@@ -86,22 +87,10 @@ class PaymentIntent(StripeObject):
     last_payment_error: PaymentError | None = None
 
 
-class InvoicePaymentTarget(StripeObject):
-    type: str | None = None
-    payment_intent: ObjectId | None = None
-    charge: ObjectId | None = None
-
-
-class InvoicePaymentTransitions(StripeObject):
-    paid_at: Timestamp | None = None
-
-
-class InvoicePayment(StripeObject):
+class InvoicePayment(InvoicePaymentEntry):
     id: str = Field(min_length=1, max_length=255)
     object: str = "invoice_payment"
     invoice: ObjectId = Field(min_length=1, max_length=255)
-    payment: InvoicePaymentTarget = Field(default_factory=InvoicePaymentTarget)
-    status_transitions: InvoicePaymentTransitions | None = None
 
 
 PAYMENT_OBJECTS: dict[str, type[BaseModel]] = {
@@ -116,22 +105,25 @@ def _outcome(event_type: str) -> PaymentOutcome:
     return "failed" if event_type.endswith("failed") else "succeeded"
 
 
+def _attempt(method: MethodDetails | None, **fields: Any) -> PaymentAttempt:
+    """An attempt with the method a charge or a payment error names."""
+    method = method or MethodDetails()
+    return PaymentAttempt(method_type=method.type, brand=method.brand, last4=method.last4, **fields)
+
+
 def payment_attempt(event_type: str, obj: BaseModel, created: datetime) -> PaymentAttempt:
     """The attempt an event reports. `created`: the event's time."""
     outcome = _outcome(event_type)
     if isinstance(obj, PaymentCharge):
-        method = obj.payment_method_details or MethodDetails()
         failed = outcome == "failed"
-        return PaymentAttempt(
+        return _attempt(
+            obj.payment_method_details,
             key=obj.id,
             charge_id=obj.id,
             payment_intent_id=obj.payment_intent,
             invoice_id=obj.invoice,
             customer_id=obj.customer,
             outcome=outcome,
-            method_type=method.type,
-            brand=method.brand,
-            last4=method.last4,
             failure_code=obj.decline_code() if failed else None,
             failure_message=obj.failure_message if failed else None,
             receipt_number=obj.receipt_number,
@@ -139,29 +131,25 @@ def payment_attempt(event_type: str, obj: BaseModel, created: datetime) -> Payme
         )
     if isinstance(obj, PaymentIntent):
         error = obj.last_payment_error or PaymentError()
-        method = error.payment_method or MethodDetails()
         charge = error.charge or obj.latest_charge
-        return PaymentAttempt(
+        return _attempt(
+            error.payment_method,
             key=charge or obj.id,
             charge_id=charge,
             payment_intent_id=obj.id,
             invoice_id=obj.invoice,
             customer_id=obj.customer,
             outcome=outcome,
-            method_type=method.type,
-            brand=method.brand,
-            last4=method.last4,
             failure_code=error.decline_code or error.code,
             failure_message=error.message,
         )
     assert isinstance(obj, InvoicePayment)
     target = obj.payment
-    paid_at = obj.status_transitions.paid_at if obj.status_transitions else None
     return PaymentAttempt(
         key=target.charge or target.payment_intent or obj.id,
         charge_id=target.charge,
         payment_intent_id=target.payment_intent,
         invoice_id=obj.invoice,
         outcome=outcome,
-        paid_at=paid_at or created,
+        paid_at=obj.paid_at or created,
     )

@@ -19,7 +19,6 @@ from relance.storage.tables import CustomerRecord
 
 
 def invoice_view(inv: Invoice) -> InvoiceView:
-    paid_at = inv.status_transitions.paid_at if inv.status_transitions else None
     return InvoiceView(
         id=inv.id,
         number=inv.number,
@@ -32,7 +31,7 @@ def invoice_view(inv: Invoice) -> InvoiceView:
         total=inv.total,
         created=inv.created,
         due_date=inv.due_date,
-        paid_at=paid_at,
+        paid_at=inv.paid_at,
         description=inv.description,
         footer=inv.footer,
         receipt_number=inv.receipt_number,

@@ -34,6 +34,7 @@ from relance.rendering.formatting import (
     format_unit_money,
 )
 from relance.rendering.i18n import TEMPLATES_DIR
+from relance.rendering.payment_methods import payment_method_label
 
 PDF_TEMPLATES_DIR = TEMPLATES_DIR / "pdf"
 
@@ -166,6 +167,8 @@ def _document_filters(locale: str) -> dict[str, Filter]:
         "quantity": lambda value: "" if value is None else format_quantity(value, locale),
         "country": lambda code: country_name(code, locale),
         "currency_name": lambda code: currency_name(code, locale),
+        # Named as the emails name it: "Visa •••• 4242", "SEPA Debit •••• 3000".
+        "payment_method": payment_method_label,
     }
 
 

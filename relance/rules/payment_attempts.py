@@ -16,6 +16,8 @@ from relance.rules.invoice_webhooks import PAID_TYPES
 
 DETAILS_WAIT = timedelta(minutes=2)
 
+FAILED_ATTEMPT_TYPES = ("invoice.payment_failed", "invoice.payment_action_required")
+
 # A failed charge belongs to the invoice.payment_failed that follows or precedes it by
 # moments; Stripe's retries are hours or days apart, so anything further away is another
 # attempt's.
@@ -35,9 +37,10 @@ def awaited_outcome(
     event_type: str, status: str, collection_method: str, has_payment_intent: bool
 ) -> PaymentOutcome | None:
     """The outcome whose details the email this event owes names: a failure notice's
-    attempt, or a receipt's payment when Stripe charged it (an invoice paid out of band
-    has no charge to wait for)."""
-    if event_type == "invoice.payment_failed" and status not in TERMINAL_STATUSES:
+    attempt, a 3D Secure notice's (its off-session try failed with authentication_required),
+    or a receipt's payment when Stripe charged it (an invoice paid out of band has no charge
+    to wait for)."""
+    if event_type in FAILED_ATTEMPT_TYPES and status not in TERMINAL_STATUSES:
         return "failed"
     if (
         event_type in PAID_TYPES

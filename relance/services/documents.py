@@ -4,6 +4,7 @@ when it is not stored yet. Rendering itself goes through relance.rendering.pdf_p
 from __future__ import annotations
 
 import hashlib
+import json
 
 from sqlmodel import Session
 
@@ -11,7 +12,7 @@ from relance.contracts.account import AccountSettings
 from relance.contracts.documents import DocumentFacts, PaymentFacts
 from relance.contracts.einvoice import EInvoiceOptions, EInvoiceOutcome, EInvoiceSettings, effective_profile
 from relance.contracts.email_context import CustomerView
-from relance.contracts.events import CreditNote, Invoice
+from relance.contracts.events import CreditNote, Invoice, TaxRateObject
 from relance.contracts.kinds import DocumentKind
 from relance.contracts.models import DocumentRequest
 from relance.rendering.context import customer_view, invoice_view, time_zone_for
@@ -31,6 +32,24 @@ from relance.storage.tables import CustomerRecord
 from relance.storage.tax_rates import known_tax_rates
 
 
+def shown_tax_rates(session: Session, inv: Invoice | None, credit_note: CreditNote | None) -> dict[str, TaxRateObject]:
+    """The tax rates Relance knows of those the document names (its lines and totals)."""
+    if credit_note is not None:
+        return known_tax_rates(session, credit_note_tax_rate_ids(credit_note))
+    return known_tax_rates(session, invoice_tax_rate_ids(inv)) if inv is not None else {}
+
+
+def tax_rates_version(rates: dict[str, TaxRateObject]) -> str | None:
+    """Which descriptions of its tax rates a document shows, as a digest; None when it
+    knows none (its percentages are derived). A rate learned or changed after a PDF was
+    rendered gives another digest, so the next email renders the PDF anew; a repeated
+    tax_rate event gives the same one."""
+    if not rates:
+        return None
+    shown = {rate_id: rates[rate_id].model_dump(mode="json", exclude_none=True) for rate_id in sorted(rates)}
+    return hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def document_facts(
     session: Session,
     kind: DocumentKind,
@@ -39,16 +58,18 @@ def document_facts(
     inv: Invoice | None,
     credit_note: CreditNote | None,
     payment: PaymentFacts | None = None,
+    rates: dict[str, TaxRateObject] | None = None,
 ) -> DocumentFacts | None:
-    """What the document states, with the tax rates Relance knows by id. `payment`: how a
-    receipt's invoice was paid, when known."""
+    """What the document states, with the tax rates Relance knows by id (`rates`: those
+    `shown_tax_rates` read already). `payment`: how a receipt's invoice was paid, when
+    known."""
+    if rates is None:
+        rates = shown_tax_rates(session, inv, credit_note)
     if credit_note is not None:
         corrected = load_current_invoice(session, credit_note.invoice) if credit_note.invoice else None
-        rates = known_tax_rates(session, credit_note_tax_rate_ids(credit_note))
         return credit_note_facts(credit_note, settings, rates, customer, corrected)
     if inv is None:
         return None
-    rates = known_tax_rates(session, invoice_tax_rate_ids(inv))
     if kind is DocumentKind.receipt:
         return invoice_facts(inv, settings, rates, customer, payment, "receipt")
     return invoice_facts(inv, settings, rates, customer)
@@ -65,7 +86,7 @@ def document_to_render(
     """The stored document's key, and what to render under it (None: already stored)."""
     settings, version = load_settings(session)
     inv = None
-    if req.invoice_id and req.revision and not req.customer_id:
+    if req.invoice_id and req.revision:
         inv = load_invoice_document(session, req.invoice_id, req.revision)
     customer_id = req.customer_id or (inv.customer if inv else "")
     customer = get_customer(session, customer_id)
@@ -82,10 +103,12 @@ def document_to_render(
     if einvoice is not None:
         # The customer's profile is not in the settings version: a change renders anew.
         key += f":{einvoice.profile}{'+xml' if einvoice.attach_xml else ''}"
+    rates = shown_tax_rates(session, inv, req.credit_note_document)
+    if (rates_version := tax_rates_version(rates)) is not None:
+        # Nor are the tax rates learned since the revision: one learned later renders anew.
+        key += f":t{rates_version}"
     if has_document(session, key):
         return key, None
-    if inv is None and req.invoice_id and req.revision:
-        inv = load_invoice_document(session, req.invoice_id, req.revision)
     view = customer_view(customer, customer_id, inv)
     return key, DocumentContext(
         branding=settings.branding,
@@ -101,6 +124,7 @@ def document_to_render(
             inv,
             req.credit_note_document,
             payment or _paid_with(session, req.kind, inv),
+            rates,
         ),
         einvoice=einvoice,
     )

@@ -76,7 +76,8 @@ def _payment_facts(session: Session, req: EmailRequest, inv: Invoice | None) -> 
         return None
     if req.kind == EmailKind.receipt:
         return receipt_payment_facts(session, inv)
-    if req.kind == EmailKind.payment_failed:
+    if req.kind in (EmailKind.payment_failed, EmailKind.payment_action_required):
+        # A payment waiting for 3D Secure failed its off-session try (authentication_required).
         return failed_payment_facts(session, inv.id, req.attempted_at)
     return None
 

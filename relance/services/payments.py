@@ -23,8 +23,7 @@ def receipt_payment_facts(session: Session, invoice: Invoice) -> PaymentFacts | 
     """How the invoice was paid: method, paid date, receipt number. None when nothing
     says it was paid."""
     facts = payment_facts_for(session, invoice.id, "succeeded")
-    transitions = invoice.status_transitions
-    paid_at = transitions.paid_at if transitions else None
+    paid_at = invoice.paid_at
     if facts is None:
         if invoice.status != "paid" and paid_at is None:
             return None

@@ -72,7 +72,7 @@ def _note_times(rec: InvoiceRecord, signal: InvoiceSignal, status: str) -> None:
         finalized = signal.created  # it was finalized by the time of this event
     rec.finalized_at = _earliest(rec.finalized_at, finalized)
     if status == "paid":
-        paid = transitions.paid_at if transitions and transitions.paid_at else signal.created
+        paid = signal.invoice.paid_at or signal.created
         rec.paid_at = _earliest(rec.paid_at, paid)
     if signal.type == "invoice.payment_failed":
         rec.payment_failures += 1

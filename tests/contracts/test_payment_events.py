@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from relance.contracts.events import SUPPORTED_EVENT_TYPES, InvalidEvent, PaymentEvent, parse_event
-from tests.support.events import charge, event, invoice_payment, payment_intent_failed, stripe_fixtures
+from relance.contracts.events import SUPPORTED_EVENT_TYPES, InvalidEvent, InvoiceEvent, PaymentEvent, parse_event
+from tests.support.events import charge, event, invoice, invoice_payment, payment_intent_failed, stripe_fixtures
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
@@ -75,6 +75,48 @@ def test_stripes_invoice_payment_fixture_and_a_paid_one() -> None:
     paid = parse("invoice_payment.paid", invoice_payment("inpay_1", "in_1", "pi_1")).attempt
     assert (paid.key, paid.invoice_id, paid.payment_intent_id) == ("pi_1", "in_1", "pi_1")
     assert not paid.has_details()
+
+
+def payments_of(payments: object) -> list[str]:
+    parsed = parse_event(event("invoice.payment_failed", dict(invoice("in_1"), payments=payments), created=T0))
+    assert isinstance(parsed, InvoiceEvent)
+    return parsed.invoice.payment_intent_ids
+
+
+def test_the_invoices_payments_list_names_its_payment_intents() -> None:
+    """API versions from 2025-03-31: `invoice.payments`, when expanded, lists the invoice
+    payments; each names a payment intent, or a charge."""
+    listed = {
+        "object": "list",
+        "data": [
+            dict(invoice_payment("inpay_1", "in_1", "pi_1"), amount_paid=None, is_default=False, status="canceled"),
+            {
+                "id": "inpay_2",
+                "object": "invoice_payment",
+                "payment": {"type": "payment_intent", "payment_intent": {"id": "pi_2", "object": "payment_intent"}},
+                "status": "open",
+                "amount_paid": 0,
+                "is_default": True,
+                "status_transitions": {"paid_at": None},
+            },
+            {"id": "inpay_3", "payment": {"type": "charge", "charge": "ch_3"}, "status": "paid"},
+            dict(invoice_payment("inpay_4", "in_1", "pi_1")),
+        ],
+        "has_more": False,
+        "url": "/v1/invoice_payments?invoice=in_1",
+    }
+    assert payments_of(listed) == ["pi_1", "pi_2"]
+    assert payments_of(listed["data"]) == ["pi_1", "pi_2"]
+
+
+@pytest.mark.parametrize(
+    "payments",
+    [None, "/v1/invoice_payments?invoice=in_1", {"object": "list", "url": "/v1/invoice_payments"}, ["inpay_1"], []],
+)
+def test_an_absent_or_unexpanded_payments_list_names_none(payments: object) -> None:
+    assert payments_of(payments) == []
+    bare = parse_event(event("invoice.finalized", invoice("in_1", payment_intent="pi_old")))
+    assert isinstance(bare, InvoiceEvent) and bare.invoice.payment_intent_ids == ["pi_old"]
 
 
 @pytest.mark.parametrize(

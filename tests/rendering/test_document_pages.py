@@ -286,6 +286,26 @@ def test_a_receipt_names_the_payment(receipt_pages: dict[str, str]) -> None:
     assert_in(receipt_pages["fr"], "Moyen de paiement Visa •••• 4242", "Date de paiement 4 mars 2026")
 
 
+@pytest.mark.parametrize(
+    ("method", "named"),
+    [
+        (PaymentFacts(method_type="sepa_debit", last4="3000"), "SEPA Debit •••• 3000"),
+        (PaymentFacts(method_type="card", brand="cartes_bancaires", last4="1881"), "Cartes Bancaires •••• 1881"),
+        (PaymentFacts(method_type="us_bank_account", last4="6789"), "ACH Direct Debit •••• 6789"),
+        (PaymentFacts(method_type="paypal"), "PayPal"),
+    ],
+)
+def test_the_receipt_names_the_method_as_the_receipt_email_does(method: PaymentFacts, named: str) -> None:
+    """One naming for PDFs and emails (relance.rendering.payment_methods)."""
+    obj = d.two_rate_invoice("in_paid", status="paid", receipt_number="2233-4455")
+    inv = Invoice.model_validate(obj)
+    facts = invoice_facts(inv, FR, KNOWN, payment=method, doc_type="receipt")
+    html = render_document_html(DocumentKind.receipt, context(inv, facts, FR), "de")
+    [label] = re.findall(rf"<th>([^<]+)</th><td>{re.escape(named)}</td>", html)
+    unknown = invoice_facts(inv, FR, KNOWN, payment=PaymentFacts(outcome="succeeded"), doc_type="receipt")
+    assert f"<th>{label}</th>" not in render_document_html(DocumentKind.receipt, context(inv, unknown, FR), "de")
+
+
 @pytest.fixture(scope="module")
 def credit_note_pages() -> dict[str, str]:
     inv = Invoice.model_validate(d.two_rate_invoice())

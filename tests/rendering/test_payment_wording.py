@@ -144,3 +144,17 @@ def test_a_send_invoice_failure_without_retry_is_not_called_final() -> None:
     out = render_email(EmailKind.payment_failed, ctx, "en")
     assert "Final" not in out.subject
     assert "We won't try to charge your payment method again automatically." in out.text
+
+
+@pytest.mark.parametrize("locale", ["en", *TRANSLATED])
+def test_the_3d_secure_notice_names_the_method_to_confirm_in_every_language(locale: str) -> None:
+    card = PaymentFacts(method_type="card", brand="visa", last4="4242", outcome="failed")
+    named = render_email(EmailKind.payment_action_required, make_ctx(payment=card), locale)
+    generic = render_email(EmailKind.payment_action_required, make_ctx(payment=None), locale)
+    assert "Visa •••• 4242" in named.text and "Visa •••• 4242" in named.html
+    assert "••••" not in generic.text and "••••" not in generic.html
+    # The method is named in the opening sentence, not only in the summary below it.
+    [opening] = [p for p in named.text.split("\n\n") if "Visa •••• 4242" in p][:1]
+    assert opening not in generic.text and len(opening.splitlines()) == 1
+    if locale == "en":
+        assert opening.endswith("for invoice INV-2026-0042 with Visa •••• 4242.")

@@ -8,6 +8,7 @@ import io
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
+import pytest
 from pypdf import PdfReader
 
 from relance.rules.payment_attempts import DETAILS_WAIT
@@ -200,3 +201,105 @@ async def test_duplicate_and_reordered_payment_events_send_one_email(harness: Ha
     body = text_of(message)
     assert "Your bank can't accept payments with this card at the moment." in body
     assert "lost" not in body.lower() and "stolen" not in body.lower()
+
+
+def payments_list(inv_id: str, intent_id: str) -> dict:
+    """`invoice.payments` as an API version from 2025-03-31 sends it, expanded."""
+    entry = dict(invoice_payment(f"inpay_{inv_id}", inv_id, intent_id), status="open", amount_paid=None)
+    return {"object": "list", "data": [dict(entry, is_default=True)], "has_more": False}
+
+
+@pytest.mark.parametrize("charge_first", [True, False], ids=["charge_first", "invoice_first"])
+async def test_the_invoices_payments_list_ties_a_charge_that_names_only_its_intent(
+    harness: Harness, charge_first: bool
+) -> None:
+    """Neither the invoice (no `payment_intent`) nor the charge (no `invoice`) names the
+    other, and no invoice_payment event comes: the invoice's own payments list ties them,
+    whichever comes first; the invoice's repeated event changes nothing."""
+    h = harness
+    now, inv = await primed(h, "in_pay7", timedelta(days=3), attempt_count=1)
+    failed_inv = dict(inv, payments=payments_list("in_pay7", "pi_pay7"))
+    failed_charge = event(
+        "charge.failed",
+        charge("ch_pay7", payment_intent="pi_pay7", decline_code="insufficient_funds", last4="0341"),
+        created=now + 2 * SECOND,
+    )
+    invoice_failed = event("invoice.payment_failed", failed_inv, created=now + 3 * SECOND)
+    await h.send(event("invoice.finalized", inv, created=now))
+    if charge_first:
+        await h.send(failed_charge, invoice_failed, invoice_failed)
+    else:
+        await h.send(invoice_failed)
+        assert h.sent("payment_failed") == []  # waiting for the charge's own event
+        await h.send(failed_charge, invoice_failed)
+    [message] = h.outbox_messages()
+    body = text_of(message)
+    assert "with Visa •••• 0341." in body
+    assert "Your bank declined the payment because of insufficient funds." in body
+
+
+def html_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("html",))
+    assert part is not None
+    return part.get_content()
+
+
+async def test_the_3d_secure_notice_names_the_method_to_confirm(harness: Harness) -> None:
+    """invoice.payment_action_required: the off-session try failed with
+    authentication_required; its charge names the card to confirm, in the HTML and the
+    text part. Another invoice's notice, whose charge never comes, keeps the generic
+    sentence once the wait for it is over."""
+    h = harness
+    now, inv = await primed(h, "in_pay8", timedelta(days=3), locale="fr-FR", attempt_count=1)
+    await h.send(
+        event("invoice.finalized", inv, created=now),
+        event(
+            "charge.failed",
+            charge("ch_pay8", payment_intent="pi_pay8", decline_code="authentication_required", last4="3184"),
+            created=now + SECOND,
+        ),
+        event(
+            "invoice.payment_action_required",
+            dict(inv, payments=payments_list("in_pay8", "pi_pay8")),
+            created=now + 2 * SECOND,
+        ),
+    )
+    [message] = h.outbox_messages()
+    text, html = text_of(message), html_of(message)
+    assert "Votre banque vous demande de confirmer le paiement de" in text
+    assert "pour la facture INV-n_pay8 avec Visa •••• 3184." in text
+    assert "Visa •••• 3184" in html and "avec" in html
+    assert "Moyen de paiement" in text
+
+    other = auto_invoice("in_pay9", attempt_count=1)
+    later = now + timedelta(hours=3)
+    await h.send(
+        event("invoice.finalized", other, created=later),
+        event("invoice.payment_action_required", other, created=later + SECOND),
+    )
+    await h.advance(DETAILS_WAIT + 10 * SECOND, step=DETAILS_WAIT)  # no charge of its own comes
+    [_, generic] = h.outbox_messages()
+    text = text_of(generic)
+    assert "pour la facture INV-n_pay9." in text and "••••" not in text
+    assert "••••" not in html_of(generic)
+
+
+async def test_the_3d_secure_notice_waits_for_a_charge_that_comes_after_it(harness: Harness) -> None:
+    h = harness
+    now, inv = await primed(h, "in_pay10", timedelta(days=3), attempt_count=1, payment_intent="pi_pay10")
+    await h.send(
+        event("invoice.finalized", inv, created=now),
+        event("invoice.payment_action_required", inv, created=now + SECOND),
+    )
+    assert h.sent("payment_action_required") == []  # waiting for the charge's own event
+    await h.send(
+        event(
+            "charge.failed",
+            charge("ch_pay10", payment_intent="pi_pay10", decline_code="authentication_required", last4="3220"),
+            created=now + 2 * SECOND,
+        )
+    )
+    [message] = h.outbox_messages()
+    text = text_of(message)
+    assert "for invoice INV-_pay10 with Visa •••• 3220." in text, text
+    assert "Visa •••• 3220" in html_of(message)

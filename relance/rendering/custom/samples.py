@@ -113,6 +113,10 @@ def sample_context(kind: EmailKind) -> EmailContext:
         ctx.payment = PaymentFacts(
             method_type="card", brand="visa", last4="4242", outcome="failed", failure_code="insufficient_funds"
         )
+    if kind == EmailKind.payment_action_required:
+        ctx.payment = PaymentFacts(
+            method_type="card", brand="visa", last4="4242", outcome="failed", failure_code="authentication_required"
+        )
     if kind == EmailKind.receipt:
         ctx.payment = PaymentFacts(
             method_type="card",
