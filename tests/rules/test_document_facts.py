@@ -12,7 +12,7 @@ import pytest
 from relance.contracts.account import AccountSettings
 from relance.contracts.documents import TaxId
 from relance.contracts.events import CreditNote, Invoice, TaxRateObject, parse_event
-from relance.rules.document_facts import credit_note_facts, invoice_facts, invoice_tax_rate_ids
+from relance.rules.document_facts import credit_note_facts, invoice_facts, tax_rate_ids
 from tests.support.documents import (
     FINALIZED,
     PERIOD_END,
@@ -79,7 +79,7 @@ def test_an_expanded_rate_inside_the_invoice_needs_no_lookup() -> None:
     obj["total_taxes"][1]["tax_rate_details"]["tax_rate"] = tax_rate("txr_fr55", 5.5, "TVA réduite")
     f = facts_of(obj, known={})
     assert [(x.rate.display_name, x.rate.derived) for x in f.totals.taxes] == [(None, True), ("TVA réduite", False)]
-    assert invoice_tax_rate_ids(Invoice.model_validate(obj)) == {"txr_fr20", "txr_fr55"}
+    assert tax_rate_ids(Invoice.model_validate(obj)) == {"txr_fr20", "txr_fr55"}
 
 
 def test_unit_price_from_amount_over_quantity_exactly_and_inclusive_tax_taken_out() -> None:
