@@ -413,14 +413,16 @@ class Customer(StripeObject):
     # Leitweg-ID). Absent: unchanged; "": cleared. A Stripe customer can carry it as
     # metadata["buyer_reference"], Stripe's place for fields of one's own.
     buyer_reference: str | None = Field(default=None, max_length=100)
-    metadata: dict[str, str] | None = None
+    # Stripe's own, read for buyer_reference only; anything else in it is left alone.
+    metadata: dict[str, Any] | None = None
 
     @property
     def buyer_reference_set(self) -> str | None:
         """The buyer reference this event sets (its own field, else its metadata)."""
         if self.buyer_reference is not None:
             return self.buyer_reference
-        return (self.metadata or {}).get("buyer_reference")
+        found = (self.metadata or {}).get("buyer_reference")
+        return " ".join(found.split())[:100] if isinstance(found, str) else None
 
     @field_validator("buyer_reference")
     @classmethod

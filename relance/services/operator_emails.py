@@ -230,8 +230,29 @@ def prepare_resend(session: Session, req: OperatorEmailRequest) -> PreparedOpera
             "attachments": [],
         }
     )
-    attachments = [StoredAttachment(ref=a.key, filename=a.document.filename) for a in found if a.key]
-    carried = [{**a.document.model_dump(mode="json"), "ref": a.key} for a in found]
+    attachments = [
+        StoredAttachment(
+            ref=a.key,
+            filename=a.document.filename,
+            companion=StoredAttachment(ref=a.xml.key, filename=a.xml.filename, content_type=a.xml.content_type)
+            if a.xml is not None and a.xml.key
+            else None,
+        )
+        for a in found
+        if a.key
+    ]
+    carried = [
+        {
+            **a.document.model_dump(mode="json"),
+            "ref": a.key,
+            **(
+                {"xml": {"filename": a.xml.filename, "ref": a.xml.key, "content_type": a.xml.content_type}}
+                if a.xml
+                else {}
+            ),
+        }
+        for a in found
+    ]
     prepared = _to_deliver(
         session, req, message, f"resend of {original.id}", locale=original.locale, attachments=carried
     )
