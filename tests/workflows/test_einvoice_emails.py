@@ -14,6 +14,7 @@ import pytest
 from facturx import get_facturx_xml_from_pdf, get_xml_from_pdf
 from lxml import etree
 
+from relance.api.sent_emails import attachment_response, email_out
 from relance.rendering.einvoice.cii import NSMAP
 from relance.rendering.einvoice.validate import validate
 from relance.storage import webhooks_store
@@ -68,6 +69,13 @@ async def test_invoice_email_carries_factur_x(harness: Harness) -> None:
     with session_scope(h.engine) as session:
         files = [(f.filename, f.content_type, f.size) for f in sent_files(session, sent)]
     assert files == [(pdf_name, "application/pdf", len(parts[pdf_name][1])), ("factur-x.xml", "text/xml", len(xml))]
+    shown = email_out(h.engine, sent.id)  # GET /v1/emails/{id} and the dashboard's email page
+    assert [(a.filename, a.content_type, a.url) for a in shown.attachments] == [
+        (pdf_name, "application/pdf", f"/v1/emails/{sent.id}/attachments/0"),
+        ("factur-x.xml", "text/xml", f"/v1/emails/{sent.id}/attachments/1"),
+    ]
+    download = attachment_response(h.engine, sent.id, 1)
+    assert (download.media_type, download.body) == ("text/xml", xml)
     assert validate(xml, "en16931") == []
     tree = etree.fromstring(xml)
     assert tree.xpath("//rsm:ExchangedDocument/ram:ID", namespaces=NSMAP)[0].text == "F-2026-0042"
