@@ -109,3 +109,21 @@ def test_legal_mentions_and_terms_in_the_xml_are_the_pages(locale: str) -> None:
         assert text and normalize(text) in page, (text, page)
     [terms] = _path(xml, "//ram:SpecifiedTradePaymentTerms/ram:Description")
     assert normalize(terms) in page and "30" in terms
+
+
+@pytest.mark.parametrize(
+    ("locale", "label"), [("fr", "Virement bancaire"), ("de", "Banküberweisung"), ("en", "Bank transfer")]
+)
+def test_the_account_to_pay_is_on_the_page_as_in_the_xml(locale: str, label: str) -> None:
+    banked = FR.model_copy(
+        update={"seller": FR.seller.model_copy(update={"iban": "FR7630006000011234567890189", "bic": "BNPAFRPP"})}
+    )
+    inv = Invoice.model_validate(d.two_rate_invoice())
+    ctx = context(inv, invoice_facts(inv, banked, KNOWN), banked).model_copy(
+        update={"einvoice": EInvoiceOptions(profile="en16931")}
+    )
+    rendered = render_document(DocumentKind.invoice, ctx, locale)
+    [page] = pages_text(rendered.pdf)
+    assert f"{label} IBAN FR76 3000 6000 0112 3456 7890 189 BIC BNPAFRPP" in page, page
+    _, xml = get_facturx_xml_from_pdf(rendered.pdf, check_xsd=False)
+    assert _path(xml, "//ram:PayeePartyCreditorFinancialAccount/ram:IBANID") == ["FR7630006000011234567890189"]
