@@ -185,8 +185,18 @@ def facts_of(ctx: DocumentContext) -> doc.DocumentFacts:
         currency="eur",
         issue_date=START,
         due_date=START + timedelta(days=30),
-        seller=doc.Party(name="Acme SAS", address=address, tax_ids=[doc.TaxId(type="eu_vat", value="FR40123456789")]),
+        seller=doc.Party(
+            name="Acme SAS",
+            address=address,
+            tax_ids=[doc.TaxId(type="eu_vat", value="FR40123456789")],
+            # What XRechnung adds: the seller contact, the buyer reference, the account to pay.
+            contact_name="Service facturation",
+            phone="+33 1 23 45 67 89",
+            email="facturation@acme.test",
+        ),
         buyer=doc.Party(name="Zoé Martin SARL", address=address.model_copy(update={"city": "Lyon"})),
+        buyer_reference="04011000-12345-34",
+        payment_means=doc.PaymentMeans(code="58", iban="FR7630006000011234567890189", bic="BNPAFRPP"),
         lines=lines,
         totals=doc.DocumentTotals(
             subtotal=net,

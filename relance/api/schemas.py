@@ -131,6 +131,12 @@ class CustomerIn(BaseModel):
         description="The e-invoice this customer's invoice PDFs carry; `default`: the account's "
         "`einvoice.profile`. Omitted or null: unchanged.",
     )
+    buyer_reference: str | None = Field(
+        default=None,
+        max_length=100,
+        description="The reference on this customer's e-invoices (BT-10; a German public buyer's Leitweg-ID). "
+        "Omitted or null: unchanged; empty: cleared.",
+    )
     invoice_emails: list[str] | None = Field(
         default=None, description="To list for every billing email; replaces `email`."
     )
@@ -148,6 +154,7 @@ class CustomerOut(BaseModel):
     cc_emails: list[str] = Field(default_factory=list)
     address_lines: list[str] = Field(default_factory=list)
     einvoice_profile: str | None = Field(default=None, description="None: the account's `einvoice.profile`.")
+    buyer_reference: str | None = None
     updated_at: datetime | None = None
 
 

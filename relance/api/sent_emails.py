@@ -16,7 +16,7 @@ from relance.api.schemas import ApiError, AttachmentOut, EmailHeaders, EmailOut,
 from relance.storage.database import session_scope
 from relance.storage.documents import get_document
 from relance.storage.email_log_query import outcome_of
-from relance.storage.sent_emails import attachment_of, attachments_of, message_of
+from relance.storage.sent_emails import attachment_of, message_of, sent_files
 from relance.storage.tables import EmailDeliveryRecord, EmailLogEntry, as_utc
 
 
@@ -67,12 +67,12 @@ def email_out(engine: Engine, email_id: str) -> EmailOut:
         message = message_of(session, entry)
         attachments = [
             AttachmentOut(
-                filename=a.document.filename,
-                content_type="application/pdf",
-                size=a.size,
+                filename=f.filename,
+                content_type=f.content_type,
+                size=f.size,
                 url=f"/v1/emails/{entry.id}/attachments/{n}",
             )
-            for n, a in enumerate(attachments_of(session, entry))
+            for n, f in enumerate(sent_files(session, entry))
         ]
     if message is not None:
         headers = EmailHeaders(
@@ -120,11 +120,11 @@ def attachment_response(engine: Engine, email_id: str, n: int) -> Response:
         if found.key is None:
             raise ApiError(404, "not_found", "the attachment is not rendered yet")
         content = get_document(session, found.key)
-    filename = found.document.filename
+    filename = found.filename
     ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
     return Response(
         content,
-        media_type="application/pdf",
+        media_type=found.content_type,
         headers={
             "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}",
             "X-Content-Type-Options": "nosniff",

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from relance.contracts.documents import PostalAddress, TaxId
 from relance.contracts.einvoice import EInvoiceSettings
@@ -93,6 +93,47 @@ class Seller(BaseModel):
     # fr_late_payment: the annual penalty rate in percent; None states the legal minimum
     # (three times the legal interest rate).
     late_payment_rate: Decimal | None = Field(default=None, ge=0, le=100)
+    # Whom a buyer asks about an invoice (XRechnung's seller contact, BG-6); email and
+    # phone default to branding's support ones.
+    contact_name: str | None = Field(default=None, max_length=200)
+    contact_phone: str | None = Field(default=None, max_length=50)
+    contact_email: str | None = Field(default=None, max_length=254)
+    # The account buyers pay into by bank transfer (payment means 58 in e-invoices).
+    iban: str | None = None
+    bic: str | None = None
+
+    @field_validator("contact_name", "contact_phone", "contact_email")
+    @classmethod
+    def _text(cls, v: str | None) -> str | None:
+        v = (v or "").strip()
+        if any(c in v for c in "\r\n"):
+            raise ValueError("must be one line")
+        return v or None
+
+    @field_validator("contact_email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        if v is not None and (v.count("@") != 1 or " " in v or v.startswith("@") or v.endswith("@")):
+            raise ValueError("must be an email address such as billing@example.com")
+        return v
+
+    @field_validator("iban", "bic")
+    @classmethod
+    def _bank(cls, v: str | None, info: ValidationInfo) -> str | None:
+        v = "".join((v or "").split()).upper()
+        if not v:
+            return None
+        if info.field_name == "bic":
+            if len(v) not in (8, 11) or not v.isalnum() or not v[:6].isalpha():
+                raise ValueError("must be a BIC of 8 or 11 characters such as BNPAFRPP")
+            return v
+        # ISO 13616: two letters, two check digits, then the account; mod 97 of the
+        # rearranged digits is 1.
+        if not (15 <= len(v) <= 34 and v[:2].isalpha() and v[2:4].isdigit() and v.isalnum()):
+            raise ValueError("must be an IBAN such as FR76 3000 6000 0112 3456 7890 189")
+        if int("".join(str(int(c, 36)) for c in v[4:] + v[:4])) % 97 != 1:
+            raise ValueError("is not a valid IBAN (its check digits do not match)")
+        return v
 
     @field_validator("country")
     @classmethod

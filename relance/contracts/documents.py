@@ -50,6 +50,8 @@ class Party(BaseModel):
     tax_ids: list[TaxId] = Field(default_factory=list)
     email: str | None = None
     phone: str | None = None
+    # Seller only: the person or department a buyer asks about the invoice (BT-41).
+    contact_name: str | None = None
     # Seller only: registration lines as written (RCS, share capital, court of registry).
     registration: list[str] = Field(default_factory=list)
     # The address as written, when only lines are known (a customer record); `address`
@@ -132,6 +134,23 @@ class PaymentFacts(BaseModel):
     failure_message: str | None = None
 
 
+# UNTDID 4461 codes of the payment means EN 16931 names (BT-81).
+PaymentMeansCode = Literal["58", "59", "48", "54", "1", "ZZZ"]
+
+
+class PaymentMeans(BaseModel):
+    """How the buyer pays (BG-16): 58 SEPA credit transfer to the seller's account, 59
+    SEPA direct debit, 48 bank card, 54 credit card, ZZZ another method the parties
+    agreed (`method_type` names it), 1 not said."""
+
+    code: PaymentMeansCode
+    iban: str | None = None  # 58: the seller's account (BT-84)
+    bic: str | None = None
+    account_name: str | None = None
+    card_last4: str | None = None  # 48 / 54: never more than the last digits (BT-87)
+    method_type: str | None = None
+
+
 class CorrectedInvoice(BaseModel):
     """The invoice a credit note corrects."""
 
@@ -150,13 +169,16 @@ class DocumentFacts(BaseModel):
     supply_start: datetime | None = None
     supply_end: datetime | None = None
     due_date: datetime | None = None
-    payment_terms: str | None = None
     # Days from issue to due date (Stripe's days_until_due, else the dates' difference).
     payment_terms_days: int | None = None
     seller: Party = Field(default_factory=Party)
     buyer: Party = Field(default_factory=Party)
     shipping: Shipping | None = None
     tax_exempt: TaxExempt = "none"
+    # The buyer's reference for routing the invoice (BT-10; a German public buyer's
+    # Leitweg-ID), from the customer record.
+    buyer_reference: str | None = None
+    payment_means: PaymentMeans | None = None
     lines: list[DocumentLine] = Field(default_factory=list)
     totals: DocumentTotals = Field(default_factory=DocumentTotals)
     # Mentions the seller's country asks for (late-payment penalties, art. 293 B...),

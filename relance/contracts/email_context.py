@@ -64,6 +64,7 @@ class CustomerView(BaseModel):
     name: str | None = None
     email: str | None = None
     address_lines: list[str] = Field(default_factory=list)
+    buyer_reference: str | None = None  # BT-10 of its e-invoices
 
 
 class Links(BaseModel):

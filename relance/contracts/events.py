@@ -261,6 +261,23 @@ class InvoiceLine(StripeObject):
     def tax_list(self) -> list[TaxAmountObject]:
         return list(self.taxes if self.taxes is not None else self.tax_amounts or [])
 
+    @property
+    def unit_price(self) -> Decimal | None:
+        """The price's unit amount in minor units (including tax when the tax is inclusive)."""
+        if self.pricing is not None and self.pricing.unit_amount_decimal is not None:
+            return self.pricing.unit_amount_decimal
+        if self.price is None:
+            return None
+        if self.price.unit_amount_decimal is not None:
+            return self.price.unit_amount_decimal
+        return Decimal(self.price.unit_amount) if self.price.unit_amount is not None else None
+
+    @property
+    def quantity_value(self) -> Decimal | None:
+        if self.quantity_decimal is not None:
+            return self.quantity_decimal
+        return Decimal(self.quantity) if self.quantity is not None else None
+
 
 class LineList(StripeObject):
     data: list[InvoiceLine] = Field(default_factory=list)
@@ -444,6 +461,27 @@ class Customer(StripeObject):
     # The e-invoice profile for this customer's invoices; "default" goes back to the
     # account's (settings einvoice.profile). Absent: unchanged.
     einvoice_profile: CustomerEInvoiceProfile | None = None
+    # The reference the customer wants on its e-invoices (BT-10; a German public buyer's
+    # Leitweg-ID). Absent: unchanged; "": cleared. A Stripe customer can carry it as
+    # metadata["buyer_reference"], Stripe's place for fields of one's own.
+    buyer_reference: str | None = Field(default=None, max_length=100)
+    # Stripe's own, read for buyer_reference only; anything else in it is left alone.
+    metadata: dict[str, Any] | None = None
+
+    @property
+    def buyer_reference_set(self) -> str | None:
+        """The buyer reference this event sets (its own field, else its metadata)."""
+        if self.buyer_reference is not None:
+            return self.buyer_reference
+        found = (self.metadata or {}).get("buyer_reference")
+        return " ".join(found.split())[:100] if isinstance(found, str) else None
+
+    @field_validator("buyer_reference")
+    @classmethod
+    def _reference(cls, v: str | None) -> str | None:
+        if v is not None and any(c in v for c in "\r\n"):
+            raise ValueError("must be one line")
+        return v.strip() if v is not None else None
 
     @field_validator("email")
     @classmethod
@@ -554,6 +592,16 @@ class CreditNoteLine(StripeObject):
     @property
     def tax_list(self) -> list[TaxAmountObject]:
         return list(self.taxes if self.taxes is not None else self.tax_amounts or [])
+
+    @property
+    def unit_price(self) -> Decimal | None:
+        if self.unit_amount_decimal is not None:
+            return self.unit_amount_decimal
+        return Decimal(self.unit_amount) if self.unit_amount is not None else None
+
+    @property
+    def quantity_value(self) -> Decimal | None:
+        return Decimal(self.quantity) if self.quantity is not None else None
 
 
 class CreditNoteLines(StripeObject):

@@ -60,6 +60,7 @@ def customer_view(customer: CustomerRecord | None, customer_id: str, inv: Invoic
             name=customer.name or (inv.customer_name if inv else None),
             email=customer.email,
             address_lines=list(customer.address_lines),
+            buyer_reference=customer.buyer_reference,
         )
     return CustomerView(
         id=customer_id,

@@ -24,6 +24,7 @@ from relance.contracts.documents import (
     DocumentType,
     Party,
     PaymentFacts,
+    PaymentMeans,
     PostalAddress,
     Shipping,
     TaxAmount,
@@ -56,23 +57,12 @@ def plain(value: Decimal) -> Decimal:
     return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
 
 
-def tax_rate_ids(taxes: Iterable[TaxAmountObject]) -> set[str]:
+def tax_rate_ids(doc: Invoice | CreditNote) -> set[str]:
+    """Every tax rate id the invoice or credit note names (to look up the ones Relance knows)."""
+    taxes = list(doc.tax_list)
+    for line in doc.lines.data:
+        taxes.extend(line.tax_list)
     return {rate.id for tax in taxes if (rate := tax.rate) is not None}
-
-
-def invoice_tax_rate_ids(inv: Invoice) -> set[str]:
-    """Every tax rate id the invoice names (to look up the ones Relance knows)."""
-    taxes = list(inv.tax_list)
-    for line in inv.lines.data:
-        taxes.extend(line.tax_list)
-    return tax_rate_ids(taxes)
-
-
-def credit_note_tax_rate_ids(cn: CreditNote) -> set[str]:
-    taxes = list(cn.tax_list)
-    for line in cn.lines.data:
-        taxes.extend(line.tax_list)
-    return tax_rate_ids(taxes)
 
 
 def _postal(address: Address | None) -> PostalAddress | None:
@@ -108,8 +98,9 @@ def seller_party(settings: AccountSettings, inv: Invoice | None) -> Party:
         address_lines=[] if s.address else list(b.address_lines),
         country=country.upper() if country else None,
         tax_ids=_merged_tax_ids(_tax_ids(inv.account_tax_ids or []) if inv else [], s.tax_ids),
-        email=b.support_email,
-        phone=b.support_phone,
+        email=s.contact_email or b.support_email,
+        phone=s.contact_phone or b.support_phone,
+        contact_name=s.contact_name,
         registration=list(s.registration),
     )
 
@@ -196,12 +187,6 @@ def _discounts(amounts: Iterable[DiscountAmountObject] | None) -> list[DiscountA
     ]
 
 
-def _quantity(quantity: int | None, quantity_decimal: Decimal | None) -> Decimal | None:
-    if quantity_decimal is not None:
-        return plain(quantity_decimal)
-    return Decimal(quantity) if quantity is not None else None
-
-
 def unit_excluding_tax(
     amount: int, quantity: Decimal | None, unit: Decimal | None, inclusive_tax: int, unit_excluding: Decimal | None
 ) -> Decimal | None:
@@ -216,61 +201,26 @@ def unit_excluding_tax(
     return None
 
 
-def _line(
-    line: InvoiceLine | CreditNoteLine,
-    known: Mapping[str, TaxRateObject],
-    *,
-    quantity: Decimal | None,
-    unit: Decimal | None,
-    unit_excluding: Decimal | None,
-    amount_excluding: int | None,
-    start: datetime | None = None,
-    end: datetime | None = None,
-) -> DocumentLine:
+def document_line(line: InvoiceLine | CreditNoteLine, known: Mapping[str, TaxRateObject]) -> DocumentLine:
+    """An invoice's or a credit note's line (a credit note's lines have no period)."""
     taxes = tax_amounts(line.tax_list, known)
     inclusive = sum(t.amount for t in taxes if t.inclusive)
+    quantity = plain(line.quantity_value) if line.quantity_value is not None else None
+    period = line.period if isinstance(line, InvoiceLine) else None
     return DocumentLine(
         description=line.description or "",
         quantity=quantity,
-        unit_amount_excluding_tax=unit_excluding_tax(line.amount, quantity, unit, inclusive, unit_excluding),
+        unit_amount_excluding_tax=unit_excluding_tax(
+            line.amount, quantity, line.unit_price, inclusive, line.unit_amount_excluding_tax
+        ),
         amount=line.amount,
-        amount_excluding_tax=amount_excluding if amount_excluding is not None else line.amount - inclusive,
-        period_start=start,
-        period_end=end,
+        amount_excluding_tax=line.amount_excluding_tax
+        if line.amount_excluding_tax is not None
+        else line.amount - inclusive,
+        period_start=period.start if period else None,
+        period_end=period.end if period else None,
         taxes=taxes,
         discounts=_discounts(line.discount_amounts),
-    )
-
-
-def invoice_line(line: InvoiceLine, known: Mapping[str, TaxRateObject]) -> DocumentLine:
-    unit = line.pricing.unit_amount_decimal if line.pricing else None
-    if unit is None and line.price is not None:
-        unit = line.price.unit_amount_decimal
-        if unit is None and line.price.unit_amount is not None:
-            unit = Decimal(line.price.unit_amount)
-    return _line(
-        line,
-        known,
-        quantity=_quantity(line.quantity, line.quantity_decimal),
-        unit=unit,
-        unit_excluding=line.unit_amount_excluding_tax,
-        amount_excluding=line.amount_excluding_tax,
-        start=line.period.start if line.period else None,
-        end=line.period.end if line.period else None,
-    )
-
-
-def credit_note_line(line: CreditNoteLine, known: Mapping[str, TaxRateObject]) -> DocumentLine:
-    unit = line.unit_amount_decimal
-    if unit is None and line.unit_amount is not None:
-        unit = Decimal(line.unit_amount)
-    return _line(
-        line,
-        known,
-        quantity=_quantity(line.quantity, None),
-        unit=unit,
-        unit_excluding=line.unit_amount_excluding_tax,
-        amount_excluding=line.amount_excluding_tax,
     )
 
 
@@ -300,6 +250,27 @@ def _mentions(settings: AccountSettings, seller: Party, taxes: list[TaxAmount]) 
     return chosen
 
 
+# Stripe's payment method types -> UNTDID 4461 (BT-81).
+_CARD_TYPES = frozenset({"card", "card_present", "interac_present"})
+
+
+def payment_means(settings: AccountSettings, payment: PaymentFacts | None) -> PaymentMeans:
+    """How the buyer pays: the method Relance learned from the invoice's payment attempts
+    when it knows one (a card, a SEPA direct debit, or another method the parties agreed,
+    ZZZ), else a credit transfer to the seller's IBAN when one is set, else 1 (not said)."""
+    method = payment.method_type if payment else None
+    if payment is not None and (method in _CARD_TYPES or (method is None and payment.brand)):
+        return PaymentMeans(code="48", card_last4=payment.last4, method_type=method or "card")
+    if method == "sepa_debit":
+        return PaymentMeans(code="59", method_type=method)
+    if method is not None:
+        return PaymentMeans(code="ZZZ", method_type=method)
+    s = settings.seller
+    if s.iban:
+        return PaymentMeans(code="58", iban=s.iban, bic=s.bic, account_name=s.legal_name)
+    return PaymentMeans(code="1")
+
+
 def _payment_days(inv: Invoice, issued: datetime | None) -> int | None:
     if inv.days_until_due is not None:
         return inv.days_until_due
@@ -317,7 +288,7 @@ def invoice_facts(
     doc_type: DocumentType = "invoice",
 ) -> DocumentFacts:
     """An invoice, or its receipt (`doc_type="receipt"`), as the page and the e-invoice show it."""
-    lines = [invoice_line(line, known_rates) for line in inv.lines.data]
+    lines = [document_line(line, known_rates) for line in inv.lines.data]
     taxes = tax_amounts(inv.tax_list, known_rates) or sum_per_rate(t for line in lines for t in line.taxes)
     seller = seller_party(settings, inv)
     mentions = _mentions(settings, seller, taxes)
@@ -352,6 +323,8 @@ def invoice_facts(
         buyer=buyer_party(inv, customer),
         shipping=_shipping(inv),
         tax_exempt=_tax_exempt(inv.customer_tax_exempt),
+        buyer_reference=customer.buyer_reference if customer else None,
+        payment_means=payment_means(settings, payment) if doc_type == "invoice" else None,
         lines=lines,
         totals=totals,
         legal_mentions=mentions,
@@ -370,7 +343,7 @@ def credit_note_facts(
 ) -> DocumentFacts:
     """A credit note; `corrected` is the invoice it corrects when Relance has it stored
     (its number, date, buyer and seller then come from there)."""
-    lines = [credit_note_line(line, known_rates) for line in cn.lines.data]
+    lines = [document_line(line, known_rates) for line in cn.lines.data]
     taxes = tax_amounts(cn.tax_list, known_rates) or sum_per_rate(t for line in lines for t in line.taxes)
     seller = seller_party(settings, corrected)
     corrects = None
@@ -398,6 +371,9 @@ def credit_note_facts(
         buyer=buyer_party(corrected, customer),
         shipping=_shipping(corrected) if corrected else None,
         tax_exempt=_tax_exempt(corrected.customer_tax_exempt if corrected else None),
+        buyer_reference=customer.buyer_reference if customer else None,
+        # Credited to the invoice, the balance or the card: nothing the buyer pays.
+        payment_means=PaymentMeans(code="1"),
         lines=lines,
         totals=totals,
         legal_mentions=[m for m in _mentions(settings, seller, taxes) if m == "fr_vat_franchise"],

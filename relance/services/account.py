@@ -187,15 +187,22 @@ def verify_sender_domain(session: Session, resolver: dns.resolver.Resolver | Non
     return result
 
 
-def set_einvoice_profile(session: Session, customer_id: str, profile: str) -> CustomerRecord:
-    """The customer's own e-invoice profile; "default" follows the account's."""
+def set_einvoice_profile(
+    session: Session, customer_id: str, profile: str, buyer_reference: str | None = None
+) -> CustomerRecord:
+    """The customer's own e-invoice profile ("default" follows the account's) and, when
+    given, its buyer reference ("" clears it)."""
     if profile != "default" and profile not in PROFILES:
         raise SettingsError("einvoice_profile", f"one of default, {', '.join(PROFILES)}")
+    if buyer_reference is not None and (len(buyer_reference.strip()) > 100 or "\n" in buyer_reference):
+        raise SettingsError("buyer_reference", "one line of at most 100 characters")
     rec = get_customer(session, customer_id)
     if rec is None:
         rec = CustomerRecord(id=customer_id)
         session.add(rec)
     rec.einvoice_profile = None if profile == "default" else profile
+    if buyer_reference is not None:
+        rec.buyer_reference = buyer_reference.strip() or None
     rec.updated_at = utcnow()
     session.flush()
     return rec

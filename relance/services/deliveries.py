@@ -26,6 +26,14 @@ from relance.storage.tables import TransportHoldRecord
 Outcome = Literal["sent", "failed", "retry"]
 
 
+def _as_sent(logged: dict[str, Any], sent: StoredAttachment | None) -> dict[str, Any]:
+    out = {**logged, "ref": sent.ref if sent else None}
+    if sent is not None and sent.companion is not None:
+        c = sent.companion
+        out["xml"] = {"filename": c.filename, "ref": c.ref, "content_type": c.content_type}
+    return out
+
+
 class NoSuchEmail(LookupError):
     """Delivery asked for an email no preparation logged."""
 
@@ -107,10 +115,10 @@ class DeliveryLog:
             ref = EmailRef.of(entry) if entry.status != outcome else None
             if outcome == "sent":
                 email_log.mark_sent(session, entry, provider or "", provider_message_id)
-                # The stored PDFs it carried, so the log can show the email exactly as sent.
-                refs = {a.filename: a.ref for a in attachments}
-                carried: list[dict[str, Any]] = [{**d, "ref": refs.get(d["filename"])} for d in entry.attachments]
-                entry.attachments = carried
+                # The stored PDFs it carried, and the e-invoice XML that went beside one
+                # as a file of its own, so the log can show the email exactly as sent.
+                sent = {a.filename: a for a in attachments}
+                entry.attachments = [_as_sent(d, sent.get(d["filename"])) for d in entry.attachments]
                 if clears_hold:
                     transport_holds.clear_hold(session, entry.provider or provider or "")
             elif outcome == "failed":

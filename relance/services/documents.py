@@ -17,16 +17,12 @@ from relance.contracts.kinds import DocumentKind
 from relance.contracts.models import DocumentRequest
 from relance.rendering.context import customer_view, invoice_view, time_zone_for
 from relance.rendering.pdf import DocumentContext
-from relance.rules.document_facts import (
-    credit_note_facts,
-    credit_note_tax_rate_ids,
-    invoice_facts,
-    invoice_tax_rate_ids,
-)
+from relance.rules.document_facts import credit_note_facts, invoice_facts, tax_rate_ids
 from relance.services.payments import receipt_payment_facts
 from relance.storage.customers import get_customer
 from relance.storage.documents import get_document, has_document, outcome_key, put_document, xml_key
 from relance.storage.invoices import load_current_invoice, load_invoice_document
+from relance.storage.payments import payment_facts_for
 from relance.storage.settings_store import load_settings
 from relance.storage.tables import CustomerRecord
 from relance.storage.tax_rates import known_tax_rates
@@ -35,8 +31,8 @@ from relance.storage.tax_rates import known_tax_rates
 def shown_tax_rates(session: Session, inv: Invoice | None, credit_note: CreditNote | None) -> dict[str, TaxRateObject]:
     """The tax rates Relance knows of those the document names (its lines and totals)."""
     if credit_note is not None:
-        return known_tax_rates(session, credit_note_tax_rate_ids(credit_note))
-    return known_tax_rates(session, invoice_tax_rate_ids(inv)) if inv is not None else {}
+        return known_tax_rates(session, tax_rate_ids(credit_note))
+    return known_tax_rates(session, tax_rate_ids(inv)) if inv is not None else {}
 
 
 def tax_rates_version(rates: dict[str, TaxRateObject]) -> str | None:
@@ -72,12 +68,17 @@ def document_facts(
         return None
     if kind is DocumentKind.receipt:
         return invoice_facts(inv, settings, rates, customer, payment, "receipt")
-    return invoice_facts(inv, settings, rates, customer)
+    return invoice_facts(inv, settings, rates, customer, payment)
 
 
 def _paid_with(session: Session, kind: DocumentKind, inv: Invoice | None) -> PaymentFacts | None:
-    # A receipt states how it was paid, from the payment events Relance has received.
-    return receipt_payment_facts(session, inv) if kind is DocumentKind.receipt and inv is not None else None
+    # A receipt states how it was paid, from the payment events Relance has received;
+    # an invoice's e-invoice names the method its attempts used (payment means).
+    if inv is None:
+        return None
+    if kind is DocumentKind.receipt:
+        return receipt_payment_facts(session, inv)
+    return payment_facts_for(session, inv.id, "succeeded") or payment_facts_for(session, inv.id, "failed")
 
 
 def document_to_render(

@@ -162,8 +162,19 @@ def _already(entry: EmailLogEntry) -> PreparedOperatorEmail:
     # Logged by an earlier attempt that did not finish delivering: deliver that.
     return PreparedOperatorEmail(
         status="ready",
-        attachments=[StoredAttachment(ref=a["ref"], filename=a["filename"]) for a in entry.attachments],
+        attachments=[_stored(a) for a in entry.attachments],
     )
+
+
+def _stored(logged: dict[str, Any]) -> StoredAttachment:
+    """A logged attachment to deliver again, with the e-invoice XML that went beside it."""
+    xml = logged.get("xml")
+    companion = (
+        StoredAttachment(ref=xml["ref"], filename=xml["filename"], content_type=xml.get("content_type", "text/xml"))
+        if isinstance(xml, dict) and xml.get("ref")
+        else None
+    )
+    return StoredAttachment(ref=logged["ref"], filename=logged["filename"], companion=companion)
 
 
 def _log(session: Session, req: OperatorEmailRequest, status: str, **fields: Any) -> None:
@@ -230,8 +241,19 @@ def prepare_resend(session: Session, req: OperatorEmailRequest) -> PreparedOpera
             "attachments": [],
         }
     )
-    attachments = [StoredAttachment(ref=a.key, filename=a.document.filename) for a in found if a.key]
-    carried = [{**a.document.model_dump(mode="json"), "ref": a.key} for a in found]
+    carried = [
+        {
+            **a.document.model_dump(mode="json"),
+            "ref": a.key,
+            **(
+                {"xml": {"filename": a.xml.filename, "ref": a.xml.key, "content_type": a.xml.content_type}}
+                if a.xml
+                else {}
+            ),
+        }
+        for a in found
+    ]
+    attachments = [_stored(c) for c in carried if c["ref"]]
     prepared = _to_deliver(
         session, req, message, f"resend of {original.id}", locale=original.locale, attachments=carried
     )

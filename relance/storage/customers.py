@@ -36,6 +36,9 @@ def record_customer_event(
         rec.timezone = customer.timezone
     if customer.einvoice_profile is not None:
         rec.einvoice_profile = None if customer.einvoice_profile == "default" else customer.einvoice_profile
+    reference = customer.buyer_reference_set
+    if reference is not None:
+        rec.buyer_reference = reference.strip()[:100] or None
     rec.address_lines = customer.address.lines() if customer.address else []
     rec.last_event_at = created
     rec.updated_at = utcnow()

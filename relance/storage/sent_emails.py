@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -18,10 +19,26 @@ _VERSION_SUFFIX = re.compile(r"\d+")
 
 
 @dataclass(frozen=True)
+class SentFile:
+    """One file as the email carried it."""
+
+    filename: str
+    content_type: str
+    key: str | None  # None while the PDF is not rendered yet
+    size: int | None
+
+
+@dataclass(frozen=True)
 class SentAttachment:
     document: DocumentRequest
     key: str | None  # None while the PDF is not rendered yet
     size: int | None
+    # The PDF's e-invoice XML, when it went beside it as a file of its own.
+    xml: SentFile | None = None
+
+    def files(self) -> list[SentFile]:
+        pdf = SentFile(self.document.filename, "application/pdf", self.key, self.size)
+        return [pdf, self.xml] if self.xml is not None else [pdf]
 
 
 def message_of(session: Session, entry: EmailLogEntry) -> OutgoingEmail | None:
@@ -66,19 +83,36 @@ def _find_document(session: Session, entry: EmailLogEntry, doc: DocumentRequest)
     return (best[1], best[2]) if best else None
 
 
+def _xml_of(session: Session, raw: dict[str, Any]) -> SentFile | None:
+    xml = raw.get("xml")
+    if not isinstance(xml, dict) or not xml.get("ref"):
+        return None
+    row = session.get(StoredDocument, xml["ref"])
+    return SentFile(
+        xml["filename"],
+        xml.get("content_type") or "text/xml",
+        xml["ref"] if row is not None else None,
+        row.size if row is not None else None,
+    )
+
+
 def attachments_of(session: Session, entry: EmailLogEntry) -> list[SentAttachment]:
     found = []
     for raw in entry.attachments:
         doc = DocumentRequest.model_validate(raw)
         located = _find_document(session, entry, doc)
-        found.append(SentAttachment(doc, located[0] if located else None, located[1] if located else None))
+        found.append(
+            SentAttachment(doc, located[0] if located else None, located[1] if located else None, _xml_of(session, raw))
+        )
     return found
 
 
-def attachment_of(session: Session, entry: EmailLogEntry, n: int) -> SentAttachment | None:
-    """The n-th attachment; None when the email has fewer."""
-    if not 0 <= n < len(entry.attachments):
-        return None
-    doc = DocumentRequest.model_validate(entry.attachments[n])
-    located = _find_document(session, entry, doc)
-    return SentAttachment(doc, located[0] if located else None, located[1] if located else None)
+def sent_files(session: Session, entry: EmailLogEntry) -> list[SentFile]:
+    """Every file the email carried, in order: each PDF, then its XML when it had one."""
+    return [f for a in attachments_of(session, entry) for f in a.files()]
+
+
+def attachment_of(session: Session, entry: EmailLogEntry, n: int) -> SentFile | None:
+    """The n-th file of `sent_files`; None when the email has fewer."""
+    files = sent_files(session, entry)
+    return files[n] if 0 <= n < len(files) else None

@@ -104,6 +104,8 @@ class CustomerRecord(SQLModel, table=True):
     address_lines: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     # off | basic | en16931 | extended | xrechnung; None: the account's (migration 0008).
     einvoice_profile: str | None = Field(default=None, max_length=20)
+    # BT-10 of its e-invoices (a Leitweg-ID); None: none (migration 0009).
+    buyer_reference: str | None = Field(default=None, max_length=100)
     last_event_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -355,6 +355,13 @@ async def test_customer_einvoice_profile(api: Api) -> None:
     assert (await a.http.get("/v1/customers/cus_fx")).json()["einvoice_profile"] is None
     r = await a.http.put("/v1/customers/cus_fx", json={"einvoice_profile": "pdf"})
     assert r.status_code == 400 and r.json()["error"]["field"] == "einvoice_profile"
+    # The buyer reference (a Leitweg-ID): omitted, unchanged; empty, cleared.
+    r = a.track(await a.http.put("/v1/customers/cus_fx", json={"buyer_reference": "04011000-12345-34"}))
+    assert r.json()["customer"]["buyer_reference"] == "04011000-12345-34"
+    a.track(await a.http.put("/v1/customers/cus_fx", json={"email": "ap@customer.test"}))
+    assert (await a.http.get("/v1/customers/cus_fx")).json()["buyer_reference"] == "04011000-12345-34"
+    a.track(await a.http.put("/v1/customers/cus_fx", json={"buyer_reference": ""}))
+    assert (await a.http.get("/v1/customers/cus_fx")).json()["buyer_reference"] is None
 
 
 # ---- settings -------------------------------------------------------------------------------

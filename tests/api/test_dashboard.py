@@ -251,14 +251,16 @@ async def test_customer_einvoice_profile_edit(dash: Dash) -> None:
     assert 'id="einvoice"' in page and "The account&#39;s (en16931)" in page
     r = await d.post(
         "/dashboard/customers/cus_fx/einvoice",
-        {"einvoice_profile": "xrechnung"},
+        {"einvoice_profile": "xrechnung", "buyer_reference": " 04011000-12345-34 "},
         from_page="/dashboard/customers/cus_fx",
     )
     assert (r.status_code, r.headers["location"]) == (303, "/dashboard/customers/cus_fx?notice=einvoice")
     with session_scope(h.engine) as s:
-        assert get_customer(s, "cus_fx").einvoice_profile == "xrechnung"
+        rec = get_customer(s, "cus_fx")
+        assert (rec.einvoice_profile, rec.buyer_reference) == ("xrechnung", "04011000-12345-34")
     page = await d.page("/dashboard/customers/cus_fx?notice=einvoice")
     assert '<option value="xrechnung" selected>' in page and "E-invoice profile saved" in page
+    assert 'value="04011000-12345-34"' in page
     r = await d.post(
         "/dashboard/customers/cus_fx/einvoice", {"einvoice_profile": "default"}, from_page="/dashboard/customers/cus_fx"
     )
@@ -550,6 +552,11 @@ async def test_seller_settings_on_the_form(dash: Dash) -> None:
             "seller.tax_ids": "eu_vat FR12345678901\r\n\r\nfr_siren 123 456 789",
             "seller.registration": "RCS Paris 123 456 789\r\nSAS au capital de 10 000 €",
             "seller.late_payment_rate": "12,5",
+            "seller.contact_name": "Service facturation",
+            "seller.contact_phone": "+33 1 23 45 67 89",
+            "seller.contact_email": "facturation@acme.test",
+            "seller.iban": "FR76 3000 6000 0112 3456 7890 189",
+            "seller.bic": "BNPAFRPP",
         }
     )
     r = await d.http.post("/dashboard/settings", data=data)
@@ -557,6 +564,12 @@ async def test_seller_settings_on_the_form(dash: Dash) -> None:
     with session_scope(h.engine) as s:
         seller = load_settings(s)[0].seller
     assert (seller.legal_name, seller.country, seller.late_payment_rate) == ("Acme SAS", "FR", Decimal("12.5"))
+    assert (seller.contact_name, seller.contact_phone, seller.contact_email) == (
+        "Service facturation",
+        "+33 1 23 45 67 89",
+        "facturation@acme.test",
+    )
+    assert (seller.iban, seller.bic) == ("FR7630006000011234567890189", "BNPAFRPP")
     assert seller.address is not None and (seller.address.city, seller.address.country) == ("Paris", "FR")
     assert [(t.type, t.value) for t in seller.tax_ids] == [("eu_vat", "FR12345678901"), ("fr_siren", "123 456 789")]
     assert seller.registration == ["RCS Paris 123 456 789", "SAS au capital de 10 000 €"]

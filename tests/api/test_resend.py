@@ -21,7 +21,7 @@ from relance.storage.suppressions import suppress
 from relance.storage.tables import EmailLogEntry
 from tests.api.test_api import Api, app_for, http_for, open_invoice
 from tests.conftest import running_harness
-from tests.support.events import event
+from tests.support.events import customer, event
 
 RELANCE = str(Path(sys.executable).parent / "relance")
 
@@ -210,3 +210,32 @@ async def test_cli_resend_sends_again_and_refuses_a_kind_that_was_off(harness, t
         [skipped] = [e for e in h.log() if e.invoice_id == "in_rs5"]
         code, _, err = await relance("resend", skipped.id)
         assert code == 2 and "turned off" in err and "not resent" in err
+
+
+async def test_resend_carries_the_einvoice_xml_sent_beside_the_pdf(api_on: Api) -> None:
+    from tests.support import documents
+
+    a, h = api_on, api_on.h
+    h.save_settings(seller=documents.SELLER_FR, einvoice={"profile": "en16931", "attach_xml": True})
+    now = await h.now()
+    obj = documents.two_rate_invoice("in_rs_fx")
+    r = await a.post_events(
+        [event("customer.created", customer(obj["customer"])), event("invoice.finalized", obj, created=now)]
+    )
+    assert r.status_code == 202, r.text
+    await h.settle()
+    [sent] = h.sent("invoice_finalized")
+    first = (await a.http.get(f"/v1/emails/{sent.id}")).json()
+    assert [f["filename"] for f in first["attachments"]][1:] == ["factur-x.xml"]
+    xml = await a.http.get(first["attachments"][1]["url"])
+    assert xml.status_code == 200 and xml.headers["content-type"].startswith("text/xml")
+    r = a.track(await a.http.post(f"/v1/emails/{sent.id}/resend", headers={"Idempotency-Key": "rs-fx"}))
+    assert r.status_code == 202, r.text
+    await h.settle()
+    resend = (await a.http.get(f"/v1/emails/{r.json()['id']}")).json()
+    assert resend["status"] == "sent"
+    assert [(f["filename"], f["size"]) for f in resend["attachments"]] == [
+        (f["filename"], f["size"]) for f in first["attachments"]
+    ]
+    messages = by_message_id(a)
+    assert parts(messages[resend["headers"]["Message-ID"]])[3] == parts(messages[first["headers"]["Message-ID"]])[3]

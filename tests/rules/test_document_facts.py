@@ -10,9 +10,10 @@ from decimal import Decimal
 import pytest
 
 from relance.contracts.account import AccountSettings
-from relance.contracts.documents import TaxId
+from relance.contracts.documents import PaymentFacts, PaymentMeans, TaxId
+from relance.contracts.email_context import CustomerView
 from relance.contracts.events import CreditNote, Invoice, TaxRateObject, parse_event
-from relance.rules.document_facts import credit_note_facts, invoice_facts, invoice_tax_rate_ids
+from relance.rules.document_facts import credit_note_facts, invoice_facts, tax_rate_ids
 from tests.support.documents import (
     FINALIZED,
     PERIOD_END,
@@ -79,7 +80,7 @@ def test_an_expanded_rate_inside_the_invoice_needs_no_lookup() -> None:
     obj["total_taxes"][1]["tax_rate_details"]["tax_rate"] = tax_rate("txr_fr55", 5.5, "TVA réduite")
     f = facts_of(obj, known={})
     assert [(x.rate.display_name, x.rate.derived) for x in f.totals.taxes] == [(None, True), ("TVA réduite", False)]
-    assert invoice_tax_rate_ids(Invoice.model_validate(obj)) == {"txr_fr20", "txr_fr55"}
+    assert tax_rate_ids(Invoice.model_validate(obj)) == {"txr_fr20", "txr_fr55"}
 
 
 def test_unit_price_from_amount_over_quantity_exactly_and_inclusive_tax_taken_out() -> None:
@@ -215,3 +216,57 @@ def test_stripe_fixtures_parse_and_old_events_still_decode() -> None:
     assert ev.tax_rate.percentage == Decimal("19.6")  # type: ignore[union-attr]
     with pytest.raises(ValueError, match="percentage"):
         parse_event(event("tax_rate.updated", dict(tax_rate("txr_x", 1), percentage=None)))
+
+
+def test_payment_means_from_what_relance_knows() -> None:
+    """The method the invoice's attempts used, else a transfer to the seller's IBAN, else
+    "not said"; the seller's contact (BG-6) and the customer's buyer reference (BT-10)."""
+    banked = AccountSettings.model_validate(
+        {
+            "seller": {**SELLER_FR, "iban": "fr76 3000 6000 0112 3456 7890 189", "bic": "bnpafrpp"},
+            "branding": {"support_email": "help@acme.test", "support_phone": "+33 1 00 00 00 00"},
+        }
+    )
+    inv = Invoice.model_validate(two_rate_invoice())
+    card = PaymentFacts(method_type="card", brand="visa", last4="4242", outcome="failed")
+    assert invoice_facts(inv, banked, KNOWN, payment=card).payment_means == PaymentMeans(
+        code="48", card_last4="4242", method_type="card"
+    )
+    sepa = PaymentFacts(method_type="sepa_debit", last4="3000")
+    assert invoice_facts(inv, banked, KNOWN, payment=sepa).payment_means.code == "59"  # type: ignore[union-attr]
+    other = PaymentFacts(method_type="us_bank_account")
+    assert invoice_facts(inv, banked, KNOWN, payment=other).payment_means.code == "ZZZ"  # type: ignore[union-attr]
+    f = invoice_facts(inv, banked, KNOWN, CustomerView(id="cus_1", buyer_reference="04011000-12345-34"))
+    assert f.payment_means == PaymentMeans(
+        code="58", iban="FR7630006000011234567890189", bic="BNPAFRPP", account_name="Acme SAS"
+    )
+    assert f.buyer_reference == "04011000-12345-34"
+    assert (f.seller.contact_name, f.seller.email, f.seller.phone) == (None, "help@acme.test", "+33 1 00 00 00 00")
+    assert facts_of(two_rate_invoice()).payment_means == PaymentMeans(code="1")
+    contact = {"contact_name": "Compta", "contact_phone": "+33 9", "contact_email": "compta@acme.test"}
+    s = AccountSettings.model_validate({"seller": {**SELLER_FR, **contact}})
+    assert (lambda p: (p.contact_name, p.phone, p.email))(facts_of(two_rate_invoice(), s).seller) == (
+        "Compta",
+        "+33 9",
+        "compta@acme.test",
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("iban", "FR7630006000011234567890188"), ("iban", "not an iban"), ("bic", "BNP"), ("contact_email", "x")],
+)
+def test_seller_payment_and_contact_fields_are_checked(field: str, value: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        AccountSettings.model_validate({"seller": {field: value}})
+
+
+def test_buyer_reference_from_a_customer_event_and_its_metadata() -> None:
+    from relance.contracts.events import Customer
+
+    assert (
+        Customer.model_validate({"id": "c", "buyer_reference": " 991-01234-56 "}).buyer_reference_set == "991-01234-56"
+    )
+    meta = Customer.model_validate({"id": "c", "metadata": {"buyer_reference": "04011000-1", "n": 3}})
+    assert meta.buyer_reference_set == "04011000-1"
+    assert Customer.model_validate({"id": "c", "metadata": {}}).buyer_reference_set is None

@@ -575,14 +575,18 @@ def test_cli_db_commands(tmp_path: Path) -> None:
     assert history.stdout.splitlines()[0].startswith("<base> -> 0001,")
     assert "0001 -> 0002," in history.stdout and "0002 -> 0003," in history.stdout
     assert "0003 -> 0004," in history.stdout and "0004 -> 0005," in history.stdout
-    assert "0005 -> 0006," in history.stdout and "0007 -> 0008 (head)" in history.stdout
+    assert (
+        "0005 -> 0006," in history.stdout
+        and "0007 -> 0008," in history.stdout
+        and "0008 -> 0009 (head)" in history.stdout
+    )
     assert run("db", "upgrade", "--revision", "0001").returncode == 0
     behind = run("db", "current")
-    assert behind.returncode == 1 and "0001; head is 0008" in behind.stdout
+    assert behind.returncode == 1 and "0001; head is 0009" in behind.stdout
     refused = run("log", "--customer", CUSTOMER)
     assert refused.returncode == 1 and "relance db upgrade" in refused.stderr
     upgraded = run("db", "upgrade")
-    assert upgraded.returncode == 0 and "-> 0008 (head)" in upgraded.stdout
+    assert upgraded.returncode == 0 and "-> 0009 (head)" in upgraded.stdout
     assert run("db", "current").returncode == 0
     assert run("log", "--customer", CUSTOMER).returncode == 0
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 import email.message
 
 import pytest
-from facturx import get_facturx_xml_from_pdf
+from facturx import get_facturx_xml_from_pdf, get_xml_from_pdf
 from lxml import etree
 
+from relance.api.sent_emails import attachment_response, email_out
 from relance.rendering.einvoice.cii import NSMAP
 from relance.rendering.einvoice.validate import validate
 from relance.storage import webhooks_store
 from relance.storage.database import session_scope
+from relance.storage.sent_emails import sent_files
 from tests.support.events import customer, event
 from tests.support.harness import Harness
 from tests.workflows.test_webhooks_out import Receiver, delivered
@@ -25,6 +27,16 @@ from tests.workflows.test_webhooks_out import Receiver, delivered
 documents = pytest.importorskip(
     "tests.support.documents", reason="needs the document facts builder the e-invoice is built from"
 )
+
+
+IBAN = "FR7630006000011234567890189"
+XRECHNUNG_SELLER = {
+    "contact_name": "Service facturation",
+    "contact_phone": "+33 1 23 45 67 89",
+    "contact_email": "facturation@acme.test",
+    "iban": "FR76 3000 6000 0112 3456 7890 189",
+    "bic": "BNPAFRPP",
+}
 
 
 def _parts(msg: email.message.EmailMessage) -> dict[str, tuple[str, bytes]]:
@@ -53,6 +65,17 @@ async def test_invoice_email_carries_factur_x(harness: Harness) -> None:
     name, xml = get_facturx_xml_from_pdf(parts[pdf_name][1], check_xsd=True)
     assert name == "factur-x.xml"
     assert parts["factur-x.xml"] == ("text/xml", xml)  # the same XML, as a file of its own
+    # The email log names it beside the PDF, as the API and the dashboard's email page list them.
+    with session_scope(h.engine) as session:
+        files = [(f.filename, f.content_type, f.size) for f in sent_files(session, sent)]
+    assert files == [(pdf_name, "application/pdf", len(parts[pdf_name][1])), ("factur-x.xml", "text/xml", len(xml))]
+    shown = email_out(h.engine, sent.id)  # GET /v1/emails/{id} and the dashboard's email page
+    assert [(a.filename, a.content_type, a.url) for a in shown.attachments] == [
+        (pdf_name, "application/pdf", f"/v1/emails/{sent.id}/attachments/0"),
+        ("factur-x.xml", "text/xml", f"/v1/emails/{sent.id}/attachments/1"),
+    ]
+    download = attachment_response(h.engine, sent.id, 1)
+    assert (download.media_type, download.body) == ("text/xml", xml)
     assert validate(xml, "en16931") == []
     tree = etree.fromstring(xml)
     assert tree.xpath("//rsm:ExchangedDocument/ram:ID", namespaces=NSMAP)[0].text == "F-2026-0042"
@@ -65,12 +88,37 @@ async def test_invoice_email_carries_factur_x(harness: Harness) -> None:
 
 async def test_a_customer_profile_wins_and_receipts_carry_none(harness: Harness) -> None:
     h = harness
-    h.save_settings(seller=documents.SELLER_FR, einvoice={"profile": "off"})
-    await _finalize(h, documents.two_rate_invoice("in_fx_cus"), einvoice_profile="xrechnung")
+    seller = {**documents.SELLER_FR, **XRECHNUNG_SELLER}
+    h.save_settings(seller=seller, einvoice={"profile": "off"})
+    # The Leitweg-ID as a Stripe customer carries it, in its metadata.
+    await _finalize(
+        h,
+        documents.two_rate_invoice("in_fx_cus"),
+        einvoice_profile="xrechnung",
+        metadata={"buyer_reference": "04011000-12345-34"},
+    )
     [sent] = h.sent("invoice_finalized")
-    assert sent.einvoice is not None and sent.einvoice.startswith("xrechnung: xrechnung.xml embedded")
+    assert sent.einvoice is not None and sent.einvoice.startswith("xrechnung: xrechnung.xml embedded"), sent.einvoice
     parts = _parts(h.outbox_messages()[0])
     assert "xrechnung.xml" not in parts  # inside the PDF only: attach_xml is off
+    with session_scope(h.engine) as session:
+        assert [f.filename for f in sent_files(session, sent)] == [_pdf_name(parts)]
+    name, xml = get_xml_from_pdf(parts[_pdf_name(parts)][1], check_xsd=False, filenames=["xrechnung.xml"])
+    tree = etree.fromstring(xml)
+    assert tree.xpath("//ram:BuyerReference", namespaces=NSMAP)[0].text == "04011000-12345-34"
+    [means] = tree.xpath("//ram:SpecifiedTradeSettlementPaymentMeans", namespaces=NSMAP)
+    assert means.findtext("ram:TypeCode", namespaces=NSMAP) == "58"
+    assert means.findtext("ram:PayeePartyCreditorFinancialAccount/ram:IBANID", namespaces=NSMAP) == IBAN
+
+
+async def test_xrechnung_without_its_fields_goes_plain(harness: Harness) -> None:
+    h = harness
+    h.save_settings(seller=documents.SELLER_FR, einvoice={"profile": "xrechnung"})
+    await _finalize(h, documents.two_rate_invoice("in_fx_xr"))
+    [sent] = h.sent("invoice_finalized")
+    assert sent.einvoice is not None and "invalid, sent as a plain PDF" in sent.einvoice
+    for rule in ("BR-DE-15", "BR-DE-5", "BR-DE-6", "BR-DE-7"):
+        assert rule in sent.einvoice, sent.einvoice
 
 
 async def test_invalid_einvoice_goes_plain_and_is_reported(harness: Harness) -> None:

@@ -186,10 +186,11 @@ async def save_einvoice_profile(
 ) -> Response:
     check_id(request, session, customer_id, "customer")
     profile = form_text(form, "einvoice_profile", 20)
+    reference = form_text(form, "buyer_reference", 200)
 
     def save() -> None:
         with session_scope(svc.engine) as db:
-            set_einvoice_profile(db, customer_id, profile)
+            set_einvoice_profile(db, customer_id, profile, reference)
 
     try:
         await run_in_threadpool(save)

@@ -86,12 +86,17 @@ def _seller_values(s: AccountSettings) -> dict[str, Any]:
         "seller.registration": "\n".join(seller.registration),
         "seller.legal_mentions_mode": "country" if seller.legal_mentions is None else "custom",
     }
+    for name in _SELLER_TEXT:
+        values[f"seller.{name}"] = getattr(seller, name) or ""
     for part in _ADDRESS:
         values[f"seller.address.{part}"] = address.get(part) or ""
     for code in LEGAL_MENTION_LABELS:
         values[f"seller.legal_mentions.{code}"] = code in chosen
     return values
 
+
+# One-line seller fields, set as typed (empty: unset).
+_SELLER_TEXT = ("contact_name", "contact_phone", "contact_email", "iban", "bic")
 
 _CHECKBOXES = {
     "attach_pdf",
@@ -131,6 +136,7 @@ def _seller_patch(v: dict[str, Any]) -> dict[str, Any]:
         "registration": [line.strip() for line in v["seller.registration"].splitlines() if line.strip()],
         "legal_mentions": mentions,
         "late_payment_rate": rate,
+        **{name: v[f"seller.{name}"].strip() or None for name in _SELLER_TEXT},
     }
 
 

@@ -34,6 +34,7 @@ def customer_out(rec: CustomerRecord) -> CustomerOut:
         cc_emails=list(rec.cc_emails),
         address_lines=list(rec.address_lines),
         einvoice_profile=rec.einvoice_profile,
+        buyer_reference=rec.buyer_reference,
         updated_at=as_utc(rec.updated_at),
     )
 
@@ -50,6 +51,7 @@ def _as_sent(event: CustomerEvent) -> CustomerOut:
         cc_emails=list(c.cc_emails or []),
         address_lines=c.address.lines() if c.address else [],
         einvoice_profile=None if c.einvoice_profile == "default" else c.einvoice_profile,
+        buyer_reference=c.buyer_reference_set or None,
     )
 
 

@@ -58,6 +58,20 @@ _REASONS = {
 _CENT = Decimal("0.01")
 
 
+# The French Factur-X guidance's subject codes (UNTDID 4451) for the legal mentions:
+# recovery indemnity, late-payment penalties, and the others (VAT franchise).
+NOTE_SUBJECTS = {"fr_recovery_indemnity": "PMT", "fr_late_payment": "PMD", "fr_vat_franchise": "AAB"}
+
+
+@dataclass(frozen=True)
+class DocumentTexts:
+    """What the page says in words, in the document's language, for the XML to say the
+    same: each legal mention's text by its code, and the payment terms (BT-20)."""
+
+    mentions: dict[str, str]
+    payment_terms: str | None = None
+
+
 @dataclass(frozen=True, order=True)
 class VatKey:
     category: str
@@ -179,8 +193,10 @@ def _party(parent: etree._Element, tag: str, party: Party, p: Profile, *, seller
     if legal is not None:
         org = _sub(el, "ram:SpecifiedLegalOrganization")
         _sub(org, "ram:ID", legal.value, schemeID=_LEGAL_SCHEMES[legal.type])
-    if seller and p.rich and (party.email or party.phone):
-        contact = _sub(el, "ram:DefinedTradeContact")
+    if seller and p.rich and (party.email or party.phone or party.contact_name):
+        contact = _sub(el, "ram:DefinedTradeContact")  # BG-6
+        if party.contact_name:
+            _sub(contact, "ram:PersonName", party.contact_name)
         if party.phone:
             _sub(_sub(contact, "ram:TelephoneUniversalCommunication"), "ram:CompleteNumber", party.phone)
         if party.email:
@@ -288,11 +304,35 @@ def _allowance(parent: etree._Element, key: VatKey, amount: int, reason: str, mo
     _tax_fields(_sub(el, "ram:CategoryTradeTax"), key)
 
 
+def _payment_means(parent: etree._Element, facts: DocumentFacts, p: Profile) -> None:
+    """BG-16: the means and, for a credit transfer, the seller's account (BG-17); for a
+    card, its last digits (BG-18)."""
+    means = facts.payment_means
+    if means is None:
+        return
+    el = _sub(parent, "ram:SpecifiedTradeSettlementPaymentMeans")
+    _sub(el, "ram:TypeCode", means.code)
+    if p.rich and means.code == "ZZZ" and means.method_type:
+        _sub(el, "ram:Information", means.method_type.replace("_", " "))  # BT-82
+    if p.rich and means.card_last4:
+        _sub(_sub(el, "ram:ApplicableTradeSettlementFinancialCard"), "ram:ID", means.card_last4)
+    if means.iban:
+        account = _sub(el, "ram:PayeePartyCreditorFinancialAccount")
+        _sub(account, "ram:IBANID", means.iban)
+        if p.rich and means.account_name:
+            _sub(account, "ram:AccountName", means.account_name)
+        if p.rich and means.bic:
+            _sub(_sub(el, "ram:PayeeSpecifiedCreditorFinancialInstitution"), "ram:BICID", means.bic)
+
+
 # ---- the document -----------------------------------------------------------------
 
 
-def build_cii(facts: DocumentFacts, profile_name: EInvoiceProfile, tz: str = "UTC") -> bytes:
-    """The CII XML of an invoice (380) or credit note (381) for `profile_name`."""
+def build_cii(
+    facts: DocumentFacts, profile_name: EInvoiceProfile, tz: str = "UTC", texts: DocumentTexts | None = None
+) -> bytes:
+    """The CII XML of an invoice (380) or credit note (381) for `profile_name`; `texts`:
+    the page's legal mentions and payment terms, which become notes and BT-20."""
     if facts.type == "receipt":
         raise ValueError("a receipt is not an invoice: it carries no e-invoice")
     p = profile(profile_name)
@@ -310,12 +350,20 @@ def build_cii(facts: DocumentFacts, profile_name: EInvoiceProfile, tz: str = "UT
     _date(doc, "ram:IssueDateTime", facts.issue_date or datetime.now(UTC), tz)
     for text in filter(None, [facts.memo, facts.reason if facts.type == "credit_note" else None]):
         _sub(_sub(doc, "ram:IncludedNote"), "ram:Content", text)
+    for code in facts.legal_mentions:
+        mention = texts.mentions.get(code) if texts else None
+        if mention and code in NOTE_SUBJECTS:
+            note = _sub(doc, "ram:IncludedNote")
+            _sub(note, "ram:Content", mention)
+            _sub(note, "ram:SubjectCode", NOTE_SUBJECTS[code])
 
     transaction = _sub(root, "rsm:SupplyChainTradeTransaction")
     for i, line in enumerate(facts.lines, start=1):
         _line(transaction, i, line, facts, money, tz)
 
     agreement = _sub(transaction, "ram:ApplicableHeaderTradeAgreement")
+    if facts.buyer_reference:
+        _sub(agreement, "ram:BuyerReference", facts.buyer_reference)  # BT-10
     _party(agreement, "ram:SellerTradeParty", facts.seller, p, seller=True)
     _party(agreement, "ram:BuyerTradeParty", facts.buyer, p, seller=False)
 
@@ -333,6 +381,7 @@ def build_cii(facts: DocumentFacts, profile_name: EInvoiceProfile, tz: str = "UT
     if facts.type == "invoice":
         _sub(settlement, "ram:PaymentReference", facts.number or facts.id)
     _sub(settlement, "ram:InvoiceCurrencyCode", money.currency)
+    _payment_means(settlement, facts, p)
     taxes = breakdown(facts)
     for key, b in taxes.items():
         _header_tax(settlement, key, b, money)
@@ -345,10 +394,11 @@ def build_cii(facts: DocumentFacts, profile_name: EInvoiceProfile, tz: str = "UT
     reason = ", ".join(d.name for d in facts.totals.discounts if d.name) or "Discount"
     for key, amount in allowances.items():
         _allowance(settlement, key, amount, reason, money)
-    if facts.type == "invoice" and (facts.payment_terms or facts.due_date):
+    payment_terms = texts.payment_terms if texts and facts.type == "invoice" else None
+    if facts.type == "invoice" and (payment_terms or facts.due_date):
         terms = _sub(settlement, "ram:SpecifiedTradePaymentTerms")
-        if facts.payment_terms:
-            _sub(terms, "ram:Description", facts.payment_terms)
+        if payment_terms:
+            _sub(terms, "ram:Description", payment_terms)  # BT-20
         if facts.due_date:
             _date(terms, "ram:DueDateDateTime", facts.due_date, tz)
 

@@ -4,16 +4,29 @@ with the failed rules, for the email log and the `einvoice.invalid` webhook."""
 
 from __future__ import annotations
 
+import html
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from markupsafe import Markup
+
+from relance.contracts.documents import DocumentFacts
 from relance.contracts.einvoice import EInvoiceOutcome, RuleFailure
 from relance.contracts.kinds import DocumentKind
-from relance.rendering.einvoice.cii import build_cii
+from relance.rendering.einvoice.cii import DocumentTexts, build_cii
 from relance.rendering.einvoice.embed import EmbeddedXml
 from relance.rendering.einvoice.profiles import profile
 from relance.rendering.einvoice.validate import checked_with, validate
-from relance.rendering.pdf import DocumentContext, _check, _tz, html_to_pdf, render_document_html
+from relance.rendering.pdf import (
+    DocumentContext,
+    _check,
+    _template_vars,
+    _tz,
+    environment,
+    html_to_pdf,
+    render_document_html,
+)
 
 _E_INVOICES = (DocumentKind.invoice, DocumentKind.credit_note)
 
@@ -31,7 +44,27 @@ class BuiltXml:
     outcome: EInvoiceOutcome
 
 
-def build_and_check(kind: DocumentKind, ctx: DocumentContext) -> BuiltXml | None:
+_TAG = re.compile(r"<[^>]*>")
+_SPACES = re.compile(r"[ \t\r\n]+")
+
+
+def _text(rendered: str) -> str:
+    # A macro's HTML as plain text; no-break spaces (French amounts) stay as they are.
+    return _SPACES.sub(" ", html.unescape(_TAG.sub("", str(Markup(rendered))))).strip()
+
+
+def document_texts(ctx: DocumentContext, facts: DocumentFacts, locale: str) -> DocumentTexts:
+    """The legal mentions and payment terms as the page words them, by the same macros."""
+    module = environment(locale).get_template("_facts.html").make_module(_template_vars(ctx, locale))
+    mention, terms = getattr(module, "mention_text"), getattr(module, "payment_terms_text")  # noqa: B009
+    mentions = {code: _text(mention(facts, code)) for code in facts.legal_mentions}
+    return DocumentTexts(
+        mentions={code: text for code, text in mentions.items() if text},
+        payment_terms=_text(terms(facts)) or None,
+    )
+
+
+def build_and_check(kind: DocumentKind, ctx: DocumentContext, locale: str = "en") -> BuiltXml | None:
     """None: this document carries no e-invoice (off, or a receipt)."""
     options = ctx.einvoice
     if options is None or options.profile == "off" or DocumentKind(kind) not in _E_INVOICES:
@@ -42,7 +75,7 @@ def build_and_check(kind: DocumentKind, ctx: DocumentContext) -> BuiltXml | None
         failure = RuleFailure(rule="facts", text="the document has no facts to build an e-invoice from")
         return BuiltXml(None, EInvoiceOutcome(profile=p.name, status="skipped", failures=[failure]))
     try:
-        xml = build_cii(facts, p.name, _tz(ctx.timezone))
+        xml = build_cii(facts, p.name, _tz(ctx.timezone), document_texts(ctx, facts, locale))
     except (ValueError, ArithmeticError) as exc:
         failure = RuleFailure(rule="build", text=str(exc))
         return BuiltXml(None, EInvoiceOutcome(profile=p.name, status="invalid", failures=[failure]))
@@ -62,7 +95,7 @@ def render_document(kind: DocumentKind, ctx: DocumentContext, locale: str) -> Re
     """The PDF, carrying its e-invoice when the profile is on and the XML is valid."""
     kind = DocumentKind(kind)
     _check(kind, ctx)
-    built = build_and_check(kind, ctx)
+    built = build_and_check(kind, ctx, locale)
     html = render_document_html(kind, ctx, locale)
     if built is None or built.xml is None:
         return RenderedDocument(html_to_pdf(html), built.outcome if built else None)

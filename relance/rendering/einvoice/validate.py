@@ -102,15 +102,110 @@ def failures_in(svrl: bytes) -> list[RuleFailure]:
     return out
 
 
+# XRechnung 3.0's own rules (KoSIT's CIUS, BR-DE-*) that Relance checks itself, since
+# KoSIT's schematron is not available offline: (rule, XPath that must be true, text).
+_A = "/rsm:CrossIndustryInvoice/rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement"
+_SELLER = f"{_A}/ram:SellerTradeParty"
+_BUYER = f"{_A}/ram:BuyerTradeParty"
+_CONTACT = f"{_SELLER}/ram:DefinedTradeContact"
+_S = "/rsm:CrossIndustryInvoice/rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement"
+_MEANS = f"{_S}/ram:SpecifiedTradeSettlementPaymentMeans"
+
+
+def _given(path: str) -> str:
+    return f"boolean({path}[normalize-space(.) != ''])"
+
+
+def _means_with(codes: tuple[str, ...], needed: str) -> str:
+    listed = " or ".join(f"normalize-space(ram:TypeCode) = '{c}'" for c in codes)
+    return f"not({_MEANS}[{listed}][not({needed}[normalize-space(.) != ''])])"
+
+
+XRECHNUNG_RULES: tuple[tuple[str, str, str], ...] = (
+    ("BR-DE-1", f"boolean({_MEANS})", "An invoice must contain payment instructions (BG-16)."),
+    ("BR-DE-2", f"boolean({_CONTACT})", "The seller contact (BG-6) must be transmitted."),
+    (
+        "BR-DE-3",
+        _given(f"{_SELLER}/ram:PostalTradeAddress/ram:CityName"),
+        "The seller city (BT-37) must be transmitted.",
+    ),
+    (
+        "BR-DE-4",
+        _given(f"{_SELLER}/ram:PostalTradeAddress/ram:PostcodeCode"),
+        "The seller post code (BT-38) must be transmitted.",
+    ),
+    ("BR-DE-5", _given(f"{_CONTACT}/ram:PersonName"), "The seller contact point (BT-41) must be transmitted."),
+    (
+        "BR-DE-6",
+        _given(f"{_CONTACT}/ram:TelephoneUniversalCommunication/ram:CompleteNumber"),
+        "The seller contact telephone number (BT-42) must be transmitted.",
+    ),
+    (
+        "BR-DE-7",
+        _given(f"{_CONTACT}/ram:EmailURIUniversalCommunication/ram:URIID"),
+        "The seller contact email address (BT-43) must be transmitted.",
+    ),
+    ("BR-DE-8", _given(f"{_BUYER}/ram:PostalTradeAddress/ram:CityName"), "The buyer city (BT-52) must be transmitted."),
+    (
+        "BR-DE-9",
+        _given(f"{_BUYER}/ram:PostalTradeAddress/ram:PostcodeCode"),
+        "The buyer post code (BT-53) must be transmitted.",
+    ),
+    ("BR-DE-15", _given(f"{_A}/ram:BuyerReference"), "The buyer reference (BT-10) must be transmitted."),
+    (
+        "BR-DE-23-a",
+        _means_with(("30", "58"), "ram:PayeePartyCreditorFinancialAccount/ram:IBANID"),
+        "With payment means 30 or 58 the credit transfer account (BG-17, BT-84) must be transmitted.",
+    ),
+    (
+        "BR-DE-24-a",
+        _means_with(("48", "54", "55"), "ram:ApplicableTradeSettlementFinancialCard/ram:ID"),
+        "With payment means 48, 54 or 55 the payment card (BG-18, BT-87) must be transmitted.",
+    ),
+    (
+        "BR-DE-30",
+        f"not({_MEANS}[normalize-space(ram:TypeCode) = '59']) or {_given(f'{_S}/ram:CreditorReferenceID')}",
+        "With direct debit (59) the bank assigned creditor identifier (BT-90) must be transmitted.",
+    ),
+    (
+        "BR-DE-31",
+        _means_with(("59",), "ram:PayerPartyDebtorFinancialAccount/ram:IBANID"),
+        "With direct debit (59) the debited account identifier (BT-91) must be transmitted.",
+    ),
+)
+_NS = {
+    "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
+    "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
+}
+
+
+def check_xrechnung(xml: bytes) -> list[RuleFailure]:
+    """XRECHNUNG_RULES on the document."""
+    root = etree.fromstring(xml)
+    return [
+        RuleFailure(rule=rule, text=f"[{rule}] {text}")
+        for rule, test, text in XRECHNUNG_RULES
+        if not root.xpath(test, namespaces=_NS)
+    ]
+
+
 def validate(xml: bytes, profile_name: EInvoiceProfile) -> list[RuleFailure]:
     """Every failure, XSD first; the schematron runs only on a document the XSD accepts
-    (its rules assume the structure)."""
-    return check_xsd(xml, profile_name) or check_schematron(xml, profile_name)
+    (its rules assume the structure). XRechnung: its own rules too."""
+    failures = check_xsd(xml, profile_name)
+    if failures:
+        return failures
+    failures = check_schematron(xml, profile_name)
+    if profile(profile_name).name == "xrechnung":
+        failures += check_xrechnung(xml)
+    return failures
 
 
 def checked_with(profile_name: EInvoiceProfile) -> str:
     p = profile(profile_name)
     name = SCHEMATRON_NAMES[p.level]
     return f"XSD and {name} schematron" + (
-        " (XRechnung's own rules are not available offline)" if p.name == "xrechnung" else ""
+        " and XRechnung's BR-DE rules on BT-10, BG-6, BG-16 and addresses (KoSIT's schematron is not available offline)"
+        if p.name == "xrechnung"
+        else ""
     )

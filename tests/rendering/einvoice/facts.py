@@ -13,6 +13,7 @@ from relance.contracts.documents import (
     DocumentLine,
     DocumentTotals,
     Party,
+    PaymentMeans,
     PostalAddress,
     TaxAmount,
     TaxId,
@@ -28,6 +29,8 @@ SELLER = Party(
     country="FR",
     tax_ids=[TaxId(type="eu_vat", value="FR40123456789"), TaxId(type="fr_siren", value="123456789")],
     email="billing@acme.test",
+    phone="+33 1 23 45 67 89",
+    contact_name="Service facturation",
     registration=["RCS Paris 123 456 789", "SAS au capital de 10 000 €"],
 )
 FR_BUYER = Party(
@@ -43,6 +46,8 @@ DE_BUYER = Party(
     country="DE",
     tax_ids=[TaxId(type="eu_vat", value="DE123456789")],
 )
+
+TRANSFER = PaymentMeans(code="58", iban="FR7630006000011234567890189", bic="BNPAFRPP", account_name="Acme SAS")
 
 VAT20 = TaxRate(id="txr_20", percentage=Decimal("20"), display_name="TVA", country="FR", tax_type="vat")
 VAT55 = TaxRate(id="txr_55", percentage=Decimal("5.5"), display_name="TVA", country="FR", tax_type="vat")
@@ -80,7 +85,8 @@ def _invoice(lines: list[DocumentLine], taxes: list[TaxAmount], **kw: object) ->
         supply_start=ISSUED,
         supply_end=DUE,
         due_date=DUE,
-        payment_terms="30 days net",
+        buyer_reference="04011000-12345-34",
+        payment_means=TRANSFER,
         seller=SELLER,
         buyer=FR_BUYER,
         lines=lines,
@@ -162,7 +168,7 @@ def credit_note() -> DocumentFacts:
         reason="order_change",
         corrects=CorrectedInvoice(id="in_1", number="ACME-0042", issue_date=ISSUED),
         due_date=None,
-        payment_terms=None,
+        payment_means=PaymentMeans(code="1"),
     )
 
 

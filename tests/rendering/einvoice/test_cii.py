@@ -11,7 +11,7 @@ from lxml import etree
 
 from relance.contracts.documents import DocumentFacts
 from relance.contracts.einvoice import EInvoiceProfile
-from relance.rendering.einvoice.cii import NSMAP, build_cii
+from relance.rendering.einvoice.cii import NSMAP, DocumentTexts, build_cii
 from relance.rendering.einvoice.validate import check_xsd, validate
 from tests.rendering.einvoice import facts as cases
 
@@ -57,7 +57,8 @@ def test_guideline_ids_and_type_codes() -> None:
 
 def test_values_are_the_facts() -> None:
     facts = cases.multi_rate()
-    tree = _tree(build_cii(facts, "en16931", "Europe/Paris"))
+    texts = DocumentTexts(mentions={}, payment_terms="30 days net")
+    tree = _tree(build_cii(facts, "en16931", "Europe/Paris", texts))
     assert _text(tree, "//rsm:ExchangedDocument/ram:ID") == ["ACME-0042"]
     assert _text(tree, "//rsm:ExchangedDocument/ram:IssueDateTime/udt:DateTimeString") == ["20260301"]
     assert _text(tree, "//ram:SpecifiedTradePaymentTerms/ram:DueDateDateTime/udt:DateTimeString") == ["20260331"]
