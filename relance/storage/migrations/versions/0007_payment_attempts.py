@@ -1,7 +1,7 @@
 """Payment attempts, and which invoice each payment intent collects.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-07
 
 Why: the failed-payment email names the method that failed and why, and the receipt the

@@ -1,7 +1,7 @@
 """E-invoices: a customer's profile, and what became of an email's e-invoice.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-07
 
 Why: a customer can have its own e-invoice profile (Factur-X, XRechnung) rather than the
