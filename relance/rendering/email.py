@@ -28,7 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import css_inline
-from babel.dates import format_skeleton
+from babel.dates import format_date, format_skeleton
 from jinja2 import Environment
 
 from relance.contracts.email_context import Branding, EmailContext
@@ -82,10 +82,18 @@ _environments: dict[tuple[str, bool], Environment] = {}
 # ---- environment -------------------------------------------------------------------
 
 
+# CLDR's Latvian year-month keeps the full stop of the abbreviation "g." after the word it
+# spells out ("2026. gada. aprīlis").
+_MONTH_YEAR_PATTERNS = {"lv": "y. 'gada' LLLL"}
+
+
 def _month_year(month: int, year: int, locale: str) -> str:
     if not 1 <= month <= 12:
         return f"{month:02d}/{year}"
-    return format_skeleton("yMMMM", date(year, month, 1), locale=babel_locale(locale))
+    loc = babel_locale(locale)
+    if pattern := _MONTH_YEAR_PATTERNS.get(loc.language):
+        return format_date(date(year, month, 1), pattern, locale=loc)
+    return format_skeleton("yMMMM", date(year, month, 1), locale=loc)
 
 
 def email_filters(locale: str) -> dict[str, Filter]:

@@ -8,14 +8,24 @@ and dates read the same whichever template printed them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from jinja2 import BytecodeCache, Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2 import (
+    BytecodeCache,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    pass_context,
+    pass_eval_context,
+    select_autoescape,
+)
 from jinja2.bccache import Bucket
+from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
+from markupsafe import Markup
 
 from relance.rendering import grammar
 from relance.rendering.bidi import install_sentence_isolation
@@ -23,6 +33,9 @@ from relance.rendering.formatting import format_date, format_datetime, format_mo
 from relance.rendering.i18n import get_translations
 
 Filter = Callable[..., Any]
+
+# Languages whose sentences follow each other without a space (after "。").
+_NO_SENTENCE_SPACE = frozenset({"ja", "zh", "yue"})
 
 
 def locale_filters(locale: str) -> dict[str, Filter]:
@@ -40,7 +53,16 @@ def locale_filters(locale: str) -> dict[str, Filter]:
     def datetime_filter(context: Context, value: datetime | None, fmt: str = "medium") -> str:
         return format_datetime(value, locale, context["timezone"], fmt)
 
-    return {"money": money, "date": date_filter, "datetime": datetime_filter}
+    gap = "" if locale.replace("-", "_").split("_")[0] in _NO_SENTENCE_SPACE else " "
+
+    @pass_eval_context
+    def sentences(eval_ctx: EvalContext, parts: Iterable[str]) -> str:
+        """Sentences in one paragraph, joined as the language writes them."""
+        kept = [part for part in parts if part]
+        # Markup's join would escape a text part's plain strings.
+        return Markup(gap).join(kept) if eval_ctx.autoescape else gap.join(kept)
+
+    return {"money": money, "date": date_filter, "datetime": datetime_filter, "sentences": sentences}
 
 
 class _SharedBytecode(BytecodeCache):
