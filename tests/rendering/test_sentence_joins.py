@@ -10,7 +10,7 @@ import re
 import pytest
 
 from relance.contracts.kinds import EmailKind
-from relance.rendering.custom import sample_context
+from relance.rendering.custom import CustomTemplate, render_custom, sample_context
 from relance.rendering.email import render_email
 
 
@@ -51,3 +51,15 @@ def test_latvian_month_and_year(locale: str) -> None:
     ctx = sample_context(EmailKind.card_expiring)
     text = render_email(EmailKind.card_expiring, ctx, locale).text
     assert " gada " in text and "gada." not in text, text
+
+
+@pytest.mark.parametrize(("locale", "joined"), [("ja", "A & B。C。"), ("en", "A & B. C.")])
+def test_owners_templates_join_sentences_too(locale: str, joined: str) -> None:
+    stop = "。" if locale == "ja" else "."
+    source = f'<p>{{{{ [business ~ "{stop}", "C{stop}"]|sentences }}}}</p>'
+    template = CustomTemplate(subject="Hi", html=source, text=source.replace("<p>", "").replace("</p>", ""))
+    ctx = sample_context(EmailKind.invoice_finalized)
+    ctx = ctx.model_copy(update={"branding": ctx.branding.model_copy(update={"business_name": "A & B"})})
+    out = render_custom(EmailKind.invoice_finalized, template, ctx, locale)
+    assert htmllib.escape(joined, quote=False) in out.html
+    assert joined in out.text

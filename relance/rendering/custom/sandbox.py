@@ -27,7 +27,7 @@ from relance.rendering.email import email_filters
 from relance.rendering.grammar import elide
 
 # The default templates' filters a custom template may use too.
-SHARED_FILTERS = ("money", "date", "datetime", "month_year", "card_brand", "payment_method", "bdi")
+SHARED_FILTERS = ("money", "date", "datetime", "month_year", "card_brand", "payment_method", "bdi", "sentences")
 
 
 class _Buffer(list[str]):
