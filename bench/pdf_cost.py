@@ -8,14 +8,18 @@ For invoices of about 1, 8 and 50 pages, times (median of a few runs, warm proce
   PDF/A, default fetcher): what a naive integration would pay.
 
     .venv/bin/python bench/pdf_cost.py [--runs 3] [--without-harfbuzz-subset] [--targets 1,8,50]
+        [--scripts en,ja,...] [--no-einvoice]
 
 Also the e-invoice ("einvoice"): per profile, compiling its schematron (once per
 process), then per invoice building the CII XML from the one-page invoice's facts, its
 XSD check and its schematron check (warm, median), and the one-page PDF with the XML
 embedded against the plain one (goal: build + checks under 0.15 s).
 
-Also the one-page invoice in en, ja, ar and th ("scripts": time and size; a customer
-in that script, the fonts templates/pdf/pdf.css picks for it, embedded as subsets).
+Also the one-page invoice in en, ja, zh-Hant-TW, ko, ar and th ("scripts": time and
+size; a customer in that script, the fonts templates/pdf/pdf.css picks for it, embedded
+as subsets), and the same without relance.rendering.pdf_fonts subsetting large fonts
+again ("uncompacted_": WeasyPrint's subsets as they are, which keep every glyph slot up
+to the highest one drawn: ~63,000 for Noto Sans CJK).
 
 --without-harfbuzz-subset makes WeasyPrint take the path it takes when Debian's
 libharfbuzz-subset0 is missing (fontTools subsetting), without uninstalling the package
@@ -106,18 +110,67 @@ def invoice(n_lines: int) -> DocumentContext:
 SCRIPT_CUSTOMERS = {
     "en": ("Zoë O'Brien", ["221B Baker Street", "London NW1 6XE"]),
     "ja": ("山田 太郎 様", ["東京都千代田区丸の内１－１", "〒100-0005"]),
+    "zh-Hant-TW": ("陳大文", ["臺北市信義區市府路45號", "110"]),
+    "ko": ("김민준", ["서울특별시 중구 세종대로 110", "04524"]),
     "ar": ("محمد عبد الله", ["شارع الملك فهد ١٢", "الرياض ١١٥٦٤"]),
     "th": ("สมชาย ใจดี", ["123 ถนนสุขุมวิท", "กรุงเทพมหานคร 10110"]),
 }
 
 
-def script_results(runs: int) -> list[dict[str, object]]:
+def font_program_bytes(pdf: bytes) -> int:
+    """The embedded font programs, uncompressed."""
+    total = 0
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        for font in page["/Resources"]["/Font"].values():
+            descriptor = font.get_object()["/DescendantFonts"][0].get_object()["/FontDescriptor"].get_object()
+            total += len((descriptor.get("/FontFile2") or descriptor["/FontFile3"]).get_object().get_data())
+    return total
+
+
+def timed(fn, samples: list[float]):
+    """`fn`, adding the seconds each call takes to `samples`."""
+
+    def wrapper(*args):
+        t = time.perf_counter()
+        fn(*args)
+        samples.append(time.perf_counter() - t)
+
+    return wrapper
+
+
+def script_results(runs: int, locales: list[str]) -> list[dict[str, object]]:
     out = []
-    for locale, (name, address) in SCRIPT_CUSTOMERS.items():
+    for locale in locales:
+        name, address = SCRIPT_CUSTOMERS[locale]
         ctx = invoice(lines_for(1))
         ctx.customer = ctx.customer.model_copy(update={"name": name, "address_lines": address})
         warm([locale])
         pdf = render_document_pdf(DocumentKind.invoice, ctx, locale)
+        render = partial(render_document_pdf, DocumentKind.invoice, ctx, locale)
+        # Alternating runs with and without, so that a busy machine weighs on both alike,
+        # in wall and CPU time (the process's: steadier when other work shares the cores);
+        # compact_ms: the time in compact_fonts alone.
+        compact = pdf_module.compact_fonts
+        compact_s: list[float] = []
+        with_s: list[float] = []
+        without_s: list[float] = []
+        with_cpu: list[float] = []
+        without_cpu: list[float] = []
+
+        try:
+            for _ in range(runs):
+                pdf_module.compact_fonts = lambda pdf: None
+                t, cpu = time.perf_counter(), time.process_time()
+                uncompacted = render()
+                without_s.append(time.perf_counter() - t)
+                without_cpu.append(time.process_time() - cpu)
+                pdf_module.compact_fonts = timed(compact, compact_s)
+                t, cpu = time.perf_counter(), time.process_time()
+                render()
+                with_s.append(time.perf_counter() - t)
+                with_cpu.append(time.process_time() - cpu)
+        finally:
+            pdf_module.compact_fonts = compact
         fonts = sorted(
             {
                 str(f.get_object()["/BaseFont"]).split("+", 1)[-1]
@@ -129,8 +182,15 @@ def script_results(runs: int) -> list[dict[str, object]]:
             {
                 "locale": locale,
                 "pages": pages(pdf),
-                "relance_ms": median_ms(partial(render_document_pdf, DocumentKind.invoice, ctx, locale), runs),
+                "relance_ms": round(statistics.median(with_s) * 1000, 1),
+                "relance_cpu_ms": round(statistics.median(with_cpu) * 1000, 1),
+                "compact_ms": round(statistics.median(compact_s) * 1000, 2),
                 "bytes": len(pdf),
+                "font_program_bytes": font_program_bytes(pdf),
+                "uncompacted_ms": round(statistics.median(without_s) * 1000, 1),
+                "uncompacted_cpu_ms": round(statistics.median(without_cpu) * 1000, 1),
+                "uncompacted_bytes": len(uncompacted),
+                "uncompacted_font_program_bytes": font_program_bytes(uncompacted),
                 "fonts": fonts,
             }
         )
@@ -254,6 +314,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--without-harfbuzz-subset", action="store_true")
     parser.add_argument("--targets", default="1,8,50", help="invoice sizes in pages, comma-separated")
+    parser.add_argument("--scripts", default=",".join(SCRIPT_CUSTOMERS), help="locales of the one-page invoices")
+    parser.add_argument("--no-einvoice", action="store_true")
     args = parser.parse_args()
     if args.without_harfbuzz_subset:
         # WeasyPrint checks this module global on every font it embeds; None is what its
@@ -302,8 +364,8 @@ def main() -> None:
                 "libharfbuzz_subset_installed": ctypes.util.find_library("harfbuzz-subset") is not None,
                 "libharfbuzz_subset_used": weasyprint.pdf.fonts.harfbuzz_subset is not None,
                 "results": results,
-                "scripts": script_results(args.runs),
-                "einvoice": einvoice_results(args.runs),
+                "scripts": script_results(args.runs, [loc for loc in args.scripts.split(",") if loc]),
+                "einvoice": None if args.no_einvoice else einvoice_results(args.runs),
             },
             indent=2,
         )

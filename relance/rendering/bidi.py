@@ -66,7 +66,7 @@ def isolation_filters(locale: str, html: bool, base: Mapping[str, Callable[..., 
     isolate: Callable[..., object] = isolate_html if html else isolate_text
 
     def bdi(value: object, direction: Direction | None = None) -> object:
-        if not rtl or value is None or value == "":
+        if not rtl or value is None or value == "" or (isinstance(value, str) and _isolated_already(value)):
             return value
         return isolate(value, direction)
 

@@ -35,6 +35,7 @@ from relance.rendering.formatting import (
 )
 from relance.rendering.i18n import TEMPLATES_DIR
 from relance.rendering.payment_methods import payment_method_label
+from relance.rendering.pdf_fonts import compact_fonts
 
 PDF_TEMPLATES_DIR = TEMPLATES_DIR / "pdf"
 
@@ -108,16 +109,24 @@ def base_stylesheet() -> Any:
 
 
 def html_to_pdf(html: str, extra_css: tuple[str, ...] = (), embedded: EmbeddedXml | None = None) -> bytes:
-    """The only way HTML becomes a PDF here: base stylesheet, locked fetcher everywhere;
-    `embedded`: an e-invoice XML to carry (relance.rendering.einvoice)."""
+    """The only way HTML becomes a PDF here: base stylesheet, locked fetcher everywhere,
+    large fonts subset again (relance.rendering.pdf_fonts); `embedded`: an e-invoice XML
+    to carry (relance.rendering.einvoice)."""
     from weasyprint import CSS, HTML
 
     fetcher = locked_fetcher()
     stylesheets = [base_stylesheet(), *(CSS(string=css, url_fetcher=fetcher) for css in extra_css)]
     options = write_options(embedded, fetcher) if embedded is not None else {}
+    embed = options.pop("finisher", None)
+
+    def finisher(document: Any, pdf: Any) -> None:
+        compact_fonts(pdf)
+        if embed is not None:
+            embed(document, pdf)
+
     # No base_url: relative references resolve to nothing rather than to the cwd.
     pdf: bytes = HTML(string=html, url_fetcher=fetcher).write_pdf(
-        stylesheets=stylesheets, pdf_variant=PDF_VARIANT, **options
+        stylesheets=stylesheets, pdf_variant=PDF_VARIANT, finisher=finisher, **options
     )
     return pdf
 

@@ -1,14 +1,17 @@
 """No missing glyphs: every shipped locale's invoice and receipt PDF, with a customer name
 and address in that locale's script, draws every character with a real glyph.
 
-Method. WeasyPrint writes text with Type 0 fonts whose codes are glyph ids of the
-embedded font program (CIDToGIDMap Identity) and a ToUnicode map for every glyph it
-drew. A character no font covers gets a code past the font's glyphs, and WeasyPrint then
-gives that font a custom Encoding CMap sending it to glyph 0 (.notdef) instead of
-Identity-H. So, for every font of the PDF:
+Method. WeasyPrint writes text with Type 0 fonts whose codes are CIDs (Identity-H) and a
+ToUnicode map for every glyph it drew. A CID names a glyph of the embedded program as a
+viewer reads it: through the CIDToGIDMap for TrueType (Identity, or the stream
+relance.rendering.pdf_fonts adds when it subsets a large font again), through the CFF
+charset for CID-keyed CFF (Noto CJK), as the glyph id otherwise. A character no font
+covers gets a code past the font's glyphs, and WeasyPrint then gives that font a custom
+Encoding CMap sending it to glyph 0 (.notdef) instead of Identity-H. So, for every font
+of the PDF:
 - its Encoding is /Identity-H (no code was sent to .notdef);
-- every code of its ToUnicode map is a glyph of the embedded program (fontTools: below
-  maxp.numGlyphs, not 0) with an outline, unless it stands for blank or invisible text;
+- every code of its ToUnicode map is a glyph of the embedded program (fontTools: not
+  .notdef, present) with an outline, unless it stands for blank or invisible text;
 and the characters of the customer's name and address all appear in the ToUnicode maps,
 so each one was drawn by some font. Text extraction alone would not do: the ToUnicode
 map lists the missing characters too.
@@ -138,18 +141,30 @@ def _invisible(text: str) -> bool:
     return all(c.isspace() or unicodedata.category(c) in ("Cf", "Zs", "Mn") for c in text)
 
 
-def _outlined(program: bytes, gids: set[int]) -> set[int]:
-    """The glyphs among `gids` that the font program has and draws something for."""
-    font = TTFont(io.BytesIO(program))
+def _glyph_names(font: TTFont, cids: set[int], cid_to_gid: object) -> dict[int, str]:
+    """CID -> the name of the glyph a viewer draws for it (absent: none, or .notdef)."""
     order = font.getGlyphOrder()
+    if "CFF " in font and hasattr(font["CFF "].cff.topDictIndex[0], "ROS"):
+        names = set(order)  # fontTools names a CID-keyed font's glyphs after their CIDs
+        return {cid: f"cid{cid:05d}" for cid in cids if f"cid{cid:05d}" in names}
+    gids = {cid: cid for cid in cids}
+    if cid_to_gid not in (None, "/Identity"):
+        table = _resolve(cid_to_gid).get_data()  # type: ignore[attr-defined]
+        gids = {cid: int.from_bytes(table[2 * cid : 2 * cid + 2], "big") for cid in cids if 2 * cid + 2 <= len(table)}
+    return {cid: order[gid] for cid, gid in gids.items() if 0 < gid < len(order)}
+
+
+def _outlined(program: bytes, cids: set[int], cid_to_gid: object = None) -> set[int]:
+    """The CIDs among `cids` whose glyph the font program has and draws something for."""
+    font = TTFont(io.BytesIO(program))
     glyph_set = font.getGlyphSet()
     found = set()
-    for gid in gids:
-        if 0 < gid < len(order):
+    for cid, name in _glyph_names(font, cids, cid_to_gid).items():
+        if name != ".notdef":
             pen = BoundsPen(glyph_set)
-            glyph_set[order[gid]].draw(pen)
+            glyph_set[name].draw(pen)
             if pen.bounds is not None:
-                found.add(gid)
+                found.add(cid)
     return found
 
 
@@ -169,7 +184,6 @@ def _check_fonts(pdf: bytes) -> tuple[set[str], list[str]]:
             if font["/Encoding"] != "/Identity-H":
                 problems.append(f"{name}: custom Encoding, some codes go to .notdef")
             descendant = _resolve(font["/DescendantFonts"][0])
-            assert descendant["/CIDToGIDMap"] == "/Identity" if "/CIDToGIDMap" in descendant else True
             descriptor = _resolve(descendant["/FontDescriptor"])
             program = _resolve(descriptor.get("/FontFile2") or descriptor["/FontFile3"]).get_data()
             visible = {}
@@ -179,7 +193,7 @@ def _check_fonts(pdf: bytes) -> tuple[set[str], list[str]]:
                 drawn.update(text, unicodedata.normalize("NFKD", text))
                 if not _invisible(text):
                     visible[gid] = text
-            outlined = _outlined(program, set(visible))
+            outlined = _outlined(program, set(visible), descendant.get("/CIDToGIDMap"))
             problems += [
                 f"{name}: {t!r} drawn with glyph {g}, which it lacks" for g, t in visible.items() if g not in outlined
             ]

@@ -19,9 +19,11 @@ from relance.rendering.custom.text import html_to_text
 from relance.rendering.email import render_email
 from relance.rendering.i18n import get_translations, supported_locales
 
-# What the starter leaves out on purpose: bidi isolation (<bdi> in the HTML, U+2066..U+2069
-# in the text), and blank lines and indentation, which no reader sees.
+# Compared apart (test_right_to_left_values_are_isolated_as_in_the_shipped_email): bidi
+# isolation (<bdi> in the HTML, U+2066..U+2069 in the text). Left out: blank lines and
+# indentation, which no reader sees.
 _ISOLATES = re.compile("[\u2066-\u2069]")
+_ISOLATED_TEXT = re.compile("([\u2066\u2068])(.*?)\u2069", re.DOTALL)
 # English; French and Italian (articles elide before values); Polish (three plural
 # forms); Arabic (six, right to left); Japanese (one).
 LOCALES = ["en", "fr", "it", "pl", "ar", "ja"]
@@ -96,3 +98,36 @@ def test_french_and_italian_articles_elide_before_a_value_as_in_the_shipped_emai
         }
     )
     assert "d’Acme SAS" in render_custom(EmailKind.invoice_reminder, reminder, ctx, "fr").subject
+
+
+def _isolated(kind: EmailKind, ctx: EmailContext, locale: str, starter: bool) -> dict[str, list[object]]:
+    """Every isolated value of the email, in order: the bdi elements (with their dir) of
+    the HTML, the isolates (LRI or FSI) of the subject and the text."""
+    if starter:
+        email = render_custom(kind, default_template(kind, locale), ctx, locale, attachments=["invoice.pdf"])
+    else:
+        email = render_email(kind, ctx, locale, attachments=["invoice.pdf"])
+    return {
+        "subject": _ISOLATED_TEXT.findall(email.subject),
+        "text": _ISOLATED_TEXT.findall(email.text),
+        "html": re.findall(r"<bdi[^>]*>.*?</bdi>", email.html, re.DOTALL),
+    }
+
+
+@pytest.mark.parametrize("locale", ["ar", "he"])
+def test_right_to_left_values_are_isolated_as_in_the_shipped_email(locale: str) -> None:
+    assert "|bdi" in default_template(EmailKind.invoice_finalized, locale).html
+    for kind in EmailKind:
+        for ctx in (sample_context(kind), sparse_context(kind)):
+            mine, shipped = _isolated(kind, ctx, locale, True), _isolated(kind, ctx, locale, False)
+            assert shipped["text"] and shipped["html"], kind
+            for part in ("subject", "text", "html"):
+                assert mine[part] == shipped[part], f"{kind.value} {part} in {locale}"
+
+
+def test_left_to_right_starters_print_values_as_they_are() -> None:
+    # bdi is the identity there: the same bytes as the shipped email, no isolates.
+    kind = EmailKind.invoice_finalized
+    ctx = sample_context(kind)
+    email = render_custom(kind, default_template(kind, "en"), ctx, "en", attachments=["invoice.pdf"])
+    assert "<bdi" not in email.html and not _ISOLATES.search(email.text + email.subject)

@@ -2,7 +2,7 @@
 the template editor starts from, so an owner edits the email Relance really sends.
 
 The shipped templates (`templates/email/`) use what the sandbox refuses: `extends`,
-`import`, the translation calls and the `bdi` filter. Each part is rewritten into the
+`import` and the translation calls. Each part is rewritten into the
 custom template language:
 
 * the layout's blocks are filled in with the kind's, and the `_phrases.jinja` and
@@ -11,8 +11,8 @@ custom template language:
   as expressions (a plural picks its form with the catalog's own rule, written in
   Jinja); a French or Italian sentence whose article may elide before a value goes
   through the `elide` filter, as translated sentences do;
-* `|bdi` is dropped: custom templates print values as they are (in right-to-left
-  locales the shipped email isolates amounts and ids, the starter does not).
+* `|bdi` stays (the sandbox has it), and in right-to-left locales each value a sentence
+  is filled with gets one too, as the shipped sentences isolate them when they render.
 
 So the starter renders the same email as the shipped default, text for text, in the
 locale it was made for (tests/rendering/test_starter.py checks every kind and locale).
@@ -28,6 +28,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from relance.contracts.kinds import EmailKind
+from relance.rendering.bidi import text_direction
 from relance.rendering.custom.render import CustomTemplate
 from relance.rendering.email import EMAIL_TEMPLATES_DIR
 from relance.rendering.i18n import get_translations
@@ -38,7 +39,6 @@ _BLOCK = re.compile(r"\{%-?\s*block\s+(\w+)\s*-?%\}\n?(.*?)\{%-?\s*endblock\s*-?
 _MACRO = re.compile(r"\{%-?\s*macro\s+(\w+)\(.*?\{%-?\s*endmacro\s*-?%\}\n?", re.DOTALL)
 _COMMENT = re.compile(r"(\s*)\{#(-?).*?(-?)#\}(\s*)", re.DOTALL)
 _IMPORTED_CALL = re.compile(r"(?<![\w.])[pm]\.(\w+)\(")
-_BDI = re.compile(r"\|\s*(?:bdi(?:\(\s*\"(?:ltr|rtl)\"\s*\))?|map\(\s*\"bdi\"\s*\))")
 _GETTEXT_CALL = re.compile(r"(?<![\w.])(_|ngettext)\(")
 _OUTPUT = re.compile(r"\{\{(-?)(.*?)(-?)\}\}", re.DOTALL)
 _STATEMENT = re.compile(r"\{%(.*?)%\}", re.DOTALL)
@@ -146,6 +146,7 @@ class _Sentences:
         self.locale = locale
         self.language = locale.replace("-", "_").split("_")[0].lower()
         self.translations = get_translations(locale)
+        self.rtl = text_direction(locale) == "rtl"
 
     def singular(self, msgid: str) -> str:
         return self.translations.gettext(msgid)
@@ -212,7 +213,10 @@ class _Rewriter:
         values = {}
         for a in args:
             if kwarg := _KWARG.fullmatch(a):
-                values[kwarg.group(1)] = self.expression(kwarg.group(2))
+                value = self.expression(kwarg.group(2))
+                # The shipped sentence isolates its text values at render time
+                # (install_sentence_isolation); the starter says so where it fills them.
+                values[kwarg.group(1)] = f"({value.strip()})|bdi" if self.s.rtl else value
         if name == "_":
             [msgid] = positional
             return [_pieces(self.s.singular(ast.literal_eval(msgid.strip())), values)], None
@@ -266,7 +270,6 @@ def _rewrite(source: str, macros_file: str | None, sentences: _Sentences) -> str
         for match in _MACRO.finditer(_drop_comments(_read(name))):
             library[match.group(1)] = _IMPORTED_CALL.sub(r"\1(", match.group(0)).rstrip("\n") + "\n"
     text = "".join(_macros_used(body, library)) + body
-    text = _BDI.sub("", text)
     rewriter = _Rewriter(sentences)
     text = _STATEMENT.sub(rewriter.statement, text)
     return _OUTPUT.sub(rewriter.output, text)
