@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import weasyprint.pdf.fonts  # noqa: E402
 import weasyprint.text.ffi  # noqa: E402
 from pypdf import PdfReader  # noqa: E402
+from pypdf.generic import DictionaryObject  # noqa: E402
 from weasyprint import CSS, HTML  # noqa: E402
 
 import relance.contracts.documents as doc  # noqa: E402
@@ -118,13 +119,7 @@ def script_results(runs: int) -> list[dict[str, object]]:
         ctx.customer = ctx.customer.model_copy(update={"name": name, "address_lines": address})
         warm([locale])
         pdf = render_document_pdf(DocumentKind.invoice, ctx, locale)
-        fonts = sorted(
-            {
-                str(f.get_object()["/BaseFont"]).split("+", 1)[-1]
-                for page in PdfReader(io.BytesIO(pdf)).pages
-                for f in page["/Resources"]["/Font"].values()
-            }
-        )
+        fonts = embedded_fonts(pdf)
         out.append(
             {
                 "locale": locale,
@@ -135,6 +130,18 @@ def script_results(runs: int) -> list[dict[str, object]]:
             }
         )
     return out
+
+
+def embedded_fonts(pdf: bytes) -> list[str]:
+    """The fonts the pages use, without their subset prefix (ABCDEF+)."""
+    names = set()
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        resources = page["/Resources"].get_object()
+        assert isinstance(resources, DictionaryObject)
+        fonts = resources["/Font"].get_object()
+        assert isinstance(fonts, DictionaryObject)
+        names |= {str(f.get_object()["/BaseFont"]).split("+", 1)[-1] for f in fonts.values()}
+    return sorted(names)
 
 
 def pages(pdf: bytes) -> int:
