@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from relance.contracts.events import parse_event
+from relance.contracts.events import InvoiceEvent, parse_event
+from relance.contracts.models import InvoiceSignal
 from tests.support.specs import specs_dir
 
 SPECS = specs_dir()
@@ -118,6 +119,12 @@ def parse_one(payload: dict[str, Any], kind: type[E]) -> E:
     parsed = parse_event(payload)
     assert isinstance(parsed, kind), f"{payload['type']} parsed as a {type(parsed).__name__}"
     return parsed
+
+
+def invoice_signal(payload: dict[str, Any]) -> InvoiceSignal:
+    """The signal the client sends a lifecycle for an invoice event."""
+    parsed = parse_one(payload, InvoiceEvent)
+    return InvoiceSignal(event_id=parsed.id, type=parsed.type, created=parsed.created, invoice=parsed.invoice)
 
 
 def charge(
