@@ -24,6 +24,7 @@ import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -100,6 +101,13 @@ def filters(rows: int) -> dict[str, EmailFilter]:
     }
 
 
+def one_value(cursor: psycopg.Cursor) -> Any:
+    """The single value a one-row query answers."""
+    row = cursor.fetchone()
+    assert row is not None
+    return row[0]
+
+
 def timed(fn, runs: int) -> float:
     fn()  # warm: plan cache, pages in shared buffers
     samples = []
@@ -120,7 +128,7 @@ def main() -> None:
     name = f"relance_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-        server_version = conn.execute("SHOW server_version").fetchone()[0]
+        server_version = one_value(conn.execute("SHOW server_version"))
     if args.keep:
         print(f"scratch database: {name}", file=sys.stderr)
     url = f"postgresql+psycopg://{ADMIN.split('://', 1)[1].rsplit('/', 1)[0]}/{name}"
@@ -132,7 +140,7 @@ def main() -> None:
             pg.execute(DELIVERIES.encode())
             pg.execute(COPY_DELIVERIES.encode())
             pg.execute(b"VACUUM ANALYZE")
-            size = pg.execute(b"SELECT pg_size_pretty(pg_total_relation_size('email_log'))").fetchone()[0]
+            size = one_value(pg.execute(b"SELECT pg_size_pretty(pg_total_relation_size('email_log'))"))
         fill_s = round(time.perf_counter() - started, 1)
 
         results = {}

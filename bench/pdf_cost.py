@@ -43,12 +43,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import weasyprint.pdf.fonts  # noqa: E402
 import weasyprint.text.ffi  # noqa: E402
 from pypdf import PdfReader  # noqa: E402
+from pypdf.generic import DictionaryObject  # noqa: E402
 from weasyprint import CSS, HTML  # noqa: E402
 
 import relance.contracts.documents as doc  # noqa: E402
@@ -121,7 +123,8 @@ def font_program_bytes(pdf: bytes) -> int:
     """The embedded font programs, uncompressed."""
     total = 0
     for page in PdfReader(io.BytesIO(pdf)).pages:
-        for font in page["/Resources"]["/Font"].values():
+        resources: Any = page["/Resources"].get_object()
+        for font in resources["/Font"].values():
             descriptor = font.get_object()["/DescendantFonts"][0].get_object()["/FontDescriptor"].get_object()
             total += len((descriptor.get("/FontFile2") or descriptor["/FontFile3"]).get_object().get_data())
     return total
@@ -171,13 +174,7 @@ def script_results(runs: int, locales: list[str]) -> list[dict[str, object]]:
                 with_cpu.append(time.process_time() - cpu)
         finally:
             pdf_module.compact_fonts = compact
-        fonts = sorted(
-            {
-                str(f.get_object()["/BaseFont"]).split("+", 1)[-1]
-                for page in PdfReader(io.BytesIO(pdf)).pages
-                for f in page["/Resources"]["/Font"].values()
-            }
-        )
+        fonts = embedded_fonts(pdf)
         out.append(
             {
                 "locale": locale,
@@ -195,6 +192,18 @@ def script_results(runs: int, locales: list[str]) -> list[dict[str, object]]:
             }
         )
     return out
+
+
+def embedded_fonts(pdf: bytes) -> list[str]:
+    """The fonts the pages use, without their subset prefix (ABCDEF+)."""
+    names = set()
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        resources = page["/Resources"].get_object()
+        assert isinstance(resources, DictionaryObject)
+        fonts = resources["/Font"].get_object()
+        assert isinstance(fonts, DictionaryObject)
+        names |= {str(f.get_object()["/BaseFont"]).split("+", 1)[-1] for f in fonts.values()}
+    return sorted(names)
 
 
 def pages(pdf: bytes) -> int:

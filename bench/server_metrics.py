@@ -13,10 +13,13 @@ import asyncio
 import re
 import socket
 import urllib.request
-from collections import Counter
+from collections import defaultdict
 
 _SAMPLE = re.compile(r"^(persistence_requests|service_requests)\{(.*)\} ([0-9.e+]+)$")
 _OPERATION = re.compile(r'operation="([^"]*)"')
+# Samples by (name, operation); a missing one reads as 0, as a counter does.
+Tally = defaultdict[tuple[str, str], float]
+
 _WRITES = ("Create", "Update", "Append", "Delete", "Complete", "RangeComplete", "Put", "Upsert", "Set", "Save")
 
 
@@ -26,8 +29,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def scrape(port: int) -> Counter:
-    counts: Counter = Counter()
+def scrape(port: int) -> Tally:
+    counts: Tally = defaultdict(float)
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
         for line in response.read().decode().splitlines():
             sample = _SAMPLE.match(line)
@@ -38,17 +41,18 @@ def scrape(port: int) -> Counter:
     return counts
 
 
-async def settled_scrape(port: int) -> Counter:
+async def settled_scrape(port: int) -> Tally:
     """After a measurement: the server's reporter flushes its counters every second."""
     await asyncio.sleep(2)
     return scrape(port)
 
 
-def per_unit(before: Counter, after: Counter, units: int) -> dict:
+def per_unit(before: Tally, after: Tally, units: int) -> dict:
     """Per lifecycle (or per floor workflow): database writes, requests, activity tasks
     dispatched through matching."""
     diff = after.copy()
-    diff.subtract(before)
+    for sample, value in before.items():
+        diff[sample] -= value
     writes = sum(v for (kind, op), v in diff.items() if kind == "persistence_requests" and op.startswith(_WRITES))
     requests = sum(v for (kind, _), v in diff.items() if kind == "service_requests")
     return {

@@ -11,6 +11,7 @@ workflow sandbox re-imports workflow modules for every instance.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -70,7 +71,7 @@ async def deliver(key: str) -> dict[str, Any]:
     return {"status": "sent", "provider": "outbox", "provider_message_id": f"<{key}@relance>", "webhook_endpoints": []}
 
 
-SKELETON_ACTIVITIES = [apply, plan, prepare, deliver]
+SKELETON_ACTIVITIES: list[Callable[..., Any]] = [apply, plan, prepare, deliver]
 
 
 @workflow.defn

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import psutil
-from sqlalchemy import func, select
+from sqlmodel import col, func, select
 
 from relance.client import RelanceClient
 from relance.contracts.account import AccountSettings
@@ -127,6 +127,7 @@ class Stack:
     async def _worker_polling(self) -> None:
         """Measurements start once the worker polls: it compiles the email templates first
         (~2 s), and events sent meanwhile would queue and show as latency."""
+        assert self.worker is not None
         log = self.tmp / "worker.log"
         while "worker polling" not in log.read_text(errors="replace"):
             if self.worker.poll() is not None:
@@ -173,8 +174,8 @@ class Stack:
             return s.exec(
                 select(func.count())
                 .select_from(EmailLogEntry)
-                .where(EmailLogEntry.kind == kind, EmailLogEntry.status == "sent")
-            ).one()[0]
+                .where(col(EmailLogEntry.kind) == kind, col(EmailLogEntry.status) == "sent")
+            ).one()
 
     async def count(self, query: str) -> int:
         return (await self.temporal.count_workflows(query)).count

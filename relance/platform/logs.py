@@ -134,7 +134,7 @@ class JsonFormatter(logging.Formatter):
 
 def setup_logging(
     fmt: LogFormat, level: int | str, *, secrets: Iterable[str] = (), stream: TextIO | None = None
-) -> logging.Handler:
+) -> logging.StreamHandler[TextIO]:
     """Replace the root logger's handlers with one on stderr (or `stream`) in `fmt`."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter(secrets) if fmt == LogFormat.json else TextFormatter(secrets))
@@ -163,6 +163,6 @@ def _temporal_details_on_message(on: bool) -> None:
     workflow.logger.workflow_info_on_message = on
 
 
-def configure_from(config: Config, *, default_level: int) -> logging.Handler:
+def configure_from(config: Config, *, default_level: int) -> logging.StreamHandler[TextIO]:
     level = config.log_level.value if config.log_level else default_level
     return setup_logging(config.log_format, level, secrets=configured_secrets(config))

@@ -41,7 +41,7 @@ PDF_TEMPLATES_DIR = TEMPLATES_DIR / "pdf"
 
 # Archival (ISO 19005-3, level B). WeasyPrint adds the sRGB output intent and XMP; it
 # costs a few milliseconds per document.
-PDF_VARIANT = "pdf/a-3b"
+PDF_VARIANT: str | None = "pdf/a-3b"
 
 # The French fixed indemnity for recovery costs (Code de commerce, D441-5), in cents of EUR.
 FR_RECOVERY_INDEMNITY = 4000

@@ -13,16 +13,16 @@ from temporalio.testing import ActivityEnvironment
 from activities.emails import EmailActivities
 from activities.transports.outbox import OutboxTransport
 from activities.transports.smtp import SmtpTransport
-from relance.contracts.events import parse_event
+from relance.contracts.events import CustomerEvent
 from relance.contracts.kinds import EmailKind
-from relance.contracts.models import DeliveryRequest, EmailRequest, InvoiceSignal
+from relance.contracts.models import DeliveryRequest, EmailRequest
 from relance.platform.config import Config
 from relance.rules.outgoing import email_key_digest
 from relance.storage import email_log
 from relance.storage.customers import record_customer_event
 from relance.storage.database import get_engine, session_scope
 from relance.storage.invoices import record_invoice_event
-from tests.support.events import customer, event, invoice
+from tests.support.events import customer, event, invoice, invoice_signal, parse_one
 from tests.support.smtp_sink import SmtpSink
 
 NOW = datetime(2026, 3, 1, 9, tzinfo=UTC)
@@ -37,12 +37,11 @@ async def run(env: ActivityEnvironment, fn, arg):
 @pytest.fixture
 def stored_invoice(sqlite_url):
     engine = get_engine(sqlite_url)
-    inv = parse_event(event("invoice.paid", invoice("in_act1", status="paid"), created=NOW))
-    cus = parse_event(event("customer.created", customer("cus_test"), created=NOW))
+    cus = parse_one(event("customer.created", customer("cus_test"), created=NOW), CustomerEvent)
     with session_scope(engine) as s:
         record_customer_event(s, cus.id, cus.type, cus.created, cus.customer)
         state = record_invoice_event(
-            s, InvoiceSignal(event_id=inv.id, type=inv.type, created=inv.created, invoice=inv.invoice)
+            s, invoice_signal(event("invoice.paid", invoice("in_act1", status="paid"), created=NOW))
         )
     return engine, state
 
@@ -167,7 +166,8 @@ async def test_smtp_refusal_is_final_and_logged(stored_invoice) -> None:
         result = await run(env, acts.deliver_email, DeliveryRequest(idempotency_key=req.idempotency_key))
     assert result.status == "failed" and "550" in (result.error or "")
     with session_scope(engine) as s:
-        assert email_log.get_entry(s, req.idempotency_key).status == "failed"
+        entry = email_log.get_entry(s, req.idempotency_key)
+        assert entry is not None and entry.status == "failed"
 
 
 def test_secrets_never_in_reprs() -> None:
@@ -219,4 +219,5 @@ async def test_a_failure_after_retries_is_counted_by_the_last_errors_type(sqlite
     )
     assert count() == before + 1
     with session_scope(engine) as s:
-        assert email_log.get_entry(s, key).status == email_log.FAILED
+        entry = email_log.get_entry(s, key)
+        assert entry is not None and entry.status == email_log.FAILED

@@ -11,19 +11,13 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.invoices import InvoiceActivities
-from relance.contracts.events import parse_event
-from relance.contracts.models import ApplyInvoiceEventRequest, InvoiceSignal
+from relance.contracts.models import ApplyInvoiceEventRequest
 from relance.storage import webhooks_store
 from relance.storage.database import get_engine, session_scope
 from relance.storage.templates_store import save_version
-from tests.support.events import event, invoice
+from tests.support.events import event, invoice, invoice_signal
 
 NOW = datetime(2026, 3, 1, 9, tzinfo=UTC)
-
-
-def signal(ev: dict) -> InvoiceSignal:
-    parsed = parse_event(ev)
-    return InvoiceSignal(event_id=parsed.id, type=parsed.type, created=parsed.created, invoice=parsed.invoice)
 
 
 def in_run(run_id: str) -> ActivityEnvironment:
@@ -55,11 +49,11 @@ def test_one_round_trip_records_pins_and_names_the_subscribers(database: str, re
 def _apply_events(engine, inv_id: str, version: int, paid_hook: str, everything: str, emails: str) -> None:
     acts = InvoiceActivities(engine)
     obj = invoice(inv_id, due=NOW)
-    finalized = signal(event("invoice.finalized", obj, created=NOW))
-    paid = signal(
+    finalized = invoice_signal(event("invoice.finalized", obj, created=NOW))
+    paid = invoice_signal(
         event("invoice.paid", dict(obj, status="paid", amount_paid=obj["amount_due"], amount_remaining=0), created=NOW)
     )
-    late_failure = signal(event("invoice.payment_failed", dict(obj, attempt_count=1), created=NOW))
+    late_failure = invoice_signal(event("invoice.payment_failed", dict(obj, attempt_count=1), created=NOW))
 
     first = in_run("run-1").run(
         acts.apply_invoice_event, ApplyInvoiceEventRequest(signal=finalized, pin_templates=True)
@@ -67,10 +61,12 @@ def _apply_events(engine, inv_id: str, version: int, paid_hook: str, everything:
     assert (first.state.status, first.state.duplicate) == ("open", False)
     assert first.template_pins is not None and first.template_pins["invoice_finalized"] == version
     # Only "*" of these wants invoice.finalized (other tests' endpoints may share the database).
+    assert first.webhook_endpoints is not None
     assert everything in first.webhook_endpoints and not {paid_hook, emails} & set(first.webhook_endpoints)
 
     settled = in_run("run-1").run(acts.apply_invoice_event, ApplyInvoiceEventRequest(signal=paid))
     assert settled.state.status == "paid" and settled.template_pins is None  # pins only when asked
+    assert settled.webhook_endpoints is not None
     assert {paid_hook, everything} <= set(settled.webhook_endpoints) and emails not in settled.webhook_endpoints
 
     # The same activity retried (its worker died after the commit) is the same application.

@@ -23,7 +23,7 @@ import pytest
 from pydantic import SecretStr
 
 from activities.transports import sendgrid as sendgrid_module
-from activities.transports.base import PermanentDeliveryError, RetryableDeliveryError
+from activities.transports.base import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from activities.transports.factory import build_transport
 from activities.transports.mime import build_message, format_message_id
 from activities.transports.outbox import OutboxTransport, eml_filename, outbox_filename
@@ -38,6 +38,7 @@ from relance.contracts.addresses import UnsafeHeader
 from relance.contracts.messages import Attachment, MessageOrigin, OutgoingEmail
 from relance.platform.config import Config
 from tests.support.fake_sendgrid import FakeSendGrid, validate_mail_send
+from tests.support.mail import body_text
 from tests.support.smtp_sink import SmtpSink, free_port, self_signed_cert
 
 CVE_PAYLOAD = "=?utf-8?q?Hi=0ABcc:_x@evil?="
@@ -88,8 +89,8 @@ def assert_full_message(msg: EmailMessage, email: OutgoingEmail) -> None:
     assert alternative.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in alternative.iter_parts()] == ["text/plain", "text/html"]
     # The wire format is CRLF; readers see the same text once line endings are normalized.
-    assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n") == email.text
-    assert msg.get_body(("html",)).get_content().strip() == email.html
+    assert body_text(msg, "plain").replace("\r\n", "\n") == email.text
+    assert body_text(msg, "html").strip() == email.html
 
     # Raw bytes: a text/* attachment without a charset would be decoded as ASCII.
     assert [(a.get_filename(), a.get_content_type(), a.get_payload(decode=True)) for a in attachments] == [
@@ -103,7 +104,7 @@ def parse(data: bytes) -> EmailMessage:
     import email
     import email.policy
 
-    return email.message_from_bytes(data, policy=email.policy.default)  # type: ignore[return-value]
+    return email.message_from_bytes(data, policy=email.policy.default)
 
 
 INJECTIONS: list[tuple[str, dict[str, Any]]] = [
@@ -149,7 +150,7 @@ def test_build_message_structure_and_headers() -> None:
 def test_build_message_without_attachments_is_plain_alternative() -> None:
     msg = parse(build_message(make_email(attachments=[])).as_bytes())
     assert msg.get_content_type() == "multipart/alternative"
-    assert msg.get_body(("plain",)).get_content().startswith("Bonjour")
+    assert body_text(msg, "plain").startswith("Bonjour")
 
 
 def test_build_message_serializes_with_crlf_and_ascii_headers() -> None:
@@ -389,7 +390,7 @@ async def test_smtp_idn_recipient_is_punycoded_on_the_wire(sink: SmtpSink) -> No
         ("550 5.1.1 No such user", PermanentDeliveryError, 550),
     ],
 )
-async def test_smtp_all_recipients_refused(sink: SmtpSink, reply: str, error: type, status: int) -> None:
+async def test_smtp_all_recipients_refused(sink: SmtpSink, reply: str, error: type[DeliveryError], status: int) -> None:
     email = make_email()
     for addr in [*email.to, *email.cc]:
         sink.refuse_recipient(addr, reply)
@@ -428,7 +429,9 @@ async def test_smtp_partial_refusal_counts_as_sent(sink: SmtpSink, caplog: pytes
         ("DATA", "554 5.7.1 Message rejected as spam", PermanentDeliveryError, 554),
     ],
 )
-async def test_smtp_replies_are_classified(sink: SmtpSink, command: Any, reply: str, error: type, status: int) -> None:
+async def test_smtp_replies_are_classified(
+    sink: SmtpSink, command: Any, reply: str, error: type[DeliveryError], status: int
+) -> None:
     sink.fail_next(command, reply)
     with pytest.raises(error) as info:
         await SmtpTransport(sink.host, sink.port, timeout=5).send(make_email())
@@ -599,7 +602,7 @@ async def test_sendgrid_statuses_are_classified(
     fake_sendgrid: FakeSendGrid,
     status: int,
     headers: Callable[[float], dict[str, str]],
-    error: type,
+    error: type[DeliveryError],
     retry_after: float | None,
 ) -> None:
     fake_sendgrid.queue(status, headers=headers(time.time()))
@@ -610,7 +613,7 @@ async def test_sendgrid_statuses_are_classified(
     assert info.value.status == status
     # The account's problems (key, permissions, sender) hold every email; the others are the email's.
     assert info.value.credentials_refused == (status in (401, 403))
-    if error is RetryableDeliveryError:
+    if isinstance(info.value, RetryableDeliveryError):
         if retry_after is None:
             assert info.value.retry_after is None
         else:

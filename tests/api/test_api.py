@@ -27,6 +27,7 @@ from relance.client import RelanceClient
 from relance.platform.temporal_client import DATA_CONVERTER, runtime
 from tests.support.events import customer, event, invoice
 from tests.support.harness import Harness
+from tests.support.mail import body_text
 
 KEY = "rk_test_" + "x" * 32
 WHSEC = "whsec_test_current"
@@ -482,7 +483,7 @@ async def test_send_reminder_then_email_log_pages_and_one_email_with_its_pdf(api
     assert one["headers"]["To"] == msg["To"] == "ada@customer.test"
     assert one["headers"]["Subject"] == msg["Subject"] == receipt["subject"]
     assert one["headers"]["From"].endswith("<billing@relance.localhost>")
-    assert obj["number"] in one["text"] and obj["number"] in msg.get_body(("plain",)).get_content()
+    assert obj["number"] in one["text"] and obj["number"] in body_text(msg, "plain")
     assert "<html" in one["html"].lower()
     pdfs = {p.get_filename(): p.get_content() for p in msg.iter_attachments()}
     assert [att["filename"] for att in one["attachments"]] == list(pdfs)

@@ -38,7 +38,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -59,6 +59,7 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import create_engine
 
 from relance.api import create_app
+from relance.client import RelanceClient
 from relance.platform.config import Config
 from tests.api.test_api import KEY, app_for
 from tests.support.events import event, invoice
@@ -118,9 +119,10 @@ def _documented_operations() -> dict[str, bool]:
     generation to break, from the app's OpenAPI document at collection time (building it
     touches neither the database nor Temporal). Each test loads the document the
     harness-wired app serves at /openapi.json."""
+    no_client = cast(RelanceClient, None)  # building the document calls no route
     app = create_app(
-        Config(state_dir=Path("/nonexistent/relance-openapi"), _env_file=None), create_engine("sqlite://"), None
-    )  # type: ignore[arg-type]
+        Config(state_dir=Path("/nonexistent/relance-openapi"), _env_file=None), create_engine("sqlite://"), no_client
+    )
     return {
         f"{method.upper()} {path}": bool(op.get("parameters") or op.get("requestBody"))
         for path, ops in app.openapi()["paths"].items()
@@ -192,8 +194,14 @@ async def test_every_operation_honours_its_documented_contract(
         loop = asyncio.get_running_loop()
 
         async def send(prepared: requests.PreparedRequest) -> httpx.Response:
-            headers = {k: v for k, v in prepared.headers.items() if k.lower() != "content-length"}
+            # As bytes, the way httpx encodes str names and values (ASCII): requests' headers mix both.
+            headers = [
+                (k.encode("ascii"), v if isinstance(v, bytes) else v.encode("ascii"))
+                for k, v in prepared.headers.items()
+                if k.lower() != "content-length"
+            ]
             body = prepared.body.encode() if isinstance(prepared.body, str) else prepared.body
+            assert body is None or isinstance(body, bytes)
             response = await asyncio.wait_for(
                 http.request(prepared.method or "GET", prepared.url or "/", headers=headers, content=body),
                 REQUEST_TIMEOUT,

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from markupsafe import escape
 from pydantic import SecretStr
+from sqlmodel import Session
 
 from relance.api import create_app
 from relance.api.dashboard.pages import EMAIL_CSP
@@ -25,6 +26,7 @@ from relance.services.sender_domain import required_records
 from relance.storage.customers import get_customer
 from relance.storage.database import session_scope
 from relance.storage.settings_store import load_settings
+from relance.storage.tables import CustomerRecord
 from relance.storage.templates_store import current_versions
 from tests.support.dns_server import LoopbackDNS
 from tests.support.events import customer, event, invoice
@@ -94,6 +96,20 @@ async def open_invoice(h: Harness, inv_id: str, cus_id: str) -> dict:
 
 def text_of(page: str) -> str:
     return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
+
+
+def first_group(pattern: str, text: str, flags: int = 0) -> str:
+    """Group 1 of the pattern's first match in the text, which must have one."""
+    found = re.search(pattern, text, flags)
+    assert found is not None, pattern
+    return found.group(1)
+
+
+def stored_customer(session: Session, customer_id: str) -> CustomerRecord:
+    """The customer the database holds, which must be there."""
+    record = get_customer(session, customer_id)
+    assert record is not None, customer_id
+    return record
 
 
 # ---- login, session, CSRF ----------------------------------------------------------------------------
@@ -256,7 +272,7 @@ async def test_customer_einvoice_profile_edit(dash: Dash) -> None:
     )
     assert (r.status_code, r.headers["location"]) == (303, "/dashboard/customers/cus_fx?notice=einvoice")
     with session_scope(h.engine) as s:
-        rec = get_customer(s, "cus_fx")
+        rec = stored_customer(s, "cus_fx")
         assert (rec.einvoice_profile, rec.buyer_reference) == ("xrechnung", "04011000-12345-34")
     page = await d.page("/dashboard/customers/cus_fx?notice=einvoice")
     assert '<option value="xrechnung" selected>' in page and "E-invoice profile saved" in page
@@ -269,7 +285,7 @@ async def test_customer_einvoice_profile_edit(dash: Dash) -> None:
     )
     assert r.status_code == 400 and "E-invoice: one of default" in text_of(r.text)
     with session_scope(h.engine) as s:
-        assert get_customer(s, "cus_fx").einvoice_profile is None
+        assert stored_customer(s, "cus_fx").einvoice_profile is None
 
 
 async def test_customers_list_search_and_recipients_edit(dash: Dash) -> None:
@@ -299,7 +315,7 @@ async def test_customers_list_search_and_recipients_edit(dash: Dash) -> None:
     )
     assert (r.status_code, r.headers["location"]) == (303, "/dashboard/customers/cus_srch2?notice=recipients")
     with session_scope(h.engine) as s:
-        rec = get_customer(s, "cus_srch2")
+        rec = stored_customer(s, "cus_srch2")
         assert (rec.invoice_emails, rec.cc_emails) == (
             ["AP@bletchley.test", "boss@bletchley.test"],
             ["cfo@bletchley.test"],
@@ -317,7 +333,7 @@ async def test_customers_list_search_and_recipients_edit(dash: Dash) -> None:
     assert "CC: " in text_of(r.text) and "not-an-address" in text_of(r.text)
     assert 'aria-invalid="true">cfo@bletchley.test\nnot-an-address</textarea>' in r.text
     with session_scope(h.engine) as s:
-        assert get_customer(s, "cus_srch2").cc_emails == ["cfo@bletchley.test"]
+        assert stored_customer(s, "cus_srch2").cc_emails == ["cfo@bletchley.test"]
 
     # The next email uses the new lists.
     now = await h.now()
@@ -345,7 +361,7 @@ async def test_customer_page_email_log_email_view_and_temporal_links(dash: Dash)
     # under a CSP that lets nothing but inline styles and data: images through.
     view = await d.page(f"/dashboard/emails/{entry.id}")
     assert f'sandbox="" referrerpolicy="no-referrer"\n          src="/dashboard/emails/{entry.id}/html"' in view
-    assert entry.subject in text_of(view) and obj["number"] in text_of(view)
+    assert entry.subject is not None and entry.subject in text_of(view) and obj["number"] in text_of(view)
     assert f'href="{link}"' in view
     r = await d.http.get(f"/dashboard/emails/{entry.id}/html")
     assert r.status_code == 200 and "<html" in r.text.lower()
@@ -365,7 +381,7 @@ async def test_send_reminder_button_sends_once_and_shows_the_409_of_a_paid_invoi
     d, h = dash, dash.h
     obj = await open_invoice(h, "in_rem1", "cus_rem1")
     page = await d.page("/dashboard/customers/cus_rem1")
-    form = re.search(r'action="/dashboard/invoices/in_rem1/send_reminder">(.*?)</form>', page, re.DOTALL).group(1)
+    form = first_group(r'action="/dashboard/invoices/in_rem1/send_reminder">(.*?)</form>', page, re.DOTALL)
     fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', form))
     assert fields["customer_id"] == "cus_rem1" and fields["request_id"]
     for _ in range(2):  # a double click: the same request id, one reminder
@@ -413,14 +429,14 @@ def settings_form(page: str) -> dict[str, Any]:
     for tag in re.findall(r"<input[^>]*>", form):
         name = re.search(r'name="([^"]+)"', tag)
         value = re.search(r'value="([^"]*)"', tag)
-        kind = re.search(r'type="([^"]+)"', tag).group(1)
+        kind = first_group(r'type="([^"]+)"', tag)
         if not name or (kind in ("checkbox", "radio") and "checked" not in tag):
             continue
         data[name.group(1)] = html.unescape(value.group(1)) if value else "on"
     for name, body in re.findall(r'<textarea[^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', form, re.DOTALL):
         data[name] = html.unescape(body).replace("\n", "\r\n")  # as browsers send line breaks
     for name, body in re.findall(r'<select[^>]*name="([^"]+)"[^>]*>(.*?)</select>', form, re.DOTALL):
-        data[name] = re.search(r'<option value="([^"]*)" selected', body).group(1)
+        data[name] = first_group(r'<option value="([^"]*)" selected', body)
     return data
 
 
@@ -591,7 +607,8 @@ async def test_logo_upload_and_sender_domain_with_its_verification(dash: Dash) -
     r = await d.post("/dashboard/settings/logo", {"action": "upload"}, files={"logo": ("logo.png", PNG, "image/png")})
     assert r.status_code == 303
     with session_scope(h.engine) as s:
-        assert load_settings(s)[0].branding.logo_data_uri.startswith("data:image/png;base64,")
+        uri = load_settings(s)[0].branding.logo_data_uri
+        assert uri is not None and uri.startswith("data:image/png;base64,")
     assert '<img class="logo-preview" src="data:image/png;base64,' in await d.page("/dashboard/settings")
     r = await d.post(
         "/dashboard/settings/logo", {"action": "upload"}, files={"logo": ("logo.svg", b"<svg/>", "image/svg+xml")}
@@ -617,6 +634,7 @@ async def test_logo_upload_and_sender_domain_with_its_verification(dash: Dash) -
     assert r.status_code == 303
     with session_scope(h.engine) as s:
         sender = load_settings(s)[0].sender
+    assert sender.verification_token is not None
     records = required_records("acme-billing.fr", sender.verification_token, spf_include="sendgrid.net")
     page = await d.page("/dashboard/settings")
     for rec in records:

@@ -20,9 +20,8 @@ import pytest
 from pydantic import SecretStr
 
 from relance.api.server import bind_socket, serve
-from relance.storage.customers import get_customer
 from relance.storage.database import session_scope
-from tests.api.test_dashboard import KEY
+from tests.api.test_dashboard import KEY, stored_customer
 from tests.support.events import customer, event, invoice
 from tests.support.harness import Harness
 
@@ -80,6 +79,7 @@ async def test_dashboard_in_chromium(served: str, harness: Harness) -> None:
         event("invoice.finalized", invoice("in_web1", "cus_web1", due=now + 10 * DAY, number="WEB-0001"), created=now),
     )
     [sent] = h.sent("invoice_finalized")
+    assert sent.subject is not None
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
 
@@ -137,7 +137,7 @@ async def test_dashboard_in_chromium(served: str, harness: Harness) -> None:
             await expect(page.locator(".flash.notice")).to_contain_text("Recipients saved")
             await expect(page.locator("#cc")).to_have_value("cfo@customer.test")
             with session_scope(h.engine) as s:
-                assert get_customer(s, "cus_web1").cc_emails == ["cfo@customer.test"]
+                assert stored_customer(s, "cus_web1").cc_emails == ["cfo@customer.test"]
 
             # Settings: change the send hour, save.
             await page.click("header nav a:has-text('Settings')")

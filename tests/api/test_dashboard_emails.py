@@ -15,7 +15,7 @@ import pytest
 from relance.api.dashboard.pages import PAGE_SIZE
 from relance.storage import email_log
 from relance.storage.database import session_scope
-from tests.api.test_dashboard import Dash, client_for, dashboard_app, log_in, open_invoice, text_of
+from tests.api.test_dashboard import Dash, client_for, dashboard_app, first_group, log_in, open_invoice, text_of
 from tests.support.harness import Harness
 
 
@@ -55,12 +55,12 @@ async def test_email_log_page_filters_pages_and_exports(dash: Dash) -> None:
     first = await d.page("/dashboard/emails?status=failed&kind=receipt&q=BULK")
     assert len(ids_on(first)) == PAGE_SIZE and invoice_email.id not in ids_on(first)
     assert 'value="failed" selected' in first and 'value="BULK"' in first
-    next_url = re.search(r'href="(/dashboard/emails\?[^"]*cursor=[^"]+)">Older', first).group(1).replace("&amp;", "&")
+    next_url = first_group(r'href="(/dashboard/emails\?[^"]*cursor=[^"]+)">Older', first).replace("&amp;", "&")
     second = await d.page(next_url)
     assert len(ids_on(second)) == 5 and not set(ids_on(second)) & set(ids_on(first))
     assert "Older →" not in second and "← Newest" in second
 
-    csv_url = re.search(r'href="(/dashboard/emails\.csv[^"]*)"', first).group(1).replace("&amp;", "&")
+    csv_url = first_group(r'href="(/dashboard/emails\.csv[^"]*)"', first).replace("&amp;", "&")
     r = await d.http.get(csv_url)
     rows = list(csv.reader(io.StringIO(r.text)))
     assert r.status_code == 200 and rows[0][0] == "id" and len(rows) == 1 + PAGE_SIZE + 5

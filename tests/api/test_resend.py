@@ -22,6 +22,7 @@ from relance.storage.tables import EmailLogEntry
 from tests.api.test_api import Api, app_for, http_for, open_invoice
 from tests.conftest import running_harness
 from tests.support.events import customer, event
+from tests.support.mail import body_text
 
 RELANCE = str(Path(sys.executable).parent / "relance")
 
@@ -41,9 +42,9 @@ def by_message_id(a: Api) -> dict[str, EmailMessage]:
 def parts(msg: EmailMessage) -> tuple[str, str, str, list[tuple[str, bytes]]]:
     return (
         msg["Subject"],
-        msg.get_body(("html",)).get_content(),
-        msg.get_body(("plain",)).get_content(),
-        [(p.get_filename(), p.get_content()) for p in msg.iter_attachments()],
+        body_text(msg, "html"),
+        body_text(msg, "plain"),
+        [(p.get_filename() or "", p.get_content()) for p in msg.iter_attachments()],
     )
 
 
@@ -160,7 +161,7 @@ async def test_test_send_renders_sample_data_with_the_branding_marked_as_a_test(
         await h.settle()
     [msg] = h.outbox_messages()
     assert msg["To"] == "me@example.com" and msg["Subject"].startswith("[TEST] ")
-    text = msg.get_body(("plain",)).get_content()
+    text = body_text(msg, "plain")
     assert "Acme Billing SARL" in text and "INV-2026-0042" in text  # the branding, the sample invoice
     assert "Reçu" in msg["Subject"] or "reçu" in text.lower()  # French
     [row] = (await a.http.get("/v1/emails")).json()["data"]

@@ -112,9 +112,9 @@ def test_dev_send_stop_restart_resume(user_env: dict[str, str], tmp_path: Path) 
         paid = run(user_env, "send", str(EXAMPLES / "invoice-paid.json"))
         assert paid.returncode == 0, paid.stderr
         wait_for(lambda: len(list((state / "outbox").glob("*.eml"))) == 2, 60, "the receipt")
-        shown = run(user_env, "log", "--customer", "cus_demo", "--json")
-        assert shown.returncode == 0, shown.stderr
-        rows = json.loads(shown.stdout)
+        logged = run(user_env, "log", "--customer", "cus_demo", "--json")
+        assert logged.returncode == 0, logged.stderr
+        rows = json.loads(logged.stdout)
         assert [(r["kind"], r["status"]) for r in rows] == [("receipt", "sent"), ("invoice_finalized", "sent")]
         assert rows[0]["to"] == ["accounts@example.com"] and rows[0]["cc"] == ["cfo@example.com"]
     finally:

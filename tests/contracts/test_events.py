@@ -12,7 +12,7 @@ from relance.contracts.events import (
     parse_event,
     parse_events,
 )
-from tests.support.events import event, stripe_fixtures
+from tests.support.events import event, parse_one, stripe_fixtures
 
 
 def test_stripe_fixture_invoice_and_customer_parse_unchanged() -> None:
@@ -31,7 +31,7 @@ def test_stripe_fixture_invoice_and_customer_parse_unchanged() -> None:
 
 def test_expanded_customer_object_counts_as_its_id() -> None:
     obj = dict(stripe_fixtures()["invoice"], customer={"id": "cus_x", "object": "customer"})
-    assert parse_event(event("invoice.paid", obj)).invoice.customer == "cus_x"
+    assert parse_one(event("invoice.paid", obj), InvoiceEvent).invoice.customer == "cus_x"
 
 
 @pytest.mark.parametrize(
@@ -86,4 +86,4 @@ def test_unsupported_type_is_its_own_error_and_lists_name_the_index() -> None:
 )
 def test_invoice_subscription_from_either_api_version(fields, expected) -> None:
     obj = {**stripe_fixtures()["invoice"], **fields}
-    assert parse_event(event("invoice.finalized", obj)).invoice.subscription_id == expected
+    assert parse_one(event("invoice.finalized", obj), InvoiceEvent).invoice.subscription_id == expected

@@ -65,7 +65,8 @@ def test_each_alert_fires_when_it_should_and_stays_quiet_otherwise() -> None:
 
 def test_the_unit_tests_see_every_alert_fire_and_stay_quiet() -> None:
     alerts = {rule["alert"] for rule in rules()}
-    fired, quiet = set(), set()
+    fired: set[str] = set()
+    quiet: set[str] = set()
     for group in yaml.safe_load(RULE_TESTS.read_text())["tests"]:
         for case in group["alert_rule_test"]:
             (fired if case["exp_alerts"] else quiet).add(case["alertname"])

@@ -29,18 +29,25 @@ def test_compose_file_is_valid_against_the_spec() -> None:
 
 def test_every_relance_variable_exists_in_the_settings() -> None:
     fields = {f"RELANCE_{name.upper()}" for name in Config.model_fields}
-    used = set()
+    used: set[str] = set()
     for service in compose()["services"].values():
         used.update(k for k in (service.get("environment") or {}) if k.startswith("RELANCE_"))
     used.update(re.findall(r"^(RELANCE_[A-Z0-9_]+)=", (ROOT / "relance.env.example").read_text(), re.M))
     assert used and used <= fields, sorted(used - fields)
 
 
+def metrics_bind(value: str) -> str:
+    """The metrics address the settings read from `value`."""
+    bind = Config(_env_file=None, metrics_bind=value).metrics_bind
+    assert bind is not None
+    return bind
+
+
 def test_commands_ports_and_search_attributes_match_the_code() -> None:
     from relance.cli import app
 
     services = compose()["services"]
-    commands = {c.name or c.callback.__name__ for c in app.registered_commands}
+    commands = {c.name or getattr(c.callback, "__name__", None) for c in app.registered_commands}
     assert services["worker"]["command"] == ["worker"] and "worker" in commands
     assert services["api"]["command"] == ["api"]
     assert services["api"]["environment"]["RELANCE_API_PORT"] == "8000"
@@ -90,7 +97,7 @@ def test_metrics_ports_are_valid_binds_and_exposed() -> None:
     for name in ("worker", "api"):
         env, exposed = services[name]["environment"], {str(p) for p in services[name].get("expose", [])}
         binds = [env["RELANCE_METRICS_BIND"], env["RELANCE_TEMPORAL_METRICS_BIND"]]
-        ports = {str(parse_bind(Config(_env_file=None, metrics_bind=b).metrics_bind)[1]) for b in binds}
+        ports = {str(parse_bind(metrics_bind(b))[1]) for b in binds}
         assert len(ports) == 2 and ports <= exposed, (name, ports, exposed)
         # Not published on the host: a fixed host port would stop `--scale worker=N`.
         assert not any(p.split(":")[0] in ports for p in services[name].get("ports", []))

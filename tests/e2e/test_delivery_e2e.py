@@ -41,7 +41,7 @@ async def test_smtp_and_postgres_invoice_then_receipt(time_env, config, postgres
     assert len(sink.messages) == 2
     receipt = sink.messages[1]
     assert set(receipt.rcpt_tos) == {"ada@customer.test", "cfo@customer.test"}
-    names = sorted(p.get_filename() for p in receipt.message.iter_attachments())
+    names = sorted(p.get_filename() or "" for p in receipt.message.iter_attachments())
     assert names == [f"invoice-{obj['number']}.pdf", f"receipt-{obj['number']}.pdf"]
 
 
@@ -102,5 +102,5 @@ async def test_sendgrid_permanent_errors_fail_once_and_are_logged(time_env, conf
                 event("invoice.paid", paid(invoice(f"in_pe{status}", f"cus_pe{status}")), created=now),
             )
             [entry] = h.log()
-    assert entry.status == "failed" and str(status) in entry.error
+    assert entry.status == "failed" and str(status) in (entry.error or "")
     assert len(fake.requests) == 1

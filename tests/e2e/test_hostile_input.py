@@ -24,14 +24,15 @@ import pytest
 
 from activities.emails import CUSTOMER_WAIT
 from relance.contracts.addresses import InvalidAddress, normalize_address
-from relance.contracts.events import InvalidEvent, parse_event
+from relance.contracts.events import CustomerEvent, InvalidEvent, InvoiceEvent, parse_event
 from relance.rendering.formatting import format_money
 from relance.services.account import SettingsError, patch_settings, set_recipients, set_sender_domain
 from relance.storage.database import get_engine, session_scope
 from relance.storage.settings_store import load_settings
 from tests.api.test_api import WHSEC, app_for, http_for, started
-from tests.support.events import customer, event, invoice, stripe_fixtures
+from tests.support.events import customer, event, invoice, parse_one, stripe_fixtures
 from tests.support.harness import Harness
+from tests.support.mail import body_text
 
 CVE_6923 = "=?utf-8?q?a=0D=0ABcc:x@evil.test?="
 CRLF = "Acme\r\nBcc: x@evil.test"
@@ -87,7 +88,7 @@ def test_unknown_currencies_are_refused_naming_the_field(build, field: str) -> N
 
 
 def test_currency_codes_are_normalized() -> None:
-    assert parse_event(invoice_event(currency="KWD")).invoice.currency == "kwd"
+    assert parse_one(invoice_event(currency="KWD"), InvoiceEvent).invoice.currency == "kwd"
 
 
 @pytest.mark.parametrize(
@@ -117,6 +118,7 @@ def test_zero_total_invoice_with_a_discount_line_renders_email_and_pdf() -> None
     from tests.rendering.test_pdf import make_ctx
 
     ctx = make_ctx(n_lines=2, currency="kwd", amount_due=0, amount_remaining=0, subtotal=0, tax=0, total=0)
+    assert ctx.invoice is not None
     ctx.invoice.lines[0].amount, ctx.invoice.lines[1].amount = 41150, -41150
     ctx.invoice.lines[1].description = "Loyalty discount"
     pdf = render_document_pdf(DocumentKind.invoice, ctx, "en")
@@ -146,11 +148,13 @@ def test_an_invoice_customer_email_that_would_inject_is_refused(address: str) ->
 
 def test_recipient_lists_are_capped_at_sendgrids_1000() -> None:
     many = [f"r{i}@customer.test" for i in range(1000)]
-    assert len(parse_event(event("customer.updated", customer(invoice_emails=many))).customer.invoice_emails) == 1000
-    for lists, field in [
+    parsed = parse_one(event("customer.updated", customer(invoice_emails=many)), CustomerEvent)
+    assert len(parsed.customer.invoice_emails or []) == 1000
+    too_many: list[tuple[dict[str, Any], str]] = [
         (dict(invoice_emails=many + ["one@more.test"]), "data.object.invoice_emails"),
         (dict(invoice_emails=many[:600], cc_emails=[f"c{i}@x.test" for i in range(401)]), "data.object.cc_emails"),
-    ]:
+    ]
+    for lists, field in too_many:
         with pytest.raises(InvalidEvent) as err:
             parse_event(event("customer.updated", customer(**lists)))
         assert err.value.field == field and "at most 1000" in err.value.message
@@ -491,15 +495,15 @@ async def test_hostile_customer_data_through_a_lifecycle_to_smtp(
             h.save_settings(reminders=[], sender={"from_name": CVE_6923})
             await h.send(event("invoice.finalized", invoice("in_evil2", "cus_evil", due=now + 30 * DAY), created=now))
             [refused] = [e for e in h.log() if e.invoice_id == "in_evil2"]
-            assert refused.status == "failed" and "unsafe value for header From" in refused.error
+            assert refused.status == "failed" and "unsafe value for header From" in (refused.error or "")
 
     assert len(sink.messages) == 2
     first = sink.messages[0].message
     # Neutralised, not dropped: the subject is one line with the encoded word broken up,
     # the bodies show the hostile text as text.
     assert first["Subject"] == "New invoice = ?utf-8?q?a=0D=0ABcc:x@evil.test?= from Acme"
-    assert "Bcc: x@evil.test" in first.get_body(("plain",)).get_content()
-    assert "&lt;link rel=" in first.get_body(("html",)).get_content()
+    assert "Bcc: x@evil.test" in body_text(first, "plain")
+    assert "&lt;link rel=" in body_text(first, "html")
     for received in sink.messages:
         assert received.rcpt_tos == ["ada@customer.test"]
         names = header_names(received.data)
@@ -509,10 +513,11 @@ async def test_hostile_customer_data_through_a_lifecycle_to_smtp(
         assert "\n" not in msg["Subject"] and "\r" not in msg["Subject"] and "=?" not in msg["Subject"]
         for part in msg.iter_attachments():
             pdf = part.get_payload(decode=True)
+            assert isinstance(pdf, bytes)
             assert attachments_of(pdf) == {}
             blob = everything_in(pdf)
             assert b"TOP-SECRET" not in blob and b"root:" not in blob
-        assert "TOP-SECRET" not in msg.get_body(("html",)).get_content()
+        assert "TOP-SECRET" not in body_text(msg, "html")
     assert sum(1 for m in sink.messages for _ in m.message.iter_attachments()) == 3  # invoice; invoice + receipt
     assert hits == []
 
@@ -545,7 +550,7 @@ async def test_invoice_for_an_unknown_customer_goes_to_its_customer_email(harnes
     assert sent.status == "sent" and sent.to == ["Solo@xn--bcher-kva.example"]  # IDN as punycode
     [msg] = h.outbox_messages()
     assert msg["To"] == "Solo@xn--bcher-kva.example"
-    assert "Ada Lovelace" in msg.get_body(("plain",)).get_content()  # the invoice's customer_name
+    assert "Ada Lovelace" in body_text(msg, "plain")  # the invoice's customer_name
     # No address anywhere: logged as failed with the reason, nothing sent, nothing crashed.
     orphan = by_invoice["in_orphan2"]
     assert orphan.status == "failed" and orphan.error == "the customer has no email address"
@@ -631,6 +636,7 @@ def test_checks_added_at_the_door_do_not_stop_older_payloads_from_decoding() -> 
                     "customer": old_customer,
                 }
             ).customer.invoice_emails
+            or []
         )
         == 1001
     )

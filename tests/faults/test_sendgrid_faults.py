@@ -132,7 +132,7 @@ async def test_sendgrid_fault_matrix_every_outcome_logged_and_reported(
                 assert (row.status, row.attempts) == (case.status, case.attempts), (case.name, row.error)
                 assert [r.status for r in fake.requests[before:]] == case.answers, case.name
                 if case.error_has:
-                    assert case.error_has in row.error, (case.name, row.error)
+                    assert case.error_has in (row.error or ""), (case.name, row.error)
                 outcome = "email.sent" if case.status == "sent" else "email.failed"
                 assert await webhook(h, f"{row.idempotency_key}:{outcome}"), (case.name, outcome)
     # Each email reported once, with the log's outcome; each accepted once by SendGrid.
@@ -204,7 +204,7 @@ async def test_sendgrid_401_holds_every_email_with_one_alert_then_sends_them_onc
             # machine (one run took more than 60 s to get the held emails out).
             await _poll(all_held, 180, "every email held")
             assert [r.status for r in fake.requests] == [401]
-            assert all("held" in r.error and "API key" in r.error for r in h.log())
+            assert all("held" in (r.error or "") and "API key" in (r.error or "") for r in h.log())
             with session_scope(engine) as s:
                 assert transport_holds.current_hold(s, "sendgrid") is not None
             ids = set(h.workflow_ids)  # handed over to the next worker, not ended
@@ -221,7 +221,7 @@ async def test_sendgrid_401_holds_every_email_with_one_alert_then_sends_them_onc
             alerts = [k for k in alert_keys if await webhook(h2, k, wait=0)]  # started before the hold
             with session_scope(engine) as s:
                 assert transport_holds.current_hold(s, "sendgrid") is None
-    assert sorted(r.invoice_id for r in rows) == invoices and {r.status for r in rows} == {"sent"}
+    assert sorted(r.invoice_id or "" for r in rows) == invoices and {r.status for r in rows} == {"sent"}
     assert [r.status for r in fake.requests] == [401, 202, 202, 202, 202]
     assert len(fake.payloads) == 4
     # One alert: one error line, one email.failed webhook (status "held"), then four email.sent.
@@ -271,7 +271,7 @@ async def test_sendgrid_403_holds_the_emails_until_a_probe_finds_the_sender_veri
             ]  # started before the hold
             with session_scope(engine) as s:
                 assert transport_holds.current_hold(s, "sendgrid") is None
-    assert sorted(r.invoice_id for r in rows) == invoices and {r.status for r in rows} == {"sent"}
+    assert sorted(r.invoice_id or "" for r in rows) == invoices and {r.status for r in rows} == {"sent"}
     assert len(alerts) == 1
     answers = [r.status for r in fake.requests]
     assert answers[0] == 403 and answers.count(202) == 3 and set(answers) == {403, 202}
@@ -338,7 +338,7 @@ async def test_a_hold_that_outlasts_the_delivery_window_fails_the_email_as_held(
             await time_env.sleep(timedelta(days=4))  # retried once a day (RELANCE_HOLD_RETRY_SECONDS)
             await _poll(lambda: [r.status for r in h.log()] == ["failed"], 30, "the email failed")
             [row] = h.log()
-    assert row.sent_at is None and fake.payloads == [] and "held" in row.error
+    assert row.sent_at is None and fake.payloads == [] and "held" in (row.error or "")
     assert failed("held") == before["held"] + 1
     assert failed("provider_unavailable") == before["provider_unavailable"]
 

@@ -77,14 +77,17 @@ async def test_reminder_survives_a_dev_server_kill_and_goes_out_on_time_once(tmp
         assert datetime.now(UTC) < slot, "the restart took longer than the lead time"
         assert [s.at for s in await pending()] == [slot.astimezone(UTC)]
 
-        files = await poll(
-            lambda: (f := eml_files(stack.outbox)) and len(f) >= 2 and f, 120, "the reminder after the restart"
-        )
+        def two_emails() -> list[Path] | None:
+            files = eml_files(stack.outbox)
+            return files if len(files) >= 2 else None
+
+        files = await poll(two_emails, 120, "the reminder after the restart")
         with session_scope(engine) as s:
             rows = email_log.all_entries(s)
         reminders = [r for r in rows if r.kind == "invoice_reminder"]
         assert [(r.status, r.idempotency_key.rsplit(":", 1)[-1]) for r in reminders] == [("sent", "+0")]
         sent_at = as_utc(reminders[0].sent_at)
+        assert sent_at is not None
         print(f"reminder slot {slot:%H:%M} {TZ}; sent {(sent_at - slot).total_seconds():.1f}s after it")
         assert slot <= sent_at <= slot + ON_TIME, (slot, sent_at)
         assert not await pending()

@@ -57,11 +57,11 @@ async def test_worker_killed_at_random_moments_loses_nothing_and_sends_nothing_t
                 if i == WITH_PDFS:
                     # PDFs for the first few only: their rows (with the attachment list) exist first.
                     first = expected_keys(lives[:WITH_PDFS])
-                    await poll(
-                        lambda first=first: first <= {r.idempotency_key for r in log_rows(engine)},
-                        180,
-                        "the first lifecycles' emails to be prepared",
-                    )
+
+                    def prepared(first: set[str] = first) -> bool:
+                        return first <= {r.idempotency_key for r in log_rows(engine)}
+
+                    await poll(prepared, 180, "the first lifecycles' emails to be prepared")
                     with session_scope(engine) as s:
                         save_settings(s, AccountSettings(attach_pdf=False))
                 for ev in life.events:
@@ -72,8 +72,12 @@ async def test_worker_killed_at_random_moments_loses_nothing_and_sends_nothing_t
         # whatever the machine's speed), plus a random fraction of a second.
         thresholds = sorted(rng.sample(range(3, len(wanted) - 10), 3))
         for threshold in thresholds:
+
+            def reached(threshold: int = threshold) -> bool:
+                return len(list(stack.outbox.glob("*.eml"))) >= threshold
+
             await poll(
-                lambda threshold=threshold: len(list(stack.outbox.glob("*.eml"))) >= threshold,
+                reached,
                 180,
                 f"{threshold} emails before a kill",
             )

@@ -18,6 +18,7 @@ from relance.platform.config import Config, LogFormat
 from relance.platform.logs import REDACTED, configure_from, configured_secrets, setup_logging
 from tests.support.events import customer, event, invoice
 from tests.support.harness import Harness
+from tests.support.mail import body_text
 
 SENDGRID_KEY = "SG.metrics-test-key.Zm9vYmFyYmF6cXV4"
 SMTP_PASSWORD = "correct horse battery staple"
@@ -89,7 +90,7 @@ async def test_lifecycle_logs_json_with_context_and_no_secret_or_body(harness: H
 
     text = captured.getvalue()
     [message] = h.outbox_messages()
-    body = message.get_body(("plain",)).get_content()
+    body = body_text(message, "plain")
     words = [line.strip() for line in body.splitlines() if len(line.strip()) >= 20]
     assert words and not [w for w in words if w in text]
     assert message["Subject"] not in text and "<html" not in text and "ada@customer.test" not in text

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
-from collections import Counter as Tally
+from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,18 +31,20 @@ from relance.contracts.models import DeliveryRequest, EmailRequest
 from relance.platform.config import Config, SettingError
 from relance.platform.metrics import MetricsServer, start_metrics_server
 from relance.platform.temporal_client import DATA_CONVERTER, build_runtime
-from tests.support.events import customer, event, invoice
+from tests.support.events import customer, event, invoice, parse_one
 from tests.support.harness import Harness
 from tests.support.smtp_sink import free_port
 
 Sample = tuple[str, tuple[tuple[str, str], ...]]
+# A missing sample reads as 0, as a counter's does.
+Tally = defaultdict[Sample, float]
 
 
 def scrape(port: int) -> Tally:
     """Every sample of http://127.0.0.1:<port>/metrics, by name and labels."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
         text = resp.read().decode()
-    samples: Tally = Tally()
+    samples: Tally = defaultdict(float)
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
@@ -98,12 +100,12 @@ async def test_lifecycle_counts_and_timings_on_the_endpoint(harness: Harness, en
 async def test_a_retried_activity_counts_nothing_twice(sqlite_url, tmp_path, endpoint: MetricsServer) -> None:
     """The email log decides: a deliver retried after the provider accepted, and a prepare
     asked again for a sent email, count the send once (and the second ask as a duplicate)."""
-    from relance.contracts.events import parse_event
+    from relance.contracts.events import CustomerEvent
     from relance.storage.customers import record_customer_event
     from relance.storage.database import get_engine, session_scope
 
     engine = get_engine(sqlite_url)
-    cus = parse_event(event("customer.created", customer("cus_once")))
+    cus = parse_one(event("customer.created", customer("cus_once")), CustomerEvent)
     with session_scope(engine) as s:
         record_customer_event(s, cus.id, cus.type, cus.created, cus.customer)
     config = Config(state_dir=tmp_path, _env_file=None)

@@ -621,8 +621,10 @@ def test_every_kind_has_a_sample_context_and_renders(kind: EmailKind) -> None:
 
 def test_sample_amounts_and_links_are_realistic() -> None:
     ctx = sample_context(EmailKind.invoice_reminder)
+    assert ctx.invoice is not None and ctx.reminder is not None
     assert format_money(ctx.invoice.amount_due, ctx.invoice.currency, "fr") == f"1{NNBSP}234,50{NBSP}€"
     assert ctx.reminder.days_from_due == 3
     assert ctx.links.pay_url and ctx.links.pay_url.startswith("https://")
-    assert sample_context(EmailKind.receipt).invoice.status == "paid"
+    receipt = sample_context(EmailKind.receipt).invoice
+    assert receipt is not None and receipt.status == "paid"
     assert sample_context(EmailKind.card_expiring).invoice is None

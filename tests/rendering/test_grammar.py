@@ -8,6 +8,7 @@ from __future__ import annotations
 import html as htmllib
 import re
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 
@@ -74,7 +75,7 @@ def test_first_day_of_month_is_an_ordinal_where_the_language_wants_it(locale: st
 def _context(kind: EmailKind, business: str):
     ctx = sample_context(kind)
     first = datetime(2027, 4, 1, 12, tzinfo=UTC)
-    updates = {"branding": ctx.branding.model_copy(update={"business_name": business})}
+    updates: dict[str, Any] = {"branding": ctx.branding.model_copy(update={"business_name": business})}
     if ctx.invoice is not None:
         updates["invoice"] = ctx.invoice.model_copy(
             update={"due_date": first, "paid_at": first if ctx.invoice.paid_at else None}
@@ -142,6 +143,7 @@ def test_every_locale_writes_the_first_of_the_month(kind: EmailKind, locale: str
 
 def test_italian_elides_il_before_eight_and_eleven() -> None:
     ctx = sample_context(EmailKind.payment_failed)
+    assert ctx.invoice is not None
     ctx = ctx.model_copy(
         update={
             "invoice": ctx.invoice.model_copy(update={"next_payment_attempt": datetime(2027, 4, 8, 12, tzinfo=UTC)})

@@ -10,12 +10,13 @@ from datetime import timedelta
 
 from pypdf import PdfReader
 
-from relance.contracts.events import parse_event
+from relance.contracts.events import InvoiceEvent
 from relance.contracts.models import InvoiceSignal
 from relance.platform.clock import settle
-from tests.support.events import customer, event, invoice
+from tests.support.events import customer, event, invoice, parse_one
 from tests.support.harness import Harness
 from tests.support.history import payload_sizes
+from tests.support.mail import body_text
 
 DAY = timedelta(days=1)
 LINES = 5000
@@ -46,6 +47,7 @@ async def test_5000_lines_email_pdf_and_small_history(harness: Harness) -> None:
     assert entry.kind == "invoice_finalized"
     [msg] = h.outbox_messages()
     [pdf] = [p.get_payload(decode=True) for p in msg.iter_attachments() if p.get_content_type() == "application/pdf"]
+    assert isinstance(pdf, bytes)
     reader = PdfReader(io.BytesIO(pdf))
     pages = len(reader.pages)
     assert pages >= 100, pages
@@ -55,7 +57,7 @@ async def test_5000_lines_email_pdf_and_small_history(harness: Harness) -> None:
     assert f"Seat {LINES}, project" in last and f"Page {pages} of {pages}" in last
     assert "Total €61,700.00" in last  # 5,000 x €12.34, once, on the last page
     # The email body does not list 5,000 lines; it stays an email.
-    assert len(msg.get_body(("html",)).get_content()) < 200 * KB
+    assert len(body_text(msg, "html")) < 200 * KB
 
     # What Temporal holds: the invoice itself is the largest payload (signal and
     # record_invoice input), compressed; the workflow's own state is a revision id.
@@ -63,7 +65,10 @@ async def test_5000_lines_email_pdf_and_small_history(harness: Harness) -> None:
     sizes = payload_sizes(history)
     raw_signal = len(
         InvoiceSignal(
-            event_id=finalized["id"], type=finalized["type"], created=now, invoice=parse_event(finalized).invoice
+            event_id=finalized["id"],
+            type=finalized["type"],
+            created=now,
+            invoice=parse_one(finalized, InvoiceEvent).invoice,
         ).model_dump_json()
     )
     assert raw_signal > 512 * KB  # uncompressed, it would pass Temporal's warning size

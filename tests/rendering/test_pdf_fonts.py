@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from fontTools.ttLib import TTFont
@@ -17,7 +18,8 @@ from relance.contracts.kinds import DocumentKind
 from relance.rendering import pdf_fonts
 from relance.rendering.pdf import render_document_pdf
 from relance.rendering.pdf_pool import render_pdf_in_pool, shutdown_pool
-from tests.rendering.test_glyphs import _check_fonts, _context, _customer_for, _resolve
+from tests.rendering.test_glyphs import _check_fonts, _context, _customer_for
+from tests.rendering.test_glyphs import _resolve as _resolved
 from tests.rendering.test_pdf import pages_text
 
 CJK = ["ja", "zh-Hant-TW", "ko"]
@@ -35,15 +37,20 @@ def cjk_pdfs() -> dict[str, bytes]:
         shutdown_pool()
 
 
+def _resolve(obj: Any) -> Any:
+    """A PDF object with its references followed (pypdf types them loosely)."""
+    return _resolved(obj)
+
+
 def _programs(pdf: bytes) -> list[tuple[str, object, bytes]]:
     """(descendant font subtype, its CIDToGIDMap, its font program) per font."""
     out = []
     for page in PdfReader(io.BytesIO(pdf)).pages:
-        for ref in _resolve(page["/Resources"])["/Font"].values():  # type: ignore[index]
-            descendant = _resolve(_resolve(ref)["/DescendantFonts"][0])  # type: ignore[index]
-            descriptor = _resolve(descendant["/FontDescriptor"])  # type: ignore[index]
-            stream = descriptor.get("/FontFile2") or descriptor["/FontFile3"]  # type: ignore[attr-defined]
-            out.append((str(descendant["/Subtype"]), descendant.get("/CIDToGIDMap"), _resolve(stream).get_data()))  # type: ignore[index, attr-defined]
+        for ref in _resolve(page["/Resources"])["/Font"].values():
+            descendant = _resolve(_resolve(ref)["/DescendantFonts"][0])
+            descriptor = _resolve(descendant["/FontDescriptor"])
+            stream = descriptor.get("/FontFile2") or descriptor["/FontFile3"]
+            out.append((str(descendant["/Subtype"]), descendant.get("/CIDToGIDMap"), _resolve(stream).get_data()))
     return out
 
 

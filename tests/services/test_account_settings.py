@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from relance.contracts.account import AccountSettings
+from relance.contracts.kinds import EmailKind
 from relance.platform.config import Config
 from relance.rules.outgoing import sender_for
 from relance.services.account import (
@@ -72,7 +73,7 @@ def test_partial_patches_merge_and_bump_the_version(engine) -> None:
         updated = patch_settings(s, {"reminders": [7, -1, 0], "branding": {"accent_color": "#ff0000"}})
         _, version = load_settings(s)
     assert updated.reminders == [-1, 0, 7]
-    assert updated.email_enabled("receipt") is False and updated.email_enabled("invoice_finalized")
+    assert updated.email_enabled(EmailKind.receipt) is False and updated.email_enabled(EmailKind.invoice_finalized)
     assert updated.branding.business_name == "Acme" and updated.branding.accent_color == "#ff0000"
     assert version == 2
 
@@ -84,7 +85,8 @@ def test_logo_is_embedded_and_validated(engine) -> None:
     with pytest.raises(SettingsError, match="bytes"):
         logo_data_uri(PNG + b"\x00" * 50_000)
     with session_scope(engine) as s:
-        assert set_logo(s, PNG).branding.logo_data_uri.startswith("data:image/png")
+        uri = set_logo(s, PNG).branding.logo_data_uri
+        assert uri is not None and uri.startswith("data:image/png")
 
 
 def test_custom_domain_is_used_only_once_verified(engine) -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.engine import Engine
 
-from relance.contracts.events import TaxRateObject, parse_event
+from relance.contracts.events import InvoiceEvent, TaxRateObject
 from relance.contracts.kinds import DocumentKind
 from relance.contracts.models import DocumentRequest, InvoiceSignal
 from relance.rendering.pdf import render_document_pdf
@@ -19,7 +19,7 @@ from relance.storage.invoices import record_invoice_event
 from relance.storage.tax_rates import record_tax_rate_event
 from tests.rendering.test_pdf import pages_text
 from tests.support.documents import tax_rate, two_rate_invoice
-from tests.support.events import event
+from tests.support.events import event, parse_one
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
@@ -32,7 +32,7 @@ def engine(request, tmp_path) -> Engine:
 
 
 def revision_of(engine: Engine, invoice_id: str) -> str:
-    parsed = parse_event(event("invoice.finalized", two_rate_invoice(invoice_id), created=T0))
+    parsed = parse_one(event("invoice.finalized", two_rate_invoice(invoice_id), created=T0), InvoiceEvent)
     with session_scope(engine) as s:
         state = record_invoice_event(
             s, InvoiceSignal(event_id=parsed.id, type=parsed.type, created=parsed.created, invoice=parsed.invoice)

@@ -62,8 +62,8 @@ async def simulate_month(h: Harness) -> datetime:
         await advance_to(h.env, h.workflow_ids, moment)
         return moment
 
-    send = dict(collection_method="send_invoice", due=due)
-    auto = dict(collection_method="charge_automatically", due=None)
+    send: dict[str, Any] = dict(collection_method="send_invoice", due=due)
+    auto: dict[str, Any] = dict(collection_method="charge_automatically", due=None)
     inv = {
         "A": invoice("in_rec_a", CUSTOMER, amount=10000, currency="eur", **send),
         "B": invoice("in_rec_b", CUSTOMER, amount=20000, currency="eur", **send),

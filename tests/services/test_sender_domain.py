@@ -103,7 +103,7 @@ def test_new_token_is_url_safe_and_fresh() -> None:
         {"spf_include": ""},
     ],
 )
-def test_malformed_provider_settings_are_refused(kwargs: dict[str, str]) -> None:
+def test_malformed_provider_settings_are_refused(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=re.escape(repr(next(iter(kwargs.values()))))):
         required_records("acme.com", TOKEN, **kwargs)
 

@@ -6,14 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from relance.contracts.events import parse_event
-from relance.contracts.models import InvoiceSignal
+from relance.contracts.events import CustomerEvent
 from relance.storage import email_log
 from relance.storage.customers import get_customer, record_customer_event
 from relance.storage.database import get_engine, session_scope
 from relance.storage.invoices import load_invoice_document, record_invoice_event
 from relance.storage.tables import InvoiceRecord, as_utc
-from tests.support.events import customer, event, invoice
+from tests.support.events import customer, event, invoice, invoice_signal, parse_one
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
@@ -25,11 +24,6 @@ def engine(request, tmp_path):
     return get_engine(request.getfixturevalue("postgres_url"))
 
 
-def signal(ev: dict) -> InvoiceSignal:
-    parsed = parse_event(ev)
-    return InvoiceSignal(event_id=parsed.id, type=parsed.type, created=parsed.created, invoice=parsed.invoice)
-
-
 def test_status_only_moves_forward_and_newest_fields_win(engine) -> None:
     inv_id = f"in_store_{id(engine)}"
     due1, due2 = T0 + timedelta(days=10), T0 + timedelta(days=20)
@@ -37,16 +31,16 @@ def test_status_only_moves_forward_and_newest_fields_win(engine) -> None:
     finalized = event("invoice.finalized", invoice(inv_id, status="open", due=due1), created=T0)
     updated = event("invoice.updated", invoice(inv_id, status="open", due=due2), created=T0 + timedelta(hours=1))
     with session_scope(engine) as s:
-        assert record_invoice_event(s, signal(paid)).status == "paid"
+        assert record_invoice_event(s, invoice_signal(paid)).status == "paid"
     with session_scope(engine) as s:
-        state = record_invoice_event(s, signal(finalized))
+        state = record_invoice_event(s, invoice_signal(finalized))
         assert state.status == "paid" and not state.duplicate
     with session_scope(engine) as s:
-        state = record_invoice_event(s, signal(updated))
+        state = record_invoice_event(s, invoice_signal(updated))
         assert state.status == "paid"
         assert state.due_date == due1  # the paid event is newer than the update
     with session_scope(engine) as s:
-        assert record_invoice_event(s, signal(paid)).duplicate
+        assert record_invoice_event(s, invoice_signal(paid)).duplicate
         doc = load_invoice_document(s, inv_id, state.revision)
         assert doc.status == "paid"
 
@@ -55,18 +49,18 @@ def test_uncollectible_can_still_be_paid_but_void_is_final(engine) -> None:
     a, b = f"in_unc_{id(engine)}", f"in_void_{id(engine)}"
     with session_scope(engine) as s:
         record_invoice_event(
-            s, signal(event("invoice.marked_uncollectible", invoice(a, status="uncollectible"), created=T0))
+            s, invoice_signal(event("invoice.marked_uncollectible", invoice(a, status="uncollectible"), created=T0))
         )
         assert (
             record_invoice_event(
-                s, signal(event("invoice.paid", invoice(a, status="paid"), created=T0 + timedelta(1)))
+                s, invoice_signal(event("invoice.paid", invoice(a, status="paid"), created=T0 + timedelta(1)))
             ).status
             == "paid"
         )
-        record_invoice_event(s, signal(event("invoice.voided", invoice(b, status="void"), created=T0)))
+        record_invoice_event(s, invoice_signal(event("invoice.voided", invoice(b, status="void"), created=T0)))
         assert (
             record_invoice_event(
-                s, signal(event("invoice.paid", invoice(b, status="paid"), created=T0 + timedelta(1)))
+                s, invoice_signal(event("invoice.paid", invoice(b, status="paid"), created=T0 + timedelta(1)))
             ).status
             == "void"
         )
@@ -74,16 +68,18 @@ def test_uncollectible_can_still_be_paid_but_void_is_final(engine) -> None:
 
 def test_customer_newest_event_wins_and_lists_survive_partial_updates(engine) -> None:
     cid = f"cus_store_{id(engine)}"
-    newer = parse_event(
+    newer = parse_one(
         event(
             "customer.updated",
             customer(cid, email="new@x.test", invoice_emails=["ap@x.test"]),
             created=T0 + timedelta(hours=1),
-        )
+        ),
+        CustomerEvent,
     )
-    older = parse_event(event("customer.updated", customer(cid, email="old@x.test"), created=T0))
-    partial = parse_event(
-        event("customer.updated", customer(cid, email="newest@x.test"), created=T0 + timedelta(hours=2))
+    older = parse_one(event("customer.updated", customer(cid, email="old@x.test"), created=T0), CustomerEvent)
+    partial = parse_one(
+        event("customer.updated", customer(cid, email="newest@x.test"), created=T0 + timedelta(hours=2)),
+        CustomerEvent,
     )
     with session_scope(engine) as s:
         assert record_customer_event(s, newer.id, newer.type, newer.created, newer.customer)
@@ -91,7 +87,7 @@ def test_customer_newest_event_wins_and_lists_survive_partial_updates(engine) ->
         assert not record_customer_event(s, newer.id, newer.type, newer.created, newer.customer)
         assert record_customer_event(s, partial.id, partial.type, partial.created, partial.customer)
         rec = get_customer(s, cid)
-        assert rec.email == "newest@x.test"
+        assert rec is not None and rec.email == "newest@x.test"
         assert rec.invoice_emails == ["ap@x.test"]
 
 
@@ -121,7 +117,8 @@ def test_email_log_idempotency_key_is_unique(engine) -> None:
                 status=email_log.PENDING,
             )
     with session_scope(engine) as s:
-        assert email_log.get_entry(s, key).status == email_log.PENDING
+        entry = email_log.get_entry(s, key)
+        assert entry is not None and entry.status == email_log.PENDING
 
 
 def test_revision_of_an_invoice_is_unchanged_by_fields_added_later_while_unset() -> None:
@@ -153,7 +150,7 @@ def test_payment_times_are_the_events_own_whatever_order_they_arrive_in(engine) 
     with session_scope(engine) as s:
         record_invoice_event(
             s,
-            signal(
+            invoice_signal(
                 event(
                     "invoice.paid",
                     dict(paid, status_transitions={"paid_at": stripe_paid_at}),
@@ -161,11 +158,12 @@ def test_payment_times_are_the_events_own_whatever_order_they_arrive_in(engine) 
                 )
             ),
         )
-        record_invoice_event(s, signal(event("invoice.finalized", obj, created=t)))
-        record_invoice_event(s, signal(failed))
-        record_invoice_event(s, signal(failed))  # the same event again
+        record_invoice_event(s, invoice_signal(event("invoice.finalized", obj, created=t)))
+        record_invoice_event(s, invoice_signal(failed))
+        record_invoice_event(s, invoice_signal(failed))  # the same event again
         record_invoice_event(
-            s, signal(event("invoice.payment_failed", dict(obj, attempt_count=2), created=t + timedelta(days=1)))
+            s,
+            invoice_signal(event("invoice.payment_failed", dict(obj, attempt_count=2), created=t + timedelta(days=1))),
         )
     with session_scope(engine) as s:
         rec = s.get(InvoiceRecord, "in_times")

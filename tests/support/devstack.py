@@ -47,7 +47,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def poll(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
+async def poll(predicate: Callable[[], T | None], timeout: float, what: str, interval: float = 0.2) -> T:
     """The predicate's first truthy value; AssertionError naming `what` after `timeout` s."""
     deadline = time.monotonic() + timeout
     while True:

@@ -106,7 +106,7 @@ class LoopbackDNS:
         by_type: dict[str, list[str]] = {}
         for rdtype, text in specs:
             by_type.setdefault(rdtype.upper(), []).append(text)
-        rrsets = {}
+        rrsets: dict[int, dns.rrset.RRset] = {}
         for rdtype, texts in by_type.items():
             # from_text_list rather than from_text: it takes an origin, so a target
             # written without its final dot is still absolute instead of unrenderable.

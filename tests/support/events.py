@@ -8,12 +8,18 @@ import itertools
 import json
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
+
+from relance.contracts.events import InvoiceEvent, parse_event
+from relance.contracts.models import InvoiceSignal
 from tests.support.specs import specs_dir
 
 SPECS = specs_dir()
 _ids = itertools.count(1)
+
+E = TypeVar("E", bound=BaseModel)
 
 
 @lru_cache(maxsize=1)
@@ -106,6 +112,19 @@ def event(
         "created": ts(created),
         "data": {"object": obj},
     }
+
+
+def parse_one(payload: dict[str, Any], kind: type[E]) -> E:
+    """parse_event's typed event, which must be a `kind` (InvoiceEvent, CustomerEvent, ...)."""
+    parsed = parse_event(payload)
+    assert isinstance(parsed, kind), f"{payload['type']} parsed as a {type(parsed).__name__}"
+    return parsed
+
+
+def invoice_signal(payload: dict[str, Any]) -> InvoiceSignal:
+    """The signal the client sends a lifecycle for an invoice event."""
+    parsed = parse_one(payload, InvoiceEvent)
+    return InvoiceSignal(event_id=parsed.id, type=parsed.type, created=parsed.created, invoice=parsed.invoice)
 
 
 def charge(

@@ -91,7 +91,7 @@ class Harness:
 
     def outbox_messages(self) -> list[EmailMessage]:
         files = sorted(self.outbox.rglob("*.eml"))
-        return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in files]  # type: ignore[misc]
+        return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in files]
 
 
 def unique_queue() -> str:

@@ -16,9 +16,11 @@ import contextlib
 import socket
 import ssl
 import threading
+from typing import TypeVar
 
 import trustme
 
+_Socket = TypeVar("_Socket", bound=socket.socket)  # a tracked socket keeps its type (SSLSocket)
 _KEEP = 64 * 1024  # bytes of each client's stream kept for header inspection
 
 
@@ -66,7 +68,7 @@ class TlsProxy:
             self._threads.append(thread)
         thread.start()
 
-    def _track(self, sock: socket.socket) -> socket.socket:
+    def _track(self, sock: _Socket) -> _Socket:
         with self._lock:
             self._sockets.append(sock)
         return sock

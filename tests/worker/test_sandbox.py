@@ -8,12 +8,14 @@ import base64
 import dataclasses
 import uuid
 from collections.abc import Sequence
+from typing import cast
 
 import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.converter import (
     ActivitySerializationContext,
+    ExternalStorage,
     PayloadCodec,
     SerializationContext,
     WithSerializationContext,
@@ -80,7 +82,8 @@ def test_relance_converters_take_no_context() -> None:
     assert ignores_context(DATA_CONVERTER)
     assert ignores_context(data_converter(DATA_CONVERTER, keys))  # with the encryption codec
     assert not ignores_context(dataclasses.replace(DATA_CONVERTER, payload_codec=RecordingCodec([])))
-    assert not ignores_context(dataclasses.replace(DATA_CONVERTER, external_storage=object()))
+    any_store = cast(ExternalStorage, object())  # any external storage at all, never used
+    assert not ignores_context(dataclasses.replace(DATA_CONVERTER, external_storage=any_store))
 
 
 async def test_relance_workflows_run_sandboxed_without_per_payload_contexts(

@@ -3,6 +3,8 @@ are refused naming the setting. The defaults come from bench runs (bench/results
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from pydantic import ValidationError
 
@@ -24,7 +26,8 @@ async def test_worker_knobs_from_environment(time_env, tmp_path, sqlite_url, mon
     async with worker:  # it starts with them (polls, then shuts down cleanly)
         settings = worker.config()
         assert settings["max_concurrent_activities"] == 7  # one activity per thread
-        assert settings["activity_executor"]._max_workers == 7
+        executor = settings["activity_executor"]
+        assert isinstance(executor, ThreadPoolExecutor) and executor._max_workers == 7
         assert settings["max_cached_workflows"] == 321
         assert settings["max_concurrent_workflow_task_polls"] == 3
         assert settings["max_concurrent_activity_task_polls"] == 4

@@ -51,5 +51,6 @@ async def test_the_worker_compiles_every_locales_templates_before_it_polls(
     # holds all but the text parts, the text one all but the HTML parts.
     for locale in supported_locales():
         for env, other in ((render.email_environment(locale), ".txt"), (render.text_environment(locale), ".html")):
+            assert env.cache is not None
             compiled = {name for _, name in env.cache.keys()}
             assert compiled == {n for n in env.list_templates() if not n.endswith(other)}, locale

@@ -13,6 +13,7 @@ import pytest
 from activities.emails import CUSTOMER_WAIT
 from tests.support.events import customer, event, invoice, stripe_fixtures
 from tests.support.harness import Harness
+from tests.support.mail import body_text
 
 DAY = timedelta(days=1)
 
@@ -47,7 +48,7 @@ def the_card_email(h: Harness, year: int, month: int):
     [sent] = h.sent("card_expiring")
     assert sent.scheduled_at.replace(tzinfo=UTC) == datetime(year, month, 1, 9, tzinfo=UTC)
     [msg] = h.outbox_messages()
-    assert "4242" in msg.get_body(("plain",)).get_content()
+    assert "4242" in body_text(msg, "plain")
     return sent
 
 
@@ -178,7 +179,7 @@ async def test_refund_known_only_from_charge_is_emailed_after_pairing_window(har
     assert h.sent("refund_issued") == []
     await h.advance(DAY, step=timedelta(minutes=30))
     [sent] = h.sent("refund_issued")
-    assert "2.50" in h.outbox_messages()[0].get_body(("plain",)).get_content()
+    assert "2.50" in body_text(h.outbox_messages()[0], "plain")
 
 
 async def test_trial_ending_and_canceled_emails_carry_the_customer_cc(harness: Harness) -> None:
@@ -234,7 +235,7 @@ async def test_trial_will_end_sends_trial_ending_once(harness: Harness) -> None:
         f"sub_twe1:trial_ending:{late['trial_end']}",
         f"sub_twe2:trial_ending:{early['trial_end']}",
     ]
-    assert all("Pro plan" in m.get_body(("plain",)).get_content() for m in h.outbox_messages())
+    assert all("Pro plan" in body_text(m, "plain") for m in h.outbox_messages())
 
 
 async def test_customer_never_seen_gets_emails_at_the_address_of_its_invoices(harness: Harness) -> None:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from tests.api.test_api import app_for, http_for
 from tests.support.events import customer, event, invoice, stripe_fixtures
 from tests.support.harness import Harness
+from tests.support.mail import body_text
 
 DAY = timedelta(days=1)
 MINUTE = timedelta(minutes=1)
@@ -44,7 +45,7 @@ async def with_invoice(h: Harness, invoice_id: str, number: str) -> None:
 def the_refund_email(h: Harness) -> tuple[str | None, str]:
     [entry] = h.sent("refund_issued")
     [msg] = [m for m in h.outbox_messages() if "refund" in m["Subject"].lower()]
-    return entry.invoice_id, msg.get_body(("plain",)).get_content()
+    return entry.invoice_id, body_text(msg, "plain")
 
 
 async def test_refund_created_first_names_the_charge_invoice(harness: Harness) -> None:
@@ -128,4 +129,4 @@ async def test_credit_note_names_its_invoice_in_the_email_and_the_log(harness: H
     [entry] = h.sent("credit_note_created")
     assert entry.invoice_id == "in_c1"
     [msg] = [m for m in h.outbox_messages() if "credit note" in m["Subject"].lower()]
-    assert "for invoice INV-C1" in msg.get_body(("plain",)).get_content()
+    assert "for invoice INV-C1" in body_text(msg, "plain")

@@ -8,6 +8,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from temporalio.client import ScheduleActionStartWorkflow
 from temporalio.testing import WorkflowEnvironment
 
 from relance.contracts import search_attributes as sa
@@ -36,6 +37,7 @@ async def test_schedule_created_once_on_a_real_server(config) -> None:
         assert await ensure_retention_schedule(env.client, config)  # a second worker starting
         desc = await env.client.get_schedule_handle(RETENTION_SCHEDULE_ID).describe()
         assert desc.schedule.spec.intervals[0].every == timedelta(days=1)
+        assert isinstance(desc.schedule.action, ScheduleActionStartWorkflow)
         assert desc.schedule.action.workflow == "RetentionWorkflow"
     finally:
         await env.shutdown()
@@ -69,7 +71,9 @@ async def test_purge_removes_old_entries_bodies_and_orphan_pdfs(harness: Harness
         with session_scope(h.engine) as s:
             from relance.storage.tables import StoredDocument
 
-            s.get(StoredDocument, key).created_at = now - timedelta(days=45)
+            stored = s.get(StoredDocument, key)
+            assert stored is not None
+            stored.created_at = now - timedelta(days=45)
     purged = await h.temporal.execute_workflow(
         RetentionWorkflow.run,
         RetentionInput(days=30, batch_size=3),

@@ -175,13 +175,14 @@ async def test_endpoints_are_validated_listed_rotated_and_deleted(harness: Harne
     assert rotated["secret"].startswith("whsec_") and rotated["secret"] != created["secret"]
     with session_scope(harness.engine) as session:
         endpoint = webhooks_store.get_endpoint(session, created["id"])
+        assert endpoint is not None
         assert webhooks_store.signing_secrets(endpoint) == [rotated["secret"], created["secret"]]
         # After 24 hours only the new secret signs.
-        later = as_utc(endpoint.previous_secret_expires_at) + timedelta(seconds=1)
+        expires_at = as_utc(endpoint.previous_secret_expires_at)
+        assert expires_at is not None
+        later = expires_at + timedelta(seconds=1)
         assert webhooks_store.signing_secrets(endpoint, now=later) == [rotated["secret"]]
-    assert rotated["previous_secret_expires_at"] == as_utc(endpoint.previous_secret_expires_at).isoformat().replace(
-        "+00:00", "Z"
-    )
+    assert rotated["previous_secret_expires_at"] == expires_at.isoformat().replace("+00:00", "Z")
 
     assert (await http.delete(f"/v1/webhook_endpoints/{created['id']}")).json() == {
         "id": created["id"],
