@@ -11,8 +11,10 @@ from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from schwifty import BIC, IBAN
 
+from relance.contracts.addresses import normalize_address
 from relance.contracts.documents import PostalAddress, TaxId
 from relance.contracts.einvoice import EInvoiceSettings
 from relance.contracts.email_context import Branding
@@ -113,27 +115,19 @@ class Seller(BaseModel):
     @field_validator("contact_email")
     @classmethod
     def _email(cls, v: str | None) -> str | None:
-        if v is not None and (v.count("@") != 1 or " " in v or v.startswith("@") or v.endswith("@")):
-            raise ValueError("must be an email address such as billing@example.com")
-        return v
+        # Printed on invoices, never sent to: a reserved domain (example.com) does no harm.
+        return normalize_address(v, allow_special_use=True) if v is not None else None
 
-    @field_validator("iban", "bic")
+    @field_validator("iban")
     @classmethod
-    def _bank(cls, v: str | None, info: ValidationInfo) -> str | None:
-        v = "".join((v or "").split()).upper()
-        if not v:
-            return None
-        if info.field_name == "bic":
-            if len(v) not in (8, 11) or not v.isalnum() or not v[:6].isalpha():
-                raise ValueError("must be a BIC of 8 or 11 characters such as BNPAFRPP")
-            return v
-        # ISO 13616: two letters, two check digits, then the account; mod 97 of the
-        # rearranged digits is 1.
-        if not (15 <= len(v) <= 34 and v[:2].isalpha() and v[2:4].isdigit() and v.isalnum()):
-            raise ValueError("must be an IBAN such as FR76 3000 6000 0112 3456 7890 189")
-        if int("".join(str(int(c, 36)) for c in v[4:] + v[:4])) % 97 != 1:
-            raise ValueError("is not a valid IBAN (its check digits do not match)")
-        return v
+    def _iban(cls, v: str | None) -> str | None:
+        # Each country's length and structure, and the check digits (ISO 13616).
+        return IBAN(v).compact if v and v.strip() else None
+
+    @field_validator("bic")
+    @classmethod
+    def _bic(cls, v: str | None) -> str | None:
+        return BIC(v).compact if v and v.strip() else None
 
     @field_validator("country")
     @classmethod

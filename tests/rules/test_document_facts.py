@@ -254,11 +254,29 @@ def test_payment_means_from_what_relance_knows() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("iban", "FR7630006000011234567890188"), ("iban", "not an iban"), ("bic", "BNP"), ("contact_email", "x")],
+    [
+        ("iban", "FR7630006000011234567890188"),  # check digits
+        ("iban", "FR133000600001123456789018"),  # check digits right, one digit short for France
+        ("iban", "not an iban"),
+        ("bic", "BNP"),
+        ("contact_email", "x"),
+        ("contact_email", "compta@acme"),
+    ],
 )
 def test_seller_payment_and_contact_fields_are_checked(field: str, value: str) -> None:
     with pytest.raises(ValueError, match=field):
         AccountSettings.model_validate({"seller": {field: value}})
+
+
+def test_seller_bank_details_are_stored_compact() -> None:
+    seller = AccountSettings.model_validate(
+        {"seller": {"iban": "de89 3704 0044 0532 0130 00", "bic": "cobadeffxxx", "contact_email": "Compta@Acme.test"}}
+    ).seller
+    assert (seller.iban, seller.bic, seller.contact_email) == (
+        "DE89370400440532013000",
+        "COBADEFFXXX",
+        "Compta@acme.test",
+    )
 
 
 def test_buyer_reference_from_a_customer_event_and_its_metadata() -> None:
