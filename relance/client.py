@@ -13,7 +13,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, assert_never
+from functools import partial
+from typing import Any, assert_never
 
 from temporalio.client import Client
 
@@ -68,11 +69,6 @@ from workflows.refund import RefundWorkflow
 from workflows.subscription import SubscriptionWorkflow
 from workflows.tax_rate import TaxRateWorkflow
 
-W = TypeVar("W")
-I = TypeVar("I")  # noqa: E741
-S = TypeVar("S")
-R = TypeVar("R")
-
 
 @dataclass(frozen=True)
 class Accepted:
@@ -97,18 +93,9 @@ class RelanceClient:
         return [await self.send_event(event) for event in events]
 
     async def send_event(self, event: Event) -> Accepted:
-        start = _route(event, self._clock_offset)
-        await signal_with_start(
-            self.temporal,
-            start.run,
-            start.arg,
-            start.signal,
-            start.signal_arg,
-            id=start.id,
-            task_queue=self.task_queue,
-            summary=start.summary,
-        )
-        return Accepted(event_id=event.id, type=event.type, workflow_id=start.id)
+        wf_id, start = _route(event, self._clock_offset)
+        await start(self.temporal, task_queue=self.task_queue)
+        return Accepted(event_id=event.id, type=event.type, workflow_id=wf_id)
 
     async def send_reminder_now(self, invoice_id: str, customer_id: str, request_id: str | None = None) -> str:
         """Ask for a reminder now. The caller checks the invoice is open (the API answers 409
@@ -145,33 +132,14 @@ class RelanceClient:
         return wf_id
 
 
-@dataclass(frozen=True)
-class _Start:
-    """One signal-with-start. Built only by `_start`, whose signature ties the workflow, its
-    input, its signal handler and the signal's model together for the type checker."""
-
-    run: Callable[[Any, Any], Awaitable[Any]]
-    arg: Any
-    signal: Callable[[Any, Any], None]
-    signal_arg: Any
-    id: str
-    summary: str
+# signal_with_start with all but the client and the task queue given.
+_Start = Callable[..., Awaitable[object]]
 
 
-def _start(
-    run: Callable[[W, I], Awaitable[R]],
-    arg: I,
-    signal: Callable[[W, S], None],
-    signal_arg: S,
-    *,
-    id: str,
-    summary: str,
-) -> _Start:
-    return _Start(run, arg, signal, signal_arg, id, summary)
-
-
-def _route(event: Event, offset: float) -> _Start:
-    """Which workflow an event goes to, what starts it, and the signal it gets."""
+def _route(event: Event, offset: float) -> tuple[str, _Start]:
+    """Which workflow an event goes to, and the start-and-signal it gets. Built with
+    `partial`, which the type checker checks like a call: workflow, input, handler and
+    signal model must match."""
     common: dict[str, Any] = {"event_id": event.id, "type": event.type, "created": event.created}
 
     def started(object_id: str) -> ObjectWorkflowInput:
@@ -179,76 +147,90 @@ def _route(event: Event, offset: float) -> _Start:
 
     match event:
         case InvoiceEvent(invoice=inv):
-            return _start(
-                InvoiceWorkflow.run,
-                InvoiceWorkflowInput(invoice_id=inv.id, customer_id=inv.customer, clock_offset_seconds=offset),
-                InvoiceWorkflow.event,
-                InvoiceSignal(**common, invoice=inv),
-                id=invoice_workflow_id(inv.id),
+            wf_id = invoice_workflow_id(inv.id)
+            return wf_id, partial(
+                signal_with_start,
+                run=InvoiceWorkflow.run,
+                arg=InvoiceWorkflowInput(invoice_id=inv.id, customer_id=inv.customer, clock_offset_seconds=offset),
+                signal=InvoiceWorkflow.event,
+                signal_arg=InvoiceSignal(**common, invoice=inv),
+                id=wf_id,
                 summary=f"Invoice {inv.id} of customer {inv.customer}",
             )
         case CustomerEvent(customer=customer):
-            return _start(
-                CustomerWorkflow.run,
-                CustomerWorkflowInput(customer_id=customer.id),
-                CustomerWorkflow.event,
-                CustomerSignal(**common, customer=customer),
-                id=customer_workflow_id(customer.id),
+            wf_id = customer_workflow_id(customer.id)
+            return wf_id, partial(
+                signal_with_start,
+                run=CustomerWorkflow.run,
+                arg=CustomerWorkflowInput(customer_id=customer.id),
+                signal=CustomerWorkflow.event,
+                signal_arg=CustomerSignal(**common, customer=customer),
+                id=wf_id,
                 summary=f"Customer {customer.id}",
             )
         case CardEvent(payment_method=pm):
-            return _start(
-                CardWorkflow.run,
-                started(pm.id),
-                CardWorkflow.event,
-                CardSignal(**common, payment_method=pm),
-                id=card_workflow_id(pm.id),
+            wf_id = card_workflow_id(pm.id)
+            return wf_id, partial(
+                signal_with_start,
+                run=CardWorkflow.run,
+                arg=started(pm.id),
+                signal=CardWorkflow.event,
+                signal_arg=CardSignal(**common, payment_method=pm),
+                id=wf_id,
                 summary=f"Card {pm.id}",
             )
         case SubscriptionEvent(subscription=sub):
-            return _start(
-                SubscriptionWorkflow.run,
-                started(sub.id),
-                SubscriptionWorkflow.event,
-                SubscriptionSignal(**common, subscription=sub),
-                id=subscription_workflow_id(sub.id),
+            wf_id = subscription_workflow_id(sub.id)
+            return wf_id, partial(
+                signal_with_start,
+                run=SubscriptionWorkflow.run,
+                arg=started(sub.id),
+                signal=SubscriptionWorkflow.event,
+                signal_arg=SubscriptionSignal(**common, subscription=sub),
+                id=wf_id,
                 summary=f"Subscription {sub.id}",
             )
         case CreditNoteEvent(credit_note=cn):
-            return _start(
-                CreditNoteWorkflow.run,
-                started(cn.id),
-                CreditNoteWorkflow.event,
-                CreditNoteSignal(**common, credit_note=cn),
-                id=credit_note_workflow_id(cn.id),
+            wf_id = credit_note_workflow_id(cn.id)
+            return wf_id, partial(
+                signal_with_start,
+                run=CreditNoteWorkflow.run,
+                arg=started(cn.id),
+                signal=CreditNoteWorkflow.event,
+                signal_arg=CreditNoteSignal(**common, credit_note=cn),
+                id=wf_id,
                 summary=f"Credit note {cn.id}",
             )
         case TaxRateEvent(tax_rate=rate):
-            return _start(
-                TaxRateWorkflow.run,
-                started(rate.id),
-                TaxRateWorkflow.event,
-                TaxRateSignal(**common, tax_rate=rate),
-                id=tax_rate_workflow_id(rate.id),
+            wf_id = tax_rate_workflow_id(rate.id)
+            return wf_id, partial(
+                signal_with_start,
+                run=TaxRateWorkflow.run,
+                arg=started(rate.id),
+                signal=TaxRateWorkflow.event,
+                signal_arg=TaxRateSignal(**common, tax_rate=rate),
+                id=wf_id,
                 summary=f"Tax rate {rate.id}",
             )
         case PaymentEvent(attempt=attempt):
             wf_id = payment_workflow_id(attempt.key, attempt.payment_intent_id)
-            return _start(
-                PaymentWorkflow.run,
-                started(wf_id),
-                PaymentWorkflow.event,
-                PaymentSignal(**common, attempt=attempt),
+            return wf_id, partial(
+                signal_with_start,
+                run=PaymentWorkflow.run,
+                arg=started(wf_id),
+                signal=PaymentWorkflow.event,
+                signal_arg=PaymentSignal(**common, attempt=attempt),
                 id=wf_id,
                 summary=f"Payment {attempt.payment_intent_id or attempt.key}",
             )
         case RefundEvent():
             wf_id = refund_workflow_id(event.charge_id, event.refund.id if event.refund else None)
-            return _start(
-                RefundWorkflow.run,
-                started(wf_id),
-                RefundWorkflow.event,
-                RefundSignal(**common, refund=event.refund, charge=event.charge),
+            return wf_id, partial(
+                signal_with_start,
+                run=RefundWorkflow.run,
+                arg=started(wf_id),
+                signal=RefundWorkflow.event,
+                signal_arg=RefundSignal(**common, refund=event.refund, charge=event.charge),
                 id=wf_id,
                 summary=f"Refunds of {wf_id}",
             )
