@@ -209,6 +209,17 @@ class StoredAttachment(BaseModel):
     einvoice: EInvoiceOutcome | None = None
     companion: StoredAttachment | None = None
 
+    def logged(self) -> dict[str, str]:
+        """How the email log records a companion file (the e-invoice XML beside its PDF)."""
+        return {"filename": self.filename, "ref": self.ref, "content_type": self.content_type}
+
+    @classmethod
+    def from_logged(cls, raw: object) -> StoredAttachment | None:
+        """The companion file `logged` recorded; None for none (or one never stored)."""
+        if not isinstance(raw, dict) or not raw.get("ref"):
+            return None
+        return cls(ref=raw["ref"], filename=raw["filename"], content_type=raw.get("content_type") or "text/xml")
+
 
 class PendingEmail(BaseModel):
     """An email a workflow's timer will send, unless an event changes it first: the answer

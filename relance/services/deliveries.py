@@ -29,8 +29,7 @@ Outcome = Literal["sent", "failed", "retry"]
 def _as_sent(logged: dict[str, Any], sent: StoredAttachment | None) -> dict[str, Any]:
     out = {**logged, "ref": sent.ref if sent else None}
     if sent is not None and sent.companion is not None:
-        c = sent.companion
-        out["xml"] = {"filename": c.filename, "ref": c.ref, "content_type": c.content_type}
+        out["xml"] = sent.companion.logged()
     return out
 
 

@@ -168,12 +168,7 @@ def _already(entry: EmailLogEntry) -> PreparedOperatorEmail:
 
 def _stored(logged: dict[str, Any]) -> StoredAttachment:
     """A logged attachment to deliver again, with the e-invoice XML that went beside it."""
-    xml = logged.get("xml")
-    companion = (
-        StoredAttachment(ref=xml["ref"], filename=xml["filename"], content_type=xml.get("content_type", "text/xml"))
-        if isinstance(xml, dict) and xml.get("ref")
-        else None
-    )
+    companion = StoredAttachment.from_logged(logged.get("xml"))
     return StoredAttachment(ref=logged["ref"], filename=logged["filename"], companion=companion)
 
 
@@ -246,8 +241,12 @@ def prepare_resend(session: Session, req: OperatorEmailRequest) -> PreparedOpera
             **a.document.model_dump(mode="json"),
             "ref": a.key,
             **(
-                {"xml": {"filename": a.xml.filename, "ref": a.xml.key, "content_type": a.xml.content_type}}
-                if a.xml
+                {
+                    "xml": StoredAttachment(
+                        ref=a.xml.key, filename=a.xml.filename, content_type=a.xml.content_type
+                    ).logged()
+                }
+                if a.xml and a.xml.key
                 else {}
             ),
         }

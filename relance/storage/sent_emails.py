@@ -11,7 +11,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from relance.contracts.messages import OutgoingEmail
-from relance.contracts.models import DocumentRequest
+from relance.contracts.models import DocumentRequest, StoredAttachment
 from relance.storage.documents import get_document
 from relance.storage.tables import EmailLogEntry, StoredDocument, as_utc, utcnow
 
@@ -84,16 +84,11 @@ def _find_document(session: Session, entry: EmailLogEntry, doc: DocumentRequest)
 
 
 def _xml_of(session: Session, raw: dict[str, Any]) -> SentFile | None:
-    xml = raw.get("xml")
-    if not isinstance(xml, dict) or not xml.get("ref"):
+    xml = StoredAttachment.from_logged(raw.get("xml"))
+    if xml is None:
         return None
-    row = session.get(StoredDocument, xml["ref"])
-    return SentFile(
-        xml["filename"],
-        xml.get("content_type") or "text/xml",
-        xml["ref"] if row is not None else None,
-        row.size if row is not None else None,
-    )
+    row = session.get(StoredDocument, xml.ref)
+    return SentFile(xml.filename, xml.content_type, xml.ref if row else None, row.size if row else None)
 
 
 def attachments_of(session: Session, entry: EmailLogEntry) -> list[SentAttachment]:
